@@ -633,6 +633,10 @@ condition cmp(std::string attr, compare_op op, value operand) {
   return c;
 }
 
+condition cmp(std::string attr, compare_op op, const char* text) {
+  return cmp(std::move(attr), op, value{std::string{text}});
+}
+
 condition in(std::string attr, std::vector<value> operands) {
   condition c;
   c.k = condition::kind::in;

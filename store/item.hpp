@@ -1,0 +1,59 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "store/error.hpp"
+#include "store/type.hpp"
+#include "store/value.hpp"
+
+namespace mantissa::store {
+
+/// A dynamic item: its id, its type's name and one value per attribute of the
+/// type's current declaration, in declaration order. This is the form items
+/// take inside the store, in JSON and on the wire; `typed_type<T>` converts it
+/// to and from a C++ struct.
+struct item {
+  item_id id = 0;  ///< 0 until inserted.
+  std::string type;
+  std::vector<value> values;
+
+  friend bool operator==(const item&, const item&) = default;
+};
+
+/// Checks that `v` fits `attr` (type, nullability, size limit `max_size` when
+/// the attribute sets none). Integers are accepted for real attributes.
+[[nodiscard]] result<value> coerce(const attribute_decl& attr, value v,
+                                   std::size_t default_max_size);
+
+/// A new item of `decl` holding every attribute's default value.
+[[nodiscard]] item make_item(const type_decl& decl);
+
+/// Renders `it` as a JSON object: every attribute by name plus `"id"` and
+/// `"type"`. Bytes become base64 strings, timestamps integer microseconds,
+/// references the referred id.
+[[nodiscard]] nlohmann::json to_json(const type_decl& decl, const item& it);
+
+/// Converts one JSON value to the value of `attr`. Errors name the attribute
+/// and what was expected.
+[[nodiscard]] result<value> value_from_json(const attribute_decl& attr,
+                                            const nlohmann::json& j);
+
+/// Converts one value to JSON as `to_json` does for items.
+[[nodiscard]] nlohmann::json value_to_json(const value& v);
+
+/// Builds an item of `decl` from a JSON object. Attributes missing from the
+/// object take their defaults; unknown keys are an error naming the key
+/// (`"id"` and `"type"` are ignored). With `base`, missing attributes keep
+/// the values of `base` instead (a partial update, as in HTTP PATCH).
+[[nodiscard]] result<item> item_from_json(const type_decl& decl,
+                                          const nlohmann::json& j,
+                                          const item* base = nullptr);
+
+/// Base64 (RFC 4648, with padding) used for bytes in JSON.
+[[nodiscard]] std::string base64_encode(std::string_view data);
+[[nodiscard]] result<std::string> base64_decode(std::string_view text);
+
+} // namespace mantissa::store
