@@ -1,19 +1,53 @@
 #include "actors/node.hpp"
 
+#include <condition_variable>
 #include <cstdlib>
-#include <optional>
+#include <future>
+#include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/errors.hpp"
+#include "actors/internal/atoms.hpp"
+#include "actors/internal/manager.hpp"
+#include "actors/internal/runtime.hpp"
+#include "actors/site_config.hpp"
 
 namespace mantissa::actors {
 
 namespace {
+
+/// A completion travelling inside a local message to the bridge. Never
+/// crosses the network.
+struct completion {
+  std::shared_ptr<reply_handler> fn;
+  void operator()(reply r) const { (*fn)(std::move(r)); }
+};
+
+} // namespace
+} // namespace mantissa::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mantissa::actors::completion)
+
+namespace mantissa::actors {
+
+namespace {
+
+using internal::call_atom;
+using internal::call_atom_v;
+
+using internal::shutdown_atom;
 
 /// The node's CAF configuration. It is never handed `argc/argv`, so CAF does
 /// not read a `caf-application.ini` from the working directory: a node's
@@ -22,12 +56,26 @@ class node_config : public caf::actor_system_config {
  public:
   explicit node_config(const node_options& opts) {
     load<caf::io::middleman>();
+    add_message_type<caller>("mantissa.caller");
+    add_error_category(caf::atom("mantissa"),
+                       [](std::uint8_t code, caf::atom_value,
+                          const caf::message& ctx) {
+                         std::string out = to_string(static_cast<error_code>(code));
+                         if (ctx.match_elements<std::string>())
+                           out += ": " + ctx.get_as<std::string>(0);
+                         return out;
+                       });
     auto threads = opts.scheduler_threads;
-    if (threads == 0)
-      threads = std::max(2u, std::thread::hardware_concurrency());
+    if (threads == 0) {
+      // Store actors block in SQLite (reads, fsync at commit). Work stealing
+      // moves other actors off a blocked worker, and a few more workers than
+      // cores keep replies flowing while some stores wait on the disk.
+      threads = std::max(4u, 2 * std::thread::hardware_concurrency());
+    }
     set("scheduler.max-threads", static_cast<size_t>(threads));
-    // No console output from CAF's own logger.
     set("logger.console", caf::atom("none"));
+    // Detect dead or frozen peers (see docs/node.md).
+    set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
   }
 };
 
@@ -38,12 +86,148 @@ std::string host_name() {
   return buf;
 }
 
+reply to_reply(const caf::error& err) {
+  return {false, {}, code_of(err), error_message(err)};
+}
+
+bool receiver_down(const caf::error& err) {
+  return err.category() == caf::atom("system")
+         && static_cast<caf::sec>(err.code()) == caf::sec::request_receiver_down;
+}
+
+// -- the bridge: non-actor code's way into the store actors --------------------
+
+struct bridge_state {
+  static inline const char* name = "mantissa.bridge";
+  caf::actor manager;
+  caf::timespan timeout{};
+  /// Store actors by address; weak, so passivated actors are freed. A stale
+  /// entry costs one bounced request and a new lookup.
+  std::unordered_map<std::string, caf::actor_addr> cache;
+  std::size_t inserts_since_sweep = 0;
+};
+
+using bridge_actor = caf::stateful_actor<bridge_state>;
+
+void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
+                      completion done, int retries, bool create);
+
+/// A bounced request (the store passivated between lookup and request) was
+/// not processed, so it is safe to send again; a store that keeps
+/// passivating under churn gets a few more tries.
+constexpr int max_retries = 8;
+
+void send_to(bridge_actor* self, const caf::actor& store, std::string address,
+             caf::message msg, completion done, int retries) {
+  self->request(store, self->state.timeout, msg)
+    .then(
+      [done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
+      [self, address, msg, done, retries,
+       store_addr = store.address()](caf::error& err) mutable {
+        if (retries > 0 && receiver_down(err)) {
+          auto i = self->state.cache.find(address);
+          if (i != self->state.cache.end() && i->second == store_addr)
+            self->state.cache.erase(i);
+          resolve_and_send(self, std::move(address), std::move(msg),
+                           std::move(done), retries - 1, false);
+          return;
+        }
+        done(to_reply(err));
+      });
+}
+
+void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
+                      completion done, int retries, bool create) {
+  auto lookup = create ? caf::make_message(create_atom::value, address)
+                       : caf::make_message(store_atom::value, address);
+  self->request(self->state.manager, self->state.timeout, std::move(lookup))
+    .then(
+      [self, address, msg, done, retries](caf::actor& store) mutable {
+        auto& st = self->state;
+        st.cache[address] = store.address();
+        if (++st.inserts_since_sweep >= 4096) {
+          st.inserts_since_sweep = 0;
+          for (auto i = st.cache.begin(); i != st.cache.end();) {
+            if (caf::actor_cast<caf::actor>(i->second) == nullptr)
+              i = st.cache.erase(i);
+            else
+              ++i;
+          }
+        }
+        send_to(self, store, std::move(address), std::move(msg),
+                std::move(done), retries);
+      },
+      [done](caf::error& err) { done(to_reply(err)); });
+}
+
+caf::behavior bridge(bridge_actor* self, caf::actor manager,
+                     caf::timespan timeout) {
+  self->state.manager = std::move(manager);
+  self->state.timeout = timeout;
+  return {
+    [self](call_atom, std::string& address, caf::message& msg,
+           completion& done) {
+      auto& st = self->state;
+      if (auto i = st.cache.find(address); i != st.cache.end()) {
+        if (auto store = caf::actor_cast<caf::actor>(i->second)) {
+          send_to(self, store, std::move(address), std::move(msg),
+                  std::move(done), max_retries);
+          return;
+        }
+        st.cache.erase(i);
+      }
+      resolve_and_send(self, std::move(address), std::move(msg),
+                       std::move(done), max_retries, false);
+    },
+    [self](create_atom, std::string& address, completion& done) {
+      self->request(self->state.manager, self->state.timeout, create_atom::value,
+                    address)
+        .then(
+          [done](caf::actor&) { done(reply{true, "{\"ok\":true}", {}, {}}); },
+          [done](caf::error& err) { done(to_reply(err)); });
+    },
+    [self](stats_atom, completion& done) {
+      self->request(self->state.manager, self->state.timeout, stats_atom::value)
+        .then(
+          [done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
+          [done](caf::error& err) { done(to_reply(err)); });
+    },
+  };
+}
+
+// -- the gateway: what custom actors on other processes talk to ----------------
+
+caf::behavior gateway(caf::event_based_actor* self, caf::actor manager) {
+  return {
+    [self, manager](store_atom atm, const std::string& address) {
+      return self->delegate(manager, atm, address);
+    },
+    [self, manager](stats_atom atm) { return self->delegate(manager, atm); },
+  };
+}
+
 } // namespace
 
 struct node::impl {
   node_options opts;
+  store::type_registry types;
+  handler_registry handlers;
+  internal::runtime rt;
   std::unique_ptr<node_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
+  caf::actor manager;
+  caf::actor bridge;
+  caf::actor gateway;
+  std::uint16_t port = 0;
+
+  void call(const std::string& address, caf::message msg, reply_handler done) {
+    if (!bridge) {
+      done(reply{false, {}, error_code::store_unavailable, "the node is not running"});
+      return;
+    }
+    caf::anon_send(bridge, call_atom_v, address, std::move(msg),
+                   completion{std::make_shared<reply_handler>(std::move(done))});
+  }
 };
 
 node::node(node_options opts) : impl_(std::make_unique<impl>()) {
@@ -56,33 +240,204 @@ node::~node() {
   stop();
 }
 
+store::type_registry& node::types() noexcept {
+  return impl_->types;
+}
+
+handler_registry& node::handlers() noexcept {
+  return impl_->handlers;
+}
+
 bool node::start(std::string& err) {
+  auto& d = *impl_;
   std::error_code ec;
-  std::filesystem::create_directories(impl_->opts.data_dir, ec);
+  std::filesystem::create_directories(d.opts.data_dir, ec);
   if (ec) {
-    err = "cannot create data directory " + impl_->opts.data_dir.string()
-          + ": " + ec.message();
+    err = "cannot create data directory " + d.opts.data_dir.string() + ": "
+          + ec.message();
     return false;
   }
-  if (::access(impl_->opts.data_dir.c_str(), W_OK) != 0) {
-    err = "data directory " + impl_->opts.data_dir.string()
-          + " is not writable";
+  if (::access(d.opts.data_dir.c_str(), W_OK) != 0) {
+    err = "data directory " + d.opts.data_dir.string() + " is not writable";
     return false;
   }
-  impl_->cfg = std::make_unique<node_config>(impl_->opts);
-  impl_->sys = std::make_unique<caf::actor_system>(*impl_->cfg);
+  // The node's own item types come first; a second registration (a node
+  // restarted in the same process) is harmless.
+  if (d.types.current("mantissa.account") == nullptr) {
+    if (auto r = register_account_types(d.types); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+    if (auto r = register_site_config_types(d.types); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
+  d.rt.data_dir = d.opts.data_dir;
+  d.rt.types = &d.types;
+  d.rt.handlers = &d.handlers;
+  d.rt.idle_timeout = d.opts.idle_timeout;
+  d.rt.max_open_stores = std::max<std::size_t>(1, d.opts.max_open_stores);
+  d.rt.item_cache_size = d.opts.item_cache_size;
+  d.rt.synchronous = d.opts.synchronous;
+  d.cfg = std::make_unique<node_config>(d.opts);
+  d.sys = std::make_unique<caf::actor_system>(*d.cfg);
+  d.manager = internal::spawn_manager(*d.sys, d.rt);
+  d.bridge = d.sys->spawn(bridge, d.manager,
+                          caf::timespan{d.opts.request_timeout});
+  // Make sure the site store exists.
+  auto r = wait([&](reply_handler done) {
+    create_store(internal::site_address, std::move(done));
+  });
+  if (!r.ok) {
+    err = "cannot open the site store: " + r.message;
+    stop();
+    return false;
+  }
+  if (d.opts.listen) {
+    d.gateway = d.sys->spawn(gateway, d.manager);
+    auto port = d.sys->middleman().publish(d.gateway, d.opts.listen_port,
+                                           d.opts.listen_host.c_str(), true);
+    if (!port) {
+      err = "cannot listen on " + d.opts.listen_host + ":"
+            + std::to_string(d.opts.listen_port) + ": "
+            + d.sys->render(port.error());
+      stop();
+      return false;
+    }
+    d.port = *port;
+  }
   return true;
 }
 
 void node::stop() {
-  // Destroying the actor system waits for every actor; actors the node
-  // spawns are told to exit first (see docs/architecture.md).
-  impl_->sys.reset();
-  impl_->cfg.reset();
+  auto& d = *impl_;
+  if (!d.sys)
+    return;
+  if (d.gateway) {
+    d.sys->middleman().unpublish(d.gateway, d.port);
+    caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
+  }
+  if (d.manager) {
+    // Close every store (committing open batches) before the system goes.
+    caf::scoped_actor self{*d.sys};
+    self->request(d.manager, std::chrono::seconds(30), shutdown_atom::value)
+      .receive([](caf::ok_atom) {}, [](caf::error&) {});
+    caf::anon_send_exit(d.manager, caf::exit_reason::user_shutdown);
+  }
+  if (d.bridge)
+    caf::anon_send_exit(d.bridge, caf::exit_reason::user_shutdown);
+  d.gateway = nullptr;
+  d.manager = nullptr;
+  d.bridge = nullptr;
+  d.sys.reset();
+  d.cfg.reset();
 }
 
 const node_options& node::options() const noexcept {
   return impl_->opts;
+}
+
+std::uint16_t node::listen_port() const noexcept {
+  return impl_->port;
+}
+
+caf::actor_system& node::system() {
+  return *impl_->sys;
+}
+
+const caf::actor& node::manager() const {
+  return impl_->manager;
+}
+
+void node::get(const caller& who, const std::string& address,
+               const std::string& type, std::int64_t id, reply_handler done) {
+  impl_->call(address, caf::make_message(get_atom::value, who, type, id),
+              std::move(done));
+}
+
+void node::put(const caller& who, const std::string& address,
+               const std::string& type, const std::string& json,
+               reply_handler done) {
+  impl_->call(address, caf::make_message(put_atom::value, who, type, json),
+              std::move(done));
+}
+
+void node::update(const caller& who, const std::string& address,
+                  const std::string& type, std::int64_t id,
+                  const std::string& json, reply_handler done) {
+  impl_->call(address,
+              caf::make_message(update_atom::value, who, type, id, json),
+              std::move(done));
+}
+
+void node::remove(const caller& who, const std::string& address,
+                  const std::string& type, std::int64_t id,
+                  reply_handler done) {
+  impl_->call(address, caf::make_message(delete_atom::value, who, type, id),
+              std::move(done));
+}
+
+void node::query(const caller& who, const std::string& address,
+                 const std::string& query_json, reply_handler done) {
+  impl_->call(address, caf::make_message(query_atom::value, who, query_json),
+              std::move(done));
+}
+
+void node::count(const caller& who, const std::string& address,
+                 const std::string& type, const std::string& where_json,
+                 reply_handler done) {
+  impl_->call(address,
+              caf::make_message(count_atom::value, who, type, where_json),
+              std::move(done));
+}
+
+void node::install(const caller& who, const std::string& address,
+                   const std::string& type, std::int64_t id,
+                   const std::string& interfaces_json, reply_handler done) {
+  impl_->call(address,
+              caf::make_message(install_atom::value, who, type, id,
+                                interfaces_json),
+              std::move(done));
+}
+
+void node::powerups(const caller& who, const std::string& address,
+                    const std::string& interface, reply_handler done) {
+  impl_->call(address, caf::make_message(powerups_atom::value, who, interface),
+              std::move(done));
+}
+
+void node::run(const caller& who, const std::string& address,
+               const std::string& handler, const std::string& args_json,
+               reply_handler done) {
+  impl_->call(address,
+              caf::make_message(run_atom::value, who, handler, args_json),
+              std::move(done));
+}
+
+void node::create_store(const std::string& address, reply_handler done) {
+  if (!impl_->bridge) {
+    done(reply{false, {}, error_code::store_unavailable, "the node is not running"});
+    return;
+  }
+  caf::anon_send(impl_->bridge, create_atom::value, address,
+                 completion{std::make_shared<reply_handler>(std::move(done))});
+}
+
+void node::stats(reply_handler done) {
+  if (!impl_->bridge) {
+    done(reply{false, {}, error_code::store_unavailable, "the node is not running"});
+    return;
+  }
+  caf::anon_send(impl_->bridge, stats_atom::value,
+                 completion{std::make_shared<reply_handler>(std::move(done))});
+}
+
+reply node::wait(const std::function<void(reply_handler)>& f) {
+  auto p = std::make_shared<std::promise<reply>>();
+  auto fut = p->get_future();
+  f([p](reply r) { p->set_value(std::move(r)); });
+  return fut.get();
 }
 
 std::filesystem::path default_data_dir() {

@@ -1,8 +1,22 @@
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+
+#include "actors/error_code.hpp"
+#include "actors/handlers.hpp"
+#include "actors/protocol.hpp"
+#include "store/registry.hpp"
+#include "store/sqlite.hpp"
+
+namespace caf {
+class actor_system;
+class actor;
+} // namespace caf
 
 namespace mantissa::actors {
 
@@ -12,14 +26,47 @@ struct node_options {
   std::filesystem::path data_dir;
   /// The node's name in a cluster; defaults to the host name.
   std::string name;
-  /// CAF scheduler threads; 0 picks the number of cores.
+  /// CAF scheduler threads; 0 picks a default sized for blocking store work
+  /// (see docs/node.md).
   unsigned scheduler_threads = 0;
+  /// A store with no message for this long is closed (passivated).
+  std::chrono::milliseconds idle_timeout{60'000};
+  /// At most this many stores are open at once; the least recently used
+  /// are passivated early to stay under it.
+  std::size_t max_open_stores = 512;
+  /// Serialized items cached per open store.
+  std::size_t item_cache_size = 256;
+  /// SQLite durability of every store (FULL by default).
+  store::sqlite::synchronous_mode synchronous
+    = store::sqlite::synchronous_mode::full;
+  /// How long a front-end request waits for a store's answer.
+  std::chrono::milliseconds request_timeout{30'000};
+  /// Serve custom actors and other nodes on this port (0: don't listen).
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 0;
+  bool listen = false;
 };
 
-/// One Mantissa node: an actor system over one data directory.
+/// The answer to a request sent to a store through the node: JSON text, or
+/// an error code with a human-readable message.
+struct reply {
+  bool ok = false;
+  std::string body;  ///< JSON when ok
+  error_code code = error_code::internal;
+  std::string message;  ///< when not ok
+};
+
+/// Completes a request. Runs on one of the node's actor threads: do not
+/// block in it (post to your own thread instead).
+using reply_handler = std::function<void(reply)>;
+
+/// One Mantissa node: an actor system over one data directory, a manager
+/// that activates and passivates store actors, and a bridge through which
+/// non-actor code (front ends, the CLI) sends requests without blocking.
 ///
-/// Thread rule: constructed, started and stopped by one owner thread (the
-/// CLI's main thread). Its actors run on the actor system's threads.
+/// Thread rule: constructed, configured, started and stopped by one owner
+/// thread. The request functions may be called from any thread once
+/// `start` returned true.
 class node {
  public:
   explicit node(node_options opts);
@@ -27,8 +74,14 @@ class node {
   node(const node&) = delete;
   node& operator=(const node&) = delete;
 
-  /// Creates the data directory if needed and starts the actor system.
-  /// On failure returns false with a message in `err`.
+  /// Item types every store of this node knows. Fill before `start`.
+  [[nodiscard]] store::type_registry& types() noexcept;
+  /// Handlers stores can run. Fill before `start`.
+  [[nodiscard]] handler_registry& handlers() noexcept;
+
+  /// Creates the data directory if needed, starts the actor system, the
+  /// store manager and (when configured) the network listener. On failure
+  /// returns false with a message in `err`.
   [[nodiscard]] bool start(std::string& err);
 
   /// Stops every actor the node spawned and shuts the actor system down.
@@ -36,6 +89,48 @@ class node {
   void stop();
 
   [[nodiscard]] const node_options& options() const noexcept;
+  /// The port the node listens on for custom actors (after `start`).
+  [[nodiscard]] std::uint16_t listen_port() const noexcept;
+
+  // -- requests to stores (asynchronous) -------------------------------------
+  // `address` is "site", "user@domain" or an offering name.
+
+  void get(const caller& who, const std::string& address,
+           const std::string& type, std::int64_t id, reply_handler done);
+  void put(const caller& who, const std::string& address,
+           const std::string& type, const std::string& json,
+           reply_handler done);
+  void update(const caller& who, const std::string& address,
+              const std::string& type, std::int64_t id,
+              const std::string& json, reply_handler done);
+  void remove(const caller& who, const std::string& address,
+              const std::string& type, std::int64_t id, reply_handler done);
+  void query(const caller& who, const std::string& address,
+             const std::string& query_json, reply_handler done);
+  void count(const caller& who, const std::string& address,
+             const std::string& type, const std::string& where_json,
+             reply_handler done);
+  void install(const caller& who, const std::string& address,
+               const std::string& type, std::int64_t id,
+               const std::string& interfaces_json, reply_handler done);
+  void powerups(const caller& who, const std::string& address,
+                const std::string& interface, reply_handler done);
+  void run(const caller& who, const std::string& address,
+           const std::string& handler, const std::string& args_json,
+           reply_handler done);
+  /// Creates the store file for `address` if it does not exist.
+  void create_store(const std::string& address, reply_handler done);
+  /// Counters of the node as JSON.
+  void stats(reply_handler done);
+
+  /// Blocks until `start`ed requests complete: runs `f` with a handler and
+  /// waits for it to be called. For tools (the CLI), never for front ends.
+  [[nodiscard]] reply wait(const std::function<void(reply_handler)>& f);
+
+  /// The actor system, for code that speaks CAF itself.
+  [[nodiscard]] caf::actor_system& system();
+  /// The store manager actor (see actors/internal/manager.hpp).
+  [[nodiscard]] const caf::actor& manager() const;
 
  private:
   struct impl;

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/error.hpp>
+#include <caf/make_message.hpp>
+
+#include "actors/error_code.hpp"
+#include "store/error.hpp"
+
+namespace mantissa::actors {
+
+/// Maps a store-layer error code to the actor layer's.
+[[nodiscard]] error_code from_store(store::errc code) noexcept;
+
+/// Builds a `caf::error` carrying `code` and `message`.
+[[nodiscard]] caf::error make_error(error_code code, std::string message);
+
+/// Converts a store-layer error.
+[[nodiscard]] caf::error make_error(const store::error& err);
+
+/// The message text inside an error made by `make_error`, or CAF's rendering
+/// of any other error.
+[[nodiscard]] std::string error_message(const caf::error& err);
+
+/// The actor-layer code of `err`, or `error_code::internal` for errors of
+/// another category (CAF's own, e.g. a timeout, map to their closest code).
+[[nodiscard]] error_code code_of(const caf::error& err) noexcept;
+
+} // namespace mantissa::actors
+
+CAF_ERROR_CODE_ENUM(mantissa::actors::error_code, "mantissa")

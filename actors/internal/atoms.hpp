@@ -1,0 +1,24 @@
+#pragma once
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+/// Atoms used only between a node's own actors.
+namespace mantissa::actors::internal {
+
+using commit_atom = caf::atom_constant<caf::atom("commit")>;
+constexpr commit_atom commit_atom_v = commit_atom{};
+using idle_atom = caf::idle_atom;
+constexpr idle_atom idle_atom_v = idle_atom{};
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
+constexpr passivate_atom passivate_atom_v = passivate_atom{};
+using passivated_atom = caf::atom_constant<caf::atom("passivated")>;
+constexpr passivated_atom passivated_atom_v = passivated_atom{};
+using call_atom = caf::atom_constant<caf::atom("call")>;
+constexpr call_atom call_atom_v = call_atom{};
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+constexpr shutdown_atom shutdown_atom_v = shutdown_atom{};
+using ok_atom = caf::ok_atom;
+constexpr ok_atom ok_atom_v = ok_atom{};
+
+} // namespace mantissa::actors::internal

@@ -1,0 +1,282 @@
+#include "actors/internal/manager.hpp"
+
+#include <deque>
+#include <list>
+#include <optional>
+#include <system_error>
+#include <unordered_map>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/errors.hpp"
+#include "actors/internal/atoms.hpp"
+#include "actors/internal/runtime.hpp"
+#include "actors/internal/store_actor.hpp"
+#include "actors/protocol.hpp"
+#include "store/store.hpp"
+
+namespace mantissa::actors::internal {
+
+namespace {
+
+struct entry {
+  caf::actor handle;
+  bool closing = false;
+  std::list<std::string>::iterator lru;  // valid while not closing
+};
+
+struct waiter {
+  std::string address;
+  std::filesystem::path path;
+  caf::response_promise promise;
+};
+
+struct manager_state {
+  static inline const char* name = "mantissa.manager";
+  runtime* rt = nullptr;
+  std::unordered_map<std::string, entry> stores;
+  std::list<std::string> lru;  // front: most recently looked up
+  std::size_t closing = 0;
+  std::deque<waiter> waiting;
+  std::optional<caf::response_promise> shutdown;  // set while shutting down
+  std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
+};
+
+using manager_actor = caf::stateful_actor<manager_state>;
+
+/// Resolves an address to its file; errors are ready to send.
+caf::expected<std::filesystem::path> resolve(const runtime& rt,
+                                             const std::string& text) {
+  if (text == site_address)
+    return site_path(rt.data_dir);
+  auto addr = parse_address(text);
+  if (!addr)
+    return make_error(addr.error_value());
+  if (addr->domain.empty() && addr->localpart == site_address)
+    return make_error(error_code::invalid_name,
+                      "'site' is reserved for the site store");
+  return store_path(rt.data_dir, *addr);
+}
+
+class manager {
+ public:
+  explicit manager(manager_actor* self) : self_(self) {}
+
+  void touch(entry& e, const std::string& address) {
+    auto& st = self_->state;
+    st.lru.erase(e.lru);
+    st.lru.push_front(address);
+    e.lru = st.lru.begin();
+  }
+
+  /// Starts closing the least recently used open store.
+  bool evict_one() {
+    auto& st = self_->state;
+    if (st.lru.empty())
+      return false;
+    auto victim = st.lru.back();
+    st.lru.pop_back();
+    auto& e = st.stores[victim];
+    e.closing = true;
+    ++st.closing;
+    self_->send(e.handle, passivate_atom_v);
+    return true;
+  }
+
+  caf::actor activate(const std::string& address,
+                      const std::filesystem::path& path) {
+    auto& st = self_->state;
+    auto handle = spawn_store_actor(self_->system(), *st.rt, address, path,
+                                    caf::actor_cast<caf::actor>(self_));
+    self_->monitor(handle);
+    st.lru.push_front(address);
+    st.stores[address] = entry{handle, false, st.lru.begin()};
+    st.rt->stats.activations.fetch_add(1, std::memory_order_relaxed);
+    st.rt->stats.open_stores.store(
+      static_cast<std::int64_t>(st.stores.size()), std::memory_order_relaxed);
+    return handle;
+  }
+
+  /// Answers a lookup now, or queues it while its store (or a slot under
+  /// the cap) is being freed.
+  void lookup(const std::string& address, const std::filesystem::path& path,
+              caf::response_promise rp) {
+    auto& st = self_->state;
+    if (st.shutdown) {
+      rp.deliver(make_error(error_code::store_unavailable,
+                            "the node is shutting down"));
+      return;
+    }
+    if (auto i = st.stores.find(address); i != st.stores.end()) {
+      if (!i->second.closing) {
+        touch(i->second, address);
+        rp.deliver(i->second.handle);
+        return;
+      }
+      st.waiting.push_back({address, path, std::move(rp)});
+      return;
+    }
+    if (st.stores.size() < st.rt->max_open_stores) {
+      rp.deliver(activate(address, path));
+      return;
+    }
+    st.waiting.push_back({address, path, std::move(rp)});
+    make_room();
+  }
+
+  /// Starts closing as many least recently used stores as queued lookups
+  /// need slots, counting the stores already closing.
+  void make_room() {
+    auto& st = self_->state;
+    std::size_t need = 0;
+    for (auto& w : st.waiting)
+      if (st.stores.count(w.address) == 0)
+        ++need;
+    while (st.closing < need && evict_one()) {
+    }
+  }
+
+  void closed(const std::string& address, const caf::actor_addr& who) {
+    auto& st = self_->state;
+    auto i = st.stores.find(address);
+    if (i == st.stores.end() || i->second.handle.address() != who)
+      return;
+    if (i->second.closing)
+      --st.closing;
+    else
+      st.lru.erase(i->second.lru);
+    st.stores.erase(i);
+    st.rt->stats.open_stores.store(
+      static_cast<std::int64_t>(st.stores.size()), std::memory_order_relaxed);
+    if (st.shutdown && st.stores.empty())
+      st.shutdown->deliver(ok_atom_v);
+    drain();
+  }
+
+  void drain() {
+    auto& st = self_->state;
+    auto pending = std::move(st.waiting);
+    st.waiting.clear();
+    for (auto& w : pending) {
+      if (st.stores.count(w.address) == 0
+          && st.stores.size() >= st.rt->max_open_stores) {
+        st.waiting.push_back(std::move(w));
+        continue;
+      }
+      lookup(w.address, w.path, std::move(w.promise));
+    }
+    make_room();
+  }
+
+  caf::behavior make() {
+    self_->set_down_handler([this](caf::down_msg& msg) {
+      // A store actor that died without passivating (a crash): forget it.
+      auto& st = self_->state;
+      for (auto& [address, e] : st.stores)
+        if (e.handle.address() == msg.source) {
+          auto copy = address;
+          closed(copy, msg.source);
+          return;
+        }
+    });
+    return {
+      [this](store_atom, const std::string& address) -> caf::response_promise {
+        auto rp = self_->make_response_promise();
+        auto path = resolve(*self_->state.rt, address);
+        if (!path) {
+          rp.deliver(path.error());
+          return rp;
+        }
+        auto& st = self_->state;
+        if (st.stores.count(address) == 0) {
+          std::error_code ec;
+          if (!std::filesystem::exists(*path, ec)) {
+            rp.deliver(make_error(error_code::no_such_store,
+                                  "no store for " + address));
+            return rp;
+          }
+        }
+        lookup(address, *path, rp);
+        return rp;
+      },
+      [this](create_atom, const std::string& address) -> caf::response_promise {
+        auto rp = self_->make_response_promise();
+        auto path = resolve(*self_->state.rt, address);
+        if (!path) {
+          rp.deliver(path.error());
+          return rp;
+        }
+        auto& st = self_->state;
+        std::error_code ec;
+        if (st.stores.count(address) == 0
+            && !std::filesystem::exists(*path, ec)) {
+          std::filesystem::create_directories(path->parent_path(), ec);
+          store::store_options opts;
+          opts.synchronous = st.rt->synchronous;
+          auto s = store::store::open(*path, *st.rt->types, opts);
+          if (!s) {
+            rp.deliver(make_error(s.error_value()));
+            return rp;
+          }
+        }
+        lookup(address, *path, rp);
+        return rp;
+      },
+      [this](passivated_atom, const std::string& address) {
+        closed(address, caf::actor_cast<caf::actor_addr>(self_->current_sender()));
+      },
+      [this](shutdown_atom) -> caf::response_promise {
+        auto& st = self_->state;
+        auto rp = self_->make_response_promise();
+        st.shutdown = rp;
+        while (evict_one()) {
+        }
+        if (st.stores.empty())
+          rp.deliver(ok_atom_v);
+        drain();  // fails queued lookups
+        return rp;
+      },
+      [this](stats_atom) -> std::string {
+        auto& st = self_->state;
+        auto& c = st.rt->stats;
+        nlohmann::json j{
+          {"open_stores", st.stores.size() - st.closing},
+          {"closing_stores", st.closing},
+          {"waiting_lookups", st.waiting.size()},
+          {"activations", c.activations.load()},
+          {"passivations", c.passivations.load()},
+          {"commits", c.commits.load()},
+          {"committed_writes", c.committed_writes.load()},
+          {"max_batch", c.max_batch.load()},
+        };
+        return j.dump();
+      },
+    };
+  }
+
+ private:
+  manager_actor* self_;
+};
+
+} // namespace
+
+namespace {
+
+// Spawned with an argument: see store_actor.cpp.
+caf::behavior manager_fun(manager_actor* self, runtime* rt) {
+  self->state.rt = rt;
+  auto impl = std::make_shared<manager>(self);
+  self->state.behavior_impl = impl;
+  return impl->make();
+}
+
+} // namespace
+
+caf::actor spawn_manager(caf::actor_system& sys, runtime& rt) {
+  return sys.spawn(manager_fun, &rt);
+}
+
+} // namespace mantissa::actors::internal

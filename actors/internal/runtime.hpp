@@ -1,0 +1,38 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+
+#include "actors/handlers.hpp"
+#include "store/registry.hpp"
+#include "store/sqlite.hpp"
+
+namespace mantissa::actors::internal {
+
+/// Counters shared by a node's actors; relaxed atomics, read by `stats`.
+struct counters {
+  std::atomic<std::int64_t> activations{0};
+  std::atomic<std::int64_t> passivations{0};
+  std::atomic<std::int64_t> commits{0};
+  std::atomic<std::int64_t> committed_writes{0};
+  std::atomic<std::int64_t> max_batch{0};
+  std::atomic<std::int64_t> open_stores{0};
+};
+
+/// What every store actor of a node needs; owned by the node, outlives its
+/// actors, read-only after start (except the counters).
+struct runtime {
+  std::filesystem::path data_dir;
+  const store::type_registry* types = nullptr;
+  const handler_registry* handlers = nullptr;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::size_t max_open_stores = 512;
+  std::size_t item_cache_size = 256;  // per store
+  store::sqlite::synchronous_mode synchronous
+    = store::sqlite::synchronous_mode::full;
+  counters stats;
+};
+
+} // namespace mantissa::actors::internal

@@ -1,0 +1,583 @@
+#include "actors/internal/store_actor.hpp"
+
+#include <chrono>
+#include <list>
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/errors.hpp"
+#include "actors/internal/atoms.hpp"
+#include "actors/internal/runtime.hpp"
+#include "actors/protocol.hpp"
+#include "store/item.hpp"
+#include "store/query.hpp"
+#include "store/store.hpp"
+
+namespace mantissa::actors::internal {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// A small LRU cache of serialized items, by id (ids are unique across the
+/// types of one store). Holds committed or about-to-commit values only: the
+/// actor clears it when a batch rolls back.
+class item_cache {
+ public:
+  explicit item_cache(std::size_t capacity) : capacity_(capacity) {}
+
+  const std::string* find(std::int64_t id, const std::string& type) {
+    auto i = index_.find(id);
+    if (i == index_.end() || i->second->type != type)
+      return nullptr;
+    order_.splice(order_.begin(), order_, i->second);
+    return &i->second->json;
+  }
+
+  void put(std::int64_t id, const std::string& type, std::string json) {
+    if (capacity_ == 0)
+      return;
+    if (auto i = index_.find(id); i != index_.end()) {
+      i->second->type = type;
+      i->second->json = std::move(json);
+      order_.splice(order_.begin(), order_, i->second);
+      return;
+    }
+    order_.push_front({id, type, std::move(json)});
+    index_[id] = order_.begin();
+    if (order_.size() > capacity_) {
+      index_.erase(order_.back().id);
+      order_.pop_back();
+    }
+  }
+
+  void erase(std::int64_t id) {
+    if (auto i = index_.find(id); i != index_.end()) {
+      order_.erase(i->second);
+      index_.erase(i);
+    }
+  }
+
+  void clear() {
+    index_.clear();
+    order_.clear();
+  }
+
+ private:
+  struct entry {
+    std::int64_t id;
+    std::string type;
+    std::string json;
+  };
+  std::size_t capacity_;
+  std::list<entry> order_;
+  std::unordered_map<std::int64_t, std::list<entry>::iterator> index_;
+};
+
+/// A reply held back until the batch it read from or wrote to is durable.
+struct held_reply {
+  caf::response_promise promise;
+  caf::message reply;
+};
+
+struct store_state {
+  static inline const char* name = "mantissa.store";
+
+  runtime* rt = nullptr;
+  std::string address;
+  std::filesystem::path path;
+  caf::actor manager;
+  std::unique_ptr<store::store> db;
+  item_cache cache{0};
+  bool batch_open = false;
+  std::vector<held_reply> held;
+  clock_type::time_point last_activity = clock_type::now();
+  bool closing = false;
+  bool served = false;  // handled a request since activation
+  std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
+};
+
+using store_actor = caf::stateful_actor<store_state>;
+
+std::string dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// Parses JSON text from a client; errors name the position.
+store::result<nlohmann::json> parse_json(const std::string& text,
+                                         const char* what) {
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    return store::error{store::errc::invalid_query,
+                        std::string{"invalid JSON in "} + what + " at byte "
+                          + std::to_string(e.byte) + ": " + e.what()};
+  }
+}
+
+class store_behavior {
+ public:
+  explicit store_behavior(store_actor* self) : self_(self) {}
+
+  /// Opens the store on first use. Failure is reported to the caller and
+  /// the actor quits so that the next message activates a fresh one.
+  bool ensure_open(caf::response_promise& rp) {
+    auto& st = self_->state;
+    if (st.db)
+      return true;
+    store::store_options opts;
+    opts.create = false;
+    opts.synchronous = st.rt->synchronous;
+    auto s = store::store::open(st.path, *st.rt->types, opts);
+    if (!s) {
+      rp.deliver(make_error(s.error_value()));
+      passivate();
+      return false;
+    }
+    st.db = std::move(*s);
+    return true;
+  }
+
+  /// Delivers `reply` now, or after the open batch commits.
+  void finish(caf::response_promise& rp, caf::message reply) {
+    auto& st = self_->state;
+    if (st.batch_open)
+      st.held.push_back({std::move(rp), std::move(reply)});
+    else
+      rp.deliver(std::move(reply));
+  }
+
+  void fail(caf::response_promise& rp, caf::error err) {
+    rp.deliver(std::move(err));
+  }
+
+  /// Starts a group-commit batch if none is open: the commit message goes
+  /// to the back of the mailbox, so every write already queued joins it.
+  bool open_batch(caf::response_promise& rp) {
+    auto& st = self_->state;
+    if (st.batch_open)
+      return true;
+    if (auto r = st.db->begin(); !r) {
+      fail(rp, make_error(r.error_value()));
+      return false;
+    }
+    st.batch_open = true;
+    self_->send(self_, commit_atom_v);
+    return true;
+  }
+
+  void commit() {
+    auto& st = self_->state;
+    if (!st.batch_open)
+      return;
+    st.batch_open = false;
+    auto held = std::move(st.held);
+    st.held.clear();
+    auto r = st.db->commit();
+    if (!r) {
+      st.cache.clear();
+      auto err = make_error(error_code::store_unavailable,
+                            "commit failed: " + r.error_value().message);
+      for (auto& h : held)
+        h.promise.deliver(err);
+      return;
+    }
+    auto n = static_cast<std::int64_t>(held.size());
+    st.rt->stats.commits.fetch_add(1, std::memory_order_relaxed);
+    st.rt->stats.committed_writes.fetch_add(n, std::memory_order_relaxed);
+    auto prev = st.rt->stats.max_batch.load(std::memory_order_relaxed);
+    while (n > prev && !st.rt->stats.max_batch.compare_exchange_weak(prev, n)) {
+    }
+    for (auto& h : held)
+      h.promise.deliver(std::move(h.reply));
+  }
+
+  void passivate() {
+    auto& st = self_->state;
+    if (st.closing)
+      return;
+    st.closing = true;
+    if (st.batch_open)
+      commit();
+    st.db.reset();  // closes the file before the manager hears of it
+    st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
+    self_->send(st.manager, passivated_atom_v, st.address);
+    self_->quit();
+  }
+
+  void schedule_idle_check(clock_type::duration after) {
+    self_->delayed_send(self_, after, idle_atom_v);
+  }
+
+  void on_idle_check() {
+    auto& st = self_->state;
+    auto idle_for = clock_type::now() - st.last_activity;
+    // A fresh activation waits for the request it was activated for (the
+    // manager can still evict it under the cap).
+    if (st.batch_open || !st.served || idle_for < st.rt->idle_timeout) {
+      if (!st.served)
+        idle_for = clock_type::duration::zero();
+      schedule_idle_check(st.rt->idle_timeout - idle_for);
+      return;
+    }
+    passivate();
+  }
+
+  const store::type_decl* decl(const std::string& type,
+                               caf::response_promise& rp) {
+    auto* d = self_->state.rt->types->current(type);
+    if (d == nullptr)
+      fail(rp, make_error(error_code::no_such_type,
+                          "no item type named '" + type.substr(0, 128)
+                            + "' is declared"));
+    return d;
+  }
+
+  caf::response_promise begin_request() {
+    self_->state.last_activity = clock_type::now();
+    self_->state.served = true;
+    return self_->make_response_promise();
+  }
+
+  caf::behavior make() {
+    auto& st = self_->state;
+    schedule_idle_check(st.rt->idle_timeout);
+    return {
+      [this](get_atom, const caller&, const std::string& type,
+             std::int64_t id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto& s = self_->state;
+        if (auto* hit = s.cache.find(id, type)) {
+          finish(rp, caf::make_message(*hit));
+          return rp;
+        }
+        auto* d = decl(type, rp);
+        if (d == nullptr)
+          return rp;
+        auto it = s.db->get(type, id);
+        if (!it) {
+          fail(rp, make_error(it.error_value()));
+          return rp;
+        }
+        auto text = dump(store::to_json(*d, *it));
+        if (!s.batch_open)
+          s.cache.put(id, type, text);
+        finish(rp, caf::make_message(std::move(text)));
+        return rp;
+      },
+      [this](put_atom, const caller&, const std::string& type,
+             const std::string& json) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto* d = decl(type, rp);
+        if (d == nullptr)
+          return rp;
+        auto j = parse_json(json, "the item");
+        if (!j) {
+          fail(rp, make_error(j.error_value()));
+          return rp;
+        }
+        auto it = store::item_from_json(*d, *j);
+        if (!it) {
+          fail(rp, make_error(it.error_value()));
+          return rp;
+        }
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        if (auto id = s.db->insert(*it); !id) {
+          fail(rp, make_error(id.error_value()));
+          return rp;
+        }
+        auto text = dump(store::to_json(*d, *it));
+        s.cache.put(it->id, type, text);
+        finish(rp, caf::make_message(std::move(text)));
+        return rp;
+      },
+      [this](update_atom, const caller&, const std::string& type,
+             std::int64_t id, const std::string& json) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto* d = decl(type, rp);
+        if (d == nullptr)
+          return rp;
+        auto j = parse_json(json, "the update");
+        if (!j) {
+          fail(rp, make_error(j.error_value()));
+          return rp;
+        }
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        auto current = s.db->get(type, id);
+        if (!current) {
+          fail(rp, make_error(current.error_value()));
+          return rp;
+        }
+        auto it = store::item_from_json(*d, *j, &*current);
+        if (!it) {
+          fail(rp, make_error(it.error_value()));
+          return rp;
+        }
+        it->id = id;
+        if (auto r = s.db->update(*it); !r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        auto text = dump(store::to_json(*d, *it));
+        s.cache.put(id, type, text);
+        finish(rp, caf::make_message(std::move(text)));
+        return rp;
+      },
+      [this](delete_atom, const caller&, const std::string& type,
+             std::int64_t id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        if (decl(type, rp) == nullptr)
+          return rp;
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        if (auto r = s.db->remove(type, id); !r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        // Cascades and nullified references may have changed other items.
+        s.cache.clear();
+        finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
+        return rp;
+      },
+      [this](query_atom, const caller&,
+             const std::string& json) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto j = parse_json(json, "the query");
+        if (!j) {
+          fail(rp, make_error(j.error_value()));
+          return rp;
+        }
+        auto q = store::query_from_json(*j);
+        if (!q) {
+          fail(rp, make_error(q.error_value()));
+          return rp;
+        }
+        auto* d = decl(q->type, rp);
+        if (d == nullptr)
+          return rp;
+        auto& s = self_->state;
+        auto total = s.db->count(q->type, q->where);
+        if (!total) {
+          fail(rp, make_error(total.error_value()));
+          return rp;
+        }
+        auto items = nlohmann::json::array();
+        auto r = s.db->for_each(*q, [&](store::item&& it) {
+          items.push_back(store::to_json(*d, it));
+        });
+        if (!r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        nlohmann::json out{{"items", std::move(items)}, {"total", *total}};
+        finish(rp, caf::make_message(dump(out)));
+        return rp;
+      },
+      [this](count_atom, const caller&, const std::string& type,
+             const std::string& where) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        store::condition cond;
+        if (!where.empty()) {
+          auto j = parse_json(where, "the condition");
+          if (!j) {
+            fail(rp, make_error(j.error_value()));
+            return rp;
+          }
+          auto c = store::condition_from_json(*j);
+          if (!c) {
+            fail(rp, make_error(c.error_value()));
+            return rp;
+          }
+          cond = std::move(*c);
+        }
+        auto n = self_->state.db->count(type, cond);
+        if (!n) {
+          fail(rp, make_error(n.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(dump(nlohmann::json{{"count", *n}})));
+        return rp;
+      },
+      [this](install_atom, const caller&, const std::string& type,
+             std::int64_t id, const std::string& json) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        std::optional<std::vector<store::powerup_interface>> ifaces;
+        if (!json.empty()) {
+          auto j = parse_json(json, "the interfaces");
+          if (!j) {
+            fail(rp, make_error(j.error_value()));
+            return rp;
+          }
+          if (!j->is_array()) {
+            fail(rp, make_error(error_code::invalid_query,
+                                "interfaces must be a JSON array"));
+            return rp;
+          }
+          if (!j->empty()) {
+            ifaces.emplace();
+            for (auto& e : *j) {
+              if (!e.is_object() || !e.contains("interface")
+                  || !e["interface"].is_string()) {
+                fail(rp, make_error(error_code::invalid_query,
+                                    "each interface is {\"interface\":NAME,"
+                                    "\"priority\":N}"));
+                return rp;
+              }
+              int prio = e.contains("priority") && e["priority"].is_number_integer()
+                           ? e["priority"].get<int>()
+                           : 0;
+              ifaces->push_back({e["interface"].get<std::string>(), prio});
+            }
+          }
+        }
+        if (!open_batch(rp))
+          return rp;
+        if (auto r = self_->state.db->install({type, id}, 0, std::move(ifaces));
+            !r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
+        return rp;
+      },
+      [this](uninstall_atom, const caller&, const std::string& type,
+             std::int64_t id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        if (auto r = s.db->uninstall({type, id}, 0); !r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        s.cache.clear();
+        finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
+        return rp;
+      },
+      [this](powerups_atom, const caller&,
+             const std::string& interface) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto& s = self_->state;
+        auto items = s.db->powerups_for(interface, 0);
+        if (!items) {
+          fail(rp, make_error(items.error_value()));
+          return rp;
+        }
+        auto out = nlohmann::json::array();
+        for (auto& it : *items)
+          if (auto* d = s.rt->types->current(it.type))
+            out.push_back(store::to_json(*d, it));
+        finish(rp, caf::make_message(dump(out)));
+        return rp;
+      },
+      [this](run_atom, const caller& who, const std::string& name,
+             const std::string& args) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto* h = self_->state.rt->handlers->find(name);
+        if (h == nullptr) {
+          fail(rp, make_error(error_code::no_such_handler,
+                              "no handler named '" + name.substr(0, 128)
+                                + "' is registered"));
+          return rp;
+        }
+        nlohmann::json j;
+        if (!args.empty()) {
+          auto parsed = parse_json(args, "the arguments");
+          if (!parsed) {
+            fail(rp, make_error(parsed.error_value()));
+            return rp;
+          }
+          j = std::move(*parsed);
+        }
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        // A handler runs isolated inside the batch: its failure undoes only
+        // its own writes, not the other writes of the batch.
+        auto r = [&]() -> store::result<nlohmann::json> {
+          try {
+            return s.db->isolated([&] { return (*h)(*s.db, j, who); });
+          } catch (const std::exception& e) {
+            return store::error{store::errc::internal,
+                                "handler " + name + " failed: " + e.what()};
+          }
+        }();
+        s.cache.clear();
+        if (!r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(dump(*r)));
+        return rp;
+      },
+      [this](commit_atom) { commit(); },
+      [this](idle_atom) { on_idle_check(); },
+      [this](passivate_atom) { passivate(); },
+    };
+  }
+
+ private:
+  store_actor* self_;
+};
+
+} // namespace
+
+namespace {
+
+// Spawned with arguments (not a capturing lambda without any): CAF 0.17's
+// init_fun_factory dereferences a null pointer for argument-less functions.
+caf::behavior store_actor_fun(store_actor* self, runtime* rt,
+                              std::string address, std::filesystem::path path,
+                              caf::actor manager) {
+  auto& st = self->state;
+  st.rt = rt;
+  st.address = std::move(address);
+  st.path = std::move(path);
+  st.manager = std::move(manager);
+  st.cache = item_cache{rt->item_cache_size};
+  auto impl = std::make_shared<store_behavior>(self);
+  st.behavior_impl = impl;
+  return impl->make();
+}
+
+} // namespace
+
+caf::actor spawn_store_actor(caf::actor_system& sys, runtime& rt,
+                             std::string address, std::filesystem::path path,
+                             const caf::actor& manager) {
+  return sys.spawn(store_actor_fun, &rt, std::move(address), std::move(path),
+                   manager);
+}
+
+} // namespace mantissa::actors::internal

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+#include <caf/meta/type_name.hpp>
+
+/// The messages a store actor understands. Every request carries a
+/// `caller` first, then its arguments. Every reply is one `std::string`
+/// holding JSON, or a `caf::error` made by `actors::make_error` (see
+/// actors/errors.hpp).
+/// Items travel as JSON text (attributes plus "id" and "type"), so no
+/// per-type serialization is needed on the wire. docs/node.md lists every
+/// message with its reply and errors.
+namespace mantissa::actors {
+
+/// Who is asking and on behalf of which request. The role is checked by
+/// the store actor (M5); `request_id` is carried into logs.
+struct caller {
+  std::string role;
+  std::string request_id;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, caller& x) {
+  return f(caf::meta::type_name("mantissa.caller"), x.role, x.request_id);
+}
+
+/// The role of the node itself and of its administrators' tools.
+inline constexpr const char* system_role = "system";
+
+// (get_atom, caller, type, id) -> string item
+//   errors: no_such_type, no_such_item
+using get_atom = caf::get_atom;
+// (put_atom, caller, type, json) -> string item (with its new id)
+//   creates an item; attributes missing from json take their defaults.
+//   errors: no_such_type, invalid_value, invalid_query (unknown attribute)
+using put_atom = caf::put_atom;
+// (update_atom, caller, type, id, json) -> string item
+//   changes the attributes present in json, keeps the others.
+using update_atom = caf::atom_constant<caf::atom("update")>;
+// (delete_atom, caller, type, id) -> {"ok":true}
+//   errors: no_such_item, disallowed, in_use
+using delete_atom = caf::delete_atom;
+// (query_atom, caller, query json) -> string {"items":[...],"total":N}
+//   the query form of docs/query.md: {"type","where","sort","limit","offset"}
+using query_atom = caf::atom_constant<caf::atom("query")>;
+// (count_atom, caller, type, where json) -> {"count":N}
+//   an empty where counts every item
+using count_atom = caf::atom_constant<caf::atom("count")>;
+// (install_atom, caller, type, id, interfaces json) -> {"ok":true}
+//   interfaces: [] for the type's defaults, or [{"interface":..,"priority":..}]
+using install_atom = caf::atom_constant<caf::atom("install")>;
+// (uninstall_atom, caller, type, id) -> {"ok":true}
+using uninstall_atom = caf::atom_constant<caf::atom("uninstall")>;
+// (powerups_atom, caller, interface) -> string JSON array of items,
+//   highest priority first
+using powerups_atom = caf::atom_constant<caf::atom("powerups")>;
+// (run_atom, caller, handler name, args json) -> string result json
+using run_atom = caf::atom_constant<caf::atom("run")>;
+
+// Node-level (sent to the node's store manager, see actors/node.hpp):
+// (store_atom, address) -> actor         activates the store if needed
+// (create_atom, address) -> actor        creates the store file too
+// (stats_atom) -> string JSON            active stores, activations, ...
+using store_atom = caf::atom_constant<caf::atom("store")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+
+} // namespace mantissa::actors
