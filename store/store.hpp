@@ -108,6 +108,41 @@ class store {
     }
   }
 
+  /// Runs `f` inside a savepoint of the transaction in progress (which must
+  /// exist): when `f` returns an error or throws, only `f`'s writes are
+  /// undone and the enclosing transaction goes on, not doomed even if `f`
+  /// used `transact` and failed. Used to run one handler of a group-commit
+  /// batch.
+  template <class F>
+  auto isolated(F&& f) -> decltype(f()) {
+    if (depth_ == 0)
+      return error{errc::internal, "isolated() needs a transaction"};
+    auto saved_depth = depth_;
+    auto saved_doomed = doomed_;
+    if (auto sp = savepoint(); !sp)
+      return std::move(sp).error_value();
+    auto undo = [&] {
+      rollback_savepoint();
+      depth_ = saved_depth;
+      doomed_ = saved_doomed;
+    };
+    try {
+      auto r = f();
+      if (!r || depth_ != saved_depth) {
+        undo();
+        if (r)
+          return error{errc::internal, "unbalanced begin/commit inside a handler"};
+        return r;
+      }
+      if (auto rel = release_savepoint(); !rel)
+        return std::move(rel).error_value();
+      return r;
+    } catch (...) {
+      undo();
+      throw;
+    }
+  }
+
   // -- items -----------------------------------------------------------------
 
   /// Inserts `it` (of a type declared in the registry) and sets `it.id` to
