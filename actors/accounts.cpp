@@ -166,10 +166,9 @@ store::timestamp now() {
 }
 
 store::condition address_is(const address& a) {
-  return store::and_({store::cmp("localpart", store::compare_op::eq,
-                                 store::value{a.localpart}),
-                      store::cmp("domain", store::compare_op::eq,
-                                 store::value{a.domain})});
+  return store::and_(
+    {store::cmp("localpart", store::compare_op::eq, store::value{a.localpart}),
+     store::cmp("domain", store::compare_op::eq, store::value{a.domain})});
 }
 
 store::condition methods_of(store::item_id account_id) {
@@ -199,7 +198,8 @@ store::result<login_method> checked_method(const login_method& m) {
   if (!addr)
     return std::move(addr).error_value();
   if (addr->is_offering())
-    return error{errc::invalid_value, "login method " + printable(m.addr.localpart)
+    return error{errc::invalid_value, "login method "
+                                        + printable(m.addr.localpart)
                                         + " has no domain"};
   MANTISSA_TRY(check_protocol(m.protocol));
   login_method out = m;
@@ -211,7 +211,8 @@ login_method to_method(const login_method_record& r) {
   return {{r.localpart, r.domain}, r.protocol, r.internal, r.verified};
 }
 
-login_method_record to_record(const login_method& m, store::item_id account_id) {
+login_method_record to_record(const login_method& m,
+                              store::item_id account_id) {
   login_method_record r;
   r.account = store::reference{account_id};
   r.localpart = m.addr.localpart;
@@ -233,8 +234,8 @@ account to_account(const account_record& r, std::vector<login_method> methods) {
   return a;
 }
 
-store::result<std::optional<account_record>>
-find_record(store::store& s, const address& addr) {
+store::result<std::optional<account_record>> find_record(store::store& s,
+                                                         const address& addr) {
   store::query q;
   q.where = address_is(addr);
   q.limit = 1;
@@ -281,7 +282,7 @@ error no_account(const address& addr) {
 
 /// Runs `change` on the account at `addr` in one transaction; when it
 /// reports a change, bumps the revision and writes the account back.
-template <class F>
+template<class F>
 store::result<account> modify(store::store& site, const address& addr,
                               F&& change) {
   auto a = normalize(addr);
@@ -357,7 +358,8 @@ std::filesystem::path site_path(const std::filesystem::path& data_dir) {
 
 const unsigned long long password_opslimit
   = crypto_pwhash_argon2id_OPSLIMIT_INTERACTIVE;
-const std::size_t password_memlimit = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
+const std::size_t password_memlimit
+  = crypto_pwhash_argon2id_MEMLIMIT_INTERACTIVE;
 
 store::result<std::string> hash_password(std::string_view password) {
   if (password.empty())
@@ -414,8 +416,8 @@ const store::item_type<account_record>& account_item_type() {
 
 const store::item_type<login_method_record>& login_method_item_type() {
   static const auto t
-    = store::item_type<login_method_record>{
-        std::string{login_method_type_name}, 1}
+    = store::item_type<login_method_record>{std::string{login_method_type_name},
+                                            1}
         .attribute("account", &login_method_record::account,
                    {.target = std::string{account_type_name},
                     .on_delete = store::delete_policy::cascade})
@@ -423,8 +425,7 @@ const store::item_type<login_method_record>& login_method_item_type() {
                    {.max_size = max_localpart_size})
         .attribute("domain", &login_method_record::domain,
                    {.indexed = true, .max_size = max_domain_size})
-        .attribute("protocol", &login_method_record::protocol,
-                   {.max_size = 32})
+        .attribute("protocol", &login_method_record::protocol, {.max_size = 32})
         .attribute("internal", &login_method_record::internal)
         .attribute("verified", &login_method_record::verified)
         .index({"domain", "localpart"});
@@ -568,8 +569,7 @@ store::result<account> set_password(store::store& site, const address& addr,
   });
 }
 
-store::result<account> add_login_method(store::store& site,
-                                        const address& addr,
+store::result<account> add_login_method(store::store& site, const address& addr,
                                         const login_method& method) {
   auto m = checked_method(method);
   if (!m)
@@ -610,7 +610,8 @@ store::result<bool> check_password(store::store& site, const address& addr,
   return usable && verified;
 }
 
-// -- duplication into the user store -------------------------------------------
+// -- duplication into the user store
+// -------------------------------------------
 
 store::result<bool> write_account_copy(store::store& user_store,
                                        const account& acct) {
@@ -672,13 +673,12 @@ store::result<account> read_account_copy(store::store& user_store) {
   if (!copies)
     return std::move(copies).error_value();
   if (copies->empty())
-    return error{errc::no_such_item, "user store "
-                                       + user_store.path().string()
+    return error{errc::no_such_item, "user store " + user_store.path().string()
                                        + " holds no account copy"};
   if (copies->size() > 1)
-    return error{errc::internal,
-                 "user store " + user_store.path().string() + " holds "
-                   + std::to_string(copies->size()) + " account copies"};
+    return error{errc::internal, "user store " + user_store.path().string()
+                                   + " holds " + std::to_string(copies->size())
+                                   + " account copies"};
   return load_account(user_store, copies->front());
 }
 

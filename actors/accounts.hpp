@@ -38,7 +38,7 @@ inline constexpr std::size_t max_label_size = 63;
 /// valid; every function below re-validates the addresses it is given.
 struct address {
   std::string localpart;
-  std::string domain;  ///< empty: an offering (app store)
+  std::string domain; ///< empty: an offering (app store)
 
   [[nodiscard]] bool is_offering() const noexcept { return domain.empty(); }
   friend bool operator==(const address&, const address&) = default;
@@ -90,7 +90,8 @@ inline constexpr std::size_t max_password_size = 4096;
 /// initialise libsodium or to allocate the memory is `internal`. Slow on
 /// purpose (see docs/accounts.md): do not call it on a latency-critical
 /// thread. The password is never logged or kept.
-[[nodiscard]] store::result<std::string> hash_password(std::string_view password);
+[[nodiscard]] store::result<std::string>
+hash_password(std::string_view password);
 
 /// Whether `password` matches `hash` (comparison in constant time by
 /// libsodium). A malformed or empty hash never matches.
@@ -117,9 +118,9 @@ struct account_record {
   std::string localpart;
   std::string domain;
   bool disabled = false;
-  std::string password_hash;  ///< empty: no password (artificial account)
+  std::string password_hash; ///< empty: no password (artificial account)
   store::timestamp created;
-  std::int64_t revision = 0;  ///< incremented on every change
+  std::int64_t revision = 0; ///< incremented on every change
 };
 
 /// The stored form of a login method (`mantissa.login_method`): an address
@@ -133,7 +134,7 @@ struct login_method_record {
   std::string localpart;
   std::string domain;
   std::string protocol = "email";
-  bool internal = false;  ///< an address this site serves (vs. external)
+  bool internal = false; ///< an address this site serves (vs. external)
   bool verified = false;
 };
 
@@ -162,7 +163,7 @@ struct login_method {
 struct account {
   address addr;
   bool disabled = false;
-  std::string password_hash;  ///< empty: artificial, cannot log in
+  std::string password_hash; ///< empty: artificial, cannot log in
   store::timestamp created;
   std::int64_t revision = 0;
   /// Sorted by protocol, then address.
@@ -193,8 +194,8 @@ add_account(store::store& site, const address& addr,
 
 /// The account that has a verified login method at `addr`; `no_such_item`
 /// if there is none.
-[[nodiscard]] store::result<account>
-find_account_by_login(store::store& site, const address& addr);
+[[nodiscard]] store::result<account> find_account_by_login(store::store& site,
+                                                           const address& addr);
 
 /// Every account in the site store, sorted by domain, then localpart.
 [[nodiscard]] store::result<std::vector<account>>
@@ -232,7 +233,8 @@ add_login_method(store::store& site, const address& addr,
                                                  const address& addr,
                                                  std::string_view password);
 
-// -- duplication into the user store -------------------------------------------
+// -- duplication into the user store
+// -------------------------------------------
 
 /// Makes the user store's copy of its own account equal to `acct` (account
 /// item and login methods), unless the copy already has a newer revision.

@@ -70,8 +70,7 @@ const store::item_type<service>& service_item_type() {
   static const auto t
     = store::item_type<service>{std::string{service_type_name}, 1}
         .attribute("kind", &service::kind, {.max_size = 16})
-        .attribute("host", &service::host,
-                   {.max_size = max_service_host_size})
+        .attribute("host", &service::host, {.max_size = max_service_host_size})
         .attribute("port", &service::port)
         .attribute("enabled", &service::enabled);
   return t;
@@ -88,8 +87,7 @@ const store::item_type<setting>& setting_item_type() {
   return t;
 }
 
-store::result<void>
-register_site_config_types(store::type_registry& registry) {
+store::result<void> register_site_config_types(store::type_registry& registry) {
   MANTISSA_TRY(registry.add(service_item_type().decl()));
   return registry.add(setting_item_type().decl());
 }
@@ -98,9 +96,9 @@ store::result<void> validate_setting_key(std::string_view key) {
   if (key.empty())
     return error{errc::invalid_name, "setting key is empty"};
   if (key.size() > max_setting_key_size)
-    return error{errc::invalid_name,
-                 "setting key is longer than "
-                   + std::to_string(max_setting_key_size) + " bytes"};
+    return error{errc::invalid_name, "setting key is longer than "
+                                       + std::to_string(max_setting_key_size)
+                                       + " bytes"};
   if (!std::all_of(key.begin(), key.end(), is_key_char))
     return error{errc::invalid_name,
                  "setting key may hold only a-z 0-9 _ . - (got a key of "
@@ -115,16 +113,15 @@ store::result<void> validate_service(const service& svc) {
   if (svc.host.empty())
     return error{errc::invalid_value, "service host is empty"};
   if (svc.host.size() > max_service_host_size)
-    return error{errc::invalid_value,
-                 "service host is longer than "
-                   + std::to_string(max_service_host_size) + " bytes"};
+    return error{errc::invalid_value, "service host is longer than "
+                                        + std::to_string(max_service_host_size)
+                                        + " bytes"};
   if (!std::all_of(svc.host.begin(), svc.host.end(), is_host_char))
     return error{errc::invalid_value,
                  "service host may hold only letters, digits, '.', '-' and "
                  "':' (IPv6, without brackets)"};
   if (svc.port < 0 || svc.port > 65535)
-    return error{errc::invalid_value, "service port "
-                                        + std::to_string(svc.port)
+    return error{errc::invalid_value, "service port " + std::to_string(svc.port)
                                         + " is outside 0..65535"};
   return {};
 }

@@ -36,8 +36,8 @@ inline constexpr std::size_t max_service_host_size = 253;
 struct service {
   store::item_id id = 0;
   std::string kind = "http";
-  std::string host;  ///< a host name or an IP address, without brackets
-  std::int64_t port = 0;  ///< 0..65535; 0 lets the system pick one
+  std::string host;      ///< a host name or an IP address, without brackets
+  std::int64_t port = 0; ///< 0..65535; 0 lets the system pick one
   bool enabled = true;
   friend bool operator==(const service&, const service&) = default;
 };

@@ -71,8 +71,7 @@ TEST_CASE("valid addresses parse and are lower-cased", "[actors][accounts]") {
   CHECK(addr("bob@localhost").domain == "localhost");
 }
 
-TEST_CASE("path traversal and separators are rejected",
-          "[actors][accounts]") {
+TEST_CASE("path traversal and separators are rejected", "[actors][accounts]") {
   CHECK(rejected("../x@example.com") == errc::invalid_name);
   CHECK(rejected("..@example.com") == errc::invalid_name);
   CHECK(rejected("a..b@example.com") == errc::invalid_name);
@@ -87,8 +86,7 @@ TEST_CASE("path traversal and separators are rejected",
   CHECK(rejected("../apps") == errc::invalid_name);
 
   auto slash = parse_address("a/b@x.com");
-  CHECK_THAT(slash.error_value().message,
-             Catch::Contains("path separator"));
+  CHECK_THAT(slash.error_value().message, Catch::Contains("path separator"));
   auto dots = parse_address("../x@example.com");
   CHECK_THAT(dots.error_value().message, Catch::Contains("'..'"));
 }
@@ -217,8 +215,8 @@ TEST_CASE("an artificial account exists but cannot log in",
   auto without = set_password(*site, addr("shared@example.com"), std::nullopt);
   REQUIRE(without);
   CHECK(without->artificial());
-  CHECK_FALSE(*check_password(*site, addr("shared@example.com"),
-                              "now-a-person"));
+  CHECK_FALSE(
+    *check_password(*site, addr("shared@example.com"), "now-a-person"));
 }
 
 TEST_CASE("a disabled account cannot log in", "[actors][accounts]") {
@@ -273,9 +271,9 @@ TEST_CASE("login methods are extra addresses of one account",
   REQUIRE(a->login_methods.size() == 2);
   CHECK(*check_password(*site, addr("erin@other.org"), "pw"));
 
-  auto unverified = add_login_method(*site, addr("erin@example.com"),
-                                     {addr("e@third.net"), "email", false,
-                                      false});
+  auto unverified
+    = add_login_method(*site, addr("erin@example.com"),
+                       {addr("e@third.net"), "email", false, false});
   REQUIRE(unverified);
   CHECK_FALSE(*check_password(*site, addr("e@third.net"), "pw"));
 
@@ -341,8 +339,8 @@ TEST_CASE("the user store's copy stays in sync through add, disable, passwd",
   sync(set_disabled(*site, a, true));
   sync(set_disabled(*site, a, false));
   sync(set_password(*site, a, "second"));
-  sync(add_login_method(*site, a, {addr("hank@other.org"), "email", false,
-                                   true}));
+  sync(
+    add_login_method(*site, a, {addr("hank@other.org"), "email", false, true}));
   sync(set_password(*site, a, std::nullopt));
 
   auto copy = read_account_copy(*user);
@@ -412,7 +410,7 @@ TEST_CASE("revisions only grow", "[actors][accounts]") {
   for (int i = 0; i < 5; ++i)
     step(set_disabled(*site, a, i % 2 == 0));
   step(set_password(*site, a, "pw"));
-  step(add_login_method(*site, a, {addr("lena@b.example"), "email", false,
-                                   false}));
+  step(add_login_method(*site, a,
+                        {addr("lena@b.example"), "email", false, false}));
   CHECK(find_account(*site, a)->revision == last);
 }

@@ -141,9 +141,9 @@ TEST_CASE("setting keys are validated", "[actors][site_config]") {
   CHECK(set_setting(*site, std::string(129, 'k'), "v").code()
         == errc::invalid_name);
   CHECK(set_setting(*site, std::string(128, 'k'), "v"));
-  CHECK(set_setting(*site, "k", std::string(max_setting_value_size + 1, 'v'))
-          .code()
-        == errc::invalid_value);
+  CHECK(
+    set_setting(*site, "k", std::string(max_setting_value_size + 1, 'v')).code()
+    == errc::invalid_value);
   CHECK(get_setting(*site, "../x").code() == errc::invalid_name);
 }
 
