@@ -1,6 +1,7 @@
 #include "store/item.hpp"
 
 #include <array>
+#include <cmath>
 #include <limits>
 
 namespace mantissa::store {
@@ -75,6 +76,10 @@ result<value> coerce(const attribute_decl& attr, value v,
     case attribute_type::real:
       if (auto* i = std::get_if<std::int64_t>(&v))
         return value{static_cast<double>(*i)};
+      // SQLite stores NaN as NULL: refuse it rather than lose it silently
+      // (or fail later on a NOT NULL column with a constraint error).
+      if (auto* d = std::get_if<double>(&v); d != nullptr && std::isnan(*d))
+        return bad(attr, "not a number (NaN) cannot be stored");
       break;
     case attribute_type::text:
       if (auto* s = std::get_if<std::string>(&v)) {

@@ -9,10 +9,14 @@ result<void> type_registry::add(type_decl decl) {
     return {errc::already_exists,
             "type " + decl.name + " is already declared (version "
               + std::to_string(e.current->version) + ")"};
-  if (e.legacy.count(decl.version) != 0)
-    return {errc::already_exists, "type " + decl.name + " version "
-                                    + std::to_string(decl.version)
-                                    + " is already declared as legacy"};
+  // Legacy versions may be added first: the current one must still be the
+  // newest, or upgraders would lead away from it.
+  if (!e.legacy.empty() && e.legacy.rbegin()->first >= decl.version)
+    return {errc::already_exists,
+            "type " + decl.name + " version " + std::to_string(decl.version)
+              + " cannot be current: legacy version "
+              + std::to_string(e.legacy.rbegin()->first)
+              + " is declared and is not older"};
   e.current = std::make_unique<type_decl>(std::move(decl));
   for (auto& a : e.current->attributes)
     if (a.type == attribute_type::reference)

@@ -137,6 +137,59 @@ std::string column_list(const type_decl& d) {
   return cols;
 }
 
+/// Fails with `disallowed` when an item that is left refers, through a
+/// `disallow` reference, to one of the `removed` items. Run after a delete
+/// and all its cascades, so that a referrer deleted by the same cascade
+/// does not refuse it whatever the order in which the cascade met them;
+/// the caller rolls the delete back on error.
+result<void> check_disallowed(sqlite::connection& db, const type_registry& reg,
+                              const std::set<item_id>& removed) {
+  if (removed.empty())
+    return {};
+  for (auto* d : reg.types()) {
+    auto table = table_name(d->name, d->version);
+    bool table_known = false;
+    for (auto& a : d->attributes) {
+      if (a.type != attribute_type::reference
+          || a.on_delete != delete_policy::disallow)
+        continue;
+      if (!table_known) {
+        auto st = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' "
+                             "AND name = ?");
+        if (!st)
+          return std::move(st).error_value();
+        (*st)->bind_text(0, table);
+        auto row = (*st)->step();
+        if (!row)
+          return std::move(row).error_value();
+        if (!*row)
+          break;
+        table_known = true;
+      }
+      auto st = db.prepare("SELECT \"id\" FROM " + quote_identifier(table)
+                           + " WHERE " + quote_identifier(a.name)
+                           + " = ? LIMIT 1");
+      if (!st)
+        return std::move(st).error_value();
+      for (auto id : removed) {
+        (*st)->bind_int64(0, id);
+        auto row = (*st)->step();
+        if (!row)
+          return std::move(row).error_value();
+        if (*row)
+          return {errc::disallowed,
+                  "cannot delete " + a.target_type + " #" + std::to_string(id)
+                    + ": " + d->name + " #"
+                    + std::to_string((*st)->column_int64(0))
+                    + " refers to it through '" + a.name
+                    + "' (on delete: disallow)"};
+        (*st)->reset();
+      }
+    }
+  }
+  return {};
+}
+
 } // namespace
 
 // -- construction --------------------------------------------------------------
@@ -474,9 +527,11 @@ void store::rollback() noexcept {
   // Tables created or dropped inside the transaction are gone again:
   // re-read what the catalogue says and forget prepared statements.
   db_->clear_cache();
+  auto handed_out = next_id_;
   (void) load_catalogue();
   // Ids handed out in the rolled-back transaction are not reused: the next
-  // commit persists the higher counter.
+  // commit persists the higher counter. (load_catalogue reset it.)
+  next_id_ = std::max(next_id_, handed_out);
 }
 
 result<void> store::savepoint() {
@@ -493,9 +548,15 @@ void store::rollback_savepoint() noexcept {
     (void) (*st)->run();
   (void) release_savepoint();
   // Tables and counters of rows to upgrade may have changed inside the
-  // savepoint: re-read them from the catalogue.
+  // savepoint: re-read them from the catalogue. That also reads the id
+  // counter as of the last commit; ids handed out since, by this
+  // transaction's earlier writes, must not be handed out again.
   db_->clear_cache();
+  auto handed_out = next_id_;
+  auto persisted = persisted_next_id_;
   (void) load_catalogue();
+  next_id_ = std::max(next_id_, handed_out);
+  persisted_next_id_ = persisted;
 }
 
 result<void> store::release_savepoint() {
@@ -700,7 +761,8 @@ result<void> store::remove(std::string_view type, item_id id) {
     return std::move(decl).error_value();
   return write_op(true, [&]() -> result<void> {
     std::set<item_id> removing;
-    return remove_impl(**decl, id, removing);
+    MANTISSA_TRY(remove_impl(**decl, id, removing));
+    return check_disallowed(*db_, *registry_, removing);
   });
 }
 
@@ -742,6 +804,10 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
       if (a.type != attribute_type::reference || a.target_type != decl.name)
         continue;
       auto col = quote_identifier(a.name);
+      // Disallow is checked once the whole delete is done (see
+      // check_disallowed).
+      if (a.on_delete == delete_policy::disallow)
+        continue;
       if (a.on_delete == delete_policy::nullify) {
         auto st = db_->prepare("UPDATE " + table + " SET " + col
                                + " = NULL WHERE " + col + " = ?");
@@ -767,18 +833,55 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
           refs.push_back((*st)->column_int64(0));
         }
       }
-      for (auto ref : refs) {
-        if (a.on_delete == delete_policy::disallow) {
-          if (removing.count(ref) == 0)
-            return {errc::disallowed,
-                    "cannot delete " + decl.name + " #" + std::to_string(id)
-                      + ": " + referrer->name + " #" + std::to_string(ref)
-                      + " refers to it through '" + a.name
-                      + "' (on delete: disallow)"};
-        } else {
-          MANTISSA_TRY(remove_impl(*referrer, ref, removing));
-        }
-      }
+      for (auto ref : refs)
+        MANTISSA_TRY(remove_impl(*referrer, ref, removing));
+    }
+  }
+  // Wherever this item is installed it is uninstalled first, so that
+  // dependencies installed only for it go too (the item itself is deleted
+  // below, not by the uninstall).
+  {
+    std::vector<item_id> targets;
+    auto st = db_->prepare("SELECT DISTINCT target FROM mantissa_powerups "
+                           "WHERE powerup = ?");
+    if (!st)
+      return std::move(st).error_value();
+    (*st)->bind_int64(0, id);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row)
+        return std::move(row).error_value();
+      if (!*row)
+        break;
+      targets.push_back((*st)->column_int64(0));
+    }
+    if (!targets.empty()) {
+      auto up = db_->prepare(
+        "UPDATE mantissa_powerups SET created = 0 WHERE powerup = ?");
+      if (!up)
+        return std::move(up).error_value();
+      (*up)->bind_int64(0, id);
+      MANTISSA_TRY((*up)->run());
+    }
+    for (auto target : targets)
+      MANTISSA_TRY(uninstall_impl({decl.name, id}, target, true));
+  }
+  // Powerups created for this item as a target are deleted after it.
+  std::vector<item_ref> created_here;
+  {
+    auto st = db_->prepare("SELECT DISTINCT powerup_type, powerup FROM "
+                           "mantissa_powerups WHERE target = ? AND created = 1");
+    if (!st)
+      return std::move(st).error_value();
+    (*st)->bind_int64(0, id);
+    for (;;) {
+      auto row = (*st)->step();
+      if (!row)
+        return std::move(row).error_value();
+      if (!*row)
+        break;
+      created_here.push_back({std::string{(*st)->column_text(0)},
+                              (*st)->column_int64(1)});
     }
   }
   // Installations of this item, and installations on it, go with it.
@@ -796,13 +899,26 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
     (*dep)->bind_int64(0, id);
     MANTISSA_TRY((*dep)->run());
   }
-  auto st = db_->prepare("DELETE FROM "
-                         + quote_identifier(table_name(decl.name, decl.version))
-                         + " WHERE \"id\" = ?");
-  if (!st)
-    return std::move(st).error_value();
-  (*st)->bind_int64(0, id);
-  return (*st)->run();
+  {
+    auto st = db_->prepare("DELETE FROM "
+                           + quote_identifier(table_name(decl.name, decl.version))
+                           + " WHERE \"id\" = ?");
+    if (!st)
+      return std::move(st).error_value();
+    (*st)->bind_int64(0, id);
+    MANTISSA_TRY((*st)->run());
+  }
+  for (auto& p : created_here) {
+    auto pdecl = decl_for(p.type);
+    if (!pdecl)
+      return std::move(pdecl).error_value();
+    auto found = exists(**pdecl, p.id);
+    if (!found)
+      return std::move(found).error_value();
+    if (*found)
+      MANTISSA_TRY(remove_impl(**pdecl, p.id, removing));
+  }
+  return {};
 }
 
 result<void> store::for_each(const query& q,
@@ -1010,6 +1126,7 @@ result<std::int64_t> store::remove_where(std::string_view type,
     std::set<item_id> removing;
     for (auto id : ids)
       MANTISSA_TRY(remove_impl(**decl, id, removing));
+    MANTISSA_TRY(check_disallowed(*db_, *registry_, removing));
     return static_cast<std::int64_t>(ids.size());
   });
 }
@@ -1252,8 +1369,10 @@ store::install_impl(const item_ref& powerup, item_id target,
                 powerup.type + " #" + std::to_string(powerup.id)
                   + " is already installed under '" + p.interface + "'"};
       if (explicit_install) {
-        auto up = db_->prepare("UPDATE mantissa_powerups SET explicit = 1 "
-                               "WHERE target = ? AND powerup = ?");
+        // Claimed explicitly, it is no longer the store's to delete when
+        // it is uninstalled.
+        auto up = db_->prepare("UPDATE mantissa_powerups SET explicit = 1, "
+                               "created = 0 WHERE target = ? AND powerup = ?");
         if (!up)
           return std::move(up).error_value();
         (*up)->bind_int64(0, target);
@@ -1377,6 +1496,7 @@ result<void> store::uninstall_impl(const item_ref& powerup, item_id target,
       return std::move(decl).error_value();
     std::set<item_id> removing;
     MANTISSA_TRY(remove_impl(**decl, powerup.id, removing));
+    MANTISSA_TRY(check_disallowed(*db_, *registry_, removing));
   }
   return {};
 }
