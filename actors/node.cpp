@@ -18,6 +18,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/accounts.hpp"
+#include "actors/data_dir.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/manager.hpp"
@@ -219,6 +220,7 @@ struct node::impl {
   caf::actor bridge;
   caf::actor gateway;
   std::uint16_t port = 0;
+  std::unique_ptr<data_dir_lock> lock;
 
   void call(const std::string& address, caf::message msg, reply_handler done) {
     if (!bridge) {
@@ -261,6 +263,12 @@ bool node::start(std::string& err) {
     err = "data directory " + d.opts.data_dir.string() + " is not writable";
     return false;
   }
+  auto lock = data_dir_lock::acquire(d.opts.data_dir, "a running node");
+  if (!lock) {
+    err = lock.error_value().message;
+    return false;
+  }
+  d.lock = std::move(*lock);
   // The node's own item types come first; a second registration (a node
   // restarted in the same process) is harmless.
   if (d.types.current("mantissa.account") == nullptr) {
@@ -332,6 +340,7 @@ void node::stop() {
   d.bridge = nullptr;
   d.sys.reset();
   d.cfg.reset();
+  d.lock.reset();
 }
 
 const node_options& node::options() const noexcept {

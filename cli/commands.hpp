@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <string>
 
 namespace CLI {
@@ -11,6 +12,23 @@ namespace mantissa::cli {
 /// Adds `mantissa start` to `app`. When the command runs, its exit status
 /// is stored in `exit_code`.
 void add_start_command(CLI::App& app, int& exit_code);
+
+/// Adds `init`, `user`, `config` and `port` (offline administration).
+void add_admin_commands(CLI::App& app, int& exit_code);
+
+/// What `start` learns from the site store before the node takes over.
+struct site_setup {
+  bool created = false;    ///< this run created the site (first run)
+  std::string demo_login;  ///< "user / password" when a demo account exists
+  std::string http;        ///< the configured HTTP listener, or ""
+  std::string listen;      ///< the configured actor listener, or ""
+};
+
+/// Opens (on the first run: creates, with the demo account when `demo`)
+/// the site of `data_dir` and reads its listeners. Needs the data directory
+/// to itself; releases it before returning.
+bool prepare_site(const std::filesystem::path& data_dir, bool demo,
+                  site_setup& out, std::string& err);
 
 /// Parses "HOST:PORT" (IPv4 or a name; `[v6]:port` too). Returns false with
 /// a message when malformed.

@@ -20,7 +20,9 @@ constexpr const char* default_http = "127.0.0.1:8080";
 
 struct start_args {
   std::string data;
-  std::string http = default_http;
+  std::string http;    // empty: the site's http service, else default_http
+  std::string listen;  // empty: the site's listen service, else none
+  bool no_demo = false;
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
@@ -41,15 +43,35 @@ int wait_for_stop_signal(const sigset_t& set) {
 int run_start(const start_args& args) {
   sigset_t stop_signals;
   block_stop_signals(stop_signals);
-  std::string host, err;
+  std::string err;
+  auto data_dir = args.data.empty() ? actors::default_data_dir()
+                                    : std::filesystem::path{args.data};
+  site_setup setup;
+  if (!prepare_site(data_dir, !args.no_demo, setup, err)) {
+    std::cerr << "mantissa start: " << err << '\n';
+    return 1;
+  }
+  auto http_endpoint = !args.http.empty()    ? args.http
+                       : !setup.http.empty() ? setup.http
+                                             : std::string{default_http};
+  std::string host;
   unsigned short port = 0;
-  if (!parse_endpoint(args.http, host, port, err)) {
+  if (!parse_endpoint(http_endpoint, host, port, err)) {
     std::cerr << "mantissa start: --http: " << err << '\n';
     return 2;
   }
   actors::node_options nopts;
-  nopts.data_dir = args.data.empty() ? actors::default_data_dir()
-                                     : std::filesystem::path{args.data};
+  nopts.data_dir = data_dir;
+  auto listen_endpoint = !args.listen.empty() ? args.listen : setup.listen;
+  if (!listen_endpoint.empty()) {
+    unsigned short lport = 0;
+    if (!parse_endpoint(listen_endpoint, nopts.listen_host, lport, err)) {
+      std::cerr << "mantissa start: --listen: " << err << '\n';
+      return 2;
+    }
+    nopts.listen_port = lport;
+    nopts.listen = true;
+  }
   actors::node n{nopts};
   if (!n.start(err)) {
     std::cerr << "mantissa start: " << err << '\n';
@@ -60,12 +82,19 @@ int run_start(const start_args& args) {
   hopts.port = port;
   http::server srv{hopts, http::make_api_handler(n)};
   if (!srv.start(err)) {
-    std::cerr << "mantissa start: cannot serve HTTP on " << args.http << ": "
-              << err << '\n';
+    std::cerr << "mantissa start: cannot serve HTTP on " << http_endpoint
+              << ": " << err << '\n';
     return 1;
   }
-  std::cout << "mantissa: data directory " << nopts.data_dir.string() << '\n'
-            << "mantissa: serving http://" << host << ':' << srv.port() << "/"
+  std::cout << "mantissa: data directory " << data_dir.string() << '\n';
+  if (setup.created)
+    std::cout << "mantissa: created a new site with a demo account\n";
+  if (!setup.demo_login.empty())
+    std::cout << "mantissa: demo login " << setup.demo_login << '\n';
+  if (nopts.listen)
+    std::cout << "mantissa: listening for actors on " << nopts.listen_host
+              << ':' << n.listen_port() << '\n';
+  std::cout << "mantissa: serving http://" << host << ':' << srv.port() << "/"
             << std::endl;
   auto sig = wait_for_stop_signal(stop_signals);
   std::cout << "mantissa: stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
@@ -109,8 +138,13 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--data", args->data,
                   "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
   cmd->add_option("--http", args->http,
-                  "Serve HTTP on HOST:PORT (port 0 picks a free port)")
-    ->capture_default_str();
+                  "Serve HTTP on HOST:PORT (port 0 picks a free port); default: "
+                  "the site's http port, else 127.0.0.1:8080");
+  cmd->add_option("--listen", args->listen,
+                  "Accept custom actors and nodes on HOST:PORT; default: the "
+                  "site's listen port, else none");
+  cmd->add_flag("--no-demo", args->no_demo,
+                "On the first run, do not create the demo account");
   cmd->callback([args, &exit_code] { exit_code = run_start(*args); });
 }
 

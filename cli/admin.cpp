@@ -1,0 +1,554 @@
+// Offline administration: `init`, `user`, `config` and `port` work on the
+// data directory's files directly, holding the data directory's lock so
+// that they never run beside a node (which holds the same lock).
+
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/data_dir.hpp"
+#include "actors/node.hpp"
+#include "actors/site_config.hpp"
+#include "cli/commands.hpp"
+#include "store/store.hpp"
+
+namespace mantissa::cli {
+
+namespace {
+
+/// The site store of a data directory, opened by this process alone.
+struct offline_site {
+  std::filesystem::path data_dir;
+  std::unique_ptr<actors::data_dir_lock> lock;
+  store::type_registry types;
+  std::unique_ptr<store::store> site;
+};
+
+std::filesystem::path data_dir_of(const std::string& data) {
+  return data.empty() ? actors::default_data_dir()
+                      : std::filesystem::path{data};
+}
+
+int fail(const std::string& what) {
+  std::cerr << "mantissa: " << what << '\n';
+  return 1;
+}
+
+/// Opens the site store; `create` for `init` only. Errors are printed.
+std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
+                                        int& status) {
+  auto o = std::make_unique<offline_site>();
+  o->data_dir = data_dir_of(data);
+  auto site_file = actors::site_path(o->data_dir);
+  std::error_code ec;
+  bool exists = std::filesystem::exists(site_file, ec);
+  if (create && exists) {
+    status = fail(o->data_dir.string()
+                  + " is already initialized (site store " + site_file.string()
+                  + " exists); nothing changed");
+    return nullptr;
+  }
+  if (!create && !exists) {
+    status = fail("no site at " + o->data_dir.string()
+                  + "; create one with 'mantissa init --data "
+                  + o->data_dir.string() + " --domain DOMAIN'");
+    return nullptr;
+  }
+  auto lock = actors::data_dir_lock::acquire(o->data_dir,
+                                             "a mantissa admin command");
+  if (!lock) {
+    status = fail(lock.error_value().message
+                  + "; stop the node first (offline commands need the data "
+                    "directory to themselves)");
+    return nullptr;
+  }
+  o->lock = std::move(*lock);
+  if (auto r = actors::register_account_types(o->types); !r) {
+    status = fail(r.error_value().message);
+    return nullptr;
+  }
+  if (auto r = actors::register_site_config_types(o->types); !r) {
+    status = fail(r.error_value().message);
+    return nullptr;
+  }
+  store::store_options opts;
+  opts.create = create;
+  auto s = store::store::open(site_file, o->types, opts);
+  if (!s) {
+    status = fail(s.error_value().message);
+    return nullptr;
+  }
+  o->site = std::move(*s);
+  return o;
+}
+
+/// Writes the account's copy into its user store, creating the file.
+bool sync_copy(offline_site& o, const actors::account& acct, int& status) {
+  auto path = actors::store_path(o.data_dir, acct.addr);
+  std::error_code ec;
+  std::filesystem::create_directories(path.parent_path(), ec);
+  auto user = store::store::open(path, o.types);
+  if (!user) {
+    status = fail("cannot open the store of " + actors::to_string(acct.addr)
+                  + ": " + user.error_value().message);
+    return false;
+  }
+  if (auto r = actors::write_account_copy(**user, acct); !r) {
+    status = fail("cannot update the store of " + actors::to_string(acct.addr)
+                  + ": " + r.error_value().message);
+    return false;
+  }
+  return true;
+}
+
+/// Reads a password from standard input (one line, without the newline).
+std::optional<std::string> read_password() {
+  std::string pw;
+  if (!std::getline(std::cin, pw))
+    return std::nullopt;
+  if (!pw.empty() && pw.back() == '\r')
+    pw.pop_back();
+  return pw;
+}
+
+struct common_args {
+  std::string data;
+};
+
+void add_data_option(CLI::App* cmd, common_args& args) {
+  cmd->add_option("--data", args.data,
+                  "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
+}
+
+} // namespace
+
+void add_admin_commands(CLI::App& app, int& exit_code) {
+  // -- init ------------------------------------------------------------------
+  {
+    struct init_args : common_args {
+      std::string domain;
+    };
+    auto args = std::make_shared<init_args>();
+    auto* cmd = app.add_subcommand("init", "Create a site in a data directory");
+    add_data_option(cmd, *args);
+    cmd->add_option("--domain", args->domain,
+                    "The site's mail and web domain, e.g. example.com")
+      ->required();
+    cmd->callback([args, &exit_code] {
+      auto domain = actors::parse_address("postmaster@" + args->domain);
+      if (!domain) {
+        exit_code = fail("--domain: " + domain.error_value().message);
+        return;
+      }
+      int status = 0;
+      auto o = open_site(args->data, true, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto r = actors::set_setting(*o->site, "site.domain", domain->domain);
+      if (!r) {
+        exit_code = fail(r.error_value().message);
+        return;
+      }
+      std::cout << "initialized " << o->data_dir.string() << " for domain "
+                << domain->domain << '\n';
+    });
+  }
+
+  // -- user ------------------------------------------------------------------
+  {
+    auto* user = app.add_subcommand("user", "Manage accounts");
+    user->require_subcommand(1);
+
+    struct add_args : common_args {
+      std::string address;
+      bool password_stdin = false;
+      bool no_password = false;
+    };
+    auto a = std::make_shared<add_args>();
+    auto* add = user->add_subcommand("add", "Create an account and its store");
+    add_data_option(add, *a);
+    add->add_option("ADDRESS", a->address, "user@domain")->required();
+    auto* pw = add->add_flag("--password-stdin", a->password_stdin,
+                             "Read the password from standard input");
+    add->add_flag("--no-password", a->no_password,
+                  "An artificial account: owns a store, cannot log in")
+      ->excludes(pw);
+    add->callback([a, &exit_code] {
+      auto addr = actors::parse_address(a->address);
+      if (!addr) {
+        exit_code = fail(addr.error_value().message);
+        return;
+      }
+      std::optional<std::string> password;
+      if (a->password_stdin) {
+        password = read_password();
+        if (!password || password->empty()) {
+          exit_code = fail("no password on standard input");
+          return;
+        }
+      } else if (!a->no_password) {
+        exit_code = fail("give --password-stdin, or --no-password for an "
+                         "account that cannot log in");
+        return;
+      }
+      int status = 0;
+      auto o = open_site(a->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto acct = actors::add_account(*o->site, *addr, std::move(password));
+      if (!acct) {
+        exit_code = fail(acct.error_value().message);
+        return;
+      }
+      if (!sync_copy(*o, *acct, exit_code))
+        return;
+      std::cout << "added " << actors::to_string(acct->addr)
+                << (acct->password_hash.empty() ? " (no password)" : "")
+                << '\n';
+    });
+
+    auto l = std::make_shared<common_args>();
+    auto* list = user->add_subcommand("list", "List accounts");
+    add_data_option(list, *l);
+    list->callback([l, &exit_code] {
+      int status = 0;
+      auto o = open_site(l->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto all = actors::list_accounts(*o->site);
+      if (!all) {
+        exit_code = fail(all.error_value().message);
+        return;
+      }
+      for (auto& acct : *all) {
+        std::cout << actors::to_string(acct.addr);
+        if (acct.disabled)
+          std::cout << "\tdisabled";
+        if (acct.password_hash.empty())
+          std::cout << "\tno-password";
+        std::cout << '\n';
+      }
+    });
+
+    struct target_args : common_args {
+      std::string address;
+      bool password_stdin = false;
+    };
+    auto d = std::make_shared<target_args>();
+    auto* disable = user->add_subcommand("disable", "Disable an account");
+    add_data_option(disable, *d);
+    disable->add_option("ADDRESS", d->address, "user@domain")->required();
+    auto e = std::make_shared<target_args>();
+    auto* enable = user->add_subcommand("enable", "Enable a disabled account");
+    add_data_option(enable, *e);
+    enable->add_option("ADDRESS", e->address, "user@domain")->required();
+    for (auto [cmd, args, disabled] :
+         {std::tuple{disable, d, true}, std::tuple{enable, e, false}}) {
+      cmd->callback([args = args, disabled = disabled, &exit_code] {
+        auto addr = actors::parse_address(args->address);
+        if (!addr) {
+          exit_code = fail(addr.error_value().message);
+          return;
+        }
+        int status = 0;
+        auto o = open_site(args->data, false, status);
+        if (!o) {
+          exit_code = status;
+          return;
+        }
+        auto acct = actors::set_disabled(*o->site, *addr, disabled);
+        if (!acct) {
+          exit_code = fail(acct.error_value().message);
+          return;
+        }
+        if (!sync_copy(*o, *acct, exit_code))
+          return;
+        std::cout << (disabled ? "disabled " : "enabled ")
+                  << actors::to_string(acct->addr) << '\n';
+      });
+    }
+
+    auto p = std::make_shared<target_args>();
+    auto* passwd = user->add_subcommand("passwd", "Set an account's password");
+    add_data_option(passwd, *p);
+    passwd->add_option("ADDRESS", p->address, "user@domain")->required();
+    passwd->add_flag("--password-stdin", p->password_stdin,
+                     "Read the password from standard input")
+      ->required();
+    passwd->callback([p, &exit_code] {
+      auto addr = actors::parse_address(p->address);
+      if (!addr) {
+        exit_code = fail(addr.error_value().message);
+        return;
+      }
+      auto password = read_password();
+      if (!password || password->empty()) {
+        exit_code = fail("no password on standard input");
+        return;
+      }
+      int status = 0;
+      auto o = open_site(p->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto acct = actors::set_password(*o->site, *addr, std::move(password));
+      if (!acct) {
+        exit_code = fail(acct.error_value().message);
+        return;
+      }
+      if (!sync_copy(*o, *acct, exit_code))
+        return;
+      std::cout << "password changed for " << actors::to_string(acct->addr)
+                << '\n';
+    });
+  }
+
+  // -- config ----------------------------------------------------------------
+  {
+    auto* config = app.add_subcommand("config", "Site settings and secrets");
+    config->require_subcommand(1);
+    struct kv_args : common_args {
+      std::string key;
+      std::string value;
+      bool secret = false;
+      bool value_stdin = false;
+    };
+    auto g = std::make_shared<kv_args>();
+    auto* get = config->add_subcommand("get", "Show one setting");
+    add_data_option(get, *g);
+    get->add_option("KEY", g->key)->required();
+    get->callback([g, &exit_code] {
+      int status = 0;
+      auto o = open_site(g->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto s = actors::get_setting(*o->site, g->key);
+      if (!s) {
+        exit_code = fail(s.error_value().message);
+        return;
+      }
+      std::cout << actors::masked(*s) << '\n';
+    });
+    auto s = std::make_shared<kv_args>();
+    auto* set = config->add_subcommand("set", "Create or change a setting");
+    add_data_option(set, *s);
+    set->add_option("KEY", s->key)->required();
+    set->add_option("VALUE", s->value,
+                    "The value (or use --value-stdin for secrets)");
+    set->add_flag("--secret", s->secret, "Never show the value in full");
+    set->add_flag("--value-stdin", s->value_stdin,
+                  "Read the value from standard input");
+    set->callback([s, &exit_code] {
+      std::string value = s->value;
+      if (s->value_stdin) {
+        auto v = read_password();
+        if (!v) {
+          exit_code = fail("no value on standard input");
+          return;
+        }
+        value = *v;
+      }
+      int status = 0;
+      auto o = open_site(s->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto r = actors::set_setting(*o->site, s->key, value, s->secret);
+      if (!r) {
+        exit_code = fail(r.error_value().message);
+        return;
+      }
+      std::cout << r->key << " = " << actors::masked(*r) << '\n';
+    });
+    auto l = std::make_shared<common_args>();
+    auto* list = config->add_subcommand("list", "List settings");
+    add_data_option(list, *l);
+    list->callback([l, &exit_code] {
+      int status = 0;
+      auto o = open_site(l->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto all = actors::list_settings(*o->site);
+      if (!all) {
+        exit_code = fail(all.error_value().message);
+        return;
+      }
+      for (auto& setting : *all)
+        std::cout << setting.key << " = " << actors::masked(setting) << '\n';
+    });
+  }
+
+  // -- port ------------------------------------------------------------------
+  {
+    auto* port = app.add_subcommand(
+      "port", "Listeners the node starts (http, smtp, listen)");
+    port->require_subcommand(1);
+    struct port_args : common_args {
+      std::string kind;
+      std::string endpoint;
+    };
+    auto l = std::make_shared<common_args>();
+    auto* list = port->add_subcommand("list", "List configured listeners");
+    add_data_option(list, *l);
+    list->callback([l, &exit_code] {
+      int status = 0;
+      auto o = open_site(l->data, false, status);
+      if (!o) {
+        exit_code = status;
+        return;
+      }
+      auto all = actors::list_services(*o->site);
+      if (!all) {
+        exit_code = fail(all.error_value().message);
+        return;
+      }
+      for (auto& svc : *all)
+        std::cout << svc.kind << '\t' << svc.host << ':' << svc.port
+                  << (svc.enabled ? "" : "\tdisabled") << '\n';
+    });
+    for (bool adding : {true, false}) {
+      auto a = std::make_shared<port_args>();
+      auto* cmd = port->add_subcommand(adding ? "add" : "remove",
+                                       adding ? "Add a listener"
+                                              : "Remove a listener");
+      add_data_option(cmd, *a);
+      cmd->add_option("KIND", a->kind, "http, smtp or listen")->required();
+      cmd->add_option("HOST:PORT", a->endpoint)->required();
+      cmd->callback([a, adding, &exit_code] {
+        std::string host, err;
+        unsigned short p = 0;
+        if (!parse_endpoint(a->endpoint, host, p, err)) {
+          exit_code = fail(err);
+          return;
+        }
+        int status = 0;
+        auto o = open_site(a->data, false, status);
+        if (!o) {
+          exit_code = status;
+          return;
+        }
+        if (adding) {
+          actors::service svc;
+          svc.kind = a->kind;
+          svc.host = host;
+          svc.port = p;
+          auto r = actors::add_service(*o->site, svc);
+          if (!r) {
+            exit_code = fail(r.error_value().message);
+            return;
+          }
+          std::cout << "added " << r->kind << ' ' << r->host << ':' << r->port
+                    << '\n';
+        } else {
+          auto r = actors::remove_service(*o->site, a->kind, host, p);
+          if (!r) {
+            exit_code = fail(r.error_value().message);
+            return;
+          }
+          std::cout << "removed " << a->kind << ' ' << host << ':' << p
+                    << '\n';
+        }
+      });
+    }
+  }
+}
+
+} // namespace mantissa::cli
+
+namespace mantissa::cli {
+
+namespace {
+
+std::string random_password() {
+  static constexpr char alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
+  std::string out;
+  std::random_device rd;
+  for (int i = 0; i < 16; ++i)
+    out += alphabet[rd() % (sizeof(alphabet) - 1)];
+  return out;
+}
+
+} // namespace
+
+bool prepare_site(const std::filesystem::path& data_dir, bool demo,
+                  site_setup& out, std::string& err) {
+  int status = 0;
+  auto site_file = actors::site_path(data_dir);
+  std::error_code ec;
+  bool first_run = !std::filesystem::exists(site_file, ec);
+  auto o = open_site(data_dir.string(), first_run, status);
+  if (!o) {
+    err = "cannot open the site store";
+    return false;
+  }
+  auto creds = data_dir / "demo-login.txt";
+  if (first_run && demo) {
+    if (auto r = actors::set_setting(*o->site, "site.domain", "example.com");
+        !r) {
+      err = r.error_value().message;
+      return false;
+    }
+    auto addr = actors::parse_address("demo@example.com");
+    auto password = random_password();
+    auto acct = actors::add_account(*o->site, *addr, password);
+    if (!acct) {
+      err = acct.error_value().message;
+      return false;
+    }
+    if (!sync_copy(*o, *acct, status)) {
+      err = "cannot create the demo account's store";
+      return false;
+    }
+    std::ofstream f{creds, std::ios::trunc};
+    f << "demo@example.com " << password << '\n';
+    f.close();
+    std::filesystem::permissions(creds, std::filesystem::perms::owner_read
+                                          | std::filesystem::perms::owner_write,
+                                 ec);
+    out.created = true;
+  }
+  if (std::ifstream f{creds}; f) {
+    std::string user, password;
+    if (f >> user >> password)
+      out.demo_login = user + " / " + password;
+  }
+  auto services = actors::list_services(*o->site);
+  if (!services) {
+    err = services.error_value().message;
+    return false;
+  }
+  for (auto& svc : *services) {
+    if (!svc.enabled)
+      continue;
+    auto endpoint = svc.host + ":" + std::to_string(svc.port);
+    if (svc.host.find(':') != std::string::npos)
+      endpoint = "[" + svc.host + "]:" + std::to_string(svc.port);
+    if (svc.kind == "http" && out.http.empty())
+      out.http = endpoint;
+    else if (svc.kind == "listen" && out.listen.empty())
+      out.listen = endpoint;
+  }
+  return true;
+}
+
+} // namespace mantissa::cli
