@@ -912,10 +912,10 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
     auto pdecl = decl_for(p.type);
     if (!pdecl)
       return std::move(pdecl).error_value();
-    auto found = exists(**pdecl, p.id);
-    if (!found)
-      return std::move(found).error_value();
-    if (*found)
+    auto still_there = exists(**pdecl, p.id);
+    if (!still_there)
+      return std::move(still_there).error_value();
+    if (*still_there)
       MANTISSA_TRY(remove_impl(**pdecl, p.id, removing));
   }
   return {};
