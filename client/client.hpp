@@ -1,0 +1,179 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/errors.hpp"
+#include "actors/protocol.hpp"
+
+/// The public API for custom actors: programs and actors outside a node that
+/// reach its stores through the node's network port (`mantissa start
+/// --listen HOST:PORT`).
+///
+/// A node publishes one *gateway* actor on that port. The gateway answers
+/// `(store_atom, address)` with the handle of the store actor for `address`
+/// ("site", "user@domain" or an offering name), activating the store if
+/// needed, or with a `no_such_store` error. Store actors answer the messages
+/// of actors/protocol.hpp; every reply is a `std::string` of JSON or a
+/// `caf::error` of category "mantissa" (`actors::code_of` and
+/// `actors::error_message` in actors/errors.hpp read it).
+///
+/// Two ways to talk to a node:
+///
+/// - **From your own event-based actors** (the way for anything that handles
+///   many requests): get the gateway with `connect`, look a store up, and
+///   send it the protocol messages. Always give remote requests a timeout
+///   (a request to a node that died waits for it), and monitor the store
+///   and the gateway so that a dead node fails your pending work early:
+///
+///   ```
+///   using namespace mantissa;
+///   self->request(gateway, std::chrono::seconds(10),
+///                 actors::store_atom::value, std::string{"site"})
+///     .then([=](caf::actor& store) {
+///       self->monitor(store);
+///       actors::caller who{actors::system_role, "my-request-1"};
+///       self->request(store, std::chrono::seconds(10),
+///                     actors::put_atom::value, who,
+///                     std::string{"mantissa.setting"},
+///                     std::string{R"({"key":"a.b","value":"c"})"})
+///         .then([=](const std::string& item) { /* JSON with its "id" */ },
+///               [=](const caf::error& err) {
+///                 // e.g. actors::code_of(err) == error_code::invalid_value
+///               });
+///     });
+///   ```
+///
+///   A store actor stops (passivates) after it has been idle for a while; a
+///   request that reaches it while it stops fails with
+///   `caf::sec::request_receiver_down` and was not processed: look the
+///   store up again and resend it. Keep store handles only for a short
+///   burst of work.
+///
+/// - **From a plain program** (tools, scripts, tests; not for hot paths,
+///   a blocking round trip is ~50x slower than an event-based one): the
+///   blocking `session` below.
+namespace mantissa::client {
+
+/// Prepares `cfg` for talking to a node: loads CAF's network layer (the
+/// middleman; do not load it again yourself), registers the message types
+/// the protocol sends over the wire (`actors::caller` as "mantissa.caller")
+/// and the renderer of the "mantissa" error category, and turns on
+/// heartbeats so that a frozen node is detected. Call it before the
+/// `caf::actor_system` is created from `cfg`.
+void configure(caf::actor_system_config& cfg);
+
+/// Connects to the node listening on `host:port` and returns its gateway
+/// (a proxy; the connection is shared by every handle to that node). Blocks
+/// for the connection only. Fails with CAF's error (e.g.
+/// `caf::sec::cannot_connect_to_node`) when nothing listens there.
+/// `sys` must have been made from a config passed to `configure`.
+[[nodiscard]] caf::expected<caf::actor>
+connect(caf::actor_system& sys, const std::string& host, std::uint16_t port);
+
+/// Settings of a `session`.
+struct session_options {
+  /// How long one request (a lookup or a store message) may take.
+  std::chrono::milliseconds timeout{10'000};
+  /// How many times a request that bounced off a passivating store is sent
+  /// again (each time after a new lookup).
+  int retries = 3;
+  /// The caller sent with every store message.
+  actors::caller who{actors::system_role, "mantissa.client"};
+};
+
+/// A blocking convenience over the protocol, for programs. Every call sends
+/// one request and waits for its answer (at most `options.timeout` per
+/// attempt).
+///
+/// Errors: every failure is a `caf::error` of category "mantissa": the
+/// store's own errors as it sent them (`no_such_item`, `no_such_type`,
+/// `invalid_value`, `invalid_query`, ...), `no_such_store` from `lookup`,
+/// `timeout` when no answer came in time, `store_unavailable` when the node
+/// went away (its connection dropped: pending calls fail at once instead
+/// of waiting for their timeout) or a store kept passivating through every
+/// retry. Use `actors::code_of(err)` and `actors::error_message(err)`.
+///
+/// Thread rule: one thread at a time uses a session; use one session per
+/// thread. The session must be destroyed before its actor system.
+class session {
+ public:
+  /// A session talking to the node whose gateway `connect` returned.
+  session(caf::actor_system& sys, caf::actor gateway,
+          session_options options = {});
+  ~session();
+  session(session&&) noexcept;
+  session& operator=(session&&) noexcept;
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  /// The store actor for `address` ("site", "user@domain" or an offering
+  /// name), activated on the node if it was not open. Errors:
+  /// `no_such_store` (no store file for that address), `invalid_name`
+  /// (a malformed address), `timeout`, `store_unavailable`. The handle stays
+  /// valid only until the store passivates; the calls below look stores up
+  /// themselves and cache the handle.
+  [[nodiscard]] caf::expected<caf::actor> lookup(const std::string& address);
+
+  /// The item `type`/`id` as JSON (its attributes plus "id" and "type").
+  /// Errors: `no_such_type`, `no_such_item`.
+  [[nodiscard]] caf::expected<nlohmann::json>
+  get(const std::string& address, const std::string& type, std::int64_t id);
+
+  /// Creates an item of `type` from `attributes` (an object; missing
+  /// attributes take their defaults) and returns it with its new "id".
+  /// Durable when the call returns. Errors: `no_such_type`,
+  /// `invalid_value` (a value that does not fit its attribute),
+  /// `invalid_query` (an unknown attribute).
+  [[nodiscard]] caf::expected<nlohmann::json>
+  put(const std::string& address, const std::string& type,
+      const nlohmann::json& attributes);
+
+  /// Changes the attributes present in `attributes`, keeps the others, and
+  /// returns the item. Errors as `put`, and `no_such_item`.
+  [[nodiscard]] caf::expected<nlohmann::json>
+  update(const std::string& address, const std::string& type, std::int64_t id,
+         const nlohmann::json& attributes);
+
+  /// Deletes the item; returns `{"ok":true}`. Errors: `no_such_item`,
+  /// `disallowed` (a reference forbids it), `in_use`.
+  [[nodiscard]] caf::expected<nlohmann::json>
+  remove(const std::string& address, const std::string& type, std::int64_t id);
+
+  /// Runs a query of docs/query.md (`{"type","where","sort","limit",
+  /// "offset"}`); returns `{"items":[...],"total":N}`. Errors:
+  /// `invalid_query`, `no_such_type`.
+  [[nodiscard]] caf::expected<nlohmann::json>
+  query(const std::string& address, const nlohmann::json& query);
+
+  /// Counts the items of `type` matching `where` (a condition of
+  /// docs/query.md; null counts every item); returns `{"count":N}`.
+  [[nodiscard]] caf::expected<nlohmann::json>
+  count(const std::string& address, const std::string& type,
+        const nlohmann::json& where = nullptr);
+
+  /// Runs the handler registered on the node as `handler` inside the store's
+  /// transaction and returns its result. Errors: `no_such_handler`, and
+  /// whatever the handler fails with.
+  [[nodiscard]] caf::expected<nlohmann::json> run(const std::string& address,
+                                                  const std::string& handler,
+                                                  const nlohmann::json& args);
+
+  /// The settings this session was made with.
+  [[nodiscard]] const session_options& options() const noexcept;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace mantissa::client
