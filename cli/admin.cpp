@@ -18,117 +18,12 @@
 #include "actors/node.hpp"
 #include "actors/site_config.hpp"
 #include "cli/commands.hpp"
+#include "cli/offline.hpp"
+#include "offerings/setup.hpp"
+#include "offerings/site.hpp"
 #include "store/store.hpp"
 
 namespace mantissa::cli {
-
-namespace {
-
-/// The site store of a data directory, opened by this process alone.
-struct offline_site {
-  std::filesystem::path data_dir;
-  std::unique_ptr<actors::data_dir_lock> lock;
-  store::type_registry types;
-  std::unique_ptr<store::store> site;
-};
-
-std::filesystem::path data_dir_of(const std::string& data) {
-  return data.empty() ? actors::default_data_dir()
-                      : std::filesystem::path{data};
-}
-
-int fail(const std::string& what) {
-  std::cerr << "mantissa: " << what << '\n';
-  return 1;
-}
-
-/// Opens the site store; `create` for `init` only. Errors are printed.
-std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
-                                        int& status) {
-  auto o = std::make_unique<offline_site>();
-  o->data_dir = data_dir_of(data);
-  auto site_file = actors::site_path(o->data_dir);
-  std::error_code ec;
-  bool exists = std::filesystem::exists(site_file, ec);
-  if (create && exists) {
-    status = fail(o->data_dir.string()
-                  + " is already initialized (site store " + site_file.string()
-                  + " exists); nothing changed");
-    return nullptr;
-  }
-  if (!create && !exists) {
-    status = fail("no site at " + o->data_dir.string()
-                  + "; create one with 'mantissa init --data "
-                  + o->data_dir.string() + " --domain DOMAIN'");
-    return nullptr;
-  }
-  auto lock = actors::data_dir_lock::acquire(o->data_dir,
-                                             "a mantissa admin command");
-  if (!lock) {
-    status = fail(lock.error_value().message
-                  + "; stop the node first (offline commands need the data "
-                    "directory to themselves)");
-    return nullptr;
-  }
-  o->lock = std::move(*lock);
-  if (auto r = actors::register_account_types(o->types); !r) {
-    status = fail(r.error_value().message);
-    return nullptr;
-  }
-  if (auto r = actors::register_site_config_types(o->types); !r) {
-    status = fail(r.error_value().message);
-    return nullptr;
-  }
-  store::store_options opts;
-  opts.create = create;
-  auto s = store::store::open(site_file, o->types, opts);
-  if (!s) {
-    status = fail(s.error_value().message);
-    return nullptr;
-  }
-  o->site = std::move(*s);
-  return o;
-}
-
-/// Writes the account's copy into its user store, creating the file.
-bool sync_copy(offline_site& o, const actors::account& acct, int& status) {
-  auto path = actors::store_path(o.data_dir, acct.addr);
-  std::error_code ec;
-  std::filesystem::create_directories(path.parent_path(), ec);
-  auto user = store::store::open(path, o.types);
-  if (!user) {
-    status = fail("cannot open the store of " + actors::to_string(acct.addr)
-                  + ": " + user.error_value().message);
-    return false;
-  }
-  if (auto r = actors::write_account_copy(**user, acct); !r) {
-    status = fail("cannot update the store of " + actors::to_string(acct.addr)
-                  + ": " + r.error_value().message);
-    return false;
-  }
-  return true;
-}
-
-/// Reads a password from standard input (one line, without the newline).
-std::optional<std::string> read_password() {
-  std::string pw;
-  if (!std::getline(std::cin, pw))
-    return std::nullopt;
-  if (!pw.empty() && pw.back() == '\r')
-    pw.pop_back();
-  return pw;
-}
-
-struct common_args {
-  std::string data;
-};
-
-void add_data_option(CLI::App* cmd, common_args& args) {
-  cmd->add_option("--data", args.data,
-                  "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
-}
-
-} // namespace
 
 void add_admin_commands(CLI::App& app, int& exit_code) {
   // -- init ------------------------------------------------------------------
@@ -173,6 +68,7 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       std::string address;
       bool password_stdin = false;
       bool no_password = false;
+      std::vector<std::string> products;
     };
     auto a = std::make_shared<add_args>();
     auto* add = user->add_subcommand("add", "Create an account and its store");
@@ -183,6 +79,9 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     add->add_flag("--no-password", a->no_password,
                   "An artificial account: owns a store, cannot log in")
       ->excludes(pw);
+    add->add_option("--product", a->products,
+                    "Install this product into the new store (repeatable)")
+      ->allow_extra_args(false);
     add->callback([a, &exit_code] {
       auto addr = actors::parse_address(a->address);
       if (!addr) {
@@ -207,6 +106,23 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
         exit_code = status;
         return;
       }
+      // Products are checked before the account exists, so an unknown one
+      // creates nothing.
+      if (!a->products.empty()) {
+        if (addr->is_offering()) {
+          exit_code = fail("products are for users; '" + addr->localpart
+                           + "' has no domain");
+          return;
+        }
+        if (!load_offerings(*o, exit_code))
+          return;
+        for (auto& name : a->products)
+          if (auto pr = offerings::find_product(*o->site, name); !pr) {
+            exit_code = fail(pr.error_value().message
+                             + "; nothing changed (see 'mantissa product list')");
+            return;
+          }
+      }
       auto acct = actors::add_account(*o->site, *addr, std::move(password));
       if (!acct) {
         exit_code = fail(acct.error_value().message);
@@ -217,6 +133,18 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       std::cout << "added " << actors::to_string(acct->addr)
                 << (acct->password_hash.empty() ? " (no password)" : "")
                 << '\n';
+      auto ctx = o->context();
+      for (auto& name : a->products) {
+        auto r = offerings::add_product_to_user(*o->site, ctx, acct->addr, name);
+        if (!r) {
+          exit_code = fail("cannot add product '" + name + "' to "
+                           + actors::to_string(acct->addr) + ": "
+                           + r.error_value().message);
+          return;
+        }
+        std::cout << "added product " << name << " to "
+                  << actors::to_string(acct->addr) << '\n';
+      }
     });
 
     auto l = std::make_shared<common_args>();
@@ -532,6 +460,8 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     if (f >> user >> password)
       out.demo_login = user + " / " + password;
   }
+  if (auto plugins = actors::get_setting(*o->site, offerings::plugins_setting))
+    out.plugins = plugins->value;
   auto services = actors::list_services(*o->site);
   if (!services) {
     err = services.error_value().message;

@@ -16,12 +16,17 @@ void add_start_command(CLI::App& app, int& exit_code);
 /// Adds `init`, `user`, `config` and `port` (offline administration).
 void add_admin_commands(CLI::App& app, int& exit_code);
 
+/// Adds `offering`, `product` and `user product` (offline administration
+/// of offerings); call after `add_admin_commands`.
+void add_offering_commands(CLI::App& app, int& exit_code);
+
 /// What `start` learns from the site store before the node takes over.
 struct site_setup {
   bool created = false;    ///< this run created the site (first run)
   std::string demo_login;  ///< "user / password" when a demo account exists
   std::string http;        ///< the configured HTTP listener, or ""
   std::string listen;      ///< the configured actor listener, or ""
+  std::string plugins;     ///< the setting offerings.plugins, or ""
 };
 
 /// Opens (on the first run: creates, with the demo account when `demo`)

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   mantissa::cli::add_start_command(app, exit_code);
   mantissa::cli::add_admin_commands(app, exit_code);
+  mantissa::cli::add_offering_commands(app, exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (auto* sub : app.get_subcommands([](CLI::App*) { return true; }))

@@ -9,6 +9,7 @@
 
 #include "actors/node.hpp"
 #include "cli/commands.hpp"
+#include "offerings/setup.hpp"
 #include "protocols/http/api.hpp"
 #include "protocols/http/server.hpp"
 
@@ -72,7 +73,24 @@ int run_start(const start_args& args) {
     nopts.listen_port = lport;
     nopts.listen = true;
   }
+  // Every store of the node knows the types and handlers of every offering
+  // (built-in, or a plugin named in the site setting offerings.plugins).
+  // The registry outlives the node: handlers point into plugins it loaded.
+  offerings::offering_registry known;
+  if (auto r = offerings::add_builtin_offerings(known); !r) {
+    std::cerr << "mantissa start: " << r.error_value().message << '\n';
+    return 1;
+  }
+  if (auto r = offerings::load_plugins(known, setup.plugins); !r) {
+    std::cerr << "mantissa start: " << r.error_value().message
+              << " (named in the setting offerings.plugins)\n";
+    return 1;
+  }
   actors::node n{nopts};
+  if (auto r = offerings::register_offerings(known, n); !r) {
+    std::cerr << "mantissa start: " << r.error_value().message << '\n';
+    return 1;
+  }
   if (!n.start(err)) {
     std::cerr << "mantissa start: " << err << '\n';
     return 1;

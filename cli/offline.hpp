@@ -1,0 +1,73 @@
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "actors/accounts.hpp"
+#include "actors/data_dir.hpp"
+#include "offerings/offering.hpp"
+#include "offerings/site.hpp"
+#include "store/registry.hpp"
+#include "store/store.hpp"
+
+namespace CLI {
+class App;
+}
+
+/// What the offline administration commands share: the site store of a
+/// data directory opened by this process alone (holding the data
+/// directory's lock, so never beside a running node), and small helpers
+/// for arguments and errors.
+namespace mantissa::cli {
+
+/// The site store of a data directory, opened by this process alone.
+/// Members are destroyed in reverse order: stores close before the lock
+/// is released.
+struct offline_site {
+  std::filesystem::path data_dir;
+  std::unique_ptr<actors::data_dir_lock> lock;
+  /// Types of the site store and of user and app stores opened beside it:
+  /// accounts, site configuration, offering records; `load_offerings`
+  /// adds the offerings' types.
+  store::type_registry types;
+  /// Filled by `load_offerings`.
+  offerings::offering_registry offerings;
+  std::unique_ptr<store::store> site;
+
+  /// What the offering operations need (valid after `load_offerings`).
+  [[nodiscard]] offerings::site_context context() const {
+    return {data_dir, &offerings, &types};
+  }
+};
+
+/// `data`, or the default data directory when empty.
+std::filesystem::path data_dir_of(const std::string& data);
+
+/// Prints "mantissa: <what>" to stderr; returns exit status 1.
+int fail(const std::string& what);
+
+/// Opens the site store; `create` for `init` only. Errors are printed and
+/// their exit status stored in `status`.
+std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
+                                        int& status);
+
+/// Adds the built-in offerings and the plugins named in the site setting
+/// `offerings.plugins`, and registers their types. Errors are printed.
+bool load_offerings(offline_site& o, int& status);
+
+/// Writes the account's copy into its user store, creating the file.
+bool sync_copy(offline_site& o, const actors::account& acct, int& status);
+
+/// Reads a password from standard input (one line, without the newline).
+std::optional<std::string> read_password();
+
+struct common_args {
+  std::string data;
+};
+
+/// Adds `--data` to a command.
+void add_data_option(CLI::App* cmd, common_args& args);
+
+} // namespace mantissa::cli

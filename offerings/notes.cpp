@@ -1,0 +1,161 @@
+#include "offerings/notes.hpp"
+
+#include "offerings/internal/args.hpp"
+#include "offerings/internal/names.hpp"
+
+namespace mantissa::offerings::notes {
+
+namespace {
+
+using nlohmann::json;
+using store::errc;
+using store::error;
+
+/// Every notes handler needs the notebook powerup in its store.
+store::result<void> need_notebook(store::store& s, std::string_view handler) {
+  auto p = s.powerups_for(notebook_interface);
+  if (!p)
+    return std::move(p).error_value();
+  if (p->empty())
+    return error{errc::no_such_item,
+                 std::string{handler} + ": this store has no notebook "
+                   "(add the 'notes' product to the user)"};
+  return {};
+}
+
+/// A timestamp after `previous` and not before now, so that an edit always
+/// moves a note to the front even when the clock has not advanced.
+store::timestamp later_than(store::timestamp previous) {
+  auto t = internal::now();
+  if (t.micros <= previous.micros)
+    t.micros = previous.micros + 1;
+  return t;
+}
+
+store::result<json> create(store::store& s, const json& raw, const actors::caller&) {
+  MANTISSA_TRY(need_notebook(s, "notes.create"));
+  auto args = internal::args_object("notes.create", raw);
+  if (!args)
+    return std::move(args).error_value();
+  auto title = internal::opt_string("notes.create", *args, "title");
+  if (!title)
+    return std::move(title).error_value();
+  auto body = internal::opt_string("notes.create", *args, "body");
+  if (!body)
+    return std::move(body).error_value();
+  note n;
+  n.title = title->value_or("");
+  n.body = body->value_or("");
+  n.created = n.modified = internal::now();
+  MANTISSA_TRY(note_item_type().insert(s, n));
+  return note_item_type().to_json(n);
+}
+
+store::result<json> edit(store::store& s, const json& raw, const actors::caller&) {
+  MANTISSA_TRY(need_notebook(s, "notes.edit"));
+  auto args = internal::args_object("notes.edit", raw);
+  if (!args)
+    return std::move(args).error_value();
+  auto id = internal::required_id("notes.edit", *args);
+  if (!id)
+    return std::move(id).error_value();
+  auto title = internal::opt_string("notes.edit", *args, "title");
+  if (!title)
+    return std::move(title).error_value();
+  auto body = internal::opt_string("notes.edit", *args, "body");
+  if (!body)
+    return std::move(body).error_value();
+  auto n = note_item_type().get(s, *id);
+  if (!n)
+    return std::move(n).error_value();
+  if (*title)
+    n->title = **title;
+  if (*body)
+    n->body = **body;
+  n->modified = later_than(n->modified);
+  MANTISSA_TRY(note_item_type().update(s, *n));
+  return note_item_type().to_json(*n);
+}
+
+store::result<json> list(store::store& s, const json& raw, const actors::caller&) {
+  MANTISSA_TRY(need_notebook(s, "notes.list"));
+  auto args = internal::args_object("notes.list", raw);
+  if (!args)
+    return std::move(args).error_value();
+  auto limit = internal::opt_int("notes.list", *args, "limit", 0, 1000);
+  if (!limit)
+    return std::move(limit).error_value();
+  auto offset = internal::opt_int("notes.list", *args, "offset", 0, INT64_MAX);
+  if (!offset)
+    return std::move(offset).error_value();
+  store::query q;
+  q.sort = {{"modified", true}};
+  q.limit = limit->value_or(50);
+  q.offset = offset->value_or(0);
+  auto notes = note_item_type().select(s, q);
+  if (!notes)
+    return std::move(notes).error_value();
+  auto total = s.count(note_item_type().name());
+  if (!total)
+    return std::move(total).error_value();
+  json out = json::array();
+  for (auto& n : *notes)
+    out.push_back(note_item_type().to_json(n));
+  return json{{"notes", std::move(out)}, {"total", *total}};
+}
+
+store::result<json> remove(store::store& s, const json& raw, const actors::caller&) {
+  MANTISSA_TRY(need_notebook(s, "notes.delete"));
+  auto args = internal::args_object("notes.delete", raw);
+  if (!args)
+    return std::move(args).error_value();
+  auto id = internal::required_id("notes.delete", *args);
+  if (!id)
+    return std::move(id).error_value();
+  MANTISSA_TRY(s.remove(note_item_type().name(), *id));
+  return json{{"ok", true}, {"id", *id}};
+}
+
+} // namespace
+
+const store::item_type<note>& note_item_type() {
+  static const auto type = store::item_type<note>{"notes.note", 1}
+                             .attribute("title", &note::title,
+                                        {.indexed = true,
+                                         .max_size = max_title_size})
+                             .attribute("body", &note::body)
+                             .attribute("created", &note::created)
+                             .attribute("modified", &note::modified,
+                                        {.indexed = true});
+  return type;
+}
+
+const store::item_type<notebook>& notebook_item_type() {
+  static const auto type = store::item_type<notebook>{"notes.notebook", 1}
+                             .attribute("name", &notebook::name)
+                             .powerup(notebook_interface);
+  return type;
+}
+
+offering make_offering() {
+  offering o;
+  o.name = "notes";
+  o.description = "Notes: create, edit, list and delete your own notes";
+  o.version = "1.0";
+  o.register_types = [](store::type_registry& types) -> store::result<void> {
+    MANTISSA_TRY(types.add(note_item_type().decl()));
+    MANTISSA_TRY(types.add(notebook_item_type().decl()));
+    return {};
+  };
+  o.installable_powerups = {
+    {"notebook", "A notebook: the user's notes", "notes.notebook", {}}};
+  o.shares = {{"notes.note", {"read", "write", "delete"}}};
+  o.handlers = {{"notes.create", create},
+                {"notes.edit", edit},
+                {"notes.list", list},
+                {"notes.delete", remove}};
+  o.products = {{"notes", {"notebook"}}};
+  return o;
+}
+
+} // namespace mantissa::offerings::notes

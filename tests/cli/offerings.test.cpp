@@ -1,0 +1,203 @@
+// `mantissa offering`, `product` and `user ... --product` / `user product`
+// as an administrator runs them: real processes on a temporary data
+// directory.
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include <sqlite3.h>
+
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using mantissa::test::run;
+using mantissa::test::temp_dir;
+
+namespace {
+
+struct site_fixture {
+  temp_dir dir;
+  std::string data = (dir / "data").string();
+
+  site_fixture() {
+    auto r = cmd({"init", "--domain", "example.com"});
+    REQUIRE(r.exit_code == 0);
+  }
+
+  mantissa::test::run_result cmd(std::vector<std::string> args,
+                                 const std::string& input = {}) {
+    args.insert(args.begin(), MANTISSA_BINARY);
+    args.push_back("--data");
+    args.push_back(data);
+    return run(args, input);
+  }
+
+  /// One value from a store file, read with SQLite itself.
+  std::string sql(const std::filesystem::path& file, const std::string& query) {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr)
+            == SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr)
+      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+  }
+
+  static std::string bytes(const std::filesystem::path& p) {
+    std::ifstream f{p, std::ios::binary};
+    return {std::istreambuf_iterator<char>{f}, std::istreambuf_iterator<char>{}};
+  }
+};
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(site_fixture,
+                 "offering install then user add --product works after init",
+                 "[cli][offerings]") {
+  auto list = cmd({"offering", "list"});
+  REQUIRE(list.exit_code == 0);
+  CHECK(has(list.out, "mail\t1.0\tnot-installed"));
+  CHECK(has(list.out, "notes\t1.0\tnot-installed"));
+
+  auto r = cmd({"offering", "install", "notes"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(has(r.out, "installed offering notes"));
+  CHECK(has(r.out, "created product notes"));
+  CHECK(std::filesystem::exists(dir / "data/apps/notes.sqlite"));
+  CHECK(has(cmd({"offering", "list"}).out, "notes\t1.0\tinstalled"));
+  CHECK(cmd({"product", "list"}).out == "notes\tnotebook\n");
+
+  r = cmd({"user", "add", "alice@example.com", "--product", "notes",
+           "--password-stdin"},
+          "pw\n");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(has(r.out, "added product notes to alice@example.com"));
+  auto user_file = dir / "data/users/example.com/alice.sqlite";
+  CHECK(sql(user_file, "SELECT count(*) FROM mantissa_powerups "
+                       "WHERE interface = 'notes'")
+        == "1");
+  CHECK(sql(user_file, "SELECT product FROM item_mantissa__product_installation_v1")
+        == "notes");
+}
+
+TEST_CASE_METHOD(site_fixture, "installing an offering twice changes nothing",
+                 "[cli][offerings]") {
+  REQUIRE(cmd({"offering", "install", "mail"}).exit_code == 0);
+  auto site_file = dir / "data/site.sqlite";
+  auto app_file = dir / "data/apps/mail.sqlite";
+  auto site_before = bytes(site_file);
+  auto app_before = bytes(app_file);
+  auto r = cmd({"offering", "install", "mail"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "already installed"));
+  CHECK(bytes(site_file) == site_before);
+  CHECK(bytes(app_file) == app_before);
+
+  r = cmd({"offering", "install", "nosuch"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "unknown offering 'nosuch'"));
+  r = cmd({"offering", "install", "../etc"});
+  CHECK(r.exit_code != 0);
+  CHECK_FALSE(r.err.empty());
+}
+
+TEST_CASE_METHOD(site_fixture, "products are created, given and taken away",
+                 "[cli][offerings]") {
+  auto r = cmd({"product", "create", "suite", "--powerups", "notebook,inbox"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "not installed"));
+  REQUIRE(cmd({"offering", "install", "notes"}).exit_code == 0);
+  REQUIRE(cmd({"offering", "install", "mail"}).exit_code == 0);
+  r = cmd({"product", "create", "suite", "--powerups", "notebook,nosuch"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "unknown powerup 'nosuch'"));
+  r = cmd({"product", "create", "suite", "--powerups", "notebook, inbox"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(has(cmd({"product", "list"}).out, "suite\tnotebook,inbox\n"));
+  r = cmd({"product", "create", "suite", "--powerups", "inbox"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "exists"));
+
+  // An unknown product creates no account.
+  r = cmd({"user", "add", "bob@example.com", "--no-password", "--product",
+           "nosuch"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "no product named 'nosuch'"));
+  CHECK_FALSE(has(cmd({"user", "list"}).out, "bob@"));
+
+  REQUIRE(cmd({"user", "add", "bob@example.com", "--no-password", "--product",
+               "notes", "--product", "mail"})
+            .exit_code
+          == 0);
+  auto user_file = dir / "data/users/example.com/bob.sqlite";
+  const std::string powerups = "SELECT group_concat(interface, ',') FROM "
+                               "(SELECT interface FROM mantissa_powerups "
+                               "ORDER BY interface)";
+  CHECK(sql(user_file, powerups) == "mail_delivery,notes");
+
+  r = cmd({"user", "product", "add", "bob@example.com", "notes"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "already has product 'notes'"));
+  REQUIRE(cmd({"user", "product", "add", "bob@example.com", "suite"}).exit_code
+          == 0);
+  REQUIRE(cmd({"user", "product", "remove", "bob@example.com", "notes"})
+            .exit_code
+          == 0);
+  CHECK(sql(user_file, powerups) == "mail_delivery,notes");
+  REQUIRE(cmd({"user", "product", "remove", "bob@example.com", "suite"})
+            .exit_code
+          == 0);
+  REQUIRE(cmd({"user", "product", "remove", "bob@example.com", "mail"})
+            .exit_code
+          == 0);
+  CHECK(sql(user_file, powerups).empty());
+  r = cmd({"user", "product", "remove", "bob@example.com", "mail"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "does not have product 'mail'"));
+  r = cmd({"user", "product", "add", "nobody@example.com", "mail"});
+  CHECK(r.exit_code != 0);
+}
+
+TEST_CASE_METHOD(site_fixture, "plugins named in the site configuration load",
+                 "[cli][offerings][plugin]") {
+  REQUIRE(cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_PLUGIN})
+            .exit_code
+          == 0);
+  auto list = cmd({"offering", "list"});
+  INFO(list.err);
+  REQUIRE(list.exit_code == 0);
+  CHECK(has(list.out, "hello\t0.1\tnot-installed"));
+  REQUIRE(cmd({"offering", "install", "hello"}).exit_code == 0);
+  REQUIRE(cmd({"user", "add", "carol@example.com", "--no-password",
+               "--product", "hello"})
+            .exit_code
+          == 0);
+  CHECK(sql(dir / "data/users/example.com/carol.sqlite",
+            "SELECT count(*) FROM mantissa_powerups WHERE interface = 'hello'")
+        == "1");
+
+  // A plugin for another API version: refused with both versions named.
+  REQUIRE(cmd({"config", "set", "offerings.plugins",
+               std::string{MANTISSA_TEST_PLUGIN} + "," + MANTISSA_TEST_OLD_PLUGIN})
+            .exit_code
+          == 0);
+  auto r = cmd({"offering", "list"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, MANTISSA_TEST_OLD_PLUGIN));
+  CHECK(has(r.err, "API version 2"));
+  CHECK(has(r.err, "API version 1"));
+}

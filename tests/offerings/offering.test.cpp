@@ -1,0 +1,207 @@
+// The offering API: validation, the registry, and plugins loaded with
+// dlopen (tests/offerings/plugins/).
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include "offerings/notes.hpp"
+#include "offerings/offering.hpp"
+#include "offerings/setup.hpp"
+#include "tests/offerings/fixture.hpp"
+
+using namespace mantissa;
+using Catch::Matchers::Contains;
+
+namespace {
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+} // namespace
+
+TEST_CASE("offerings are validated before they are registered",
+          "[offerings][bad-input]") {
+  offerings::offering_registry reg;
+  SECTION("bad names") {
+    for (auto bad : {"", "Notes", "a@b.com", "../x", "has space", "x/y"}) {
+      INFO(bad);
+      auto o = test::test_app_offering();
+      o.name = bad;
+      auto r = reg.add(o);
+      REQUIRE_FALSE(r);
+      CHECK(r.code() == store::errc::invalid_name);
+    }
+  }
+  SECTION("a powerup whose type the offering does not register") {
+    auto o = test::test_app_offering();
+    o.installable_powerups.push_back({"ghost", "", "testapp.ghost", {}});
+    auto r = reg.add(o);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error_value().message, Contains("testapp.ghost"));
+  }
+  SECTION("bad powerup and product names") {
+    auto o = test::test_app_offering();
+    o.installable_powerups[0].name = "Tool!";
+    CHECK_FALSE(reg.add(o));
+    o = test::test_app_offering();
+    o.products[0].name = "";
+    CHECK_FALSE(reg.add(o));
+    o = test::test_app_offering();
+    o.products[0].powerups.clear();
+    CHECK_FALSE(reg.add(o));
+  }
+  SECTION("an empty handler and a bad route") {
+    auto o = test::test_app_offering();
+    o.handlers.push_back({"testapp.nothing", {}});
+    CHECK_FALSE(reg.add(o));
+    o = test::test_app_offering();
+    o.routes.push_back({"GET", "no-slash", [](const offerings::route_request&) {
+                          return offerings::route_response{};
+                        }});
+    CHECK_FALSE(reg.add(o));
+  }
+  CHECK(reg.all().empty());
+}
+
+TEST_CASE("names are unique across offerings", "[offerings]") {
+  offerings::offering_registry reg;
+  REQUIRE(offerings::add_builtin_offerings(reg));
+  auto again = reg.add(offerings::notes::make_offering());
+  REQUIRE_FALSE(again);
+  CHECK(again.code() == store::errc::already_exists);
+
+  auto o = test::test_app_offering();
+  o.installable_powerups[0].name = "notebook";  // taken by notes
+  auto r = reg.add(o);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error_value().message, Contains("notebook"));
+  CHECK(reg.find("testapp") == nullptr);
+
+  o = test::test_app_offering();
+  o.products[0].name = "mail";  // shipped by mail
+  CHECK_FALSE(reg.add(o));
+  CHECK(reg.find("testapp") == nullptr);
+}
+
+TEST_CASE("the built-in offerings", "[offerings]") {
+  offerings::offering_registry reg;
+  REQUIRE(offerings::add_builtin_offerings(reg));
+  REQUIRE(reg.all().size() == 2);
+  CHECK(reg.all()[0]->name == "mail");
+  CHECK(reg.all()[1]->name == "notes");
+  auto [owner, powerup] = reg.find_powerup("notebook");
+  REQUIRE(owner != nullptr);
+  CHECK(owner->name == "notes");
+  CHECK(powerup->type == "notes.notebook");
+  CHECK(reg.find("mail")->delivery_powerup_type == "mail.inbox");
+  for (auto* o : reg.all()) {
+    REQUIRE(o->shares.size() == 1);
+    CHECK(o->shares[0].interfaces
+          == std::vector<std::string>{"read", "write", "delete"});
+  }
+  store::type_registry types;
+  actors::handler_registry handlers;
+  REQUIRE(offerings::register_offerings(reg, types, handlers));
+  CHECK(types.current("notes.note") != nullptr);
+  CHECK(types.current("mail.message") != nullptr);
+  CHECK(types.current("mantissa.product") != nullptr);
+  for (auto name : {"notes.create", "notes.edit", "notes.list", "notes.delete",
+                    "mail.deliver", "mail.list", "mail.mark_read"})
+    CHECK(handlers.find(name) != nullptr);
+}
+
+TEST_CASE("a plugin built for this API version registers its offering",
+          "[offerings][plugin]") {
+  offerings::offering_registry reg;
+  auto name = reg.load_plugin(MANTISSA_TEST_PLUGIN);
+  INFO((name ? "" : name.error_value().message));
+  REQUIRE(name);
+  CHECK(*name == "hello");
+  auto* o = reg.find("hello");
+  REQUIRE(o != nullptr);
+  CHECK(o->version == "0.1");
+  CHECK(reg.find_powerup("greeter").first == o);
+
+  // Its types, handler and route work in this process.
+  store::type_registry types;
+  actors::handler_registry handlers;
+  REQUIRE(offerings::register_offerings(reg, types, handlers));
+  test::temp_dir dir;
+  auto s = store::store::open(dir / "u.sqlite", types);
+  REQUIRE(s);
+  auto* greet = handlers.find("hello.greet");
+  REQUIRE(greet != nullptr);
+  auto r = (*greet)(**s, {{"name", "plugin"}}, {"system", "t"});
+  REQUIRE(r);
+  CHECK((*r)["text"] == "hello, plugin");
+  CHECK(*(*s)->count("hello.greeting") == 1);
+  REQUIRE(o->routes.size() == 1);
+  offerings::route_request req;
+  req.method = "GET";
+  req.params = {{"name", "x"}};
+  auto resp = o->routes[0].handler(req);
+  CHECK(resp.status == 200);
+  CHECK(resp.body["hello"] == "x");
+
+  // Loading it twice is refused, and the first copy stays.
+  auto again = reg.load_plugin(MANTISSA_TEST_PLUGIN);
+  REQUIRE_FALSE(again);
+  CHECK(again.code() == store::errc::invalid_value);
+  CHECK(reg.find("hello") != nullptr);
+}
+
+TEST_CASE("a plugin built for another API version is refused",
+          "[offerings][plugin]") {
+  offerings::offering_registry reg;
+  REQUIRE(offerings::add_builtin_offerings(reg));
+  auto r = reg.load_plugin(MANTISSA_TEST_OLD_PLUGIN);
+  REQUIRE_FALSE(r);
+  auto& msg = r.error_value().message;
+  INFO(msg);
+  CHECK(has(msg, MANTISSA_TEST_OLD_PLUGIN));
+  CHECK(has(msg, "API version "
+                   + std::to_string(offerings::api_version + 1)));
+  CHECK(has(msg, "API version " + std::to_string(offerings::api_version)));
+  CHECK(reg.all().size() == 2);  // nothing of it registered
+}
+
+TEST_CASE("files that are not offering plugins are refused clearly",
+          "[offerings][plugin][bad-input]") {
+  offerings::offering_registry reg;
+  test::temp_dir dir;
+  SECTION("a library without the symbols") {
+    auto r = reg.load_plugin(MANTISSA_TEST_NO_SYMBOLS_PLUGIN);
+    REQUIRE_FALSE(r);
+    CHECK(has(r.error_value().message, "mantissa_offering_api_version"));
+    CHECK(has(r.error_value().message, "not a Mantissa offering"));
+  }
+  SECTION("a text file") {
+    auto path = dir / "notes.so";
+    std::ofstream{path} << "this is not a library\n";
+    auto r = reg.load_plugin(path);
+    REQUIRE_FALSE(r);
+    CHECK(has(r.error_value().message, path.string()));
+    CHECK(has(r.error_value().message, "cannot load"));
+  }
+  SECTION("a missing file and a bare name") {
+    auto r = reg.load_plugin(dir / "missing.so");
+    REQUIRE_FALSE(r);
+    CHECK(has(r.error_value().message, "no such file"));
+    r = reg.load_plugin("libc.so.6");
+    REQUIRE_FALSE(r);
+    CHECK(has(r.error_value().message, "path"));
+  }
+  SECTION("a list of plugins stops at the first bad one") {
+    auto r = offerings::load_plugins(
+      reg, std::string{" "} + MANTISSA_TEST_PLUGIN + " , "
+             + MANTISSA_TEST_OLD_PLUGIN);
+    REQUIRE_FALSE(r);
+    CHECK(reg.find("hello") != nullptr);
+    auto none = offerings::load_plugins(reg, " , ");
+    REQUIRE(none);
+    CHECK(none->empty());
+  }
+  CHECK(reg.find("old") == nullptr);
+}
