@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -13,6 +14,8 @@
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
+using namespace std::chrono_literals;
+using mantissa::test::child;
 using mantissa::test::run;
 using mantissa::test::temp_dir;
 
@@ -200,4 +203,27 @@ TEST_CASE_METHOD(site_fixture, "plugins named in the site configuration load",
   CHECK(has(r.err, MANTISSA_TEST_OLD_PLUGIN));
   CHECK(has(r.err, "API version 2"));
   CHECK(has(r.err, "API version 1"));
+}
+
+TEST_CASE_METHOD(site_fixture, "start loads the configured plugins or refuses to run",
+                 "[cli][offerings][plugin]") {
+  REQUIRE(cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_OLD_PLUGIN})
+            .exit_code
+          == 0);
+  auto r = run({MANTISSA_BINARY, "start", "--data", data, "--http",
+                "127.0.0.1:0", "--no-demo"});
+  CHECK(r.exit_code != 0);
+  CHECK(has(r.err, "API version 2"));
+  CHECK(has(r.err, "offerings.plugins"));
+
+  REQUIRE(cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_PLUGIN})
+            .exit_code
+          == 0);
+  child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
+              "127.0.0.1:0", "--no-demo"}};
+  auto line = node.wait_for_line("serving http://", 30s);
+  INFO(node.err());
+  REQUIRE(line);
+  node.signal(SIGTERM);
+  CHECK(node.wait(10s) == 0);
 }

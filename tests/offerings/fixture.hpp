@@ -107,12 +107,17 @@ struct node_fixture : offline_fixture {
   std::unique_ptr<actors::node> n;
   const actors::caller sys{actors::system_role, "test"};
 
-  void start_node() {
+  /// Starts the node with the built-in offerings, or with every offering
+  /// of `with` when given.
+  void start_node(const offerings::offering_registry* with = nullptr) {
     site.reset();
     actors::node_options opts;
     opts.data_dir = data;
     n = std::make_unique<actors::node>(opts);
-    REQUIRE(offerings::register_builtin_offerings(*n));
+    if (with != nullptr)
+      REQUIRE(offerings::register_offerings(*with, *n));
+    else
+      REQUIRE(offerings::register_builtin_offerings(*n));
     std::string err;
     REQUIRE(n->start(err));
   }

@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 #include "offerings/notes.hpp"
@@ -204,4 +205,32 @@ TEST_CASE("files that are not offering plugins are refused clearly",
     CHECK(none->empty());
   }
   CHECK(reg.find("old") == nullptr);
+}
+
+// scripts/test builds docs/examples/offering against the installed package
+// into <build>/example-offering; this runs the tutorial's plugin when it is
+// there.
+TEST_CASE_METHOD(test::node_fixture,
+                 "the tutorial's out-of-tree offering loads and works",
+                 "[offerings][plugin][example]") {
+  if (!std::filesystem::exists(MANTISSA_EXAMPLE_OFFERING)) {
+    WARN("not built: " << MANTISSA_EXAMPLE_OFFERING);
+    return;
+  }
+  auto name = known.load_plugin(MANTISSA_EXAMPLE_OFFERING);
+  INFO((name ? "" : name.error_value().message));
+  REQUIRE(name);
+  CHECK(*name == "todo");
+  REQUIRE(known.find("todo")->register_types(types));
+  REQUIRE(offerings::install_offering(*site, ctx(), "todo"));
+  add_user("bob@example.com");
+  REQUIRE(offerings::add_product_to_user(*site, ctx(), addr("bob@example.com"),
+                                         "todo"));
+  start_node(&known);
+  auto task = ok("bob@example.com", "todo.add", {{"title", "write docs"}});
+  CHECK(task["title"] == "write docs");
+  CHECK(task["done"] == false);
+  CHECK(ok("bob@example.com", "todo.done", {{"id", task["id"]}})["done"] == true);
+  auto list = ok("bob@example.com", "todo.list", nlohmann::json::object());
+  REQUIRE(list["tasks"].size() == 1);
 }
