@@ -33,7 +33,7 @@ std::vector<std::string> split_names(const std::string& list) {
   while (pos <= list.size()) {
     auto comma = list.find(',', pos);
     auto part = list.substr(pos, comma == std::string::npos ? std::string::npos
-                                                             : comma - pos);
+                                                            : comma - pos);
     auto b = part.find_first_not_of(" \t");
     auto e = part.find_last_not_of(" \t");
     out.push_back(b == std::string::npos ? std::string{}
@@ -57,10 +57,10 @@ std::string names_of(const nlohmann::json& list) {
 } // namespace
 
 void add_offering_commands(CLI::App& app, int& exit_code) {
-  // -- offering ----------------------------------------------------------------
+  // -- offering
+  // ----------------------------------------------------------------
   {
-    auto* offering = app.add_subcommand("offering",
-                                        "Installable applications");
+    auto* offering = app.add_subcommand("offering", "Installable applications");
     offering->require_subcommand(1);
 
     auto l = std::make_shared<common_args>();
@@ -93,7 +93,8 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
     auto* install = offering->add_subcommand(
       "install", "Install an offering: its app store and its products");
     add_data_option(install, *i);
-    install->add_option("NAME", i->name, "The offering, e.g. notes")->required();
+    install->add_option("NAME", i->name, "The offering, e.g. notes")
+      ->required();
     install->callback([i, &exit_code] {
       int status = 0;
       auto o = open_with_offerings(i->data, status);
@@ -107,13 +108,15 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
         return;
       }
       std::cout << "installed offering " << rec->name << ' ' << rec->version
-                << " (app store " << "apps/" << rec->name << ".sqlite)\n";
+                << " (app store "
+                << "apps/" << rec->name << ".sqlite)\n";
       for (auto& p : o->offerings.find(rec->name)->products)
         std::cout << "created product " << p.name << '\n';
     });
   }
 
-  // -- product -----------------------------------------------------------------
+  // -- product
+  // -----------------------------------------------------------------
   {
     auto* product = app.add_subcommand(
       "product", "Named sets of powerups users can be given");
@@ -127,8 +130,9 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
     auto* create = product->add_subcommand("create", "Create a product");
     add_data_option(create, *c);
     create->add_option("NAME", c->name)->required();
-    create->add_option("--powerups", c->powerups,
-                       "Comma-separated installable powerup names")
+    create
+      ->add_option("--powerups", c->powerups,
+                   "Comma-separated installable powerup names")
       ->required();
     create->callback([c, &exit_code] {
       int status = 0;
@@ -144,8 +148,8 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
                            + c->powerups + "'");
           return;
         }
-      auto pr = offerings::create_product(*o->site, o->offerings, c->name,
-                                          names);
+      auto pr
+        = offerings::create_product(*o->site, o->offerings, c->name, names);
       if (!pr) {
         exit_code = fail(pr.error_value().message);
         return;
@@ -174,11 +178,12 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
     });
   }
 
-  // -- user product ------------------------------------------------------------
+  // -- user product
+  // ------------------------------------------------------------
   {
     auto* user = app.get_subcommand("user");
-    auto* product = user->add_subcommand("product",
-                                         "Add or remove a user's products");
+    auto* product
+      = user->add_subcommand("product", "Add or remove a user's products");
     product->require_subcommand(1);
     struct product_args : common_args {
       std::string address;
@@ -207,7 +212,8 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
         }
         auto ctx = o->context();
         if (adding) {
-          auto r = offerings::add_product_to_user(*o->site, ctx, *addr, a->name);
+          auto r
+            = offerings::add_product_to_user(*o->site, ctx, *addr, a->name);
           if (!r) {
             exit_code = fail(r.error_value().message);
             return;

@@ -28,9 +28,8 @@ std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
   std::error_code ec;
   bool exists = std::filesystem::exists(site_file, ec);
   if (create && exists) {
-    status = fail(o->data_dir.string()
-                  + " is already initialized (site store " + site_file.string()
-                  + " exists); nothing changed");
+    status = fail(o->data_dir.string() + " is already initialized (site store "
+                  + site_file.string() + " exists); nothing changed");
     return nullptr;
   }
   if (!create && !exists) {
@@ -39,8 +38,8 @@ std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
                   + o->data_dir.string() + " --domain DOMAIN'");
     return nullptr;
   }
-  auto lock = actors::data_dir_lock::acquire(o->data_dir,
-                                             "a mantissa admin command");
+  auto lock
+    = actors::data_dir_lock::acquire(o->data_dir, "a mantissa admin command");
   if (!lock) {
     status = fail(lock.error_value().message
                   + "; stop the node first (offline commands need the data "
@@ -124,8 +123,9 @@ std::optional<std::string> read_password() {
 }
 
 void add_data_option(CLI::App* cmd, common_args& args) {
-  cmd->add_option("--data", args.data,
-                  "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
+  cmd->add_option(
+    "--data", args.data,
+    "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
 }
 
 } // namespace mantissa::cli

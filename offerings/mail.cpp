@@ -73,8 +73,8 @@ std::string clean(std::string_view v) {
   out.reserve(v.size());
   for (std::size_t i = 0; i < v.size();) {
     auto n = utf8_sequence(v, i);
-    std::string_view piece = n == 0 ? std::string_view{"\xEF\xBF\xBD"}
-                                    : v.substr(i, n);
+    std::string_view piece
+      = n == 0 ? std::string_view{"\xEF\xBF\xBD"} : v.substr(i, n);
     if (out.size() + piece.size() > max_header_size)
       break;
     out += piece;
@@ -183,7 +183,8 @@ store::result<json> list(store::store& s, const json& raw_args,
   store::query q;
   if (auto i = args->find("unread"); i != args->end() && !i->is_null()) {
     if (!i->is_boolean())
-      return error{errc::invalid_value, "mail.list: 'unread' must be a boolean"};
+      return error{errc::invalid_value,
+                   "mail.list: 'unread' must be a boolean"};
     if (i->get<bool>())
       q.where = store::cmp("read", store::compare_op::eq, store::value{false});
   }
@@ -247,7 +248,7 @@ headers parse_headers(std::string_view raw) {
   headers out;
   bool seen_subject = false, seen_from = false, seen_to = false,
        seen_date = false, seen_id = false;
-  std::string* current = nullptr;  // the field being unfolded, if kept
+  std::string* current = nullptr; // the field being unfolded, if kept
   std::string name, value;
   auto finish = [&] {
     if (current != nullptr)
@@ -264,7 +265,7 @@ headers parse_headers(std::string_view raw) {
     if (!line.empty() && line.back() == '\r')
       line.remove_suffix(1);
     if (line.empty())
-      break;  // end of the header block
+      break; // end of the header block
     if (line.front() == ' ' || line.front() == '\t') {
       if (current != nullptr && value.size() <= 4 * max_header_size)
         value.append(line);
@@ -329,8 +330,8 @@ offering make_offering() {
     MANTISSA_TRY(types.add(inbox_item_type().decl()));
     return {};
   };
-  o.installable_powerups = {
-    {"inbox", "An inbox: receives the user's mail", "mail.inbox", {}}};
+  o.installable_powerups
+    = {{"inbox", "An inbox: receives the user's mail", "mail.inbox", {}}};
   o.shares = {{"mail.message", {"read", "write", "delete"}}};
   o.handlers = {{"mail.deliver", deliver},
                 {"mail.list", list},

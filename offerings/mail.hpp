@@ -20,15 +20,15 @@ namespace mantissa::offerings::mail {
 /// delivery with the same id is the same message.
 struct message {
   store::item_id id = 0;
-  std::string sender;  ///< envelope sender (may be empty: a bounce)
-  nlohmann::json recipients = nlohmann::json::array();  ///< envelope
+  std::string sender; ///< envelope sender (may be empty: a bounce)
+  nlohmann::json recipients = nlohmann::json::array(); ///< envelope
   std::string subject;
   std::string from_header;
   std::string to_header;
   std::string message_id;
   std::string date_header;
   store::timestamp received;
-  std::int64_t size = 0;  ///< bytes of `raw`
+  std::int64_t size = 0; ///< bytes of `raw`
   store::blob raw;
   bool read = false;
   std::string delivery_id;

@@ -18,8 +18,9 @@ store::result<void> need_notebook(store::store& s, std::string_view handler) {
     return std::move(p).error_value();
   if (p->empty())
     return error{errc::no_such_item,
-                 std::string{handler} + ": this store has no notebook "
-                   "(add the 'notes' product to the user)"};
+                 std::string{handler}
+                   + ": this store has no notebook "
+                     "(add the 'notes' product to the user)"};
   return {};
 }
 
@@ -32,7 +33,8 @@ store::timestamp later_than(store::timestamp previous) {
   return t;
 }
 
-store::result<json> create(store::store& s, const json& raw, const actors::caller&) {
+store::result<json> create(store::store& s, const json& raw,
+                           const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.create"));
   auto args = internal::args_object("notes.create", raw);
   if (!args)
@@ -51,7 +53,8 @@ store::result<json> create(store::store& s, const json& raw, const actors::calle
   return note_item_type().to_json(n);
 }
 
-store::result<json> edit(store::store& s, const json& raw, const actors::caller&) {
+store::result<json> edit(store::store& s, const json& raw,
+                         const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.edit"));
   auto args = internal::args_object("notes.edit", raw);
   if (!args)
@@ -77,7 +80,8 @@ store::result<json> edit(store::store& s, const json& raw, const actors::caller&
   return note_item_type().to_json(*n);
 }
 
-store::result<json> list(store::store& s, const json& raw, const actors::caller&) {
+store::result<json> list(store::store& s, const json& raw,
+                         const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.list"));
   auto args = internal::args_object("notes.list", raw);
   if (!args)
@@ -104,7 +108,8 @@ store::result<json> list(store::store& s, const json& raw, const actors::caller&
   return json{{"notes", std::move(out)}, {"total", *total}};
 }
 
-store::result<json> remove(store::store& s, const json& raw, const actors::caller&) {
+store::result<json> remove(store::store& s, const json& raw,
+                           const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.delete"));
   auto args = internal::args_object("notes.delete", raw);
   if (!args)
@@ -119,14 +124,13 @@ store::result<json> remove(store::store& s, const json& raw, const actors::calle
 } // namespace
 
 const store::item_type<note>& note_item_type() {
-  static const auto type = store::item_type<note>{"notes.note", 1}
-                             .attribute("title", &note::title,
-                                        {.indexed = true,
-                                         .max_size = max_title_size})
-                             .attribute("body", &note::body)
-                             .attribute("created", &note::created)
-                             .attribute("modified", &note::modified,
-                                        {.indexed = true});
+  static const auto type
+    = store::item_type<note>{"notes.note", 1}
+        .attribute("title", &note::title,
+                   {.indexed = true, .max_size = max_title_size})
+        .attribute("body", &note::body)
+        .attribute("created", &note::created)
+        .attribute("modified", &note::modified, {.indexed = true});
   return type;
 }
 
@@ -147,8 +151,8 @@ offering make_offering() {
     MANTISSA_TRY(types.add(notebook_item_type().decl()));
     return {};
   };
-  o.installable_powerups = {
-    {"notebook", "A notebook: the user's notes", "notes.notebook", {}}};
+  o.installable_powerups
+    = {{"notebook", "A notebook: the user's notes", "notes.notebook", {}}};
   o.shares = {{"notes.note", {"read", "write", "delete"}}};
   o.handlers = {{"notes.create", create},
                 {"notes.edit", edit},

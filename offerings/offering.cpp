@@ -53,7 +53,8 @@ store::result<void> validate(const offering& o) {
       return invalid(o, "installable powerup name '" + p.name.substr(0, 64)
                           + "' is not [a-z][a-z0-9_-]* (at most 64 bytes)");
     if (!names.insert(p.name).second)
-      return invalid(o, "installable powerup '" + p.name + "' is declared twice");
+      return invalid(o,
+                     "installable powerup '" + p.name + "' is declared twice");
     MANTISSA_TRY(need_type(p.type, "installable powerup '" + p.name + "'"));
     auto* decl = scratch.current(p.type);
     if (p.interfaces.empty() && decl->powerup_interfaces.empty())
@@ -80,10 +81,11 @@ store::result<void> validate(const offering& o) {
   }
   for (auto& r : o.routes) {
     if (r.method.empty() || r.pattern.empty() || r.pattern[0] != '/')
-      return invalid(o, "a route needs a method and a pattern starting with '/'");
+      return invalid(o,
+                     "a route needs a method and a pattern starting with '/'");
     if (!r.handler)
-      return invalid(o, "route " + r.method + " " + r.pattern
-                          + " has no handler");
+      return invalid(o,
+                     "route " + r.method + " " + r.pattern + " has no handler");
   }
   std::set<std::string_view> product_names;
   for (auto& p : o.products) {
@@ -98,7 +100,8 @@ store::result<void> validate(const offering& o) {
   return {};
 }
 
-// -- the registry ---------------------------------------------------------------
+// -- the registry
+// ---------------------------------------------------------------
 
 struct offering_registry::plugin {
   std::filesystem::path path;
@@ -146,9 +149,9 @@ offering_registry::load_plugin(const std::filesystem::path& path) {
   // dlopen searches the library path for a bare name; a plugin is always
   // named by its path.
   if (path.empty() || !path.has_parent_path())
-    return error{errc::invalid_value,
-                 where + ": give the plugin's path (e.g. ./" + path.string()
-                   + "), not a bare name"};
+    return error{errc::invalid_value, where
+                                        + ": give the plugin's path (e.g. ./"
+                                        + path.string() + "), not a bare name"};
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     return error{errc::io_error, where + ": no such file"};
@@ -168,8 +171,9 @@ offering_registry::load_plugin(const std::filesystem::path& path) {
   using offering_fn = const offering* (*)();
   auto* version_sym = ::dlsym(handle, "mantissa_offering_api_version");
   if (version_sym == nullptr)
-    return refuse(where + " is not a Mantissa offering: it exports no "
-                          "mantissa_offering_api_version()");
+    return refuse(where
+                  + " is not a Mantissa offering: it exports no "
+                    "mantissa_offering_api_version()");
   int version = reinterpret_cast<version_fn>(version_sym)();
   if (version != api_version)
     return refuse(where + " was built for offering API version "
@@ -178,8 +182,9 @@ offering_registry::load_plugin(const std::filesystem::path& path) {
                   + "; rebuild the plugin against this Mantissa");
   auto* offering_sym = ::dlsym(handle, "mantissa_offering");
   if (offering_sym == nullptr)
-    return refuse(where + " is not a Mantissa offering: it exports no "
-                          "mantissa_offering()");
+    return refuse(where
+                  + " is not a Mantissa offering: it exports no "
+                    "mantissa_offering()");
   const offering* o = reinterpret_cast<offering_fn>(offering_sym)();
   if (o == nullptr)
     return refuse(where + ": mantissa_offering() returned no offering");
@@ -215,8 +220,8 @@ offering_registry::register_types(store::type_registry& types) const {
   for (auto& [name, o] : offerings_)
     if (o.register_types)
       if (auto r = o.register_types(types); !r)
-        return error{r.code(), "offering '" + name
-                                 + "': " + r.error_value().message};
+        return error{r.code(),
+                     "offering '" + name + "': " + r.error_value().message};
   return {};
 }
 
@@ -225,8 +230,8 @@ offering_registry::register_handlers(actors::handler_registry& handlers) const {
   for (auto& [name, o] : offerings_)
     for (auto& h : o.handlers)
       if (auto r = handlers.add(h.name, h.handler); !r)
-        return error{r.code(), "offering '" + name
-                                 + "': " + r.error_value().message};
+        return error{r.code(),
+                     "offering '" + name + "': " + r.error_value().message};
   return {};
 }
 

@@ -103,7 +103,8 @@ struct product_decl {
 
 /// Registers an offering's item types — the current declarations plus any
 /// legacy versions and upgraders — into a node's type registry.
-using type_registrar = std::function<store::result<void>(store::type_registry&)>;
+using type_registrar
+  = std::function<store::result<void>(store::type_registry&)>;
 
 /// An installable application. Every type named by a powerup, a share or
 /// the delivery powerup must be registered by `register_types`.
@@ -215,7 +216,8 @@ class offering_registry {
     return ::mantissa::offerings::api_version;                                 \
   }                                                                            \
   extern "C" __attribute__((visibility("default")))                            \
-  const ::mantissa::offerings::offering* mantissa_offering() {                 \
+  const ::mantissa::offerings::offering*                                       \
+  mantissa_offering() {                                                        \
     static const ::mantissa::offerings::offering the_offering = factory();     \
     return &the_offering;                                                      \
   }

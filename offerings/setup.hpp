@@ -17,7 +17,8 @@ namespace mantissa::offerings {
 inline constexpr std::string_view plugins_setting = "offerings.plugins";
 
 /// Adds the built-in offerings (`notes`, `mail`) to `registry`.
-[[nodiscard]] store::result<void> add_builtin_offerings(offering_registry& registry);
+[[nodiscard]] store::result<void>
+add_builtin_offerings(offering_registry& registry);
 
 /// Loads every plugin of a comma-separated list (the value of
 /// `plugins_setting`). Stops at the first failure and returns its error;

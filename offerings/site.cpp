@@ -42,8 +42,8 @@ void remove_store_file(const std::filesystem::path& path) {
 
 store::result<std::optional<product_installation_record>>
 find_installation(store::store& user, std::string_view product) {
-  auto found = product_installation_item_type().select(
-    user, by("product", product));
+  auto found
+    = product_installation_item_type().select(user, by("product", product));
   if (!found)
     return std::move(found).error_value();
   if (found->empty())
@@ -53,13 +53,14 @@ find_installation(store::store& user, std::string_view product) {
 
 } // namespace
 
-// -- record types -----------------------------------------------------------------
+// -- record types
+// -----------------------------------------------------------------
 
 const store::item_type<installed_offering_record>&
 installed_offering_item_type() {
   static const auto type
-    = store::item_type<installed_offering_record>{
-        std::string{installed_offering_type_name}, 1}
+    = store::item_type<
+        installed_offering_record>{std::string{installed_offering_type_name}, 1}
         .attribute("name", &installed_offering_record::name, {.indexed = true})
         .attribute("version", &installed_offering_record::version)
         .attribute("installed", &installed_offering_record::installed);
@@ -77,8 +78,10 @@ const store::item_type<product_record>& product_item_type() {
 const store::item_type<product_installation_record>&
 product_installation_item_type() {
   static const auto type
-    = store::item_type<product_installation_record>{
-        std::string{product_installation_type_name}, 1}
+    = store::item_type<
+        product_installation_record>{std::string{
+                                       product_installation_type_name},
+                                     1}
         .attribute("product", &product_installation_record::product,
                    {.indexed = true})
         .attribute("powerups", &product_installation_record::powerups)
@@ -93,7 +96,8 @@ store::result<void> register_site_types(store::type_registry& registry) {
   return {};
 }
 
-// -- offerings --------------------------------------------------------------------
+// -- offerings
+// --------------------------------------------------------------------
 
 store::result<installed_offering_record>
 find_installed_offering(store::store& site, std::string_view name) {
@@ -139,8 +143,8 @@ install_offering(store::store& site, const site_context& ctx,
                     || find_installed_offering(site, owner->name).has_value());
       if (!ok)
         return error{errc::no_such_item,
-                     "offering " + named(o->name) + ": product "
-                       + named(p.name) + " lists powerup " + named(pw)
+                     "offering " + named(o->name) + ": product " + named(p.name)
+                       + " lists powerup " + named(pw)
                        + ", which no installed offering provides"};
     }
   }
@@ -153,9 +157,9 @@ install_offering(store::store& site, const site_context& ctx,
   auto app_path = actors::store_path(ctx.data_dir, addr);
   std::error_code ec;
   if (std::filesystem::exists(app_path, ec))
-    return error{errc::already_exists,
-                 "the app store " + app_path.string() + " of offering "
-                   + named(o->name) + " exists already; nothing changed"};
+    return error{errc::already_exists, "the app store " + app_path.string()
+                                         + " of offering " + named(o->name)
+                                         + " exists already; nothing changed"};
 
   bool created_file = false;
   auto r = site.transact([&]() -> store::result<installed_offering_record> {
@@ -230,12 +234,14 @@ list_offerings(store::store& site, const offering_registry& offerings) {
     st.installed_version = rec.version;
   }
   std::vector<offering_status> list;
+  list.reserve(out.size());
   for (auto& [name, st] : out)
     list.push_back(std::move(st));
   return list;
 }
 
-// -- products ---------------------------------------------------------------------
+// -- products
+// ---------------------------------------------------------------------
 
 store::result<product_record> find_product(store::store& site,
                                            std::string_view name) {
@@ -249,7 +255,8 @@ store::result<product_record> find_product(store::store& site,
 
 store::result<product_record>
 create_product(store::store& site, const offering_registry& offerings,
-               std::string_view name, const std::vector<std::string>& powerups) {
+               std::string_view name,
+               const std::vector<std::string>& powerups) {
   if (!internal::valid_simple_name(name))
     return error{errc::invalid_name,
                  "product name " + named(name)
@@ -306,7 +313,8 @@ store::result<std::vector<product_record>> list_products(store::store& site) {
   return product_item_type().select(site, q);
 }
 
-// -- products in user stores ------------------------------------------------------
+// -- products in user stores
+// ------------------------------------------------------
 
 store::result<product_installation_record>
 install_product(store::store& user, const offering_registry& offerings,
@@ -316,8 +324,8 @@ install_product(store::store& user, const offering_registry& offerings,
     if (!existing)
       return std::move(existing).error_value();
     if (*existing)
-      return error{errc::already_exists, "the store already has product "
-                                           + named(product.name)};
+      return error{errc::already_exists,
+                   "the store already has product " + named(product.name)};
     auto others = list_installed_products(user);
     if (!others)
       return std::move(others).error_value();
@@ -350,9 +358,10 @@ install_product(store::store& user, const offering_registry& offerings,
           if (e.value("name", "") == pw && e.value("type", "") == powerup->type)
             shared = e.value("id", store::item_id{0});
       if (shared && *shared > 0) {
-        rec.powerups.push_back(
-          {{"name", pw}, {"type", powerup->type}, {"id", *shared},
-           {"created", false}});
+        rec.powerups.push_back({{"name", pw},
+                                {"type", powerup->type},
+                                {"id", *shared},
+                                {"created", false}});
         continue;
       }
       auto it = store::make_item(*decl);
@@ -365,8 +374,10 @@ install_product(store::store& user, const offering_registry& offerings,
       if (auto r = user.install({powerup->type, *id}, 0, ifaces); !r)
         return error{r.code(), "cannot install powerup " + named(pw) + ": "
                                  + r.error_value().message};
-      rec.powerups.push_back({{"name", pw}, {"type", powerup->type},
-                              {"id", *id}, {"created", true}});
+      rec.powerups.push_back({{"name", pw},
+                              {"type", powerup->type},
+                              {"id", *id},
+                              {"created", true}});
     }
     MANTISSA_TRY(product_installation_item_type().insert(user, rec));
     return rec;
@@ -398,7 +409,8 @@ store::result<void> uninstall_product(store::store& user,
     };
     std::vector<removal> pending;
     for (auto& e : rec.powerups) {
-      store::item_ref ref{e.value("type", ""), e.value("id", store::item_id{0})};
+      store::item_ref ref{e.value("type", ""),
+                          e.value("id", store::item_id{0})};
       bool owned = e.value("created", false);
       // Still used by another product: keep it, and hand ownership over.
       product_installation_record* user_of = nullptr;
@@ -447,8 +459,8 @@ store::result<void> uninstall_product(store::store& user,
       if (blocked.size() == left.size())
         return error{errc::in_use, "cannot remove product " + named(product)
                                      + ": powerup " + named(blocked[0].name)
-                                     + " is still needed ("
-                                     + last->message + ")"};
+                                     + " is still needed (" + last->message
+                                     + ")"};
       left = std::move(blocked);
     }
     for (auto& p : pending) {
@@ -480,9 +492,9 @@ open_user_store(store::store& site, const site_context& ctx,
   if (!a)
     return std::move(a).error_value();
   if (a->is_offering())
-    return error{errc::invalid_value,
-                 "products are for users; " + named(a->localpart)
-                   + " is an offering"};
+    return error{errc::invalid_value, "products are for users; "
+                                        + named(a->localpart)
+                                        + " is an offering"};
   auto acct = actors::find_account(site, *a);
   if (!acct)
     return std::move(acct).error_value();
@@ -519,9 +531,10 @@ add_product_to_user(store::store& site, const site_context& ctx,
   return r;
 }
 
-store::result<void>
-remove_product_from_user(store::store& site, const site_context& ctx,
-                         const actors::address& user, std::string_view product) {
+store::result<void> remove_product_from_user(store::store& site,
+                                             const site_context& ctx,
+                                             const actors::address& user,
+                                             std::string_view product) {
   auto s = open_user_store(site, ctx, user);
   if (!s)
     return std::move(s).error_value();

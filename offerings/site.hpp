@@ -102,9 +102,9 @@ install_offering(store::store& site, const site_context& ctx,
 /// One offering as `list_offerings` reports it.
 struct offering_status {
   std::string name;
-  std::string description;  ///< empty when not known
-  std::string version;      ///< of the known offering, else the installed one
-  bool known = false;       ///< a built-in or loaded plugin provides it
+  std::string description; ///< empty when not known
+  std::string version;     ///< of the known offering, else the installed one
+  bool known = false;      ///< a built-in or loaded plugin provides it
   bool installed = false;
   std::string installed_version;
 };

@@ -23,7 +23,8 @@ inline store::result<nlohmann::json> args_object(std::string_view handler,
     return nlohmann::json::object();
   if (!args.is_object())
     return store::error{store::errc::invalid_value,
-                        std::string{handler} + ": arguments must be a JSON object"};
+                        std::string{handler}
+                          + ": arguments must be a JSON object"};
   return args;
 }
 
@@ -36,7 +37,8 @@ opt_string(std::string_view handler, const nlohmann::json& args,
     return std::optional<std::string>{};
   if (!i->is_string())
     return store::error{store::errc::invalid_value, std::string{handler} + ": '"
-                                                      + key + "' must be a string"};
+                                                      + key
+                                                      + "' must be a string"};
   return std::optional<std::string>{i->get<std::string>()};
 }
 
@@ -49,18 +51,20 @@ opt_int(std::string_view handler, const nlohmann::json& args, const char* key,
     return std::optional<std::int64_t>{};
   if (!i->is_number_integer())
     return store::error{store::errc::invalid_value, std::string{handler} + ": '"
-                                                      + key + "' must be an integer"};
+                                                      + key
+                                                      + "' must be an integer"};
   // Large unsigned values do not fit; compare before converting.
   if (i->is_number_unsigned()
-      && i->get<std::uint64_t>()
-           > static_cast<std::uint64_t>(INT64_MAX))
+      && i->get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
     return store::error{store::errc::invalid_value, std::string{handler} + ": '"
-                                                      + key + "' is out of range"};
+                                                      + key
+                                                      + "' is out of range"};
   auto v = i->get<std::int64_t>();
   if (v < min || v > max)
     return store::error{store::errc::invalid_value,
-                        std::string{handler} + ": '" + key + "' must be between "
-                          + std::to_string(min) + " and " + std::to_string(max)};
+                        std::string{handler} + ": '" + key
+                          + "' must be between " + std::to_string(min) + " and "
+                          + std::to_string(max)};
   return std::optional<std::int64_t>{v};
 }
 

@@ -23,7 +23,8 @@ inline bool valid_simple_name(std::string_view name) {
 inline store::timestamp now() {
   using namespace std::chrono;
   return store::timestamp{
-    duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
+    duration_cast<microseconds>(system_clock::now().time_since_epoch())
+      .count()};
 }
 
 } // namespace mantissa::offerings::internal

@@ -44,7 +44,8 @@ struct site_fixture {
     REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr)
             == SQLITE_OK);
     sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr)
+            == SQLITE_OK);
     std::string out;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr)
       out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
@@ -55,7 +56,8 @@ struct site_fixture {
 
   static std::string bytes(const std::filesystem::path& p) {
     std::ifstream f{p, std::ios::binary};
-    return {std::istreambuf_iterator<char>{f}, std::istreambuf_iterator<char>{}};
+    return {std::istreambuf_iterator<char>{f},
+            std::istreambuf_iterator<char>{}};
   }
 };
 
@@ -92,8 +94,9 @@ TEST_CASE_METHOD(site_fixture,
   CHECK(sql(user_file, "SELECT count(*) FROM mantissa_powerups "
                        "WHERE interface = 'notes'")
         == "1");
-  CHECK(sql(user_file, "SELECT product FROM item_mantissa__product_installation_v1")
-        == "notes");
+  CHECK(
+    sql(user_file, "SELECT product FROM item_mantissa__product_installation_v1")
+    == "notes");
 }
 
 TEST_CASE_METHOD(site_fixture, "installing an offering twice changes nothing",
@@ -136,8 +139,8 @@ TEST_CASE_METHOD(site_fixture, "products are created, given and taken away",
   CHECK(has(r.err, "exists"));
 
   // An unknown product creates no account.
-  r = cmd({"user", "add", "bob@example.com", "--no-password", "--product",
-           "nosuch"});
+  r = cmd(
+    {"user", "add", "bob@example.com", "--no-password", "--product", "nosuch"});
   CHECK(r.exit_code != 0);
   CHECK(has(r.err, "no product named 'nosuch'"));
   CHECK_FALSE(has(cmd({"user", "list"}).out, "bob@"));
@@ -157,16 +160,16 @@ TEST_CASE_METHOD(site_fixture, "products are created, given and taken away",
   CHECK(has(r.err, "already has product 'notes'"));
   REQUIRE(cmd({"user", "product", "add", "bob@example.com", "suite"}).exit_code
           == 0);
-  REQUIRE(cmd({"user", "product", "remove", "bob@example.com", "notes"})
-            .exit_code
-          == 0);
+  REQUIRE(
+    cmd({"user", "product", "remove", "bob@example.com", "notes"}).exit_code
+    == 0);
   CHECK(sql(user_file, powerups) == "mail_delivery,notes");
-  REQUIRE(cmd({"user", "product", "remove", "bob@example.com", "suite"})
-            .exit_code
-          == 0);
-  REQUIRE(cmd({"user", "product", "remove", "bob@example.com", "mail"})
-            .exit_code
-          == 0);
+  REQUIRE(
+    cmd({"user", "product", "remove", "bob@example.com", "suite"}).exit_code
+    == 0);
+  REQUIRE(
+    cmd({"user", "product", "remove", "bob@example.com", "mail"}).exit_code
+    == 0);
   CHECK(sql(user_file, powerups).empty());
   r = cmd({"user", "product", "remove", "bob@example.com", "mail"});
   CHECK(r.exit_code != 0);
@@ -177,16 +180,16 @@ TEST_CASE_METHOD(site_fixture, "products are created, given and taken away",
 
 TEST_CASE_METHOD(site_fixture, "plugins named in the site configuration load",
                  "[cli][offerings][plugin]") {
-  REQUIRE(cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_PLUGIN})
-            .exit_code
-          == 0);
+  REQUIRE(
+    cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_PLUGIN}).exit_code
+    == 0);
   auto list = cmd({"offering", "list"});
   INFO(list.err);
   REQUIRE(list.exit_code == 0);
   CHECK(has(list.out, "hello\t0.1\tnot-installed"));
   REQUIRE(cmd({"offering", "install", "hello"}).exit_code == 0);
-  REQUIRE(cmd({"user", "add", "carol@example.com", "--no-password",
-               "--product", "hello"})
+  REQUIRE(cmd({"user", "add", "carol@example.com", "--no-password", "--product",
+               "hello"})
             .exit_code
           == 0);
   CHECK(sql(dir / "data/users/example.com/carol.sqlite",
@@ -194,10 +197,11 @@ TEST_CASE_METHOD(site_fixture, "plugins named in the site configuration load",
         == "1");
 
   // A plugin for another API version: refused with both versions named.
-  REQUIRE(cmd({"config", "set", "offerings.plugins",
-               std::string{MANTISSA_TEST_PLUGIN} + "," + MANTISSA_TEST_OLD_PLUGIN})
-            .exit_code
-          == 0);
+  REQUIRE(
+    cmd({"config", "set", "offerings.plugins",
+         std::string{MANTISSA_TEST_PLUGIN} + "," + MANTISSA_TEST_OLD_PLUGIN})
+      .exit_code
+    == 0);
   auto r = cmd({"offering", "list"});
   CHECK(r.exit_code != 0);
   CHECK(has(r.err, MANTISSA_TEST_OLD_PLUGIN));
@@ -205,7 +209,8 @@ TEST_CASE_METHOD(site_fixture, "plugins named in the site configuration load",
   CHECK(has(r.err, "API version 1"));
 }
 
-TEST_CASE_METHOD(site_fixture, "start loads the configured plugins or refuses to run",
+TEST_CASE_METHOD(site_fixture,
+                 "start loads the configured plugins or refuses to run",
                  "[cli][offerings][plugin]") {
   REQUIRE(cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_OLD_PLUGIN})
             .exit_code
@@ -216,11 +221,11 @@ TEST_CASE_METHOD(site_fixture, "start loads the configured plugins or refuses to
   CHECK(has(r.err, "API version 2"));
   CHECK(has(r.err, "offerings.plugins"));
 
-  REQUIRE(cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_PLUGIN})
-            .exit_code
-          == 0);
-  child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
-              "127.0.0.1:0", "--no-demo"}};
+  REQUIRE(
+    cmd({"config", "set", "offerings.plugins", MANTISSA_TEST_PLUGIN}).exit_code
+    == 0);
+  child node{{MANTISSA_BINARY, "start", "--data", data, "--http", "127.0.0.1:0",
+              "--no-demo"}};
   auto line = node.wait_for_line("serving http://", 30s);
   INFO(node.err());
   REQUIRE(line);

@@ -39,8 +39,8 @@ TEST_CASE("mail headers are parsed and unfolded", "[offerings][mail]") {
     auto b = offerings::mail::parse_headers(
       std::string{"Subject: caf\xE9 \xC3\xA9 x\0y\r\n\r\n", 24});
     CHECK(b.subject == "caf\xEF\xBF\xBD \xC3\xA9 x\xEF\xBF\xBDy");
-    auto big = offerings::mail::parse_headers("Subject: "
-                                              + std::string(20000, 'a') + "\n");
+    auto big = offerings::mail::parse_headers(
+      "Subject: " + std::string(20000, 'a') + "\n");
     CHECK(big.subject.size() == offerings::mail::max_header_size);
   }
   SECTION("nothing at all") {
@@ -84,17 +84,17 @@ const std::string alice = "alice@example.com";
 
 // CRLF line ends, 8-bit bytes in a header and in the body, a NUL, a
 // trailing line without CRLF.
-const std::string message_bytes = std::string{
-  "From: Alice <alice@example.org>\r\n"
-  "To: alice@example.com\r\n"
-  "Subject: =?utf-8?q?Caf=C3=A9?= \xE9t\xE9\r\n"
-  "Date: Sat, 21 Nov 2026 09:00:00 +0100\r\n"
-  "Message-ID: <42@example.org>\r\n"
-  "\r\n"
-  "body line one\r\n"
-  "8-bit: \xFF\xFE\x80 and a NUL: \0 end\r\n"
-  "last line without newline",
-  232};
+const std::string message_bytes
+  = std::string{"From: Alice <alice@example.org>\r\n"
+                "To: alice@example.com\r\n"
+                "Subject: =?utf-8?q?Caf=C3=A9?= \xE9t\xE9\r\n"
+                "Date: Sat, 21 Nov 2026 09:00:00 +0100\r\n"
+                "Message-ID: <42@example.org>\r\n"
+                "\r\n"
+                "body line one\r\n"
+                "8-bit: \xFF\xFE\x80 and a NUL: \0 end\r\n"
+                "last line without newline",
+                232};
 
 } // namespace
 
@@ -136,7 +136,7 @@ TEST_CASE_METHOD(mail_fixture, "a delivery id is delivered once",
   auto list = ok(alice, "mail.list", json::object());
   CHECK(list["total"] == 2);
   REQUIRE(list["messages"].size() == 2);
-  CHECK(list["messages"][0]["subject"] == "different");  // newest first
+  CHECK(list["messages"][0]["subject"] == "different"); // newest first
   CHECK_FALSE(list["messages"][0].contains("raw"));
 }
 
@@ -154,7 +154,8 @@ TEST_CASE_METHOD(mail_fixture, "messages are marked read",
   CHECK_FALSE(run(alice, "mail.mark_read", {{"id", 999999}}).ok);
 }
 
-TEST_CASE_METHOD(mail_fixture, "delivery is refused without the delivery powerup",
+TEST_CASE_METHOD(mail_fixture,
+                 "delivery is refused without the delivery powerup",
                  "[offerings][mail]") {
   auto r = run("bob@example.com", "mail.deliver",
                {{"delivery_id", "x"},
@@ -173,10 +174,10 @@ TEST_CASE_METHOD(mail_fixture, "delivery is refused without the delivery powerup
 TEST_CASE_METHOD(mail_fixture, "bad deliveries are refused and store nothing",
                  "[offerings][mail][bad-input]") {
   for (auto& args : std::vector<json>{
-         {{"raw", "U3ViamVjdDogaGkNCg0K"}},                  // no delivery id
+         {{"raw", "U3ViamVjdDogaGkNCg0K"}}, // no delivery id
          {{"delivery_id", ""}, {"raw", "U3ViamVjdDogaGkNCg0K"}},
          {{"delivery_id", std::string(300, 'd')}, {"raw", ""}},
-         {{"delivery_id", "a"}},                              // no raw
+         {{"delivery_id", "a"}}, // no raw
          {{"delivery_id", "a"}, {"raw", "not base64!"}},
          {{"delivery_id", "a"}, {"raw", ""}, {"recipients", "x"}},
          {{"delivery_id", "a"}, {"raw", ""}, {"recipients", {1}}},

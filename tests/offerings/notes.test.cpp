@@ -23,10 +23,10 @@ struct notes_fixture : test::node_fixture {
     REQUIRE(offerings::add_product_to_user(*site, ctx(),
                                            addr("alice@example.com"), "notes"));
     // bob has a store but not the product.
-    REQUIRE(offerings::add_product_to_user(*site, ctx(), addr("bob@example.com"),
-                                           "notes"));
-    REQUIRE(offerings::remove_product_from_user(*site, ctx(),
-                                                addr("bob@example.com"), "notes"));
+    REQUIRE(offerings::add_product_to_user(*site, ctx(),
+                                           addr("bob@example.com"), "notes"));
+    REQUIRE(offerings::remove_product_from_user(
+      *site, ctx(), addr("bob@example.com"), "notes"));
     start_node();
   }
 };
@@ -37,7 +37,8 @@ const std::string alice = "alice@example.com";
 
 TEST_CASE_METHOD(notes_fixture, "notes are created, edited, listed and deleted",
                  "[offerings][notes]") {
-  auto a = ok(alice, "notes.create", {{"title", "groceries"}, {"body", "milk"}});
+  auto a
+    = ok(alice, "notes.create", {{"title", "groceries"}, {"body", "milk"}});
   CHECK(a["type"] == "notes.note");
   CHECK(a["title"] == "groceries");
   CHECK(a["body"] == "milk");
@@ -69,7 +70,8 @@ TEST_CASE_METHOD(notes_fixture, "notes are created, edited, listed and deleted",
 
   // The note is an item of the store like any other.
   auto got = n->wait([&](actors::reply_handler done) {
-    n->get(sys, alice, "notes.note", a["id"].get<std::int64_t>(), std::move(done));
+    n->get(sys, alice, "notes.note", a["id"].get<std::int64_t>(),
+           std::move(done));
   });
   REQUIRE(got.ok);
   CHECK(json::parse(got.body)["body"] == "milk, eggs");
@@ -87,8 +89,7 @@ TEST_CASE_METHOD(notes_fixture, "notes are created, edited, listed and deleted",
 
 TEST_CASE_METHOD(notes_fixture, "notes handlers refuse bad arguments",
                  "[offerings][notes][bad-input]") {
-  for (auto [handler, args] :
-       std::vector<std::pair<std::string, json>>{
+  for (auto [handler, args] : std::vector<std::pair<std::string, json>>{
          {"notes.create", {{"title", 5}}},
          {"notes.create", json::array({1, 2})},
          {"notes.create", {{"title", std::string(5000, 'x')}}},

@@ -74,14 +74,14 @@ TEST_CASE("names are unique across offerings", "[offerings]") {
   CHECK(again.code() == store::errc::already_exists);
 
   auto o = test::test_app_offering();
-  o.installable_powerups[0].name = "notebook";  // taken by notes
+  o.installable_powerups[0].name = "notebook"; // taken by notes
   auto r = reg.add(o);
   REQUIRE_FALSE(r);
   CHECK_THAT(r.error_value().message, Contains("notebook"));
   CHECK(reg.find("testapp") == nullptr);
 
   o = test::test_app_offering();
-  o.products[0].name = "mail";  // shipped by mail
+  o.products[0].name = "mail"; // shipped by mail
   CHECK_FALSE(reg.add(o));
   CHECK(reg.find("testapp") == nullptr);
 }
@@ -162,10 +162,9 @@ TEST_CASE("a plugin built for another API version is refused",
   auto& msg = r.error_value().message;
   INFO(msg);
   CHECK(has(msg, MANTISSA_TEST_OLD_PLUGIN));
-  CHECK(has(msg, "API version "
-                   + std::to_string(offerings::api_version + 1)));
+  CHECK(has(msg, "API version " + std::to_string(offerings::api_version + 1)));
   CHECK(has(msg, "API version " + std::to_string(offerings::api_version)));
-  CHECK(reg.all().size() == 2);  // nothing of it registered
+  CHECK(reg.all().size() == 2); // nothing of it registered
 }
 
 TEST_CASE("files that are not offering plugins are refused clearly",
@@ -195,9 +194,9 @@ TEST_CASE("files that are not offering plugins are refused clearly",
     CHECK(has(r.error_value().message, "path"));
   }
   SECTION("a list of plugins stops at the first bad one") {
-    auto r = offerings::load_plugins(
-      reg, std::string{" "} + MANTISSA_TEST_PLUGIN + " , "
-             + MANTISSA_TEST_OLD_PLUGIN);
+    auto r
+      = offerings::load_plugins(reg, std::string{" "} + MANTISSA_TEST_PLUGIN
+                                       + " , " + MANTISSA_TEST_OLD_PLUGIN);
     REQUIRE_FALSE(r);
     CHECK(reg.find("hello") != nullptr);
     auto none = offerings::load_plugins(reg, " , ");
@@ -230,7 +229,8 @@ TEST_CASE_METHOD(test::node_fixture,
   auto task = ok("bob@example.com", "todo.add", {{"title", "write docs"}});
   CHECK(task["title"] == "write docs");
   CHECK(task["done"] == false);
-  CHECK(ok("bob@example.com", "todo.done", {{"id", task["id"]}})["done"] == true);
+  CHECK(ok("bob@example.com", "todo.done", {{"id", task["id"]}})["done"]
+        == true);
   auto list = ok("bob@example.com", "todo.list", nlohmann::json::object());
   REQUIRE(list["tasks"].size() == 1);
 }

@@ -46,9 +46,10 @@ std::vector<std::string> powerup_types(store::store& s,
 
 } // namespace
 
-TEST_CASE_METHOD(offline_fixture,
-                 "installing an offering creates its app store and app powerups",
-                 "[offerings][install]") {
+TEST_CASE_METHOD(
+  offline_fixture,
+  "installing an offering creates its app store and app powerups",
+  "[offerings][install]") {
   auto rec = offerings::install_offering(*site, ctx(), "testapp");
   INFO((rec ? "" : rec.error_value().message));
   REQUIRE(rec);
@@ -128,7 +129,8 @@ TEST_CASE_METHOD(offline_fixture,
 
   // The account exists already (created by hand): the transaction rolls
   // back and the app store file it created is removed.
-  REQUIRE(site->remove("mantissa.product", offerings::find_product(*site, "testapp")->id));
+  REQUIRE(site->remove("mantissa.product",
+                       offerings::find_product(*site, "testapp")->id));
   REQUIRE(actors::add_account(*site, addr("testapp"), std::nullopt));
   before = site_snapshot(*site);
   r = offerings::install_offering(*site, ctx(), "testapp");
@@ -139,7 +141,8 @@ TEST_CASE_METHOD(offline_fixture,
   CHECK_FALSE(offerings::find_installed_offering(*site, "testapp"));
 }
 
-TEST_CASE_METHOD(offline_fixture, "products name powerups of installed offerings",
+TEST_CASE_METHOD(offline_fixture,
+                 "products name powerups of installed offerings",
                  "[offerings][products]") {
   auto r = offerings::create_product(*site, known, "writer", {"notebook"});
   REQUIRE_FALSE(r);
@@ -157,10 +160,10 @@ TEST_CASE_METHOD(offline_fixture, "products name powerups of installed offerings
         == store::errc::invalid_name);
   CHECK(offerings::create_product(*site, known, "writer", {}).code()
         == store::errc::invalid_value);
-  CHECK(offerings::create_product(*site, known, "writer",
-                                  {"notebook", "notebook"})
-          .code()
-        == store::errc::invalid_value);
+  CHECK(
+    offerings::create_product(*site, known, "writer", {"notebook", "notebook"})
+      .code()
+    == store::errc::invalid_value);
 
   REQUIRE(offerings::create_product(*site, known, "writer", {"notebook"}));
   CHECK(offerings::create_product(*site, known, "writer", {"notebook"}).code()
@@ -172,12 +175,13 @@ TEST_CASE_METHOD(offline_fixture, "products name powerups of installed offerings
   CHECK((*all)[1].name == "writer");
 }
 
-TEST_CASE_METHOD(offline_fixture, "a product installs its powerups into the user store",
+TEST_CASE_METHOD(offline_fixture,
+                 "a product installs its powerups into the user store",
                  "[offerings][products]") {
   REQUIRE(offerings::install_offering(*site, ctx(), "notes"));
   add_user("alice@example.com");
-  auto inst = offerings::add_product_to_user(*site, ctx(),
-                                             addr("alice@example.com"), "notes");
+  auto inst = offerings::add_product_to_user(
+    *site, ctx(), addr("alice@example.com"), "notes");
   INFO((inst ? "" : inst.error_value().message));
   REQUIRE(inst);
   REQUIRE(inst->powerups.size() == 1);
@@ -191,10 +195,10 @@ TEST_CASE_METHOD(offline_fixture, "a product installs its powerups into the user
     REQUIRE(installed->size() == 1);
     CHECK((*installed)[0].product == "notes");
     auto copy = actors::read_account_copy(*user);
-    REQUIRE(copy);  // a store created for the product carries the account
+    REQUIRE(copy); // a store created for the product carries the account
   }
-  auto twice = offerings::add_product_to_user(*site, ctx(),
-                                              addr("alice@example.com"), "notes");
+  auto twice = offerings::add_product_to_user(
+    *site, ctx(), addr("alice@example.com"), "notes");
   REQUIRE_FALSE(twice);
   CHECK(twice.code() == store::errc::already_exists);
   CHECK_THAT(twice.error_value().message, Contains("alice@example.com"));
@@ -208,9 +212,9 @@ TEST_CASE_METHOD(offline_fixture, "a product installs its powerups into the user
                                        "nosuch")
           .code()
         == store::errc::no_such_item);
-  CHECK(offerings::add_product_to_user(*site, ctx(), addr("notes"), "notes")
-          .code()
-        == store::errc::invalid_value);
+  CHECK(
+    offerings::add_product_to_user(*site, ctx(), addr("notes"), "notes").code()
+    == store::errc::invalid_value);
 }
 
 TEST_CASE_METHOD(offline_fixture,
@@ -218,7 +222,8 @@ TEST_CASE_METHOD(offline_fixture,
                  "[offerings][products]") {
   REQUIRE(offerings::install_offering(*site, ctx(), "notes"));
   REQUIRE(offerings::install_offering(*site, ctx(), "mail"));
-  REQUIRE(offerings::create_product(*site, known, "suite", {"notebook", "inbox"}));
+  REQUIRE(
+    offerings::create_product(*site, known, "suite", {"notebook", "inbox"}));
   add_user("alice@example.com");
   auto alice = addr("alice@example.com");
   REQUIRE(offerings::add_product_to_user(*site, ctx(), alice, "notes"));
@@ -241,7 +246,8 @@ TEST_CASE_METHOD(offline_fixture,
     CHECK(powerup_types(*user, "mail_delivery").size() == 1);
     CHECK(*user->count("notes.notebook") == 1);
   }
-  auto again = offerings::remove_product_from_user(*site, ctx(), alice, "notes");
+  auto again
+    = offerings::remove_product_from_user(*site, ctx(), alice, "notes");
   REQUIRE_FALSE(again);
   CHECK(again.code() == store::errc::no_such_item);
 
@@ -269,7 +275,7 @@ TEST_CASE_METHOD(offline_fixture,
     store::item addon{0, "testapp.addon", {std::int64_t{1}}};
     REQUIRE(user->insert(addon));
     REQUIRE(user->install({"testapp.addon", addon.id}));
-    CHECK(powerup_types(*user, "tool").size() == 1);  // reused, not a second
+    CHECK(powerup_types(*user, "tool").size() == 1); // reused, not a second
   }
   auto r = offerings::remove_product_from_user(*site, ctx(), alice, "testapp");
   REQUIRE_FALSE(r);

@@ -41,8 +41,9 @@ store::result<void> need_list(store::store& s) {
   if (!lists)
     return std::move(lists).error_value();
   if (lists->empty())
-    return store::error{store::errc::no_such_item,
-                        "this store has no to-do list (add the 'todo' product)"};
+    return store::error{
+      store::errc::no_such_item,
+      "this store has no to-do list (add the 'todo' product)"};
   return {};
 }
 
@@ -50,7 +51,8 @@ store::result<void> need_list(store::store& s) {
 store::result<json> add_task(store::store& s, const json& args,
                              const actors::caller&) {
   MANTISSA_TRY(need_list(s));
-  if (!args.is_object() || !args.contains("title") || !args["title"].is_string())
+  if (!args.is_object() || !args.contains("title")
+      || !args["title"].is_string())
     return store::error{store::errc::invalid_value,
                         "todo.add: 'title' (a string) is required"};
   task t;

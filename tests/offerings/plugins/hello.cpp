@@ -19,8 +19,9 @@ struct greeter {
 };
 
 const store::item_type<greeting>& greeting_type() {
-  static const auto type = store::item_type<greeting>{"hello.greeting", 1}
-                             .attribute("text", &greeting::text);
+  static const auto type
+    = store::item_type<greeting>{"hello.greeting", 1}.attribute(
+      "text", &greeting::text);
   return type;
 }
 
@@ -47,15 +48,15 @@ offerings::offering make_hello() {
                  [](store::store& s, const nlohmann::json& args,
                     const actors::caller&) -> store::result<nlohmann::json> {
                    greeting g;
-                   g.text = "hello, " + args.value("name", std::string{"world"});
+                   g.text
+                     = "hello, " + args.value("name", std::string{"world"});
                    MANTISSA_TRY(greeting_type().insert(s, g));
                    return greeting_type().to_json(g);
                  }}};
-  o.routes = {{"GET", "/hello/{name}",
-               [](const offerings::route_request& r) {
-                 return offerings::route_response{
-                   200, {{"hello", r.params.at("name")}}};
-               }}};
+  o.routes = {
+    {"GET", "/hello/{name}", [](const offerings::route_request& r) {
+       return offerings::route_response{200, {{"hello", r.params.at("name")}}};
+     }}};
   o.products = {{"hello", {"greeter"}}};
   return o;
 }

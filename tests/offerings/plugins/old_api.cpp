@@ -11,6 +11,7 @@ mantissa_offering_api_version() {
 }
 
 extern "C" __attribute__((visibility("default")))
-const mantissa::offerings::offering* mantissa_offering() {
-  std::abort();  // never reached: the version check comes first
+const mantissa::offerings::offering*
+mantissa_offering() {
+  std::abort(); // never reached: the version check comes first
 }
