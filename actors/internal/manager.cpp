@@ -38,6 +38,7 @@ struct manager_state {
   static inline const char* name = "mantissa.manager";
   runtime* rt = nullptr;
   std::unordered_map<std::string, entry> stores;
+  std::unordered_map<caf::actor_addr, std::string> by_actor;  // for down_msg
   std::list<std::string> lru;  // front: most recently looked up
   std::size_t closing = 0;
   std::deque<waiter> waiting;
@@ -94,6 +95,7 @@ class manager {
     self_->monitor(handle);
     st.lru.push_front(address);
     st.stores[address] = entry{handle, false, st.lru.begin()};
+    st.by_actor[handle.address()] = address;
     st.rt->stats.activations.fetch_add(1, std::memory_order_relaxed);
     st.rt->stats.open_stores.store(
       static_cast<std::int64_t>(st.stores.size()), std::memory_order_relaxed);
@@ -121,10 +123,24 @@ class manager {
     }
     if (st.stores.size() < st.rt->max_open_stores) {
       rp.deliver(activate(address, path));
+      keep_headroom();
       return;
     }
     st.waiting.push_back({address, path, std::move(rp)});
     make_room();
+  }
+
+  /// Closes least recently used stores early, while the node is near its
+  /// cap, so that the next cold lookup finds a free slot instead of waiting
+  /// for a store to close. Keeps 1/64 of the cap (at least one) free.
+  void keep_headroom() {
+    auto& st = self_->state;
+    auto cap = st.rt->max_open_stores;
+    auto headroom = std::max<std::size_t>(1, cap / 64);
+    if (cap <= headroom)
+      return;
+    while (st.stores.size() - st.closing > cap - headroom && evict_one()) {
+    }
   }
 
   /// Starts closing as many least recently used stores as queued lookups
@@ -148,6 +164,7 @@ class manager {
       --st.closing;
     else
       st.lru.erase(i->second.lru);
+    st.by_actor.erase(who);
     st.stores.erase(i);
     st.rt->stats.open_stores.store(
       static_cast<std::int64_t>(st.stores.size()), std::memory_order_relaxed);
@@ -175,12 +192,10 @@ class manager {
     self_->set_down_handler([this](caf::down_msg& msg) {
       // A store actor that died without passivating (a crash): forget it.
       auto& st = self_->state;
-      for (auto& [address, e] : st.stores)
-        if (e.handle.address() == msg.source) {
-          auto copy = address;
-          closed(copy, msg.source);
-          return;
-        }
+      if (auto i = st.by_actor.find(msg.source); i != st.by_actor.end()) {
+        auto address = i->second;
+        closed(address, msg.source);
+      }
     });
     return {
       [this](store_atom, const std::string& address) -> caf::response_promise {

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <filesystem>
 #include <regex>
+#include <set>
 
 #include <sqlite3.h>
 
@@ -111,10 +112,14 @@ TEST_CASE_METHOD(site_fixture, "bad account names are rejected before any file",
     CHECK(r.exit_code != 0);
     CHECK_FALSE(r.err.empty());
   }
-  std::size_t files = 0;
+  // Only the site's own files exist: no user store, no directory for a
+  // rejected domain.
+  std::set<std::string> files;
   for (auto& e : std::filesystem::recursive_directory_iterator(dir.path()))
-    files += e.is_regular_file() ? 1 : 0;
-  CHECK(files == 2);  // site.sqlite and node.lock (WAL files are gone)
+    files.insert(std::filesystem::relative(e.path(), dir.path()).string());
+  CHECK(files
+        == std::set<std::string>{"data", "data/node.lock", "data/site.sqlite",
+                                 "data/site.sqlite-wal"});
   CHECK(cmd({"user", "list"}).out.empty());
 }
 

@@ -130,8 +130,24 @@ item expected_v3(item_id id, const std::string& title, std::int64_t count,
            title + ":" + std::to_string(count * 2)}};
 }
 
-/// Names in the schema of the file at `path`, read with a connection of its
-/// own.
+/// Names in the schema of an open store, read through its own connection
+/// (an open store holds its file exclusively).
+std::set<std::string> schema_names(store& s) {
+  std::set<std::string> out;
+  auto st = s.connection().prepare("SELECT name FROM sqlite_schema");
+  REQUIRE(st);
+  for (;;) {
+    auto row = (*st)->step();
+    REQUIRE(row);
+    if (!*row)
+      break;
+    out.insert(std::string{(*st)->column_text(0)});
+  }
+  return out;
+}
+
+/// Names in the schema of the file at `path` (not open as a store), read
+/// with a connection of its own.
 std::set<std::string> schema_names(const std::filesystem::path& path) {
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr)
@@ -234,11 +250,11 @@ TEST_CASE_METHOD(fixture, "get upgrades one old item lazily, across two steps",
   // Loading it again finds it at the current version.
   CHECK(*s->get("up.note", notes[1].id) == *got);
   // The old table stays while it still holds items.
-  CHECK(schema_names(file).count("item_up__note_v1") == 1);
-  CHECK(schema_names(file).count("item_up__note_v3") == 1);
+  CHECK(schema_names(*s).count("item_up__note_v1") == 1);
+  CHECK(schema_names(*s).count("item_up__note_v3") == 1);
   check_all_v3(*s);
   CHECK(s->pending_upgrades() == 0);
-  CHECK(schema_names(file).count("item_up__note_v1") == 0);
+  CHECK(schema_names(*s).count("item_up__note_v1") == 0);
   // A missing id is still just missing.
   CHECK(s->get("up.note", 999999).code() == errc::no_such_item);
   // The upgraded items stay upgraded in the file.
@@ -266,7 +282,7 @@ TEST_CASE_METHOD(fixture, "select upgrades every old item of the type first",
   }
   // Queries over new attributes see every item.
   CHECK(*s->count("up.note", prefix("summary", "note 1")) == 3); // 1, 10, 11
-  CHECK(schema_names(file).count("item_up__note_v1") == 0);
+  CHECK(schema_names(*s).count("item_up__note_v1") == 0);
   // New items get ids above every old one.
   item fresh{
     0,
@@ -292,7 +308,7 @@ TEST_CASE_METHOD(fixture, "upgrade_step works through old items in batches",
     REQUIRE(left.size() < 10);
   }
   CHECK(left == std::vector<std::int64_t>{7, 4, 1, 0});
-  auto names = schema_names(file);
+  auto names = schema_names(*s);
   CHECK(names.count("item_up__note_v1") == 0);
   CHECK(names.count("item_up__note_v3") == 1);
   // Nothing is left to do.
@@ -365,7 +381,7 @@ TEST_CASE_METHOD(fixture, "items at several old versions upgrade together",
   auto born = s->get("up.note", v2_only);
   REQUIRE(born);
   CHECK(born->values[3] == value{std::string{"born v2:14"}});
-  names = schema_names(file);
+  names = schema_names(*s);
   CHECK(names.count("item_up__note_v1") == 0);
   CHECK(names.count("item_up__note_v2") == 0);
 }
