@@ -86,12 +86,22 @@ bool load_offerings(offline_site& o, int& status) {
     status = fail(plugins.error_value().message);
     return false;
   }
-  // The site store never holds offering types: adding them to the
-  // registry it was opened with leaves it unaffected.
+  // Offerings may keep powerups in the site store (site requirements):
+  // reopen it so that it opens knowing every offering's types.
+  auto site_file = o.site->path();
+  o.site.reset();
   if (auto r = o.offerings.register_types(o.types); !r) {
     status = fail(r.error_value().message);
     return false;
   }
+  store::store_options opts;
+  opts.create = false;
+  auto s = store::store::open(site_file, o.types, opts);
+  if (!s) {
+    status = fail(s.error_value().message);
+    return false;
+  }
+  o.site = std::move(*s);
   return true;
 }
 

@@ -47,6 +47,8 @@ store::result<void> validate(const offering& o) {
   };
   for (auto& p : o.app_powerups)
     MANTISSA_TRY(need_type(p.type, "an app powerup"));
+  for (auto& p : o.site_powerups)
+    MANTISSA_TRY(need_type(p.type, "a site powerup"));
   std::set<std::string_view> names;
   for (auto& p : o.installable_powerups) {
     if (!valid_simple_name(p.name))
@@ -180,6 +182,18 @@ offering_registry::load_plugin(const std::filesystem::path& path) {
                   + std::to_string(version) + ", but this Mantissa speaks "
                   + "offering API version " + std::to_string(api_version)
                   + "; rebuild the plugin against this Mantissa");
+  // Optional: plugins made with MANTISSA_EXPORT_OFFERING report the size of
+  // `offering` they were compiled with.
+  using size_fn = std::size_t (*)();
+  if (auto* size_sym = ::dlsym(handle, "mantissa_offering_size")) {
+    auto size = reinterpret_cast<size_fn>(size_sym)();
+    if (size != sizeof(offering))
+      return refuse(where + " was built against other offering headers of "
+                    + "API version " + std::to_string(api_version)
+                    + " (offering is " + std::to_string(size) + " bytes there, "
+                    + std::to_string(sizeof(offering))
+                    + " here); rebuild the plugin against this Mantissa");
+  }
   auto* offering_sym = ::dlsym(handle, "mantissa_offering");
   if (offering_sym == nullptr)
     return refuse(where

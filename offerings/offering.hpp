@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -120,6 +121,9 @@ struct offering {
   type_registrar register_types;
   /// Created and installed in the app store on install.
   std::vector<app_powerup> app_powerups;
+  /// Site requirements: created and installed in the site store on
+  /// install (e.g. a signup mechanism or a router the site needs).
+  std::vector<app_powerup> site_powerups;
   /// Powerups that products can install into user stores.
   std::vector<installable_powerup> installable_powerups;
   /// Share interfaces per item type.
@@ -202,7 +206,10 @@ class offering_registry {
 
 } // namespace mantissa::offerings
 
-/// Defines the two functions a plugin exports. `factory` is a function
+/// Defines the functions a plugin exports: the two required ones, plus
+/// `mantissa_offering_size()` (the size of `offering` the plugin was
+/// compiled with), which catches a plugin built against stale headers of
+/// the same API version. `factory` is a function
 /// returning an `offering` by value; it is called once, on first use, and
 /// its result kept for the life of the process:
 ///
@@ -214,6 +221,10 @@ class offering_registry {
   extern "C" __attribute__((visibility("default"))) int                        \
   mantissa_offering_api_version() {                                            \
     return ::mantissa::offerings::api_version;                                 \
+  }                                                                            \
+  extern "C" __attribute__((visibility("default"))) ::std::size_t              \
+  mantissa_offering_size() {                                                   \
+    return sizeof(::mantissa::offerings::offering);                            \
   }                                                                            \
   extern "C" __attribute__((visibility("default")))                            \
   const ::mantissa::offerings::offering*                                       \

@@ -51,6 +51,26 @@ find_installation(store::store& user, std::string_view product) {
   return std::optional<product_installation_record>{std::move(found->front())};
 }
 
+/// Creates one item (default values) per powerup and installs it on the
+/// store under the powerup's interfaces.
+store::result<void> create_powerups(store::store& s,
+                                    const std::vector<app_powerup>& powerups) {
+  for (auto& p : powerups) {
+    auto* decl = s.registry().current(p.type);
+    if (decl == nullptr)
+      return error{errc::no_such_type, "type " + p.type + " is not registered"};
+    auto it = store::make_item(*decl);
+    auto id = s.insert(it);
+    if (!id)
+      return std::move(id).error_value();
+    std::optional<std::vector<store::powerup_interface>> ifaces;
+    if (!p.interfaces.empty())
+      ifaces = p.interfaces;
+    MANTISSA_TRY(s.install({p.type, *id}, 0, ifaces));
+  }
+  return {};
+}
+
 } // namespace
 
 // -- record types
@@ -148,6 +168,11 @@ install_offering(store::store& site, const site_context& ctx,
                        + ", which no installed offering provides"};
     }
   }
+  for (auto& p : o->site_powerups)
+    if (site.registry().current(p.type) == nullptr)
+      return error{errc::no_such_type,
+                   "offering " + named(o->name) + ": site powerup type "
+                     + p.type + " is not registered with the site store"};
   for (auto& p : o->app_powerups)
     if (ctx.types->current(p.type) == nullptr)
       return error{errc::no_such_type, "offering " + named(o->name)
@@ -177,16 +202,7 @@ install_offering(store::store& site, const site_context& ctx,
       auto& s = **app;
       auto filled = s.transact([&]() -> store::result<void> {
         MANTISSA_TRY(actors::write_account_copy(s, *acct));
-        for (auto& p : o->app_powerups) {
-          auto it = store::make_item(*ctx.types->current(p.type));
-          auto id = s.insert(it);
-          if (!id)
-            return std::move(id).error_value();
-          std::optional<std::vector<store::powerup_interface>> ifaces;
-          if (!p.interfaces.empty())
-            ifaces = p.interfaces;
-          MANTISSA_TRY(s.install({p.type, *id}, 0, ifaces));
-        }
+        MANTISSA_TRY(create_powerups(s, o->app_powerups));
         return {};
       });
       if (!filled)
@@ -194,6 +210,10 @@ install_offering(store::store& site, const site_context& ctx,
                                       + ": cannot set up its app store: "
                                       + filled.error_value().message};
     }
+    if (auto made = create_powerups(site, o->site_powerups); !made)
+      return error{made.code(), "offering " + named(o->name)
+                                  + ": cannot install its site powerups: "
+                                  + made.error_value().message};
     installed_offering_record rec;
     rec.name = o->name;
     rec.version = o->version;

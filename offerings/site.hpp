@@ -89,10 +89,11 @@ struct site_context {
 
 /// Installs the known offering `name`: creates its artificial account (an
 /// address without domain) and its app store `apps/<name>.sqlite`, creates
-/// and installs its app powerups there, records it in the site store and
-/// creates the products it ships. An unknown offering or a shipped product
-/// naming an unknown powerup is `no_such_item`; an installed offering, an
-/// existing product of a shipped name, or an existing app store file is
+/// and installs its app powerups there and its site powerups in the site
+/// store (whose registry must know their types), records it in the site
+/// store and creates the products it ships. An unknown offering or a shipped
+/// product naming an unknown powerup is `no_such_item`; an installed offering,
+/// an existing product of a shipped name, or an existing app store file is
 /// `already_exists`. On any error nothing changes (the site transaction
 /// rolls back and an app store file this call created is removed).
 [[nodiscard]] store::result<installed_offering_record>

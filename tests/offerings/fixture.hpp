@@ -22,7 +22,8 @@ namespace mantissa::test {
 
 /// An offering with an app powerup, for install tests: type
 /// `testapp.settings` installed in its app store under `settings`,
-/// installable powerup `testapp-tool`, product `testapp`, and a type
+/// installable powerup `testapp-tool`, product `testapp`, a site powerup
+/// `testapp.site_hook` (interface `testapp_hook`), and a type
 /// `testapp.addon` that requires a tool.
 inline offerings::offering test_app_offering() {
   offerings::offering o;
@@ -45,9 +46,13 @@ inline offerings::offering test_app_offering() {
     addon.powerup_interfaces = {{"addon", 0}};
     addon.requires_types = {"testapp.tool"};
     MANTISSA_TRY(types.add(addon));
+    store::type_decl hook{"testapp.site_hook", 1, {}};
+    hook.attributes = {{"n", store::attribute_type::integer}};
+    MANTISSA_TRY(types.add(hook));
     return {};
   };
   o.app_powerups = {{"testapp.settings", {}}};
+  o.site_powerups = {{"testapp.site_hook", {{"testapp_hook", 1}}}};
   o.installable_powerups = {{"testapp-tool", "A tool", "testapp.tool", {}}};
   o.products = {{"testapp", {"testapp-tool"}}};
   return o;

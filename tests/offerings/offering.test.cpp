@@ -177,6 +177,12 @@ TEST_CASE("files that are not offering plugins are refused clearly",
     CHECK(has(r.error_value().message, "mantissa_offering_api_version"));
     CHECK(has(r.error_value().message, "not a Mantissa offering"));
   }
+  SECTION("a plugin built against other headers of this API version") {
+    auto r = reg.load_plugin(MANTISSA_TEST_STALE_PLUGIN);
+    REQUIRE_FALSE(r);
+    CHECK(has(r.error_value().message, "other offering headers"));
+    CHECK(has(r.error_value().message, MANTISSA_TEST_STALE_PLUGIN));
+  }
   SECTION("a text file") {
     auto path = dir / "notes.so";
     std::ofstream{path} << "this is not a library\n";

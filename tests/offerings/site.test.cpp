@@ -22,8 +22,9 @@ std::string file_bytes(const std::filesystem::path& p) {
 /// Everything the site store holds about offerings, products and accounts.
 std::string site_snapshot(store::store& site) {
   std::string out;
-  for (auto type : {"mantissa.account", "mantissa.login_method",
-                    "mantissa.offering", "mantissa.product"}) {
+  for (auto type :
+       {"mantissa.account", "mantissa.login_method", "mantissa.offering",
+        "mantissa.product", "testapp.site_hook"}) {
     store::query q;
     q.type = type;
     auto items = site.select(q);
@@ -79,6 +80,9 @@ TEST_CASE_METHOD(
   CHECK(acct->login_methods.empty());
   auto found = offerings::find_installed_offering(*site, "testapp");
   REQUIRE(found);
+  auto hooks = site->powerups_for("testapp_hook");
+  REQUIRE(hooks);
+  CHECK(hooks->size() == 1);
   auto pr = offerings::find_product(*site, "testapp");
   REQUIRE(pr);
   CHECK(pr->powerups == nlohmann::json{"testapp-tool"});
