@@ -100,6 +100,8 @@ struct store_state {
   clock_type::time_point last_activity = clock_type::now();
   bool closing = false;
   bool served = false;  // handled a request since activation
+  int deferrals = 0;     // times the open batch's commit was moved back
+  std::size_t expected_batch = 0;  // size of the last batch
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -120,6 +122,14 @@ store::result<nlohmann::json> parse_json(const std::string& text,
                           + std::to_string(e.byte) + ": " + e.what()};
   }
 }
+
+/// Bounds on group commit: a batch is committed after at most this many
+/// deferrals, or once it holds this many replies.
+constexpr int max_deferrals = 16;
+constexpr std::size_t max_batch = 4096;
+/// How long a batch waits for more writes when the last batch had several
+/// writers (commit_delay, as databases call it).
+constexpr auto commit_delay = std::chrono::microseconds(250);
 
 class store_behavior {
  public:
@@ -147,10 +157,13 @@ class store_behavior {
   /// Delivers `reply` now, or after the open batch commits.
   void finish(caf::response_promise& rp, caf::message reply) {
     auto& st = self_->state;
-    if (st.batch_open)
-      st.held.push_back({std::move(rp), std::move(reply)});
-    else
+    if (!st.batch_open) {
       rp.deliver(std::move(reply));
+      return;
+    }
+    st.held.push_back({std::move(rp), std::move(reply)});
+    if (st.expected_batch > 1 && st.held.size() == st.expected_batch)
+      self_->send(self_, commit_atom_v);
   }
 
   void fail(caf::response_promise& rp, caf::error err) {
@@ -168,15 +181,34 @@ class store_behavior {
       return false;
     }
     st.batch_open = true;
-    self_->send(self_, commit_atom_v);
+    if (st.expected_batch <= 1) {
+      self_->send(self_, commit_atom_v);
+    } else {
+      // Several writers were active in the last batch: give them a moment
+      // to send their next writes so that one fsync covers them all. The
+      // batch commits early once it is as large as the last one.
+      self_->delayed_send(self_, commit_delay, commit_atom_v);
+    }
     return true;
   }
 
-  void commit() {
+  /// Commits the open batch. While more messages wait in the mailbox (more
+  /// writes from writers that were just answered), the commit is moved
+  /// behind them — a bounded number of times — so that one fsync covers as
+  /// many writes as possible.
+  void commit(bool final = false) {
     auto& st = self_->state;
     if (!st.batch_open)
       return;
+    if (!final && !self_->mailbox().empty() && st.deferrals < max_deferrals
+        && st.held.size() < max_batch) {
+      ++st.deferrals;
+      self_->send(self_, commit_atom_v);
+      return;
+    }
+    st.deferrals = 0;
     st.batch_open = false;
+    st.expected_batch = st.held.size();
     auto held = std::move(st.held);
     st.held.clear();
     auto r = st.db->commit();
@@ -204,7 +236,7 @@ class store_behavior {
       return;
     st.closing = true;
     if (st.batch_open)
-      commit();
+      commit(true);
     st.db.reset();  // closes the file before the manager hears of it
     st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
     self_->send(st.manager, passivated_atom_v, st.address);
