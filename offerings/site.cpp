@@ -503,11 +503,11 @@ list_installed_products(store::store& user) {
 
 namespace {
 
-/// Opens the user store of `addr`, creating it with the account's copy
-/// when it does not exist yet.
+/// Opens the user store of `addr`. A missing file is created with the
+/// account's copy when `create`, else it is `no_such_item`.
 store::result<std::unique_ptr<store::store>>
 open_user_store(store::store& site, const site_context& ctx,
-                const actors::address& addr) {
+                const actors::address& addr, bool create) {
   auto a = actors::normalize(addr);
   if (!a)
     return std::move(a).error_value();
@@ -521,6 +521,9 @@ open_user_store(store::store& site, const site_context& ctx,
   auto path = actors::store_path(ctx.data_dir, *a);
   std::error_code ec;
   bool existed = std::filesystem::exists(path, ec);
+  if (!existed && !create)
+    return error{errc::no_such_item,
+                 actors::to_string(*a) + " has no store yet"};
   std::filesystem::create_directories(path.parent_path(), ec);
   auto s = store::store::open(path, *ctx.types);
   if (!s)
@@ -540,7 +543,7 @@ add_product_to_user(store::store& site, const site_context& ctx,
   auto pr = find_product(site, product);
   if (!pr)
     return std::move(pr).error_value();
-  auto s = open_user_store(site, ctx, user);
+  auto s = open_user_store(site, ctx, user, true);
   if (!s)
     return std::move(s).error_value();
   auto r = install_product(**s, *ctx.offerings, *pr);
@@ -555,7 +558,7 @@ store::result<void> remove_product_from_user(store::store& site,
                                              const site_context& ctx,
                                              const actors::address& user,
                                              std::string_view product) {
-  auto s = open_user_store(site, ctx, user);
+  auto s = open_user_store(site, ctx, user, false);
   if (!s)
     return std::move(s).error_value();
   auto r = uninstall_product(**s, product);

@@ -219,6 +219,13 @@ TEST_CASE_METHOD(offline_fixture,
   CHECK(
     offerings::add_product_to_user(*site, ctx(), addr("notes"), "notes").code()
     == store::errc::invalid_value);
+  // Removing from an account without a store creates none.
+  add_user("carol@example.com");
+  CHECK(offerings::remove_product_from_user(*site, ctx(),
+                                            addr("carol@example.com"), "notes")
+          .code()
+        == store::errc::no_such_item);
+  CHECK_FALSE(std::filesystem::exists(data / "users/example.com/carol.sqlite"));
 }
 
 TEST_CASE_METHOD(offline_fixture,
