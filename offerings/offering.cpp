@@ -33,6 +33,10 @@ store::result<void> validate(const offering& o) {
     return error{errc::invalid_name,
                  "offering name '" + o.name.substr(0, 64)
                    + "' must be a lower-case name without '@'"};
+  // The node addresses the site store as "site" (actors/internal/manager).
+  if (o.name == "site")
+    return error{errc::invalid_name,
+                 "offering name 'site' is reserved for the site store"};
   store::type_registry scratch;
   if (o.register_types)
     if (auto r = o.register_types(scratch); !r)

@@ -112,7 +112,8 @@ using type_registrar
 struct offering {
   /// The offering's name; also the address of its app store
   /// (`apps/<name>.sqlite`). Validated like an offering address
-  /// (`actors::parse_address` without domain) and lower case.
+  /// (`actors::parse_address` without domain) and lower case; `site` is
+  /// reserved for the site store.
   std::string name;
   std::string description;
   /// Free-form version of the offering itself (not the API version).

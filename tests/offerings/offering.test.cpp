@@ -26,7 +26,8 @@ TEST_CASE("offerings are validated before they are registered",
           "[offerings][bad-input]") {
   offerings::offering_registry reg;
   SECTION("bad names") {
-    for (auto bad : {"", "Notes", "a@b.com", "../x", "has space", "x/y"}) {
+    for (auto bad :
+         {"", "Notes", "a@b.com", "../x", "has space", "x/y", "site"}) {
       INFO(bad);
       auto o = test::test_app_offering();
       o.name = bad;
