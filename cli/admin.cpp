@@ -4,9 +4,9 @@
 
 #include <fstream>
 #include <iostream>
-#include <random>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 
 #include <unistd.h>
@@ -34,8 +34,9 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<init_args>();
     auto* cmd = app.add_subcommand("init", "Create a site in a data directory");
     add_data_option(cmd, *args);
-    cmd->add_option("--domain", args->domain,
-                    "The site's mail and web domain, e.g. example.com")
+    cmd
+      ->add_option("--domain", args->domain,
+                   "The site's mail and web domain, e.g. example.com")
       ->required();
     cmd->callback([args, &exit_code] {
       auto domain = actors::parse_address("postmaster@" + args->domain);
@@ -76,11 +77,13 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     add->add_option("ADDRESS", a->address, "user@domain")->required();
     auto* pw = add->add_flag("--password-stdin", a->password_stdin,
                              "Read the password from standard input");
-    add->add_flag("--no-password", a->no_password,
-                  "An artificial account: owns a store, cannot log in")
+    add
+      ->add_flag("--no-password", a->no_password,
+                 "An artificial account: owns a store, cannot log in")
       ->excludes(pw);
-    add->add_option("--product", a->products,
-                    "Install this product into the new store (repeatable)")
+    add
+      ->add_option("--product", a->products,
+                   "Install this product into the new store (repeatable)")
       ->allow_extra_args(false);
     add->callback([a, &exit_code] {
       auto addr = actors::parse_address(a->address);
@@ -100,76 +103,70 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
                          "account that cannot log in");
         return;
       }
-      int status = 0;
-      auto o = open_site(a->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      // Products are checked before the account exists, so an unknown one
-      // creates nothing.
-      if (!a->products.empty()) {
-        if (addr->is_offering()) {
-          exit_code = fail("products are for users; '" + addr->localpart
-                           + "' has no domain");
-          return;
-        }
-        if (!load_offerings(*o, exit_code))
-          return;
-        for (auto& name : a->products)
-          if (auto pr = offerings::find_product(*o->site, name); !pr) {
-            exit_code = fail(pr.error_value().message
-                             + "; nothing changed (see 'mantissa product list')");
+      with_site(a->data, exit_code, [&](offline_site& o) {
+        // Products are checked before the account exists, so an unknown one
+        // creates nothing.
+        if (!a->products.empty()) {
+          if (addr->is_offering()) {
+            exit_code = fail("products are for users; '" + addr->localpart
+                             + "' has no domain");
             return;
           }
-      }
-      auto acct = actors::add_account(*o->site, *addr, std::move(password));
-      if (!acct) {
-        exit_code = fail(acct.error_value().message);
-        return;
-      }
-      if (!sync_copy(*o, *acct, exit_code))
-        return;
-      std::cout << "added " << actors::to_string(acct->addr)
-                << (acct->password_hash.empty() ? " (no password)" : "")
-                << '\n';
-      auto ctx = o->context();
-      for (auto& name : a->products) {
-        auto r = offerings::add_product_to_user(*o->site, ctx, acct->addr, name);
-        if (!r) {
-          exit_code = fail("cannot add product '" + name + "' to "
-                           + actors::to_string(acct->addr) + ": "
-                           + r.error_value().message);
+          if (!load_offerings(o, exit_code))
+            return;
+          for (auto& name : a->products)
+            if (auto pr = offerings::find_product(*o.site, name); !pr) {
+              exit_code
+                = fail(pr.error_value().message
+                       + "; nothing changed (see 'mantissa product list')");
+              return;
+            }
+        }
+        auto acct = actors::add_account(*o.site, *addr, std::move(password));
+        if (!acct) {
+          exit_code = fail(acct.error_value().message);
           return;
         }
-        std::cout << "added product " << name << " to "
-                  << actors::to_string(acct->addr) << '\n';
-      }
+        if (!sync_copy(o, *acct, exit_code))
+          return;
+        std::cout << "added " << actors::to_string(acct->addr)
+                  << (acct->password_hash.empty() ? " (no password)" : "")
+                  << '\n';
+        auto ctx = o.context();
+        for (auto& name : a->products) {
+          auto r
+            = offerings::add_product_to_user(*o.site, ctx, acct->addr, name);
+          if (!r) {
+            exit_code = fail("cannot add product '" + name + "' to "
+                             + actors::to_string(acct->addr) + ": "
+                             + r.error_value().message);
+            return;
+          }
+          std::cout << "added product " << name << " to "
+                    << actors::to_string(acct->addr) << '\n';
+        }
+      });
     });
 
     auto l = std::make_shared<common_args>();
     auto* list = user->add_subcommand("list", "List accounts");
     add_data_option(list, *l);
     list->callback([l, &exit_code] {
-      int status = 0;
-      auto o = open_site(l->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto all = actors::list_accounts(*o->site);
-      if (!all) {
-        exit_code = fail(all.error_value().message);
-        return;
-      }
-      for (auto& acct : *all) {
-        std::cout << actors::to_string(acct.addr);
-        if (acct.disabled)
-          std::cout << "\tdisabled";
-        if (acct.password_hash.empty())
-          std::cout << "\tno-password";
-        std::cout << '\n';
-      }
+      with_site(l->data, exit_code, [&](offline_site& o) {
+        auto all = actors::list_accounts(*o.site);
+        if (!all) {
+          exit_code = fail(all.error_value().message);
+          return;
+        }
+        for (auto& acct : *all) {
+          std::cout << actors::to_string(acct.addr);
+          if (acct.disabled)
+            std::cout << "\tdisabled";
+          if (acct.password_hash.empty())
+            std::cout << "\tno-password";
+          std::cout << '\n';
+        }
+      });
     });
 
     struct target_args : common_args {
@@ -192,21 +189,17 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
           exit_code = fail(addr.error_value().message);
           return;
         }
-        int status = 0;
-        auto o = open_site(args->data, false, status);
-        if (!o) {
-          exit_code = status;
-          return;
-        }
-        auto acct = actors::set_disabled(*o->site, *addr, disabled);
-        if (!acct) {
-          exit_code = fail(acct.error_value().message);
-          return;
-        }
-        if (!sync_copy(*o, *acct, exit_code))
-          return;
-        std::cout << (disabled ? "disabled " : "enabled ")
-                  << actors::to_string(acct->addr) << '\n';
+        with_site(args->data, exit_code, [&](offline_site& o) {
+          auto acct = actors::set_disabled(*o.site, *addr, disabled);
+          if (!acct) {
+            exit_code = fail(acct.error_value().message);
+            return;
+          }
+          if (!sync_copy(o, *acct, exit_code))
+            return;
+          std::cout << (disabled ? "disabled " : "enabled ")
+                    << actors::to_string(acct->addr) << '\n';
+        });
       });
     }
 
@@ -214,8 +207,9 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     auto* passwd = user->add_subcommand("passwd", "Set an account's password");
     add_data_option(passwd, *p);
     passwd->add_option("ADDRESS", p->address, "user@domain")->required();
-    passwd->add_flag("--password-stdin", p->password_stdin,
-                     "Read the password from standard input")
+    passwd
+      ->add_flag("--password-stdin", p->password_stdin,
+                 "Read the password from standard input")
       ->required();
     passwd->callback([p, &exit_code] {
       auto addr = actors::parse_address(p->address);
@@ -228,21 +222,17 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
         exit_code = fail("no password on standard input");
         return;
       }
-      int status = 0;
-      auto o = open_site(p->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto acct = actors::set_password(*o->site, *addr, std::move(password));
-      if (!acct) {
-        exit_code = fail(acct.error_value().message);
-        return;
-      }
-      if (!sync_copy(*o, *acct, exit_code))
-        return;
-      std::cout << "password changed for " << actors::to_string(acct->addr)
-                << '\n';
+      with_site(p->data, exit_code, [&](offline_site& o) {
+        auto acct = actors::set_password(*o.site, *addr, std::move(password));
+        if (!acct) {
+          exit_code = fail(acct.error_value().message);
+          return;
+        }
+        if (!sync_copy(o, *acct, exit_code))
+          return;
+        std::cout << "password changed for " << actors::to_string(acct->addr)
+                  << '\n';
+      });
     });
   }
 
@@ -261,18 +251,14 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     add_data_option(get, *g);
     get->add_option("KEY", g->key)->required();
     get->callback([g, &exit_code] {
-      int status = 0;
-      auto o = open_site(g->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto s = actors::get_setting(*o->site, g->key);
-      if (!s) {
-        exit_code = fail(s.error_value().message);
-        return;
-      }
-      std::cout << actors::masked(*s) << '\n';
+      with_site(g->data, exit_code, [&](offline_site& o) {
+        auto s = actors::get_setting(*o.site, g->key);
+        if (!s) {
+          exit_code = fail(s.error_value().message);
+          return;
+        }
+        std::cout << actors::masked(*s) << '\n';
+      });
     });
     auto s = std::make_shared<kv_args>();
     auto* set = config->add_subcommand("set", "Create or change a setting");
@@ -293,36 +279,28 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
         }
         value = *v;
       }
-      int status = 0;
-      auto o = open_site(s->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto r = actors::set_setting(*o->site, s->key, value, s->secret);
-      if (!r) {
-        exit_code = fail(r.error_value().message);
-        return;
-      }
-      std::cout << r->key << " = " << actors::masked(*r) << '\n';
+      with_site(s->data, exit_code, [&](offline_site& o) {
+        auto r = actors::set_setting(*o.site, s->key, value, s->secret);
+        if (!r) {
+          exit_code = fail(r.error_value().message);
+          return;
+        }
+        std::cout << r->key << " = " << actors::masked(*r) << '\n';
+      });
     });
     auto l = std::make_shared<common_args>();
     auto* list = config->add_subcommand("list", "List settings");
     add_data_option(list, *l);
     list->callback([l, &exit_code] {
-      int status = 0;
-      auto o = open_site(l->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto all = actors::list_settings(*o->site);
-      if (!all) {
-        exit_code = fail(all.error_value().message);
-        return;
-      }
-      for (auto& setting : *all)
-        std::cout << setting.key << " = " << actors::masked(setting) << '\n';
+      with_site(l->data, exit_code, [&](offline_site& o) {
+        auto all = actors::list_settings(*o.site);
+        if (!all) {
+          exit_code = fail(all.error_value().message);
+          return;
+        }
+        for (auto& setting : *all)
+          std::cout << setting.key << " = " << actors::masked(setting) << '\n';
+      });
     });
   }
 
@@ -339,26 +317,22 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     auto* list = port->add_subcommand("list", "List configured listeners");
     add_data_option(list, *l);
     list->callback([l, &exit_code] {
-      int status = 0;
-      auto o = open_site(l->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto all = actors::list_services(*o->site);
-      if (!all) {
-        exit_code = fail(all.error_value().message);
-        return;
-      }
-      for (auto& svc : *all)
-        std::cout << svc.kind << '\t' << svc.host << ':' << svc.port
-                  << (svc.enabled ? "" : "\tdisabled") << '\n';
+      with_site(l->data, exit_code, [&](offline_site& o) {
+        auto all = actors::list_services(*o.site);
+        if (!all) {
+          exit_code = fail(all.error_value().message);
+          return;
+        }
+        for (auto& svc : *all)
+          std::cout << svc.kind << '\t' << svc.host << ':' << svc.port
+                    << (svc.enabled ? "" : "\tdisabled") << '\n';
+      });
     });
     for (bool adding : {true, false}) {
       auto a = std::make_shared<port_args>();
-      auto* cmd = port->add_subcommand(adding ? "add" : "remove",
-                                       adding ? "Add a listener"
-                                              : "Remove a listener");
+      auto* cmd
+        = port->add_subcommand(adding ? "add" : "remove",
+                               adding ? "Add a listener" : "Remove a listener");
       add_data_option(cmd, *a);
       cmd->add_option("KIND", a->kind, "http, smtp or listen")->required();
       cmd->add_option("HOST:PORT", a->endpoint)->required();
@@ -369,33 +343,29 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
           exit_code = fail(err);
           return;
         }
-        int status = 0;
-        auto o = open_site(a->data, false, status);
-        if (!o) {
-          exit_code = status;
-          return;
-        }
-        if (adding) {
-          actors::service svc;
-          svc.kind = a->kind;
-          svc.host = host;
-          svc.port = p;
-          auto r = actors::add_service(*o->site, svc);
-          if (!r) {
-            exit_code = fail(r.error_value().message);
-            return;
+        with_site(a->data, exit_code, [&](offline_site& o) {
+          if (adding) {
+            actors::service svc;
+            svc.kind = a->kind;
+            svc.host = host;
+            svc.port = p;
+            auto r = actors::add_service(*o.site, svc);
+            if (!r) {
+              exit_code = fail(r.error_value().message);
+              return;
+            }
+            std::cout << "added " << r->kind << ' ' << r->host << ':' << r->port
+                      << '\n';
+          } else {
+            auto r = actors::remove_service(*o.site, a->kind, host, p);
+            if (!r) {
+              exit_code = fail(r.error_value().message);
+              return;
+            }
+            std::cout << "removed " << a->kind << ' ' << host << ':' << p
+                      << '\n';
           }
-          std::cout << "added " << r->kind << ' ' << r->host << ':' << r->port
-                    << '\n';
-        } else {
-          auto r = actors::remove_service(*o->site, a->kind, host, p);
-          if (!r) {
-            exit_code = fail(r.error_value().message);
-            return;
-          }
-          std::cout << "removed " << a->kind << ' ' << host << ':' << p
-                    << '\n';
-        }
+        });
       });
     }
   }
@@ -450,8 +420,9 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     std::ofstream f{creds, std::ios::trunc};
     f << "demo@example.com " << password << '\n';
     f.close();
-    std::filesystem::permissions(creds, std::filesystem::perms::owner_read
-                                          | std::filesystem::perms::owner_write,
+    std::filesystem::permissions(creds,
+                                 std::filesystem::perms::owner_read
+                                   | std::filesystem::perms::owner_write,
                                  ec);
     out.created = true;
   }

@@ -162,19 +162,15 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
     auto* list = product->add_subcommand("list", "List products");
     add_data_option(list, *l);
     list->callback([l, &exit_code] {
-      int status = 0;
-      auto o = open_site(l->data, false, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto all = offerings::list_products(*o->site);
-      if (!all) {
-        exit_code = fail(all.error_value().message);
-        return;
-      }
-      for (auto& p : *all)
-        std::cout << p.name << '\t' << names_of(p.powerups) << '\n';
+      with_site(l->data, exit_code, [&](offline_site& o) {
+        auto all = offerings::list_products(*o.site);
+        if (!all) {
+          exit_code = fail(all.error_value().message);
+          return;
+        }
+        for (auto& p : *all)
+          std::cout << p.name << '\t' << names_of(p.powerups) << '\n';
+      });
     });
   }
 

@@ -53,6 +53,19 @@ int fail(const std::string& what);
 std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
                                         int& status);
 
+/// Opens the site of `data` (which must exist) and runs `f(offline_site&)`
+/// on it; when it cannot be opened, the error is printed and its exit
+/// status stored in `exit_code`. `f` reports its own failures through
+/// `exit_code`.
+template<class F>
+void with_site(const std::string& data, int& exit_code, F&& f) {
+  int status = 0;
+  if (auto o = open_site(data, false, status))
+    f(*o);
+  else
+    exit_code = status;
+}
+
 /// Adds the built-in offerings and the plugins named in the site setting
 /// `offerings.plugins`, and registers their types. Errors are printed.
 bool load_offerings(offline_site& o, int& status);
