@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <sqlite3.h>
 
+#include "store/sharing.hpp"
+
 namespace mantissa::store {
 
 namespace {
@@ -44,7 +46,31 @@ CREATE TABLE IF NOT EXISTS mantissa_dependencies(
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mantissa_dependencies_by_dependency
   ON mantissa_dependencies(target, dependency);
+CREATE TABLE IF NOT EXISTS mantissa_members(
+  member TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  PRIMARY KEY (member, grp)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mantissa_members_by_group
+  ON mantissa_members(grp);
+CREATE TABLE IF NOT EXISTS mantissa_shares(
+  share_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  item_type TEXT NOT NULL,
+  interface TEXT NOT NULL,
+  PRIMARY KEY (share_id, role, interface)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mantissa_shares_by_item
+  ON mantissa_shares(item_id);
+CREATE INDEX IF NOT EXISTS mantissa_shares_by_visibility
+  ON mantissa_shares(item_type, interface, role, item_id);
 )sql";
+
+/// The object `catalogue_sql` creates last. Its presence means the whole
+/// catalogue is there (it is created in one transaction); files made before
+/// the sharing tables lack it and get them on their first read-write open.
+constexpr const char* catalogue_last_object = "mantissa_shares_by_visibility";
 
 const char* column_type(attribute_type t) {
   switch (t) {
@@ -190,6 +216,29 @@ result<void> check_disallowed(sqlite::connection& db, const type_registry& reg,
   return {};
 }
 
+/// ` AND "id" IN (...)`: keeps the items shared under an interface with one
+/// of `roles` roles (a count). Its parameters are the item type, the
+/// interface, then each role (`bind_visibility`); no name is ever part of
+/// the SQL text.
+std::string visibility_sql(std::size_t roles) {
+  std::string sql = " AND \"id\" IN (SELECT item_id FROM mantissa_shares "
+                    "WHERE item_type = ? AND interface = ? AND role IN (";
+  for (std::size_t i = 0; i < roles; ++i)
+    sql += i == 0 ? "?" : ", ?";
+  return sql + "))";
+}
+
+/// Binds the parameters of `visibility_sql` from index `n`; returns the
+/// next free index. `type` and `vis` must outlive the statement's use.
+int bind_visibility(sqlite::statement& st, int n, const std::string& type,
+                    const visibility& vis) {
+  st.bind_text(n++, type);
+  st.bind_text(n++, vis.interface);
+  for (auto& role : vis.roles)
+    st.bind_text(n++, role);
+  return n;
+}
+
 } // namespace
 
 // -- construction --------------------------------------------------------------
@@ -219,6 +268,8 @@ store::open(const std::filesystem::path& path, const type_registry& registry,
   std::unique_ptr<store> s{new store(std::move(*conn), registry, opts)};
   if (!opts.read_only)
     MANTISSA_TRY(s->init_catalogue());
+  else
+    MANTISSA_TRY(s->probe_sharing_tables());
   MANTISSA_TRY(s->load_catalogue());
   return s;
 }
@@ -226,15 +277,17 @@ store::open(const std::filesystem::path& path, const type_registry& registry,
 result<void> store::init_catalogue() {
   // Creating the catalogue is idempotent; skip the write lock when it is
   // already there (the common case when a store is activated).
-  auto probe = db_->prepare(
-    "SELECT count(*) FROM sqlite_schema WHERE name = 'mantissa_dependencies_by_dependency'");
+  auto probe = db_->prepare("SELECT count(*) FROM sqlite_schema WHERE name = ?");
   if (!probe)
     return std::move(probe).error_value();
+  (*probe)->bind_text(0, catalogue_last_object);
   auto has = (*probe)->step();
   if (!has)
     return std::move(has).error_value();
-  if ((*probe)->column_int64(0) == 1)
+  if ((*probe)->column_int64(0) == 1) {
+    sharing_tables_ = true;
     return {};
+  }
   if (auto r = db_->exec(std::string{"BEGIN IMMEDIATE;"} + catalogue_sql
                          + "COMMIT;");
       !r) {
@@ -243,6 +296,20 @@ result<void> store::init_catalogue() {
                              + db_->path().string() + ": "
                              + r.error_value().message};
   }
+  sharing_tables_ = true;
+  return {};
+}
+
+result<void> store::probe_sharing_tables() {
+  auto st = db_->prepare("SELECT count(*) FROM sqlite_schema WHERE type = "
+                         "'table' AND name IN ('mantissa_members', "
+                         "'mantissa_shares')");
+  if (!st)
+    return std::move(st).error_value();
+  auto row = (*st)->step();
+  if (!row)
+    return std::move(row).error_value();
+  sharing_tables_ = (*st)->column_int64(0) == 2;
   return {};
 }
 
@@ -899,6 +966,14 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
     (*dep)->bind_int64(0, id);
     MANTISSA_TRY((*dep)->run());
   }
+  // So do its shares (see sharing.hpp).
+  if (sharing_tables_) {
+    auto st = db_->prepare("DELETE FROM mantissa_shares WHERE item_id = ?");
+    if (!st)
+      return std::move(st).error_value();
+    (*st)->bind_int64(0, id);
+    MANTISSA_TRY((*st)->run());
+  }
   {
     auto st = db_->prepare("DELETE FROM "
                            + quote_identifier(table_name(decl.name, decl.version))
@@ -923,6 +998,22 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
 
 result<void> store::for_each(const query& q,
                              const std::function<void(item&&)>& f) {
+  return for_each_impl(q, f, nullptr);
+}
+
+result<void> store::for_each(const query& q,
+                             const std::function<void(item&&)>& f,
+                             const visibility& vis) {
+  return for_each_impl(q, f, &vis);
+}
+
+bool store::sees_nothing(const visibility* vis) const noexcept {
+  return vis != nullptr && (vis->roles.empty() || !sharing_tables_);
+}
+
+result<void> store::for_each_impl(const query& q,
+                                  const std::function<void(item&&)>& f,
+                                  const visibility* vis) {
   auto decl = decl_for(q.type);
   if (!decl)
     return std::move(decl).error_value();
@@ -934,10 +1025,12 @@ result<void> store::for_each(const query& q,
   auto& ts = state_for(**decl);
   if (!ts.old_rows.empty() && !opts_.read_only)
     MANTISSA_TRY(upgrade_all(**decl));
-  if (!ts.table_exists)
+  if (!ts.table_exists || sees_nothing(vis))
     return {};
-  std::string sql = ts.select_sql + " WHERE " + c->where_sql + " ORDER BY "
-                    + c->order_sql;
+  std::string sql = ts.select_sql + " WHERE " + c->where_sql;
+  if (vis != nullptr)
+    sql += visibility_sql(vis->roles.size());
+  sql += " ORDER BY " + c->order_sql;
   if (q.limit >= 0 || q.offset > 0)
     sql += " LIMIT ? OFFSET ?";
   auto st = db_->prepare(sql);
@@ -946,6 +1039,8 @@ result<void> store::for_each(const query& q,
   int n = 0;
   for (auto& p : c->params)
     (*st)->bind(n++, p);
+  if (vis != nullptr)
+    n = bind_visibility(**st, n, (*decl)->name, *vis);
   if (q.limit >= 0 || q.offset > 0) {
     (*st)->bind_int64(n++, q.limit);
     (*st)->bind_int64(n++, q.offset);
@@ -969,8 +1064,28 @@ result<std::vector<item>> store::select(const query& q) {
   return out;
 }
 
+result<std::vector<item>> store::select(const query& q,
+                                        const visibility& vis) {
+  std::vector<item> out;
+  MANTISSA_TRY(for_each(
+    q, [&](item&& it) { out.push_back(std::move(it)); }, vis));
+  return out;
+}
+
 result<std::int64_t> store::count(std::string_view type,
                                   const condition& where) {
+  return count_impl(type, where, nullptr);
+}
+
+result<std::int64_t> store::count(std::string_view type,
+                                  const condition& where,
+                                  const visibility& vis) {
+  return count_impl(type, where, &vis);
+}
+
+result<std::int64_t> store::count_impl(std::string_view type,
+                                       const condition& where,
+                                       const visibility* vis) {
   auto decl = decl_for(type);
   if (!decl)
     return std::move(decl).error_value();
@@ -980,17 +1095,21 @@ result<std::int64_t> store::count(std::string_view type,
   auto& ts = state_for(**decl);
   if (!ts.old_rows.empty() && !opts_.read_only)
     MANTISSA_TRY(upgrade_all(**decl));
-  if (!ts.table_exists)
+  if (!ts.table_exists || sees_nothing(vis))
     return std::int64_t{0};
-  auto st = db_->prepare(
-    "SELECT count(*) FROM "
-    + quote_identifier(table_name((*decl)->name, (*decl)->version)) + " WHERE "
-    + c->where_sql);
+  auto sql = "SELECT count(*) FROM "
+             + quote_identifier(table_name((*decl)->name, (*decl)->version))
+             + " WHERE " + c->where_sql;
+  if (vis != nullptr)
+    sql += visibility_sql(vis->roles.size());
+  auto st = db_->prepare(sql);
   if (!st)
     return std::move(st).error_value();
   int n = 0;
   for (auto& p : c->params)
     (*st)->bind(n++, p);
+  if (vis != nullptr)
+    bind_visibility(**st, n, (*decl)->name, *vis);
   auto row = (*st)->step();
   if (!row)
     return std::move(row).error_value();

@@ -19,6 +19,8 @@
 
 namespace mantissa::store {
 
+struct visibility;  // store/sharing.hpp
+
 /// How a store is opened.
 struct store_options {
   sqlite::synchronous_mode synchronous = sqlite::synchronous_mode::full;
@@ -173,6 +175,24 @@ class store {
   [[nodiscard]] result<std::int64_t> count(std::string_view type,
                                            const condition& where = {});
 
+  // The same, restricted to the items `vis` makes visible: those shared
+  // with one of `vis.roles` under `vis.interface` (sharing.hpp). The
+  // restriction is part of the SQL, so sort, limit, offset and count apply
+  // to visible items only. No roles (or a read-only file from before the
+  // sharing tables): nothing is visible.
+
+  /// `select` of the items `vis` makes visible.
+  [[nodiscard]] result<std::vector<item>> select(const query& q,
+                                                 const visibility& vis);
+  /// `for_each` over the items `vis` makes visible.
+  [[nodiscard]] result<void> for_each(const query& q,
+                                      const std::function<void(item&&)>& f,
+                                      const visibility& vis);
+  /// `count` of the items `vis` makes visible.
+  [[nodiscard]] result<std::int64_t> count(std::string_view type,
+                                           const condition& where,
+                                           const visibility& vis);
+
   /// `fn` over `attr` for the items matching `where`; null when none match.
   /// Sum and avg need an integer or real attribute.
   [[nodiscard]] result<value> aggregate(std::string_view type, aggregate_fn fn,
@@ -243,6 +263,13 @@ class store {
   /// (scheduler, message queues). Use only from the owning actor.
   [[nodiscard]] sqlite::connection& connection() noexcept { return *db_; }
 
+  /// Whether the file has the sharing tables (sharing.hpp). Always true
+  /// when open read-write (they are created on open if missing); false for
+  /// a file from before them opened read-only.
+  [[nodiscard]] bool has_sharing_tables() const noexcept {
+    return sharing_tables_;
+  }
+
  private:
   struct type_state {
     bool table_exists = false;  // current-version table is created
@@ -257,6 +284,7 @@ class store {
         const store_options& opts);
 
   result<void> init_catalogue();
+  result<void> probe_sharing_tables();
   result<void> load_catalogue();
   result<const type_decl*> decl_for(std::string_view type) const;
   result<void> ensure_table(const type_decl& decl);
@@ -267,6 +295,13 @@ class store {
   result<bool> exists(const type_decl& decl, item_id id);
   result<void> remove_impl(const type_decl& decl, item_id id,
                            std::set<item_id>& removing);
+  result<void> for_each_impl(const query& q,
+                             const std::function<void(item&&)>& f,
+                             const visibility* vis);
+  result<std::int64_t> count_impl(std::string_view type,
+                                  const condition& where,
+                                  const visibility* vis);
+  bool sees_nothing(const visibility* vis) const noexcept;
   result<std::optional<item>> upgrade_one(const type_decl& cur, int version,
                                           std::optional<item_id> id);
   result<void> upgrade_all(const type_decl& decl);
@@ -290,6 +325,7 @@ class store {
   int savepoints_ = 0;
   item_id next_id_ = 1;
   item_id persisted_next_id_ = 1;
+  bool sharing_tables_ = false;
   std::map<std::string, type_state, std::less<>> types_;
 };
 
