@@ -603,11 +603,18 @@ store::result<bool> check_password(store::store& site, const address& addr,
     return std::move(acct).error_value();
   const bool usable = acct && !acct->disabled && !acct->artificial()
                       && password.size() <= max_password_size;
-  std::string_view hash = usable ? std::string_view{acct->password_hash}
-                                 : std::string_view{dummy_hash()};
-  const bool verified
-    = verify_password(hash, password.substr(0, max_password_size));
-  return usable && verified;
+  return verify_or_dummy(usable ? std::string_view{acct->password_hash}
+                                : std::string_view{},
+                         password);
+}
+
+bool verify_or_dummy(std::string_view hash, std::string_view password) {
+  password = password.substr(0, max_password_size);
+  if (hash.empty()) {
+    (void)verify_password(dummy_hash(), password);
+    return false;
+  }
+  return verify_password(hash, password);
 }
 
 // -- duplication into the user store

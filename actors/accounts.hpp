@@ -98,6 +98,12 @@ hash_password(std::string_view password);
 [[nodiscard]] bool verify_password(std::string_view hash,
                                    std::string_view password);
 
+/// Verifies `password` against `hash`, or, when `hash` is empty, against a
+/// fixed dummy hash made with the current parameters and returns false: a
+/// login for an unknown or unusable account costs what a real one costs.
+[[nodiscard]] bool verify_or_dummy(std::string_view hash,
+                                   std::string_view password);
+
 /// Whether `hash` was made with other parameters (or another algorithm)
 /// than the current ones and should be replaced after the next successful
 /// login. A malformed hash needs rehashing.

@@ -25,6 +25,8 @@ enum class error_code : std::uint8_t {
   io_error,           ///< the disk failed
   timeout,            ///< no answer in time
   internal,           ///< a bug
+  unauthorized,       ///< bad credentials, or no valid session
+  busy,               ///< too much work queued; try again later
 };
 
 /// The name of an error code, e.g. "no_such_item".

@@ -25,6 +25,8 @@ const char* to_string(error_code code) noexcept {
     case error_code::io_error: return "io_error";
     case error_code::timeout: return "timeout";
     case error_code::internal: return "internal";
+    case error_code::unauthorized: return "unauthorized";
+    case error_code::busy: return "busy";
   }
   return "unknown";
 }
@@ -50,6 +52,7 @@ error_code from_store(store::errc code) noexcept {
     case errc::corrupt:
     case errc::not_a_database: return error_code::io_error;
     case errc::internal: return error_code::internal;
+    case errc::forbidden: return error_code::forbidden;
   }
   return error_code::internal;
 }

@@ -21,6 +21,7 @@
 #include "actors/data_dir.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/site_config.hpp"
@@ -196,17 +197,6 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
   };
 }
 
-// -- the gateway: what custom actors on other processes talk to ----------------
-
-caf::behavior gateway(caf::event_based_actor* self, caf::actor manager) {
-  return {
-    [self, manager](store_atom atm, const std::string& address) {
-      return self->delegate(manager, atm, address);
-    },
-    [self, manager](stats_atom atm) { return self->delegate(manager, atm); },
-  };
-}
-
 } // namespace
 
 struct node::impl {
@@ -221,6 +211,8 @@ struct node::impl {
   caf::actor gateway;
   std::uint16_t port = 0;
   std::unique_ptr<data_dir_lock> lock;
+  std::string node_key;
+  std::unique_ptr<authenticator> auth;
 
   void call(const std::string& address, caf::message msg, reply_handler done) {
     if (!bridge) {
@@ -280,7 +272,20 @@ bool node::start(std::string& err) {
       err = r.error_value().message;
       return false;
     }
+    if (auto r = register_auth_types(d.types); !r) {
+      err = r.error_value().message;
+      return false;
+    }
   }
+  if (d.handlers.find("mantissa.login_lookup") == nullptr) {
+    if (auto r = register_auth_handlers(d.handlers); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
+  d.node_key = load_node_key(d.opts.data_dir.string(), err);
+  if (d.node_key.empty())
+    return false;
   d.rt.data_dir = d.opts.data_dir;
   d.rt.types = &d.types;
   d.rt.handlers = &d.handlers;
@@ -302,8 +307,14 @@ bool node::start(std::string& err) {
     stop();
     return false;
   }
+  d.auth = std::make_unique<authenticator>(*this, d.opts.auth, d.node_key);
+  if (!d.auth->load(err)) {
+    stop();
+    return false;
+  }
   if (d.opts.listen) {
-    d.gateway = d.sys->spawn(gateway, d.manager);
+    d.gateway = internal::spawn_gateway(*d.sys, d.manager, *d.auth,
+                                        caf::timespan{d.opts.request_timeout});
     auto port = d.sys->middleman().publish(d.gateway, d.opts.listen_port,
                                            d.opts.listen_host.c_str(), true);
     if (!port) {
@@ -322,6 +333,8 @@ void node::stop() {
   auto& d = *impl_;
   if (!d.sys)
     return;
+  if (d.auth)
+    d.auth->shutdown();  // finishes logins in progress while stores run
   if (d.gateway) {
     d.sys->middleman().unpublish(d.gateway, d.port);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
@@ -339,8 +352,17 @@ void node::stop() {
   d.manager = nullptr;
   d.bridge = nullptr;
   d.sys.reset();
+  d.auth.reset();  // after the actors that point to it are gone
   d.cfg.reset();
   d.lock.reset();
+}
+
+authenticator& node::auth() {
+  return *impl_->auth;
+}
+
+const std::string& node::node_key() const noexcept {
+  return impl_->node_key;
 }
 
 const node_options& node::options() const noexcept {
@@ -421,6 +443,50 @@ void node::run(const caller& who, const std::string& address,
                reply_handler done) {
   impl_->call(address,
               caf::make_message(run_atom::value, who, handler, args_json),
+              std::move(done));
+}
+
+void node::share(const caller& who, const std::string& address,
+                 const std::string& type, std::int64_t id,
+                 const std::string& role, const std::string& interfaces_json,
+                 const std::string& share_id, reply_handler done) {
+  impl_->call(address,
+              caf::make_message(share_atom::value, who, type, id, role,
+                                interfaces_json, share_id),
+              std::move(done));
+}
+
+void node::unshare(const caller& who, const std::string& address,
+                   const std::string& share_id, const std::string& role,
+                   reply_handler done) {
+  impl_->call(address, caf::make_message(unshare_atom::value, who, share_id, role),
+              std::move(done));
+}
+
+void node::shares(const caller& who, const std::string& address,
+                  std::int64_t item, reply_handler done) {
+  impl_->call(address, caf::make_message(shares_atom::value, who, item),
+              std::move(done));
+}
+
+void node::get_share(const caller& who, const std::string& address,
+                     const std::string& share_id, reply_handler done) {
+  impl_->call(address, caf::make_message(getshare_atom::value, who, share_id),
+              std::move(done));
+}
+
+void node::member(const caller& who, const std::string& address,
+                  const std::string& member_role, const std::string& group_role,
+                  bool add, reply_handler done) {
+  impl_->call(address,
+              caf::make_message(member_atom::value, who, member_role,
+                                group_role, add),
+              std::move(done));
+}
+
+void node::set_default_share(const caller& who, const std::string& address,
+                             const std::string& share_id, reply_handler done) {
+  impl_->call(address, caf::make_message(defshare_atom::value, who, share_id),
               std::move(done));
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/auth.hpp"
 #include "actors/error_code.hpp"
 #include "actors/handlers.hpp"
 #include "actors/protocol.hpp"
@@ -45,6 +46,8 @@ struct node_options {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;
   bool listen = false;
+  /// Sessions and login failure limits (see docs/security.md).
+  auth_options auth;
 };
 
 /// The answer to a request sent to a store through the node: JSON text, or
@@ -89,6 +92,10 @@ class node {
   void stop();
 
   [[nodiscard]] const node_options& options() const noexcept;
+  /// Logins and sessions (after `start`; valid until `stop`).
+  [[nodiscard]] authenticator& auth();
+  /// The node key (`<data>/node.key`): the password of the `system` user.
+  [[nodiscard]] const std::string& node_key() const noexcept;
   /// The port the node listens on for custom actors (after `start`).
   [[nodiscard]] std::uint16_t listen_port() const noexcept;
 
@@ -118,6 +125,24 @@ class node {
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
            reply_handler done);
+  // Sharing (actors/protocol.hpp lists the replies and errors).
+  void share(const caller& who, const std::string& address,
+             const std::string& type, std::int64_t id, const std::string& role,
+             const std::string& interfaces_json, const std::string& share_id,
+             reply_handler done);
+  void unshare(const caller& who, const std::string& address,
+               const std::string& share_id, const std::string& role,
+               reply_handler done);
+  void shares(const caller& who, const std::string& address,
+              std::int64_t item, reply_handler done);
+  void get_share(const caller& who, const std::string& address,
+                 const std::string& share_id, reply_handler done);
+  void member(const caller& who, const std::string& address,
+              const std::string& member_role, const std::string& group_role,
+              bool add, reply_handler done);
+  void set_default_share(const caller& who, const std::string& address,
+                         const std::string& share_id, reply_handler done);
+
   /// Creates the store file for `address` if it does not exist.
   void create_store(const std::string& address, reply_handler done);
   /// Counters of the node as JSON.

@@ -61,6 +61,36 @@ using powerups_atom = caf::atom_constant<caf::atom("powerups")>;
 // (run_atom, caller, handler name, args json) -> string result json
 using run_atom = caf::atom_constant<caf::atom("run")>;
 
+// Sharing (docs/security.md). Owner only, except getshare_atom:
+// (share_atom, caller, type, id, role, interfaces json, share_id)
+//   -> {"share_id":S}   shares the item with the role (everyone,
+//   authenticated, user:ADDRESS, group:NAME) through the interfaces (a JSON
+//   array of names, e.g. ["read"]); an empty share_id makes a random one.
+//   errors: no_such_item, invalid_name, invalid_value, already_exists
+using share_atom = caf::atom_constant<caf::atom("share")>;
+// (unshare_atom, caller, share_id, role) -> {"removed":N}; role "": all roles
+using unshare_atom = caf::atom_constant<caf::atom("unshare")>;
+// (shares_atom, caller, item id) -> [{"share_id","role","type","item",
+//   "interfaces"}]; item id 0: every share of the store
+using shares_atom = caf::atom_constant<caf::atom("shares")>;
+// (getshare_atom, caller, share_id) -> {"share_id","interfaces":[...],
+//   "item":{...}}: what the caller's role gets through the share; "" is the
+//   default share. The owner gets "interfaces":["*"] (every interface).
+//   errors: no_such_item (no such share, or nothing shared with the role)
+using getshare_atom = caf::atom_constant<caf::atom("getshare")>;
+// (member_atom, caller, member role, group role, add) -> {"ok":true}
+//   makes member a member of group (add = true) or ends it (false)
+using member_atom = caf::atom_constant<caf::atom("member")>;
+// (defshare_atom, caller, share_id) -> {"ok":true}  sets the default share
+using defshare_atom = caf::atom_constant<caf::atom("defshare")>;
+
+// Gateway (the node's network port, see docs/security.md):
+// (login_atom, username, password) -> actor   a session bound to the role
+//   the credentials prove; then (store_atom, address) -> actor (a forwarder
+//   that stamps the session's role on every message) and (stats_atom).
+//   errors: unauthorized (any bad credentials), busy
+using login_atom = caf::atom_constant<caf::atom("login")>;
+
 // Node-level (sent to the node's store manager, see actors/node.hpp):
 // (store_atom, address) -> actor         activates the store if needed
 // (create_atom, address) -> actor        creates the store file too

@@ -123,6 +123,15 @@ caf::behavior relay_behavior(relay_actor* self, caf::timespan timeout) {
     }
   });
   return {
+    [self](actors::login_atom, const caf::actor& gateway, std::string& user,
+           std::string& password) -> caf::response_promise {
+      // Sent from here, so the node binds the session to this relay: it
+      // ends when the relay (the client session) goes away.
+      return relay_request<caf::actor>(
+        self, gateway,
+        caf::make_message(actors::login_atom::value, std::move(user),
+                          std::move(password)));
+    },
     [self](lookup_atom, const caf::actor& gateway,
            const std::string& address) -> caf::response_promise {
       return relay_request<caf::actor>(
@@ -263,9 +272,21 @@ struct session::impl {
   }
 };
 
-session::session(caf::actor_system& sys, caf::actor gateway,
-                 session_options options)
-  : impl_(std::make_unique<impl>(sys, std::move(gateway), std::move(options))) {
+session::session(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
+
+caf::expected<session> session::login(caf::actor_system& sys,
+                                      const caf::actor& gateway,
+                                      const std::string& username,
+                                      const std::string& password,
+                                      session_options options) {
+  auto p = std::make_unique<impl>(sys, caf::actor{}, std::move(options));
+  auto r = p->ask<caf::actor>(caf::make_message(actors::login_atom::value,
+                                                gateway, username, password));
+  if (!r)
+    return p->normalize(std::move(r.error()), "login as " + username);
+  p->gateway = std::move(*r);
+  return session{std::move(p)};
 }
 
 session::~session() = default;

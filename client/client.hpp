@@ -19,45 +19,54 @@
 /// reach its stores through the node's network port (`mantissa start
 /// --listen HOST:PORT`).
 ///
-/// A node publishes one *gateway* actor on that port. The gateway answers
-/// `(store_atom, address)` with the handle of the store actor for `address`
-/// ("site", "user@domain" or an offering name), activating the store if
-/// needed, or with a `no_such_store` error. Store actors answer the messages
-/// of actors/protocol.hpp; every reply is a `std::string` of JSON or a
+/// A node publishes one *gateway* actor on that port. Everything starts
+/// with a login: `(login_atom, username, password)` answers a *session
+/// actor* bound to the role the credentials prove — `user:ADDRESS` for an
+/// account's password, `system` for the username `system` with the node key
+/// (the file `<data>/node.key`). Bad credentials are `unauthorized`. The
+/// session answers `(store_atom, address)` with a handle for the store at
+/// `address` ("site", "user@domain" or an offering name). Messages sent
+/// through that handle reach the store actor with the session's role in
+/// their `caller`, whatever the program wrote there: the store actor decides
+/// what the role may do (docs/security.md). A session ends when the actor
+/// that logged in goes away. Store actors answer the messages of
+/// actors/protocol.hpp; every reply is a `std::string` of JSON or a
 /// `caf::error` of category "mantissa" (`actors::code_of` and
 /// `actors::error_message` in actors/errors.hpp read it).
 ///
 /// Two ways to talk to a node:
 ///
 /// - **From your own event-based actors** (the way for anything that handles
-///   many requests): get the gateway with `connect`, look a store up, and
-///   send it the protocol messages. Always give remote requests a timeout
-///   (a request to a node that died waits for it), and monitor the store
-///   and the gateway so that a dead node fails your pending work early:
+///   many requests): get the gateway with `connect`, log in, look a store
+///   up through the session, and send it the protocol messages. Always give
+///   remote requests a timeout (a request to a node that died waits for
+///   it), and monitor the session so that a dead node fails your pending
+///   work early:
 ///
 ///   ```
 ///   using namespace mantissa;
-///   self->request(gateway, std::chrono::seconds(10),
-///                 actors::store_atom::value, std::string{"site"})
-///     .then([=](caf::actor& store) {
-///       self->monitor(store);
-///       actors::caller who{actors::system_role, "my-request-1"};
-///       self->request(store, std::chrono::seconds(10),
-///                     actors::put_atom::value, who,
-///                     std::string{"mantissa.setting"},
-///                     std::string{R"({"key":"a.b","value":"c"})"})
-///         .then([=](const std::string& item) { /* JSON with its "id" */ },
-///               [=](const caf::error& err) {
-///                 // e.g. actors::code_of(err) == error_code::invalid_value
-///               });
+///   auto t = std::chrono::seconds(10);
+///   self->request(gateway, t, actors::login_atom::value,
+///                 std::string{"system"}, node_key)
+///     .then([=](caf::actor& session) {
+///       self->request(session, t, actors::store_atom::value,
+///                     std::string{"site"})
+///         .then([=](caf::actor& store) {
+///           // The role is the session's, whatever is written here.
+///           actors::caller who{"", "my-request-1"};
+///           self->request(store, t, actors::put_atom::value, who,
+///                         std::string{"mantissa.setting"},
+///                         std::string{R"({"key":"a.b","value":"c"})"})
+///             .then([=](const std::string& item) { /* JSON with "id" */ },
+///                   [=](const caf::error& err) {
+///                     // e.g. actors::code_of(err) == error_code::forbidden
+///                   });
+///         });
 ///     });
 ///   ```
 ///
-///   A store actor stops (passivates) after it has been idle for a while; a
-///   request that reaches it while it stops fails with
-///   `caf::sec::request_receiver_down` and was not processed: look the
-///   store up again and resend it. Keep store handles only for a short
-///   burst of work.
+///   The store handle stays valid for the whole session (the node resends a
+///   request that meets a store passivating).
 ///
 /// - **From a plain program** (tools, scripts, tests; not for hot paths,
 ///   a blocking round trip is ~50x slower than an event-based one): the
@@ -87,8 +96,9 @@ struct session_options {
   /// How many times a request that bounced off a passivating store is sent
   /// again (each time after a new lookup).
   int retries = 3;
-  /// The caller sent with every store message.
-  actors::caller who{actors::system_role, "mantissa.client"};
+  /// The caller sent with every store message. Its role is replaced by the
+  /// node with the session's; only `request_id` is kept (for logs).
+  actors::caller who{"", "mantissa.client"};
 };
 
 /// A blocking convenience over the protocol, for programs. Every call sends
@@ -107,9 +117,15 @@ struct session_options {
 /// thread. The session must be destroyed before its actor system.
 class session {
  public:
-  /// A session talking to the node whose gateway `connect` returned.
-  session(caf::actor_system& sys, caf::actor gateway,
-          session_options options = {});
+  /// Logs in at the node whose gateway `connect` returned. `username` is
+  /// an account's address (then `password` is its password) or `system`
+  /// (then `password` is the node key). Errors: `unauthorized` (any bad
+  /// credentials; repeated failures are answered more and more slowly),
+  /// `busy`, `timeout`, `store_unavailable`.
+  [[nodiscard]] static caf::expected<session>
+  login(caf::actor_system& sys, const caf::actor& gateway,
+        const std::string& username, const std::string& password,
+        session_options options = {});
   ~session();
   session(session&&) noexcept;
   session& operator=(session&&) noexcept;
@@ -173,6 +189,7 @@ class session {
 
  private:
   struct impl;
+  explicit session(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;
 };
 

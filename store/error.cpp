@@ -22,6 +22,7 @@ std::string_view to_string(errc code) noexcept {
     case errc::version_too_new: return "version_too_new";
     case errc::no_upgrade_path: return "no_upgrade_path";
     case errc::internal: return "internal";
+    case errc::forbidden: return "forbidden";
   }
   return "unknown";
 }

@@ -29,6 +29,7 @@ enum class errc : std::uint8_t {
   version_too_new,    ///< The store was written by a newer schema or format.
   no_upgrade_path,    ///< Old items exist and no upgrader reaches the current version.
   internal,           ///< A bug: an invariant of the store did not hold.
+  forbidden,          ///< The caller's role may not do this (used by handlers).
 };
 
 /// The name of an error code, e.g. `"no_such_item"`.

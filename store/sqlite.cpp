@@ -76,8 +76,10 @@ void statement::bind_double(int index, double v) {
 }
 
 void statement::bind_text(int index, std::string_view v) {
-  sqlite3_bind_text64(stmt_, index + 1, v.data(), v.size(), SQLITE_STATIC,
-                      SQLITE_UTF8);
+  // A default-constructed view has a null data pointer, which SQLite would
+  // bind as NULL: an empty text is still text.
+  sqlite3_bind_text64(stmt_, index + 1, v.data() != nullptr ? v.data() : "",
+                      v.size(), SQLITE_STATIC, SQLITE_UTF8);
 }
 
 void statement::bind_blob(int index, std::string_view v) {

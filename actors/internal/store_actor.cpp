@@ -1,6 +1,8 @@
 #include "actors/internal/store_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <list>
 #include <memory>
 #include <unordered_map>
@@ -13,10 +15,12 @@
 
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/protocol.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
+#include "store/sharing.hpp"
 #include "store/store.hpp"
 
 namespace mantissa::actors::internal {
@@ -80,6 +84,44 @@ class item_cache {
   std::unordered_map<std::int64_t, std::list<entry>::iterator> index_;
 };
 
+/// What roles may do in this store, cached: the closure of each caller role
+/// (itself, its groups, everyone, authenticated) and the interfaces each
+/// role has on each item it asked for. Cleared whenever memberships or
+/// shares may have changed (a share, a membership, a delete, a handler).
+class access_cache {
+ public:
+  const std::vector<std::string>* closure(const std::string& role) {
+    auto i = closures_.find(role);
+    return i == closures_.end() ? nullptr : &i->second;
+  }
+  const std::vector<std::string>& put_closure(const std::string& role,
+                                              std::vector<std::string> roles) {
+    if (closures_.size() >= max_entries)
+      closures_.clear();
+    return closures_[role] = std::move(roles);
+  }
+  const std::vector<std::string>* interfaces(const std::string& key) {
+    auto i = interfaces_.find(key);
+    return i == interfaces_.end() ? nullptr : &i->second;
+  }
+  const std::vector<std::string>& put_interfaces(std::string key,
+                                                 std::vector<std::string> v) {
+    if (interfaces_.size() >= max_entries)
+      interfaces_.clear();
+    return interfaces_[std::move(key)] = std::move(v);
+  }
+  void clear_interfaces() { interfaces_.clear(); }
+  void clear() {
+    closures_.clear();
+    interfaces_.clear();
+  }
+
+ private:
+  static constexpr std::size_t max_entries = 4096;
+  std::unordered_map<std::string, std::vector<std::string>> closures_;
+  std::unordered_map<std::string, std::vector<std::string>> interfaces_;
+};
+
 /// A reply held back until the batch it read from or wrote to is durable.
 struct held_reply {
   caf::response_promise promise;
@@ -95,6 +137,8 @@ struct store_state {
   caf::actor manager;
   std::unique_ptr<store::store> db;
   item_cache cache{0};
+  access_cache access;
+  std::string owner_role;  // "user:ADDRESS" for a user store, else empty
   bool batch_open = false;
   std::vector<held_reply> held;
   clock_type::time_point last_activity = clock_type::now();
@@ -271,6 +315,107 @@ class store_behavior {
     return d;
   }
 
+  // -- authorization (docs/security.md) --------------------------------------
+
+  /// The roles whose rights `role` has in this store; empty on failure.
+  const std::vector<std::string>& closure(const std::string& role) {
+    auto& st = self_->state;
+    if (auto* c = st.access.closure(role))
+      return *c;
+    auto r = store::role_closure(*st.db, role);
+    return st.access.put_closure(role, r ? std::move(*r)
+                                         : std::vector<std::string>{});
+  }
+
+  /// Whether `who` has every right in this store: the system, the owner of
+  /// a user store, and members of `group:admin` in the site store.
+  bool is_owner(const caller& who) {
+    auto& st = self_->state;
+    if (who.role == system_role)
+      return true;
+    if (!st.owner_role.empty())
+      return who.role == st.owner_role;
+    if (st.address != site_address)
+      return false;
+    auto& roles = closure(who.role);
+    return std::binary_search(roles.begin(), roles.end(),
+                              std::string{"group:admin"});
+  }
+
+  /// Whether `who` may use `iface` on item `id`.
+  bool can(const caller& who, std::int64_t id, std::string_view iface) {
+    if (is_owner(who))
+      return true;
+    auto& st = self_->state;
+    auto key = who.role;
+    key += '\n';
+    key += std::to_string(id);
+    const auto* ifaces = st.access.interfaces(key);
+    if (ifaces == nullptr) {
+      auto r = store::interfaces_for(*st.db, closure(who.role), id);
+      ifaces = &st.access.put_interfaces(std::move(key),
+                                         r ? std::move(*r)
+                                           : std::vector<std::string>{});
+    }
+    return std::find(ifaces->begin(), ifaces->end(), iface) != ifaces->end();
+  }
+
+  /// The answer to a non-owner for an item it may not use: the same as for
+  /// an item that does not exist, so existence does not leak.
+  static caf::error hidden(const std::string& type, std::int64_t id) {
+    return make_error(error_code::no_such_item,
+                      "no item " + type.substr(0, 128) + " #"
+                        + std::to_string(id));
+  }
+
+  /// Fails `rp` with `forbidden` unless `who` owns the store.
+  bool require_owner(const caller& who, caf::response_promise& rp,
+                     const char* what) {
+    if (is_owner(who))
+      return true;
+    fail(rp, make_error(error_code::forbidden,
+                        std::string{what} + " needs the store's owner"));
+    return false;
+  }
+
+  /// Parses JSON text or fails `rp`.
+  std::optional<nlohmann::json> parse_or_fail(caf::response_promise& rp,
+                                              const std::string& text,
+                                              const char* what) {
+    auto j = parse_json(text, what);
+    if (!j) {
+      fail(rp, make_error(j.error_value()));
+      return std::nullopt;
+    }
+    return std::move(*j);
+  }
+
+  /// What `who` gets through `share_id` ("" = the default share); the
+  /// owner gets every share, with the interface "*".
+  std::optional<store::shared_item> find_share(const caller& who,
+                                               const std::string& share_id) {
+    auto& db = *self_->state.db;
+    if (!is_owner(who)) {
+      auto r = store::get_share(db, closure(who.role), share_id);
+      return r ? std::optional<store::shared_item>{std::move(*r)}
+               : std::nullopt;
+    }
+    std::string id = share_id;
+    if (id.empty()) {
+      auto def = store::default_share(db);
+      if (!def || def->empty())
+        return std::nullopt;
+      id = std::move(*def);
+    }
+    auto all = store::list_shares(db);
+    if (!all)
+      return std::nullopt;
+    for (auto& sh : *all)
+      if (sh.share_id == id)
+        return store::shared_item{sh.share_id, sh.item, {"*"}};
+    return std::nullopt;
+  }
+
   caf::response_promise begin_request() {
     self_->state.last_activity = clock_type::now();
     self_->state.served = true;
@@ -281,11 +426,15 @@ class store_behavior {
     auto& st = self_->state;
     schedule_idle_check(st.rt->idle_timeout);
     return {
-      [this](get_atom, const caller&, const std::string& type,
+      [this](get_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
         if (!ensure_open(rp))
           return rp;
+        if (!can(who, id, "read")) {
+          fail(rp, hidden(type, id));
+          return rp;
+        }
         auto& s = self_->state;
         if (auto* hit = s.cache.find(id, type)) {
           finish(rp, caf::make_message(*hit));
@@ -296,7 +445,8 @@ class store_behavior {
           return rp;
         auto it = s.db->get(type, id);
         if (!it) {
-          fail(rp, make_error(it.error_value()));
+          fail(rp, is_owner(who) ? make_error(it.error_value())
+                                 : hidden(type, id));
           return rp;
         }
         auto text = dump(store::to_json(*d, *it));
@@ -305,10 +455,10 @@ class store_behavior {
         finish(rp, caf::make_message(std::move(text)));
         return rp;
       },
-      [this](put_atom, const caller&, const std::string& type,
+      [this](put_atom, const caller& who, const std::string& type,
              const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
-        if (!ensure_open(rp))
+        if (!ensure_open(rp) || !require_owner(who, rp, "creating items"))
           return rp;
         auto* d = decl(type, rp);
         if (d == nullptr)
@@ -335,11 +485,15 @@ class store_behavior {
         finish(rp, caf::make_message(std::move(text)));
         return rp;
       },
-      [this](update_atom, const caller&, const std::string& type,
+      [this](update_atom, const caller& who, const std::string& type,
              std::int64_t id, const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
         if (!ensure_open(rp))
           return rp;
+        if (!can(who, id, "write")) {
+          fail(rp, hidden(type, id));
+          return rp;
+        }
         auto* d = decl(type, rp);
         if (d == nullptr)
           return rp;
@@ -353,7 +507,8 @@ class store_behavior {
         auto& s = self_->state;
         auto current = s.db->get(type, id);
         if (!current) {
-          fail(rp, make_error(current.error_value()));
+          fail(rp, is_owner(who) ? make_error(current.error_value())
+                                 : hidden(type, id));
           return rp;
         }
         auto it = store::item_from_json(*d, *j, &*current);
@@ -371,26 +526,34 @@ class store_behavior {
         finish(rp, caf::make_message(std::move(text)));
         return rp;
       },
-      [this](delete_atom, const caller&, const std::string& type,
+      [this](delete_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
         if (!ensure_open(rp))
           return rp;
+        if (!can(who, id, "delete")) {
+          fail(rp, hidden(type, id));
+          return rp;
+        }
         if (decl(type, rp) == nullptr)
           return rp;
         if (!open_batch(rp))
           return rp;
         auto& s = self_->state;
         if (auto r = s.db->remove(type, id); !r) {
-          fail(rp, make_error(r.error_value()));
+          fail(rp, is_owner(who) || r.code() != store::errc::no_such_item
+                     ? make_error(r.error_value())
+                     : hidden(type, id));
           return rp;
         }
-        // Cascades and nullified references may have changed other items.
+        // Cascades and nullified references may have changed other items,
+        // and their shares are gone.
         s.cache.clear();
+        s.access.clear_interfaces();
         finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
         return rp;
       },
-      [this](query_atom, const caller&,
+      [this](query_atom, const caller& who,
              const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
         if (!ensure_open(rp))
@@ -409,15 +572,22 @@ class store_behavior {
         if (d == nullptr)
           return rp;
         auto& s = self_->state;
-        auto total = s.db->count(q->type, q->where);
+        // A non-owner sees the items shared with it for reading, and counts
+        // and pages only those: the restriction is part of the SQL.
+        std::optional<store::visibility> vis;
+        if (!is_owner(who))
+          vis = store::visibility{closure(who.role), "read"};
+        auto total = vis ? s.db->count(q->type, q->where, *vis)
+                         : s.db->count(q->type, q->where);
         if (!total) {
           fail(rp, make_error(total.error_value()));
           return rp;
         }
         auto items = nlohmann::json::array();
-        auto r = s.db->for_each(*q, [&](store::item&& it) {
+        auto add = [&](store::item&& it) {
           items.push_back(store::to_json(*d, it));
-        });
+        };
+        auto r = vis ? s.db->for_each(*q, add, *vis) : s.db->for_each(*q, add);
         if (!r) {
           fail(rp, make_error(r.error_value()));
           return rp;
@@ -426,7 +596,7 @@ class store_behavior {
         finish(rp, caf::make_message(dump(out)));
         return rp;
       },
-      [this](count_atom, const caller&, const std::string& type,
+      [this](count_atom, const caller& who, const std::string& type,
              const std::string& where) -> caf::response_promise {
         auto rp = begin_request();
         if (!ensure_open(rp))
@@ -445,7 +615,11 @@ class store_behavior {
           }
           cond = std::move(*c);
         }
-        auto n = self_->state.db->count(type, cond);
+        auto& s = self_->state;
+        auto n = is_owner(who)
+                   ? s.db->count(type, cond)
+                   : s.db->count(type, cond,
+                                 store::visibility{closure(who.role), "read"});
         if (!n) {
           fail(rp, make_error(n.error_value()));
           return rp;
@@ -453,10 +627,10 @@ class store_behavior {
         finish(rp, caf::make_message(dump(nlohmann::json{{"count", *n}})));
         return rp;
       },
-      [this](install_atom, const caller&, const std::string& type,
+      [this](install_atom, const caller& who, const std::string& type,
              std::int64_t id, const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
-        if (!ensure_open(rp))
+        if (!ensure_open(rp) || !require_owner(who, rp, "installing powerups"))
           return rp;
         std::optional<std::vector<store::powerup_interface>> ifaces;
         if (!json.empty()) {
@@ -497,10 +671,11 @@ class store_behavior {
         finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
         return rp;
       },
-      [this](uninstall_atom, const caller&, const std::string& type,
+      [this](uninstall_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
-        if (!ensure_open(rp))
+        if (!ensure_open(rp)
+            || !require_owner(who, rp, "uninstalling powerups"))
           return rp;
         if (!open_batch(rp))
           return rp;
@@ -510,13 +685,14 @@ class store_behavior {
           return rp;
         }
         s.cache.clear();
+        s.access.clear_interfaces();
         finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
         return rp;
       },
-      [this](powerups_atom, const caller&,
+      [this](powerups_atom, const caller& who,
              const std::string& interface) -> caf::response_promise {
         auto rp = begin_request();
-        if (!ensure_open(rp))
+        if (!ensure_open(rp) || !require_owner(who, rp, "listing powerups"))
           return rp;
         auto& s = self_->state;
         auto items = s.db->powerups_for(interface, 0);
@@ -534,7 +710,7 @@ class store_behavior {
       [this](run_atom, const caller& who, const std::string& name,
              const std::string& args) -> caf::response_promise {
         auto rp = begin_request();
-        if (!ensure_open(rp))
+        if (!ensure_open(rp) || !require_owner(who, rp, "running handlers"))
           return rp;
         auto* h = self_->state.rt->handlers->find(name);
         if (h == nullptr) {
@@ -565,12 +741,159 @@ class store_behavior {
                                 "handler " + name + " failed: " + e.what()};
           }
         }();
+        // A handler may change anything, shares and memberships included.
         s.cache.clear();
+        s.access.clear();
         if (!r) {
           fail(rp, make_error(r.error_value()));
           return rp;
         }
         finish(rp, caf::make_message(dump(*r)));
+        return rp;
+      },
+      [this](share_atom, const caller& who, const std::string& type,
+             std::int64_t id, const std::string& role,
+             const std::string& interfaces,
+             const std::string& share_id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp) || !require_owner(who, rp, "sharing"))
+          return rp;
+        auto j = parse_or_fail(rp, interfaces, "the interfaces");
+        if (!j)
+          return rp;
+        std::vector<std::string> names;
+        if (j->is_array())
+          for (auto& e : *j)
+            if (e.is_string())
+              names.push_back(e.get<std::string>());
+        if (!j->is_array() || names.size() != j->size()) {
+          fail(rp, make_error(error_code::invalid_value,
+                              "interfaces must be a JSON array of names"));
+          return rp;
+        }
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        auto r = s.db->isolated([&] {
+          return store::share_item(*s.db, {type, id}, role, names, share_id);
+        });
+        s.access.clear_interfaces();
+        if (!r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(dump(nlohmann::json{{"share_id", *r}})));
+        return rp;
+      },
+      [this](unshare_atom, const caller& who, const std::string& share_id,
+             const std::string& role) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp) || !require_owner(who, rp, "unsharing"))
+          return rp;
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        auto n = store::unshare(*s.db, share_id, role);
+        s.access.clear_interfaces();
+        if (!n) {
+          fail(rp, make_error(n.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(dump(nlohmann::json{{"removed", *n}})));
+        return rp;
+      },
+      [this](shares_atom, const caller& who,
+             std::int64_t id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp) || !require_owner(who, rp, "listing shares"))
+          return rp;
+        auto& s = self_->state;
+        auto list = store::list_shares(
+          *s.db, id == 0 ? std::nullopt : std::optional<store::item_id>{id});
+        if (!list) {
+          fail(rp, make_error(list.error_value()));
+          return rp;
+        }
+        auto out = nlohmann::json::array();
+        for (auto& sh : *list)
+          out.push_back({{"share_id", sh.share_id},
+                         {"role", sh.role},
+                         {"type", sh.item.type},
+                         {"item", sh.item.id},
+                         {"interfaces", sh.interfaces}});
+        finish(rp, caf::make_message(dump(out)));
+        return rp;
+      },
+      [this](getshare_atom, const caller& who,
+             const std::string& share_id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto shared = find_share(who, share_id);
+        if (!shared) {
+          fail(rp, make_error(error_code::no_such_item,
+                              "no share '" + share_id.substr(0, 64) + "'"));
+          return rp;
+        }
+        auto& s = self_->state;
+        auto* d = s.rt->types->current(shared->item.type);
+        auto it = d != nullptr
+                    ? s.db->get(shared->item.type, shared->item.id)
+                    : store::result<store::item>{store::error{
+                      store::errc::no_such_type, shared->item.type}};
+        if (!it) {
+          fail(rp, make_error(error_code::no_such_item,
+                              "no share '" + share_id.substr(0, 64) + "'"));
+          return rp;
+        }
+        nlohmann::json out{{"share_id", shared->share_id},
+                           {"interfaces", shared->interfaces},
+                           {"item", store::to_json(*d, *it)}};
+        finish(rp, caf::make_message(dump(out)));
+        return rp;
+      },
+      [this](member_atom, const caller& who, const std::string& member,
+             const std::string& group, bool add) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp) || !require_owner(who, rp, "changing groups"))
+          return rp;
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        store::result<void> r;
+        if (add) {
+          r = store::add_member(*s.db, member, group);
+        } else if (auto removed = store::remove_member(*s.db, member, group);
+                   !removed) {
+          r = std::move(removed).error_value();
+        }
+        s.access.clear();
+        if (!r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
+        return rp;
+      },
+      [this](defshare_atom, const caller& who,
+             const std::string& share_id) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp)
+            || !require_owner(who, rp, "setting the default share"))
+          return rp;
+        if (!share_id.empty()) {
+          if (auto v = store::validate_share_id(share_id); !v) {
+            fail(rp, make_error(v.error_value()));
+            return rp;
+          }
+        }
+        if (!open_batch(rp))
+          return rp;
+        if (auto r = store::set_default_share(*self_->state.db, share_id); !r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
         return rp;
       },
       [this](commit_atom) { commit(); },
@@ -598,6 +921,8 @@ caf::behavior store_actor_fun(store_actor* self, runtime* rt,
   st.path = std::move(path);
   st.manager = std::move(manager);
   st.cache = item_cache{rt->item_cache_size};
+  if (st.address.find('@') != std::string::npos)
+    st.owner_role = "user:" + st.address;
   auto impl = std::make_shared<store_behavior>(self);
   st.behavior_impl = impl;
   return impl->make();

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <regex>
@@ -52,6 +53,26 @@ class node_process {
   }
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
+  [[nodiscard]] std::filesystem::path key_file() const {
+    return dir_ / "data" / "node.key";
+  }
+  /// The node key: the password of the `system` user.
+  [[nodiscard]] std::string key() const {
+    std::ifstream in{key_file()};
+    std::string k;
+    std::getline(in, k);
+    return k;
+  }
+  /// The demo account's address and password, from demo-login.txt.
+  [[nodiscard]] std::pair<std::string, std::string> demo() const {
+    std::ifstream in{dir_ / "data" / "demo-login.txt"};
+    std::string text{std::istreambuf_iterator<char>{in}, {}};
+    std::smatch m;
+    std::regex re{R"((\S+@\S+)\s+(\S+))"};
+    if (!std::regex_search(text, m, re))
+      return {};
+    return {m[1], m[2]};
+  }
   [[nodiscard]] child& proc() noexcept { return proc_; }
 
  private:
@@ -82,6 +103,16 @@ class client_system {
   std::unique_ptr<caf::actor_system> sys_; // destroyed before cfg_
 };
 
+/// A session logged in as `system` with the node key.
+client::session system_session(client_system& cs, const node_process& node,
+                               client::session_options opts = {}) {
+  auto s = client::session::login(cs.sys(), cs.connect(node.port()), "system",
+                                  node.key(), opts);
+  INFO((s ? std::string{} : error_message(s.error())));
+  REQUIRE(s);
+  return std::move(*s);
+}
+
 /// The code of a failed call, failing the test when the call succeeded.
 template<class T>
 error_code failure(const caf::expected<T>& r) {
@@ -105,7 +136,7 @@ TEST_CASE("a session writes, reads, queries and deletes a setting in the "
           "[integration][client]") {
   node_process node;
   client_system cs;
-  client::session s{cs.sys(), cs.connect(node.port())};
+  auto s = system_session(cs, node);
 
   json greeting{
     {"key", "example.greeting"}, {"value", "hello"}, {"secret", false}};
@@ -146,8 +177,7 @@ TEST_CASE("errors of the protocol arrive as mantissa errors across the wire",
           "[integration][client]") {
   node_process node;
   client_system cs;
-  auto gateway = cs.connect(node.port());
-  client::session s{cs.sys(), gateway};
+  auto s = system_session(cs, node);
 
   SECTION("an unknown store") {
     CHECK(failure(s.lookup("alice@example.com")) == error_code::no_such_store);
@@ -191,16 +221,66 @@ TEST_CASE("errors of the protocol arrive as mantissa errors across the wire",
   CHECK(node.proc().wait(5s) == 0);
 }
 
+TEST_CASE("a custom actor that forges the role in its messages gets no "
+          "further than the role it logged in as",
+          "[integration][client][security]") {
+  node_process node;
+  client_system cs;
+  auto [user, password] = node.demo();
+  REQUIRE_FALSE(user.empty());
+  auto gateway = cs.connect(node.port());
+  CHECK(failure(client::session::login(cs.sys(), gateway, user, password + "x"))
+        == error_code::unauthorized);
+  CHECK(failure(client::session::login(cs.sys(), gateway, "system", "guess"))
+        == error_code::unauthorized);
+  auto s = client::session::login(cs.sys(), gateway, user, password);
+  INFO((s ? std::string{} : error_message(s.error())));
+  REQUIRE(s);
+  // Its own store is its own.
+  success(s->put(user, setting_type, {{"key", "a.b"}, {"value", "mine"}}));
+  // A setting in the site store, made by the system.
+  auto admin = system_session(cs, node);
+  auto secret = success(
+    admin.put("site", setting_type, {{"key", "secret.k"}, {"value", "v"}}));
+  auto id = secret["id"].get<std::int64_t>();
+
+  auto site = s->lookup("site");
+  REQUIRE(site);
+  caf::scoped_actor self{cs.sys()};
+  auto forged = actors::caller{actors::system_role, "forged"};
+  caf::error err;
+  self
+    ->request(*site, 10s, actors::put_atom::value, forged,
+              std::string{setting_type},
+              std::string{R"({"key":"x.y","value":"z"})"})
+    .receive([](const std::string&) { FAIL("a forged system role wrote"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(code_of(err) == error_code::forbidden);
+  self
+    ->request(*site, 10s, actors::get_atom::value, forged,
+              std::string{setting_type}, id)
+    .receive([](const std::string&) { FAIL("a forged system role read"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(code_of(err) == error_code::no_such_item);
+
+  node.proc().signal(SIGTERM);
+  CHECK(node.proc().wait(5s) == 0);
+}
+
 namespace {
 
 /// What the documented event-based example does: look the site store up,
 /// put a setting, read it back, and report the item (or the error).
 void put_then_get(caf::event_based_actor* self, caf::actor gateway,
+                  std::string key,
                   std::shared_ptr<std::promise<std::string>> done) {
   auto fail = [done](const caf::error& err) {
     done->set_value("error: " + error_message(err));
   };
-  self->request(gateway, 10s, actors::store_atom::value, std::string{"site"})
+  self->request(gateway, 10s, actors::login_atom::value, std::string{"system"},
+                key)
+    .then([self, done, fail](caf::actor& session) {
+  self->request(session, 10s, actors::store_atom::value, std::string{"site"})
     .then(
       [self, done, fail](caf::actor& store) {
         self->monitor(store);
@@ -221,6 +301,7 @@ void put_then_get(caf::event_based_actor* self, caf::actor gateway,
             fail);
       },
       fail);
+    }, fail);
 }
 
 } // namespace
@@ -232,7 +313,7 @@ TEST_CASE("an event-based actor sends the protocol messages itself",
   auto gateway = cs.connect(node.port());
   auto done = std::make_shared<std::promise<std::string>>();
   auto result = done->get_future();
-  auto worker = cs.sys().spawn(put_then_get, gateway, done);
+  auto worker = cs.sys().spawn(put_then_get, gateway, node.key(), done);
   REQUIRE(result.wait_for(20s) == std::future_status::ready);
   auto text = result.get();
   INFO(text);
@@ -249,8 +330,7 @@ TEST_CASE("a node stops within 5 s of SIGTERM while a client is connected, "
           "[integration][client]") {
   node_process node;
   client_system cs;
-  client::session s{cs.sys(), cs.connect(node.port()),
-                    client::session_options{30s}};
+  auto s = system_session(cs, node, client::session_options{30s});
   success(s.put("site", setting_type, {{"key", "a.b"}, {"value", "c"}}));
 
   auto begin = std::chrono::steady_clock::now();
@@ -273,8 +353,7 @@ TEST_CASE("a killed node fails the client's requests without waiting for "
           "[integration][client]") {
   node_process node;
   client_system cs;
-  client::session s{cs.sys(), cs.connect(node.port()),
-                    client::session_options{30s}};
+  auto s = system_session(cs, node, client::session_options{30s});
   success(s.put("site", setting_type, {{"key", "a.b"}, {"value", "c"}}));
 
   node.proc().signal(SIGKILL);
@@ -319,6 +398,9 @@ caf::behavior fake_gateway(caf::stateful_actor<fake_gateway_state>* self,
       return st.answers[i];
     },
     [self](caf::get_atom) { return self->state.lookups; },
+    [self](actors::login_atom, const std::string&, const std::string&) {
+      return caf::actor_cast<caf::actor>(self);
+    },
   };
 }
 
@@ -350,7 +432,7 @@ TEST_CASE("a session looks a store up again when it passivated", "[client]") {
     fake_gateway,
     std::vector<caf::actor>{stopped_store(sys), stopped_store(sys), live});
   {
-    client::session s{sys, gateway};
+    auto s = std::move(*client::session::login(sys, gateway, "u", "p"));
     auto item = success(s.get("u@example.com", "t", 7));
     CHECK(item["id"] == 7);
     CHECK(lookups(sys, gateway) == 3);
@@ -368,7 +450,8 @@ TEST_CASE("a session gives up on a store that keeps passivating", "[client]") {
   auto gateway
     = sys.spawn(fake_gateway, std::vector<caf::actor>{stopped_store(sys)});
   {
-    client::session s{sys, gateway, client::session_options{5s, 2}};
+    auto s = std::move(*client::session::login(
+      sys, gateway, "u", "p", client::session_options{5s, 2}));
     CHECK(failure(s.get("u@example.com", "t", 1))
           == error_code::store_unavailable);
     CHECK(lookups(sys, gateway) == 3); // the first try and two retries
@@ -386,15 +469,17 @@ TEST_CASE("the example program writes a setting and reads it back",
   }
   node_process node;
   auto port = std::to_string(node.port());
-  auto ok = mantissa::test::run(
-    {MANTISSA_EXAMPLE_BINARY, "--host", "127.0.0.1", "--port", port});
+  auto key_file = node.key_file().string();
+  auto ok = mantissa::test::run({MANTISSA_EXAMPLE_BINARY, "--host", "127.0.0.1",
+                                 "--port", port, "--password-file", key_file});
   INFO("stderr: " << ok.err);
   CHECK(ok.exit_code == 0);
   CHECK(ok.out.find("\"example.greeting\"") != std::string::npos);
   CHECK(ok.out.find("\"hello\"") != std::string::npos);
 
   auto missing = mantissa::test::run(
-    {MANTISSA_EXAMPLE_BINARY, "--port", port, "--store", "alice@example.com"});
+    {MANTISSA_EXAMPLE_BINARY, "--port", port, "--password-file", key_file,
+     "--store", "alice@example.com"});
   CHECK(missing.exit_code == 1);
   CHECK(missing.err.find("no_such_store") != std::string::npos);
 

@@ -1,14 +1,17 @@
 // hello_store: a custom program that talks to a running Mantissa node.
 //
 //   mantissa start --data DIR --listen 127.0.0.1:4242
-//   hello_store --host 127.0.0.1 --port 4242 [--store site]
+//   hello_store --host 127.0.0.1 --port 4242 --password-file DIR/node.key
+//               [--user system] [--store site]
 //
-// Connects to the node's network port, looks the store up by its address,
-// writes a setting item, reads it back by id and prints it. Exits 0 on
-// success, 1 with a message on stderr on any failure.
+// Connects to the node's network port, logs in (as `system` with the node
+// key by default, or as an account with its password), looks the store up
+// by its address, writes a setting item, reads it back by id and prints it.
+// Exits 0 on success, 1 with a message on stderr on any failure.
 
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <string>
 
@@ -23,6 +26,8 @@ struct arguments {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
   std::string store = "site";
+  std::string user = "system";
+  std::string password_file;
 };
 
 bool parse(int argc, char** argv, arguments& args) {
@@ -40,11 +45,15 @@ bool parse(int argc, char** argv, arguments& args) {
       args.port = static_cast<std::uint16_t>(n);
     } else if (flag == "--store") {
       args.store = value;
+    } else if (flag == "--user") {
+      args.user = value;
+    } else if (flag == "--password-file") {
+      args.password_file = value;
     } else {
       return false;
     }
   }
-  return args.port != 0;
+  return args.port != 0 && !args.password_file.empty();
 }
 
 int fail(const std::string& what, const caf::error& err) {
@@ -60,7 +69,17 @@ int run(caf::actor_system& sys, const arguments& args) {
     return fail("cannot connect to " + args.host + ":"
                   + std::to_string(args.port),
                 gateway.error());
-  mantissa::client::session session{sys, *gateway};
+  std::string password;
+  std::ifstream in{args.password_file};
+  if (!std::getline(in, password)) {
+    std::cerr << "hello_store: cannot read " << args.password_file << '\n';
+    return 1;
+  }
+  auto login = mantissa::client::session::login(sys, *gateway, args.user,
+                                                password);
+  if (!login)
+    return fail("login as " + args.user, login.error());
+  auto& session = *login;
   if (auto store = session.lookup(args.store); !store)
     return fail("no store " + args.store, store.error());
 
@@ -90,8 +109,8 @@ int run(caf::actor_system& sys, const arguments& args) {
 int main(int argc, char** argv) {
   arguments args;
   if (!parse(argc, argv, args)) {
-    std::cerr << "usage: hello_store --port PORT [--host HOST] "
-                 "[--store ADDRESS]\n";
+    std::cerr << "usage: hello_store --port PORT --password-file FILE "
+                 "[--host HOST] [--user NAME] [--store ADDRESS]\n";
     return 2;
   }
   caf::actor_system_config cfg;
