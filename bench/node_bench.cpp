@@ -1,10 +1,15 @@
-// node_bench: the node-level performance checks of issue M3, each against a
-// baseline measured in the same run.
+// node_bench: the node-level performance checks of issues M3 and M5, each
+// against a baseline measured in the same run.
 //
 //   read   reads of one hot item by id, sent by an event-based client
 //          straight to a store actor (`(get_atom, caller, type, id)`), vs
 //          the same request/response to a trivial actor that answers with a
 //          fixed string. Target: >= 0.5x.
+//   auth   the same hot read sent as the store's owner (no share check) and
+//          as a reader whose access comes from a share to a group it is a
+//          member of (closure and interfaces looked up, then cached).
+//          Target: the check costs <= 10% (ratio >= 0.9). Also prints
+//          session validations per second (memory only).
 //   write  64 writer actors x 1,000 durable `put_atom` writes to one store
 //          (group commit) vs raw sqlite3 with one transaction per row
 //          (WAL, synchronous=FULL) in a loop. The store actor with one
@@ -15,7 +20,7 @@
 //          sqlite3 open + prepared SELECT by id + close of a store file.
 //          Targets: RSS <= 1 GiB, fds <= 3 x cap + 64, p50 <= 1 ms.
 //
-//   build/bench/node_bench [read|write|touch|all] [options]
+//   build/bench/node_bench [read|auth|write|touch|all] [options]
 //     --dir DIR          parent of the temporary data directory (/tmp)
 //     --data DIR         use (and keep) this data directory instead; stores
 //                        already created there by `touch` are reused
@@ -343,6 +348,78 @@ void bench_read(const options& opt, const std::filesystem::path& dir) {
               minek / rawk);
   std::printf("  target >= 0.50x (sequential): %s; vs int echo: %.2fx\n",
               verdict(mine1 >= 0.5 * raw1), mine1 / raw_int);
+}
+
+// -- 1b. authorization on the read path ---------------------------------------
+
+void bench_auth(const options& opt, const std::filesystem::path& dir) {
+  auto n = start_node(dir);
+  const std::string address = "owner@bench.example";
+  auto id = create_with_note(*n, address);
+  auto r = n->wait([&](actors::reply_handler done) {
+    n->share(bench_caller(), address, note_type, id, "group:readers",
+             R"(["read"])", "", std::move(done));
+  });
+  if (r.ok)
+    r = n->wait([&](actors::reply_handler done) {
+      n->member(bench_caller(), address, "user:reader@bench.example",
+                "group:readers", true, std::move(done));
+    });
+  if (!r.ok)
+    die("share: " + r.message);
+  auto store = store_handle(*n, address);
+  auto& sys = n->system();
+  auto as_owner = caf::make_message(
+    actors::get_atom::value, actors::caller{"user:" + address, "bench"},
+    std::string{note_type}, id);
+  auto as_reader = caf::make_message(
+    actors::get_atom::value, actors::caller{"user:reader@bench.example", "bench"},
+    std::string{note_type}, id);
+  round_trips<std::string>(sys, store, as_owner, 10'000, 1);
+  round_trips<std::string>(sys, store, as_reader, 10'000, 1);
+  double own1 = 0, shared1 = 0, ownk = 0, sharedk = 0;
+  for (int round = 0; round < 3; ++round) {
+    own1 = std::max(own1, round_trips<std::string>(sys, store, as_owner,
+                                                   opt.requests, 1));
+    shared1 = std::max(shared1, round_trips<std::string>(sys, store, as_reader,
+                                                         opt.requests, 1));
+    ownk = std::max(ownk, round_trips<std::string>(sys, store, as_owner,
+                                                   opt.requests, opt.inflight));
+    sharedk = std::max(sharedk,
+                       round_trips<std::string>(sys, store, as_reader,
+                                                opt.requests, opt.inflight));
+  }
+  // Session validation: in memory only (hash of the token, one map lookup).
+  actors::session_table sessions{actors::auth_options{}};
+  auto token = actors::session_table::new_token();
+  sessions.add(actors::session_table::hash_token(token),
+               {"reader@bench.example", "user:reader@bench.example", 0, 0});
+  std::int64_t now_ms = 1;
+  auto t0 = clock_type::now();
+  int valid = 0;
+  for (int i = 0; i < opt.requests; ++i)
+    valid += sessions.validate(token, now_ms).has_value() ? 1 : 0;
+  double validations = opt.requests / seconds_since(t0);
+  n->stop();
+  if (valid != opt.requests)
+    die("session validation failed");
+  std::printf("\n[auth] hot item by id: the owner (no share check) vs a "
+              "reader whose access comes from a group share; %d round trips "
+              "per run, best of 3\n",
+              opt.requests);
+  std::printf("  %-34s %12s %12s %8s\n", "work", "owner/s", "shared/s",
+              "ratio");
+  std::printf("  %-34s %12.0f %12.0f %8.2f\n", "get, sequential", own1,
+              shared1, shared1 / own1);
+  char label[64];
+  std::snprintf(label, sizeof(label), "get, %d in flight", opt.inflight);
+  std::printf("  %-34s %12.0f %12.0f %8.2f\n", label, ownk, sharedk,
+              sharedk / ownk);
+  std::printf("  target: the share check costs <= 10%% (ratio >= 0.90, "
+              "sequential): %s\n",
+              verdict(shared1 >= 0.9 * own1));
+  std::printf("  session validation (memory only): %.0f/s on one thread\n",
+              validations);
 }
 
 // -- 2. group commit ----------------------------------------------------------
@@ -710,8 +787,10 @@ int main(int argc, char** argv) {
   if (i < argc)
     die(std::string{"missing value after "} + argv[i]);
   bool all = opt.which == "all";
-  if (!all && opt.which != "read" && opt.which != "write" && opt.which != "touch")
-    die("usage: node_bench [read|write|touch|all] [options] (see the source)");
+  if (!all && opt.which != "read" && opt.which != "auth"
+      && opt.which != "write" && opt.which != "touch")
+    die("usage: node_bench [read|auth|write|touch|all] [options] (see the "
+        "source)");
   if (opt.requests < 1 || opt.inflight < 1 || opt.writers < 1 || opt.writes < 1
       || opt.baseline_writes < 1 || opt.stores < 1 || opt.concurrency < 1)
     die("counts must be positive");
@@ -727,6 +806,8 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency(), load.c_str(), base.c_str());
   if (all || opt.which == "read")
     bench_read(opt, base / "read");
+  if (all || opt.which == "auth")
+    bench_auth(opt, base / "auth");
   if (all || opt.which == "write")
     bench_write(opt, base / "write");
   if (all || opt.which == "touch")
@@ -734,6 +815,7 @@ int main(int argc, char** argv) {
   if (keep) {
     // Keep the touch stores for the next run, drop the rest.
     std::filesystem::remove_all(base / "read");
+    std::filesystem::remove_all(base / "auth");
     std::filesystem::remove_all(base / "write");
   } else {
     std::filesystem::remove_all(base);

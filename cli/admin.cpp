@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/accounts.hpp"
+#include "actors/auth.hpp"
 #include "actors/data_dir.hpp"
 #include "actors/node.hpp"
 #include "actors/site_config.hpp"
@@ -21,6 +23,7 @@
 #include "cli/offline.hpp"
 #include "offerings/setup.hpp"
 #include "offerings/site.hpp"
+#include "store/sharing.hpp"
 #include "store/store.hpp"
 
 namespace mantissa::cli {
@@ -154,16 +157,21 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     list->callback([l, &exit_code] {
       with_site(l->data, exit_code, [&](offline_site& o) {
         auto all = actors::list_accounts(*o.site);
-        if (!all) {
-          exit_code = fail(all.error_value().message);
+        auto members = store::members_of(*o.site, "group:admin");
+        if (!all || !members) {
+          exit_code = fail(!all ? all.error_value().message
+                                : members.error_value().message);
           return;
         }
+        std::set<std::string> admins(members->begin(), members->end());
         for (auto& acct : *all) {
           std::cout << actors::to_string(acct.addr);
           if (acct.disabled)
             std::cout << "\tdisabled";
           if (acct.password_hash.empty())
             std::cout << "\tno-password";
+          if (admins.count(actors::primary_role(actors::to_string(acct.addr))))
+            std::cout << "\tadmin";
           std::cout << '\n';
         }
       });
@@ -232,6 +240,46 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
           return;
         std::cout << "password changed for " << actors::to_string(acct->addr)
                   << '\n';
+      });
+    });
+
+    struct admin_args : common_args {
+      std::string address;
+      bool revoke = false;
+    };
+    auto ad = std::make_shared<admin_args>();
+    auto* admin = user->add_subcommand(
+      "admin", "Make an account a site administrator (group:admin)");
+    add_data_option(admin, *ad);
+    admin->add_option("ADDRESS", ad->address, "user@domain")->required();
+    admin->add_flag("--revoke", ad->revoke, "Take the role away instead");
+    admin->callback([ad, &exit_code] {
+      auto addr = actors::parse_address(ad->address);
+      if (!addr) {
+        exit_code = fail(addr.error_value().message);
+        return;
+      }
+      with_site(ad->data, exit_code, [&](offline_site& o) {
+        if (auto acct = actors::find_account(*o.site, *addr); !acct) {
+          exit_code = fail(acct.error_value().message);
+          return;
+        }
+        auto role = actors::primary_role(actors::to_string(*addr));
+        if (ad->revoke) {
+          auto r = store::remove_member(*o.site, role, "group:admin");
+          if (!r) {
+            exit_code = fail(r.error_value().message);
+            return;
+          }
+          std::cout << (*r ? "revoked admin from " : "was not an admin: ")
+                    << actors::to_string(*addr) << '\n';
+          return;
+        }
+        if (auto r = store::add_member(*o.site, role, "group:admin"); !r) {
+          exit_code = fail(r.error_value().message);
+          return;
+        }
+        std::cout << "made " << actors::to_string(*addr) << " an admin\n";
       });
     });
   }

@@ -177,3 +177,23 @@ TEST_CASE_METHOD(site_fixture, "start creates a demo account on the first run",
   REQUIRE(node.wait(5s) == 0);
   CHECK(cmd({"user", "list"}).out == "demo@example.com\n");
 }
+
+TEST_CASE_METHOD(site_fixture, "user admin grants and revokes group:admin in "
+                               "the site store",
+                 "[cli][admin]") {
+  REQUIRE(cmd({"init", "--domain", "example.com"}).exit_code == 0);
+  REQUIRE(cmd({"user", "add", "alice@example.com", "--password-stdin"}, "pw\n")
+            .exit_code
+          == 0);
+  CHECK(cmd({"user", "admin", "nobody@example.com"}).exit_code != 0);
+  auto r = cmd({"user", "admin", "Alice@example.com"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(cmd({"user", "list"}).out == "alice@example.com\tadmin\n");
+  CHECK(sql(dir / "data/site.sqlite",
+            "SELECT member || ' ' || grp FROM mantissa_members")
+        == "user:alice@example.com group:admin");
+  REQUIRE(cmd({"user", "admin", "alice@example.com", "--revoke"}).exit_code
+          == 0);
+  CHECK(cmd({"user", "list"}).out == "alice@example.com\n");
+}
