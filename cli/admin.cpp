@@ -481,6 +481,8 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
   }
   if (auto plugins = actors::get_setting(*o->site, offerings::plugins_setting))
     out.plugins = plugins->value;
+  if (auto domain = actors::get_setting(*o->site, "site.domain"))
+    out.domain = domain->value;
   auto services = actors::list_services(*o->site);
   if (!services) {
     err = services.error_value().message;

@@ -27,6 +27,7 @@ struct site_setup {
   std::string http;        ///< the configured HTTP listener, or ""
   std::string listen;      ///< the configured actor listener, or ""
   std::string plugins;     ///< the setting offerings.plugins, or ""
+  std::string domain;      ///< the setting site.domain, or ""
 };
 
 /// Opens (on the first run: creates, with the demo account when `demo`)

@@ -98,7 +98,10 @@ int run_start(const start_args& args) {
   http::server_options hopts;
   hopts.host = host;
   hopts.port = port;
-  http::server srv{hopts, http::make_api_handler(n)};
+  http::api_context api{&n, &known, {}, false};
+  if (!setup.domain.empty())
+    api.domains.push_back(setup.domain);
+  http::server srv{hopts, http::make_api_handler(api)};
   if (!srv.start(err)) {
     std::cerr << "mantissa start: cannot serve HTTP on " << http_endpoint
               << ": " << err << '\n';

@@ -2,25 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "protocols/http/api_util.hpp"
+#include "protocols/http/routes.hpp"
+
 namespace mantissa::http {
 
-namespace {
 
-/// The path part of a request target (before `?`).
-std::string_view path_of(std::string_view target) {
-  return target.substr(0, target.find('?'));
-}
-
-} // namespace
-
-response error_response(int status, std::string_view code,
-                        std::string_view message) {
-  nlohmann::json j{{"error", {{"code", code}, {"message", message}}}};
-  return response{status, "application/json", {}, j.dump()};
-}
-
-handler make_api_handler(actors::node& n) {
-  return [&n](request req, responder reply) {
+handler make_api_handler(const api_context& ctx) {
+  return [&ctx](request req, responder reply) {
+    auto& n = *ctx.node;
     auto path = path_of(req.target);
     if (path == "/healthz") {
       if (req.method != "GET" && req.method != "HEAD") {
@@ -34,6 +24,8 @@ handler make_api_handler(actors::node& n) {
       reply(response{200, "application/json", {}, j.dump()});
       return;
     }
+    if (handle_json_api(ctx, req, reply) || handle_websharing(ctx, req, reply))
+      return;
     reply(error_response(404, "not_found",
                          "no route for " + std::string{path}));
   };

@@ -1,0 +1,214 @@
+#include "protocols/http/api_util.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace mantissa::http {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i]))
+        != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+} // namespace
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+std::string_view query_of(std::string_view target) {
+  auto q = target.find('?');
+  return q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+}
+
+std::optional<std::string> url_decode(std::string_view text,
+                                      bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '%') {
+      if (i + 2 >= text.size())
+        return std::nullopt;
+      int hi = hex_value(text[i + 1]);
+      int lo = hex_value(text[i + 2]);
+      if (hi < 0 || lo < 0)
+        return std::nullopt;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      c = ' ';
+    }
+    if (c == '\0')
+      return std::nullopt;
+    out += c;
+  }
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>>
+parse_query(std::string_view query) {
+  std::map<std::string, std::string> out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{}
+                                          : query.substr(amp + 1);
+    if (pair.empty())
+      continue;
+    auto eq = pair.find('=');
+    auto name = url_decode(pair.substr(0, eq), true);
+    auto value = url_decode(
+      eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1),
+      true);
+    if (!name || !value)
+      return std::nullopt;
+    out[std::move(*name)] = std::move(*value);
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  if (path.empty() || path.front() != '/')
+    return std::nullopt;
+  path.remove_prefix(1);
+  while (true) {
+    auto slash = path.find('/');
+    auto seg = url_decode(path.substr(0, slash));
+    if (!seg || seg->find('/') != std::string::npos || *seg == "."
+        || *seg == "..")
+      return std::nullopt;
+    out.push_back(std::move(*seg));
+    if (slash == std::string_view::npos)
+      break;
+    path.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+std::string cookie_value(const request& req, std::string_view name) {
+  for (auto& [k, v] : req.headers) {
+    if (!iequals(k, "cookie"))
+      continue;
+    std::string_view rest = v;
+    while (!rest.empty()) {
+      auto semi = rest.find(';');
+      auto part = rest.substr(0, semi);
+      rest = semi == std::string_view::npos ? std::string_view{}
+                                            : rest.substr(semi + 1);
+      while (!part.empty() && part.front() == ' ')
+        part.remove_prefix(1);
+      auto eq = part.find('=');
+      if (eq != std::string_view::npos && part.substr(0, eq) == name)
+        return std::string{part.substr(eq + 1)};
+    }
+  }
+  return {};
+}
+
+std::string identity::role() const {
+  return session ? session->role : std::string{actors::anonymous_role};
+}
+
+identity identify(const request& req, actors::authenticator& auth) {
+  identity out;
+  auto authz = req.header_value("authorization");
+  if (authz.size() > 7 && iequals(authz.substr(0, 7), "bearer ")) {
+    out.token = std::string{authz.substr(7)};
+  } else {
+    out.token = cookie_value(req, session_cookie);
+    out.via_cookie = !out.token.empty();
+  }
+  if (out.token.empty())
+    return out;
+  out.session = auth.validate(out.token);
+  out.bad_token = !out.session;
+  if (!out.session)
+    out.via_cookie = false;
+  return out;
+}
+
+actors::caller caller_for(const identity& who, const request& req) {
+  auto id = req.header_value("x-request-id");
+  return actors::caller{who.role(), std::string{id.substr(0, 64)}};
+}
+
+int status_for(actors::error_code code) {
+  using actors::error_code;
+  switch (code) {
+    case error_code::no_such_item:
+    case error_code::no_such_type:
+    case error_code::no_such_store:
+    case error_code::no_such_handler:
+    case error_code::forbidden: return 404;
+    case error_code::invalid_query:
+    case error_code::invalid_value:
+    case error_code::invalid_name: return 400;
+    case error_code::unauthorized: return 401;
+    case error_code::disallowed:
+    case error_code::in_use:
+    case error_code::already_exists: return 409;
+    case error_code::store_unavailable:
+    case error_code::busy: return 503;
+    case error_code::timeout: return 504;
+    default: return 500;
+  }
+}
+
+response error_from(const actors::reply& r) {
+  auto status = status_for(r.code);
+  // Forbidden reads as not found: the caller learns nothing it may not see.
+  auto code = r.code == actors::error_code::forbidden
+                ? actors::error_code::no_such_item
+                : r.code;
+  auto message = r.code == actors::error_code::forbidden ? std::string{"not found"}
+                                                         : r.message;
+  return error_response(status, actors::to_string(code), message);
+}
+
+response error_response(int status, std::string_view code,
+                        std::string_view message) {
+  nlohmann::json j{{"error", {{"code", code}, {"message", message}}}};
+  return response{status, "application/json", {},
+                  j.dump(-1, ' ', false,
+                         nlohmann::json::error_handler_t::replace)};
+}
+
+response json_response(int status, std::string body) {
+  return response{status, "application/json", {}, std::move(body)};
+}
+
+std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+} // namespace mantissa::http

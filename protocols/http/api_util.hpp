@@ -1,0 +1,85 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/auth.hpp"
+#include "actors/node.hpp"
+#include "protocols/http/server.hpp"
+
+/// Pieces shared by the routes of the HTTP front end (api.cpp, api_json.cpp,
+/// websharing.cpp): target parsing, who is asking, and the mapping of
+/// store replies and errors to HTTP.
+namespace mantissa::http {
+
+/// The name of the session cookie.
+inline constexpr std::string_view session_cookie = "mantissa_session";
+
+/// The path part of a request target (before `?`), not decoded.
+[[nodiscard]] std::string_view path_of(std::string_view target);
+/// The query part of a request target (after `?`), not decoded; "" if none.
+[[nodiscard]] std::string_view query_of(std::string_view target);
+
+/// Percent-decodes `text` (and `+` as space when `plus_is_space`).
+/// Malformed escapes and decoded NUL bytes are nullopt.
+[[nodiscard]] std::optional<std::string> url_decode(std::string_view text,
+                                                    bool plus_is_space = false);
+
+/// Decoded `name=value` pairs of a query string (the last one wins);
+/// nullopt when an escape is malformed.
+[[nodiscard]] std::optional<std::map<std::string, std::string>>
+parse_query(std::string_view query);
+
+/// The decoded segments of a path: "/a/b%20c/" -> {"a", "b c", ""}.
+/// Nullopt when an escape is malformed or a segment decodes to something
+/// containing '/' or NUL, or is "." or "..".
+[[nodiscard]] std::optional<std::vector<std::string>>
+split_path(std::string_view path);
+
+/// The value of cookie `name` in the request's Cookie headers, or "".
+[[nodiscard]] std::string cookie_value(const request& req,
+                                       std::string_view name);
+
+/// Who is asking: a session from `Authorization: Bearer TOKEN` or, failing
+/// that, from the session cookie; anonymous otherwise.
+struct identity {
+  std::optional<actors::session> session;  ///< nullopt: anonymous
+  bool via_cookie = false;  ///< the session came from the cookie
+  bool bad_token = false;   ///< a token was given but is not valid
+  std::string token;        ///< the token given, if any
+
+  /// `user:ADDRESS` (or `system`), or `everyone` when anonymous.
+  [[nodiscard]] std::string role() const;
+};
+
+/// Reads the caller's identity from the request (never touches the disk).
+[[nodiscard]] identity identify(const request& req, actors::authenticator& auth);
+
+/// The caller to send to store actors for this request.
+[[nodiscard]] actors::caller caller_for(const identity& who,
+                                        const request& req);
+
+/// The HTTP status for an error of the actor layer: not found and forbidden
+/// are 404 (what the caller may not see must not be told apart from what
+/// does not exist), invalid input 400, unauthorized 401, conflicts 409,
+/// busy or unavailable 503, timeout 504, anything else 500.
+[[nodiscard]] int status_for(actors::error_code code);
+
+/// A JSON error response built from a failed reply (status from
+/// `status_for`).
+[[nodiscard]] response error_from(const actors::reply& r);
+
+/// `{"error":{"code":..,"message":..}}` with `status`.
+[[nodiscard]] response error_response(int status, std::string_view code,
+                                      std::string_view message);
+
+/// A JSON response with `status` and `body` (already JSON text).
+[[nodiscard]] response json_response(int status, std::string body);
+
+/// Escapes text for HTML element content and attribute values.
+[[nodiscard]] std::string html_escape(std::string_view text);
+
+} // namespace mantissa::http

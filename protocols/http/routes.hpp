@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "actors/node.hpp"
+#include "protocols/http/server.hpp"
+
+namespace mantissa::offerings {
+class offering_registry;
+} // namespace mantissa::offerings
+
+/// The route groups of the HTTP front end. `make_api_handler` (api.cpp)
+/// tries them in turn; each returns false when the request is not one of
+/// its routes (and then has not touched the responder).
+namespace mantissa::http {
+
+/// What the routes need; owned by the caller of `make_api_handler`, outlives
+/// the server.
+struct api_context {
+  actors::node* node = nullptr;
+  /// The offerings the node runs (views, static files, routes); may be null.
+  const offerings::offering_registry* offerings = nullptr;
+  /// Domains served by the host form `http://{localpart}.{domain}/{share}`
+  /// (lower case), from the site setting `site.domain`.
+  std::vector<std::string> domains;
+  /// Whether the server runs TLS (cookies get `Secure`).
+  bool tls = false;
+};
+
+/// `/api/...`: login, logout, me, items, shares, admin (api_json.cpp).
+bool handle_json_api(const api_context& ctx, request& req, responder& reply);
+
+/// `/users/{localpart}/{share_id}`, the host form, and `/static/{offering}/…`
+/// (websharing.cpp).
+bool handle_websharing(const api_context& ctx, request& req,
+                       responder& reply);
+
+} // namespace mantissa::http
