@@ -17,6 +17,7 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/account_handlers.hpp"
 #include "actors/accounts.hpp"
 #include "actors/data_dir.hpp"
 #include "actors/errors.hpp"
@@ -279,6 +280,12 @@ bool node::start(std::string& err) {
   }
   if (d.handlers.find("mantissa.login_lookup") == nullptr) {
     if (auto r = register_auth_handlers(d.handlers); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
+  if (d.handlers.find("mantissa.add_account") == nullptr) {
+    if (auto r = register_account_handlers(d.handlers, d.opts.data_dir); !r) {
       err = r.error_value().message;
       return false;
     }

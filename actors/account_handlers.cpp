@@ -1,0 +1,184 @@
+#include "actors/account_handlers.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/auth.hpp"
+#include "store/sharing.hpp"
+
+namespace mantissa::actors {
+
+namespace {
+
+using nlohmann::json;
+using store::errc;
+using store::error;
+
+json to_json(const account& a) {
+  json methods = json::array();
+  for (auto& m : a.login_methods)
+    methods.push_back({{"address", to_string(m.addr)},
+                       {"protocol", m.protocol},
+                       {"internal", m.internal},
+                       {"verified", m.verified}});
+  return {{"address", to_string(a.addr)},
+          {"disabled", a.disabled},
+          {"password_hash", a.password_hash},
+          {"created", a.created.micros},
+          {"revision", a.revision},
+          {"login_methods", std::move(methods)}};
+}
+
+/// The string member `key` of `j`, or nullopt.
+std::optional<std::string> string_member(const json& j, const char* key) {
+  auto i = j.find(key);
+  if (i == j.end() || !i->is_string())
+    return std::nullopt;
+  return i->get<std::string>();
+}
+
+store::result<account> account_from_json(const json& j) {
+  auto bad = [](const char* what) {
+    return error{errc::invalid_value,
+                 std::string{"account: missing or malformed "} + what};
+  };
+  if (!j.is_object())
+    return bad("object");
+  auto address_text = string_member(j, "address");
+  if (!address_text)
+    return bad("address");
+  auto addr = parse_address(*address_text);
+  if (!addr)
+    return std::move(addr).error_value();
+  account a;
+  a.addr = std::move(*addr);
+  auto hash = string_member(j, "password_hash");
+  if (!hash)
+    return bad("password_hash");
+  a.password_hash = std::move(*hash);
+  auto disabled = j.find("disabled");
+  auto created = j.find("created");
+  auto revision = j.find("revision");
+  auto methods = j.find("login_methods");
+  if (disabled == j.end() || !disabled->is_boolean())
+    return bad("disabled");
+  if (created == j.end() || !created->is_number_integer())
+    return bad("created");
+  if (revision == j.end() || !revision->is_number_integer())
+    return bad("revision");
+  if (methods == j.end() || !methods->is_array())
+    return bad("login_methods");
+  a.disabled = disabled->get<bool>();
+  a.created.micros = created->get<std::int64_t>();
+  a.revision = revision->get<std::int64_t>();
+  for (auto& m : *methods) {
+    if (!m.is_object())
+      return bad("login method");
+    auto at = string_member(m, "address");
+    auto protocol = string_member(m, "protocol");
+    auto internal = m.find("internal");
+    auto verified = m.find("verified");
+    if (!at || !protocol || internal == m.end() || !internal->is_boolean()
+        || verified == m.end() || !verified->is_boolean())
+      return bad("login method");
+    auto maddr = parse_address(*at);
+    if (!maddr)
+      return std::move(maddr).error_value();
+    a.login_methods.push_back(login_method{std::move(*maddr),
+                                           std::move(*protocol),
+                                           internal->get<bool>(),
+                                           verified->get<bool>()});
+  }
+  return a;
+}
+
+error wrong_store(const char* handler, const char* where) {
+  return error{errc::forbidden,
+               std::string{handler} + " runs in " + where + " only"};
+}
+
+} // namespace
+
+store::result<void>
+register_account_handlers(handler_registry& handlers,
+                          const std::filesystem::path& data_dir) {
+  auto site = site_path(data_dir);
+  // The owner check of run_atom already happened: in the site store only
+  // `system` and members of group:admin get here.
+  MANTISSA_TRY(handlers.add(
+    "mantissa.add_account",
+    [site](store::store& s, const json& args,
+           const caller&) -> store::result<json> {
+      if (s.path() != site)
+        return wrong_store("mantissa.add_account", "the site store");
+      if (!args.is_object())
+        return error{errc::invalid_value,
+                     "mantissa.add_account takes {\"username\",\"password\"}"};
+      auto username = string_member(args, "username");
+      auto password = string_member(args, "password");
+      if (!username)
+        return error{errc::invalid_value, "username: a string is needed"};
+      if (!password)
+        return error{errc::invalid_value, "password: a string is needed"};
+      auto addr = parse_address(*username);
+      if (!addr)
+        return std::move(addr).error_value();
+      if (addr->is_offering())
+        return error{errc::invalid_value,
+                     "username: an address user@domain is needed"};
+      auto acct = add_account(s, *addr, std::move(*password));
+      if (!acct)
+        return std::move(acct).error_value();
+      return to_json(*acct);
+    }));
+  MANTISSA_TRY(handlers.add(
+    "mantissa.list_accounts",
+    [site](store::store& s, const json&, const caller&) -> store::result<json> {
+      if (s.path() != site)
+        return wrong_store("mantissa.list_accounts", "the site store");
+      auto all = list_accounts(s);
+      if (!all)
+        return std::move(all).error_value();
+      auto members = store::members_of(s, "group:admin");
+      if (!members)
+        return std::move(members).error_value();
+      std::set<std::string> admins(members->begin(), members->end());
+      json out = json::array();
+      for (auto& a : *all) {
+        auto address = to_string(a.addr);
+        out.push_back({{"address", address},
+                       {"disabled", a.disabled},
+                       {"artificial", a.artificial()},
+                       {"admin", admins.count(primary_role(address)) > 0},
+                       {"created", a.created.micros}});
+      }
+      return out;
+    }));
+  return handlers.add(
+    "mantissa.write_account_copy",
+    [data_dir](store::store& s, const json& args,
+               const caller& who) -> store::result<json> {
+      // A user store's owner may run handlers in it, but its account copy
+      // is written by the node only.
+      if (who.role != system_role)
+        return error{errc::forbidden, "system role only"};
+      auto acct = account_from_json(args);
+      if (!acct)
+        return std::move(acct).error_value();
+      if (acct->addr.is_offering() || s.path() != store_path(data_dir, acct->addr))
+        return wrong_store("mantissa.write_account_copy",
+                           "the account's own user store");
+      auto written = write_account_copy(s, *acct);
+      if (!written)
+        return std::move(written).error_value();
+      return json{{"written", *written}};
+    });
+}
+
+} // namespace mantissa::actors

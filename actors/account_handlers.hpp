@@ -1,0 +1,39 @@
+#pragma once
+
+#include <filesystem>
+
+#include "actors/handlers.hpp"
+#include "store/error.hpp"
+
+/// Store handlers that administer accounts while a node runs: what the
+/// offline `mantissa user add` / `user list` do on the files, done inside
+/// the store actors so that the site store decides who may do it.
+///
+/// - `mantissa.add_account` (site store): `{"username","password"}` ->
+///   the new account as `{"address","disabled","password_hash","created",
+///   "revision","login_methods":[...]}`. Running a handler is owner-only, and
+///   the owners of the site store are `system` and the members of
+///   `group:admin` there, so the site store actor is what refuses everyone
+///   else (`forbidden`). The password is hashed (argon2id, ~50 ms and
+///   64 MiB) inside the site store actor: acceptable for an administrative
+///   operation, but it delays the site store's other messages meanwhile.
+///   The reply holds the password hash so that the caller can pass it on to
+///   `mantissa.write_account_copy`; front ends must not show it.
+/// - `mantissa.list_accounts` (site store): `{}` -> `[{"address",
+///   "disabled","artificial","admin","created"}]`, sorted by domain, then
+///   localpart; no hashes.
+/// - `mantissa.write_account_copy` (a user store, `system` only): the
+///   account JSON of `mantissa.add_account` -> `{"written":bool}`; writes
+///   the user store's copy of its own account (`write_account_copy`).
+///
+/// Each refuses to run in another store than the one named (`forbidden`),
+/// since the owner of any user store may run handlers there.
+namespace mantissa::actors {
+
+/// Adds the three handlers; `data_dir` is the node's data directory (the
+/// handlers recognize the site store and user stores by their paths).
+[[nodiscard]] store::result<void>
+register_account_handlers(handler_registry& handlers,
+                          const std::filesystem::path& data_dir);
+
+} // namespace mantissa::actors
