@@ -27,12 +27,10 @@ json to_json(const account& a) {
                        {"protocol", m.protocol},
                        {"internal", m.internal},
                        {"verified", m.verified}});
-  return {{"address", to_string(a.addr)},
-          {"disabled", a.disabled},
-          {"password_hash", a.password_hash},
-          {"created", a.created.micros},
-          {"revision", a.revision},
-          {"login_methods", std::move(methods)}};
+  return {
+    {"address", to_string(a.addr)},     {"disabled", a.disabled},
+    {"password_hash", a.password_hash}, {"created", a.created.micros},
+    {"revision", a.revision},           {"login_methods", std::move(methods)}};
 }
 
 /// The string member `key` of `j`, or nullopt.
@@ -90,10 +88,9 @@ store::result<account> account_from_json(const json& j) {
     auto maddr = parse_address(*at);
     if (!maddr)
       return std::move(maddr).error_value();
-    a.login_methods.push_back(login_method{std::move(*maddr),
-                                           std::move(*protocol),
-                                           internal->get<bool>(),
-                                           verified->get<bool>()});
+    a.login_methods.push_back(
+      login_method{std::move(*maddr), std::move(*protocol),
+                   internal->get<bool>(), verified->get<bool>()});
   }
   return a;
 }
@@ -160,25 +157,25 @@ register_account_handlers(handler_registry& handlers,
       }
       return out;
     }));
-  return handlers.add(
-    "mantissa.write_account_copy",
-    [data_dir](store::store& s, const json& args,
-               const caller& who) -> store::result<json> {
-      // A user store's owner may run handlers in it, but its account copy
-      // is written by the node only.
-      if (who.role != system_role)
-        return error{errc::forbidden, "system role only"};
-      auto acct = account_from_json(args);
-      if (!acct)
-        return std::move(acct).error_value();
-      if (acct->addr.is_offering() || s.path() != store_path(data_dir, acct->addr))
-        return wrong_store("mantissa.write_account_copy",
-                           "the account's own user store");
-      auto written = write_account_copy(s, *acct);
-      if (!written)
-        return std::move(written).error_value();
-      return json{{"written", *written}};
-    });
+  return handlers.add("mantissa.write_account_copy",
+                      [data_dir](store::store& s, const json& args,
+                                 const caller& who) -> store::result<json> {
+                        // A user store's owner may run handlers in it, but its
+                        // account copy is written by the node only.
+                        if (who.role != system_role)
+                          return error{errc::forbidden, "system role only"};
+                        auto acct = account_from_json(args);
+                        if (!acct)
+                          return std::move(acct).error_value();
+                        if (acct->addr.is_offering()
+                            || s.path() != store_path(data_dir, acct->addr))
+                          return wrong_store("mantissa.write_account_copy",
+                                             "the account's own user store");
+                        auto written = write_account_copy(s, *acct);
+                        if (!written)
+                          return std::move(written).error_value();
+                        return json{{"written", *written}};
+                      });
 }
 
 } // namespace mantissa::actors

@@ -1,10 +1,766 @@
+// The JSON API under /api/ (docs/http-api.md): login, logout, me, items,
+// shares, groups, the default share and account administration.
+//
+// This file only establishes who is asking and translates HTTP into the
+// node's store messages; every access decision is taken by the store actors
+// (docs/security.md). Each request is answered exactly once: synchronously
+// for bad input, otherwise from the node's reply handler (an actor thread)
+// or the authenticator's callback (one of its threads), which the server
+// allows (server.hpp).
+
+#include <atomic>
+#include <cctype>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/auth.hpp"
+#include "actors/node.hpp"
 #include "protocols/http/api_util.hpp"
 #include "protocols/http/routes.hpp"
 
 namespace mantissa::http {
 
-bool handle_json_api(const api_context&, request&, responder&) {
-  return false;  // routes land here (docs/http-api.md)
+namespace {
+
+using nlohmann::json;
+
+/// JSON documents read from requests may nest at most this deep; the store
+/// allows 32 levels in a condition, items need far fewer.
+constexpr int max_json_depth = 64;
+
+/// The header a browser page must add to cookie-authenticated writes.
+constexpr std::string_view csrf_header = "x-requested-with";
+
+/// Serializes without throwing: invalid UTF-8 becomes U+FFFD.
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+response json_reply(int status, const json& j) {
+  return json_response(status, dump(j));
+}
+
+response bad_request(std::string_view code, std::string_view message) {
+  return error_response(400, code, message);
+}
+
+/// Parses JSON text from a request (a body or a query parameter). On
+/// failure sets `err` to a 400 naming `what` and the position.
+std::optional<json> parse_json(std::string_view text, std::string_view what,
+                               response& err) {
+  bool too_deep = false;
+  json::parser_callback_t depth_check
+    = [&too_deep](int depth, json::parse_event_t, json&) {
+        if (depth > max_json_depth)
+          too_deep = true;
+        return !too_deep; // stop building once it is too deep
+      };
+  try {
+    auto j = json::parse(text.begin(), text.end(), depth_check);
+    if (too_deep) {
+      err = bad_request("invalid_json",
+                        std::string{what} + " nests deeper than "
+                          + std::to_string(max_json_depth) + " levels");
+      return std::nullopt;
+    }
+    return j;
+  } catch (const json::parse_error& e) {
+    // e.what() is "[json.exception.parse_error.101] parse error at line 1,
+    // column 7: ...": keep the part from "parse error".
+    std::string_view detail = e.what();
+    if (auto at = detail.find("parse error"); at != std::string_view::npos)
+      detail.remove_prefix(at);
+    err = bad_request("invalid_json",
+                      std::string{what} + " is not valid JSON (byte "
+                        + std::to_string(e.byte) + "): " + std::string{detail});
+    return std::nullopt;
+  }
+}
+
+/// The request body as a JSON object, or nullopt with `err` set.
+std::optional<json> body_object(const request& req, response& err) {
+  auto j = parse_json(req.body, "the request body", err);
+  if (!j)
+    return std::nullopt;
+  if (!j->is_object()) {
+    err
+      = bad_request("invalid_value",
+                    std::string{"the request body must be a JSON object, got "}
+                      + j->type_name());
+    return std::nullopt;
+  }
+  return j;
+}
+
+/// Fails with 400 when `obj` has a member not in `known`.
+bool only_members(const json& obj,
+                  std::initializer_list<std::string_view> known,
+                  response& err) {
+  for (auto& [key, value] : obj.items()) {
+    bool ok = false;
+    for (auto k : known)
+      ok = ok || key == k;
+    if (!ok) {
+      std::string list;
+      for (auto k : known)
+        list += (list.empty() ? "" : ", ") + std::string{k};
+      err = bad_request("invalid_value", "unknown member '" + key.substr(0, 64)
+                                           + "' (expected: " + list + ")");
+      return false;
+    }
+  }
+  return true;
+}
+
+/// The string member `key` of `obj`; when missing (and not `optional`) or
+/// not a string, nullopt with `err` set.
+std::optional<std::string> string_member(const json& obj, const char* key,
+                                         response& err, bool optional = false) {
+  auto i = obj.find(key);
+  if (i == obj.end()) {
+    if (optional)
+      return std::string{};
+    err = bad_request("invalid_value",
+                      std::string{"the member '"} + key + "' is required");
+    return std::nullopt;
+  }
+  if (!i->is_string()) {
+    err = bad_request("invalid_value",
+                      std::string{"the member '"} + key + "' must be a string");
+    return std::nullopt;
+  }
+  return i->get<std::string>();
+}
+
+/// A non-negative decimal integer of at most 18 digits.
+std::optional<std::int64_t> parse_count(std::string_view text) {
+  if (text.empty() || text.size() > 18)
+    return std::nullopt;
+  std::int64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9')
+      return std::nullopt;
+    v = v * 10 + (c - '0');
+  }
+  return v;
+}
+
+/// An item id from a path segment: a positive integer.
+std::optional<std::int64_t> parse_id(std::string_view text) {
+  auto v = parse_count(text);
+  if (!v || *v == 0)
+    return std::nullopt;
+  return v;
+}
+
+/// Percent-encodes a path segment (unreserved characters and '@' stay).
+std::string encode_segment(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+        || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+        || c == '~' || c == '@') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+/// Item types named `mantissa.*` are the node's own records (accounts with
+/// their password hashes, sessions, settings): the API neither serves nor
+/// shares them, even to a store's owner.
+bool internal_type(std::string_view type) {
+  return type.substr(0, 9) == "mantissa.";
+}
+
+response no_such_type(std::string_view type) {
+  return error_response(404, "no_such_type",
+                        "no item type '" + std::string{type.substr(0, 128)}
+                          + "' is served here");
+}
+
+/// The session cookie, set (`token` non-empty) or cleared.
+std::string session_cookie_header(const std::string& token, bool tls) {
+  std::string c{session_cookie};
+  c += '=';
+  c += token;
+  c += "; HttpOnly; SameSite=Lax; Path=/";
+  if (token.empty())
+    c += "; Max-Age=0";
+  if (tls)
+    c += "; Secure";
+  return c;
+}
+
+// -- routes -------------------------------------------------------------------
+
+enum class route {
+  login,
+  logout,
+  me,
+  items,         // stores/{address}/items/{type}
+  item,          // stores/{address}/items/{type}/{id}
+  shares,        // stores/{address}/shares
+  share,         // stores/{address}/shares/{share_id}
+  members,       // stores/{address}/groups/{group}/members
+  member,        // stores/{address}/groups/{group}/members/{member}
+  default_share, // stores/{address}/default-share
+  admin_users,   // admin/users
+};
+
+struct matched {
+  route id;
+  std::string_view allow; // the methods the path accepts, for 405
+};
+
+/// Matches the segments after "api".
+std::optional<matched> match(const std::vector<std::string>& s) {
+  auto n = s.size();
+  if (n == 1 && s[0] == "login")
+    return matched{route::login, "POST"};
+  if (n == 1 && s[0] == "logout")
+    return matched{route::logout, "POST"};
+  if (n == 1 && s[0] == "me")
+    return matched{route::me, "GET, HEAD"};
+  if (n == 2 && s[0] == "admin" && s[1] == "users")
+    return matched{route::admin_users, "GET, HEAD, POST"};
+  if (n < 3 || s[0] != "stores" || s[1].empty())
+    return std::nullopt;
+  if (s[2] == "items" && n == 4 && !s[3].empty())
+    return matched{route::items, "GET, HEAD, POST"};
+  if (s[2] == "items" && n == 5 && !s[3].empty())
+    return matched{route::item, "GET, HEAD, PATCH, DELETE"};
+  if (s[2] == "shares" && n == 3)
+    return matched{route::shares, "GET, HEAD, POST"};
+  if (s[2] == "shares" && n == 4 && !s[3].empty())
+    return matched{route::share, "DELETE"};
+  if (s[2] == "groups" && n == 5 && !s[3].empty() && s[4] == "members")
+    return matched{route::members, "POST"};
+  if (s[2] == "groups" && n == 6 && !s[3].empty() && s[4] == "members"
+      && !s[5].empty())
+    return matched{route::member, "DELETE"};
+  if (s[2] == "default-share" && n == 3)
+    return matched{route::default_share, "PUT"};
+  return std::nullopt;
+}
+
+bool allows(std::string_view allow, std::string_view method) {
+  while (!allow.empty()) {
+    auto comma = allow.find(", ");
+    if (allow.substr(0, comma) == method)
+      return true;
+    if (comma == std::string_view::npos)
+      break;
+    allow.remove_prefix(comma + 2);
+  }
+  return false;
+}
+
+bool is_write(std::string_view method) {
+  return method == "POST" || method == "PUT" || method == "PATCH"
+         || method == "DELETE";
+}
+
+/// One request being served: what every route needs.
+struct call {
+  const api_context& ctx;
+  actors::node& node;
+  const request& req;
+  std::string method; // HEAD is served as GET (the server drops the body)
+  std::vector<std::string> seg; // after "api"
+  identity who;
+  actors::caller caller;
+  responder done; // answers once; adds the API's headers
+
+  const std::string& address() const { return seg[1]; }
+};
+
+/// Completes a store request: the reply body as it is with `status`, or the
+/// mapped error.
+actors::reply_handler relay(responder done, int status = 200) {
+  return [done = std::move(done), status](actors::reply r) {
+    if (!r.ok)
+      done(error_from(r));
+    else
+      done(json_response(status, std::move(r.body)));
+  };
+}
+
+// -- session routes -----------------------------------------------------------
+
+void on_login(call& c) {
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body || !only_members(*body, {"username", "password"}, err))
+    return c.done(std::move(err));
+  auto user = string_member(*body, "username", err);
+  auto password = user ? string_member(*body, "password", err) : std::nullopt;
+  if (!user || !password)
+    return c.done(std::move(err));
+  // The node key is the password of `system` on the node's own port and in
+  // local tools; the web gets no system sessions.
+  if (*user == "system")
+    return c.done(
+      error_response(401, "unauthorized", "wrong username or password"));
+  c.node.auth().login(
+    std::move(*user), std::move(*password), c.req.remote_address,
+    [done = c.done, tls = c.ctx.tls](actors::login_result r) {
+      if (!r.ok) {
+        done(error_response(status_for(r.code), actors::to_string(r.code),
+                            r.message));
+        return;
+      }
+      auto res = json_reply(
+        200,
+        {{"token", r.token}, {"address", r.who.address}, {"role", r.who.role}});
+      res.headers.emplace_back("Set-Cookie",
+                               session_cookie_header(r.token, tls));
+      done(std::move(res));
+    });
+}
+
+void on_logout(call& c) {
+  // Idempotent: an unknown or expired token is simply gone already.
+  if (c.who.session)
+    c.node.auth().logout(c.who.token);
+  auto res = json_reply(200, {{"ok", true}});
+  res.headers.emplace_back("Set-Cookie", session_cookie_header({}, c.ctx.tls));
+  c.done(std::move(res));
+}
+
+void on_me(call& c) {
+  if (!c.who.session)
+    return c.done(error_response(401, "unauthorized", "not logged in"));
+  c.done(json_reply(
+    200, {{"address", c.who.session->address}, {"role", c.who.session->role}}));
+}
+
+// -- items --------------------------------------------------------------------
+
+/// GET .../items/{type}?where=&sort=&limit=&offset=
+void on_list_items(call& c, const std::string& type) {
+  auto params = parse_query(query_of(c.req.target));
+  if (!params)
+    return c.done(bad_request("invalid_query",
+                              "the query string has a malformed %-escape"));
+  json q{{"type", type}};
+  response err;
+  for (auto& [name, value] : *params) {
+    if ((name == "where" || name == "sort") && value.empty())
+      continue;
+    if (name == "where") {
+      auto w = parse_json(value, "the parameter 'where'", err);
+      if (!w)
+        return c.done(std::move(err));
+      q["where"] = std::move(*w);
+    } else if (name == "sort") {
+      auto first = value.find_first_not_of(' ');
+      if (first != std::string::npos
+          && (value[first] == '[' || value[first] == '{'
+              || value[first] == '"')) {
+        auto s = parse_json(value, "the parameter 'sort'", err);
+        if (!s)
+          return c.done(std::move(err));
+        q["sort"] = std::move(*s);
+        continue;
+      }
+      json keys = json::array();
+      std::string_view rest = value;
+      while (true) {
+        auto comma = rest.find(',');
+        auto key = rest.substr(0, comma);
+        while (!key.empty() && key.front() == ' ')
+          key.remove_prefix(1);
+        while (!key.empty() && key.back() == ' ')
+          key.remove_suffix(1);
+        if (key.empty())
+          return c.done(bad_request(
+            "invalid_query", "the parameter 'sort' has an empty key; use "
+                             "attr,-attr (descending) or JSON"));
+        keys.push_back(std::string{key});
+        if (comma == std::string_view::npos)
+          break;
+        rest.remove_prefix(comma + 1);
+      }
+      q["sort"] = std::move(keys);
+    } else if (name == "limit" || name == "offset") {
+      auto v = parse_count(value);
+      if (!v)
+        return c.done(
+          bad_request("invalid_query", "the parameter '" + name
+                                         + "' must be a non-negative integer"));
+      q[name] = *v;
+    } else {
+      return c.done(bad_request("invalid_query",
+                                "unknown query parameter '" + name.substr(0, 64)
+                                  + "' (known: where, sort, limit, offset)"));
+    }
+  }
+  c.node.query(c.caller, c.address(), dump(q), relay(c.done));
+}
+
+void on_items(call& c) {
+  const auto& type = c.seg[3];
+  if (internal_type(type))
+    return c.done(no_such_type(type));
+  if (c.method == "GET")
+    return on_list_items(c, type);
+  // POST: create.
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body)
+    return c.done(std::move(err));
+  auto base = "/api/stores/" + encode_segment(c.address()) + "/items/"
+              + encode_segment(type) + "/";
+  c.node.put(c.caller, c.address(), type, dump(*body),
+             [done = c.done, base = std::move(base)](actors::reply r) {
+               if (!r.ok)
+                 return done(error_from(r));
+               auto res = json_response(201, std::move(r.body));
+               auto item = json::parse(res.body, nullptr, false);
+               if (item.is_object() && item.contains("id")
+                   && item["id"].is_number_integer())
+                 res.headers.emplace_back(
+                   "Location",
+                   base + std::to_string(item["id"].get<std::int64_t>()));
+               done(std::move(res));
+             });
+}
+
+void on_item(call& c) {
+  const auto& type = c.seg[3];
+  if (internal_type(type))
+    return c.done(no_such_type(type));
+  auto id = parse_id(c.seg[4]);
+  if (!id)
+    return c.done(
+      bad_request("invalid_value", "an item id is a positive integer, got '"
+                                     + c.seg[4].substr(0, 64) + "'"));
+  if (c.method == "GET")
+    return c.node.get(c.caller, c.address(), type, *id, relay(c.done));
+  if (c.method == "DELETE")
+    return c.node.remove(c.caller, c.address(), type, *id, relay(c.done));
+  // PATCH: the attributes to change.
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body)
+    return c.done(std::move(err));
+  c.node.update(c.caller, c.address(), type, *id, dump(*body), relay(c.done));
+}
+
+// -- sharing ------------------------------------------------------------------
+
+void on_shares(call& c) {
+  if (c.method == "GET")
+    return c.node.shares(
+      c.caller, c.address(), 0, [done = c.done](actors::reply r) {
+        if (!r.ok)
+          return done(error_from(r));
+        done(json_response(200, "{\"shares\":" + r.body + "}"));
+      });
+  // POST: share one item.
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body
+      || !only_members(*body,
+                       {"type", "item", "role", "interfaces", "share_id"}, err))
+    return c.done(std::move(err));
+  auto type = string_member(*body, "type", err);
+  auto role = type ? string_member(*body, "role", err) : std::nullopt;
+  auto share_id
+    = role ? string_member(*body, "share_id", err, true) : std::nullopt;
+  if (!share_id)
+    return c.done(std::move(err));
+  if (internal_type(*type))
+    return c.done(no_such_type(*type));
+  auto item = body->find("item");
+  if (item == body->end() || !item->is_number_integer()
+      || item->get<std::int64_t>() <= 0)
+    return c.done(bad_request("invalid_value",
+                              "the member 'item' must be a positive integer"));
+  json interfaces = json::array({"read"});
+  if (auto i = body->find("interfaces"); i != body->end()) {
+    bool ok = i->is_array() && !i->empty();
+    if (ok)
+      for (auto& name : *i)
+        ok = ok && name.is_string();
+    if (!ok)
+      return c.done(bad_request("invalid_value",
+                                "the member 'interfaces' must be a non-empty "
+                                "array of interface names, e.g. [\"read\"]"));
+    interfaces = *i;
+  }
+  // The web address of a share of a user store (websharing.cpp serves it).
+  std::string url_base;
+  if (auto a = actors::parse_address(c.address()); a && !a->is_offering())
+    url_base = "/users/" + a->localpart + "/";
+  c.node.share(
+    c.caller, c.address(), *type, item->get<std::int64_t>(), *role,
+    dump(interfaces), *share_id,
+    [done = c.done, url_base = std::move(url_base)](actors::reply r) {
+      if (!r.ok)
+        return done(error_from(r));
+      auto j = json::parse(r.body, nullptr, false);
+      if (!j.is_object() || !j.contains("share_id")
+          || !j["share_id"].is_string())
+        return done(
+          error_response(500, "internal", "malformed reply to a share"));
+      if (!url_base.empty())
+        j["url"] = url_base + j["share_id"].get<std::string>();
+      done(json_reply(201, j));
+    });
+}
+
+void on_share(call& c) {
+  auto params = parse_query(query_of(c.req.target));
+  if (!params)
+    return c.done(bad_request("invalid_query",
+                              "the query string has a malformed %-escape"));
+  std::string role;
+  for (auto& [name, value] : *params) {
+    if (name != "role")
+      return c.done(bad_request("invalid_query", "unknown query parameter '"
+                                                   + name.substr(0, 64)
+                                                   + "' (known: role)"));
+    role = value;
+  }
+  c.node.unshare(c.caller, c.address(), c.seg[3], role, relay(c.done));
+}
+
+/// `editors` or `group:editors` -> `group:editors`.
+std::string group_role(const std::string& name) {
+  return name.rfind("group:", 0) == 0 ? name : "group:" + name;
+}
+
+void on_members(call& c) {
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body || !only_members(*body, {"member"}, err))
+    return c.done(std::move(err));
+  auto member = string_member(*body, "member", err);
+  if (!member)
+    return c.done(std::move(err));
+  c.node.member(c.caller, c.address(), *member, group_role(c.seg[3]), true,
+                relay(c.done));
+}
+
+void on_member(call& c) {
+  c.node.member(c.caller, c.address(), c.seg[5], group_role(c.seg[3]), false,
+                relay(c.done));
+}
+
+void on_default_share(call& c) {
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body || !only_members(*body, {"share_id"}, err))
+    return c.done(std::move(err));
+  auto share_id = string_member(*body, "share_id", err);
+  if (!share_id)
+    return c.done(std::move(err));
+  c.node.set_default_share(c.caller, c.address(), *share_id, relay(c.done));
+}
+
+// -- administration -----------------------------------------------------------
+
+/// After the site store created an account: creates the user's store and
+/// writes its copy of the account there (as the node; the site store
+/// already decided that the caller may add accounts).
+void prepare_user_store(actors::node& n, responder done, json acct) {
+  auto address = acct.value("address", std::string{});
+  auto created = acct.value("created", std::int64_t{0});
+  auto failed = [done, address](const actors::reply& r) {
+    done(error_response(500, actors::to_string(r.code),
+                        "account " + address
+                          + " was created, but its store could not be "
+                            "prepared: "
+                          + r.message));
+  };
+  n.create_store(address, [&n, done, acct = std::move(acct), address, created,
+                           failed](actors::reply r) mutable {
+    if (!r.ok)
+      return failed(r);
+    actors::caller node_caller{actors::system_role, "http-admin"};
+    n.run(node_caller, address, "mantissa.write_account_copy", dump(acct),
+          [done, address, created, failed](actors::reply copied) {
+            if (!copied.ok)
+              return failed(copied);
+            done(json_reply(201, {{"address", address},
+                                  {"created", created},
+                                  {"disabled", false}}));
+          });
+  });
+}
+
+void on_admin_users(call& c) {
+  if (c.method == "GET")
+    return c.node.run(c.caller, "site", "mantissa.list_accounts", "{}",
+                      [done = c.done](actors::reply r) {
+                        if (!r.ok)
+                          return done(error_from(r));
+                        done(json_response(200, "{\"users\":" + r.body + "}"));
+                      });
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body || !only_members(*body, {"username", "password"}, err))
+    return c.done(std::move(err));
+  auto user = string_member(*body, "username", err);
+  auto password = user ? string_member(*body, "password", err) : std::nullopt;
+  if (!user || !password)
+    return c.done(std::move(err));
+  // The site store checks that the caller administers it (owner-only
+  // handler) before anything else happens.
+  c.node.run(c.caller, "site", "mantissa.add_account",
+             dump(json{{"username", *user}, {"password", *password}}),
+             [&n = c.node, done = c.done](actors::reply r) {
+               if (!r.ok)
+                 return done(error_from(r));
+               auto acct = json::parse(r.body, nullptr, false);
+               if (!acct.is_object() || !acct.contains("address"))
+                 return done(error_response(500, "internal",
+                                            "malformed reply to add_account"));
+               prepare_user_store(n, done, std::move(acct));
+             });
+}
+
+// -- dispatch -----------------------------------------------------------------
+
+/// Wraps the server's responder: answers once (later calls are ignored, so
+/// the catch-all below can always answer) and adds the API's headers.
+responder api_responder(responder inner) {
+  auto answered = std::make_shared<std::atomic<bool>>(false);
+  return [inner = std::move(inner), answered](response r) {
+    if (answered->exchange(true))
+      return;
+    r.headers.emplace_back("Cache-Control", "no-store");
+    if (r.status == 401)
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"mantissa\"");
+    inner(std::move(r));
+  };
+}
+
+/// Whether the request carried its token in the session cookie (and not
+/// in an Authorization header).
+bool token_in_cookie(const request& req) {
+  auto authz = req.header_value("authorization");
+  std::string scheme{authz.substr(0, 7)};
+  for (auto& ch : scheme)
+    ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  bool bearer = authz.size() > 7 && scheme == "bearer ";
+  return !bearer && !cookie_value(req, session_cookie).empty();
+}
+
+void serve(const api_context& ctx, request& req, responder done) {
+  auto path = path_of(req.target);
+  auto seg = split_path(path);
+  if (!seg)
+    return done(bad_request("invalid_path",
+                            "the path has a malformed %-escape or a "
+                            "forbidden segment"));
+  seg->erase(seg->begin()); // "api"
+  if (seg->size() > 1 && seg->back().empty())
+    seg->pop_back(); // a trailing slash
+  auto m = match(*seg);
+  if (!m)
+    return done(
+      error_response(404, "not_found", "no API route " + std::string{path}));
+  std::string method = req.method == "HEAD" ? "GET" : req.method;
+  if (!allows(m->allow, method)) {
+    auto res
+      = error_response(405, "method_not_allowed",
+                       req.method + " is not allowed on " + std::string{path}
+                         + " (allowed: " + std::string{m->allow} + ")");
+    res.headers.emplace_back("Allow", std::string{m->allow});
+    return done(std::move(res));
+  }
+  auto& n = *ctx.node;
+  call c{ctx,
+         n,
+         req,
+         method,
+         std::move(*seg),
+         identify(req, n.auth()),
+         {},
+         std::move(done)};
+  c.caller = caller_for(c.who, req);
+  // A token that is no longer valid is an error, not an anonymous request:
+  // the client must log in again. Logging in or out works regardless.
+  if (c.who.bad_token && m->id != route::login && m->id != route::logout) {
+    auto res = error_response(401, "unauthorized",
+                              "the session has expired or was logged out; "
+                              "log in again");
+    if (token_in_cookie(req))
+      res.headers.emplace_back("Set-Cookie",
+                               session_cookie_header({}, ctx.tls));
+    return c.done(std::move(res));
+  }
+  // CSRF: a browser attaches the cookie to requests any site makes, but it
+  // sends a custom header cross-site only after a CORS preflight, which
+  // this server never grants. So cookie-authenticated writes, and logins
+  // from browsers (they carry Origin), must carry X-Requested-With.
+  bool needs_header
+    = is_write(method)
+      && (c.who.via_cookie
+          || (m->id == route::login && !req.header_value("origin").empty()));
+  if (needs_header && req.header_value(csrf_header).empty())
+    return c.done(error_response(
+      403, "csrf",
+      "a write authenticated by the session cookie needs the header "
+      "'X-Requested-With: mantissa' (it keeps other sites from writing as "
+      "you); or use 'Authorization: Bearer TOKEN'"));
+  switch (m->id) {
+    case route::login:
+      return on_login(c);
+    case route::logout:
+      return on_logout(c);
+    case route::me:
+      return on_me(c);
+    case route::items:
+      return on_items(c);
+    case route::item:
+      return on_item(c);
+    case route::shares:
+      return on_shares(c);
+    case route::share:
+      return on_share(c);
+    case route::members:
+      return on_members(c);
+    case route::member:
+      return on_member(c);
+    case route::default_share:
+      return on_default_share(c);
+    case route::admin_users:
+      return on_admin_users(c);
+  }
+}
+
+} // namespace
+
+bool handle_json_api(const api_context& ctx, request& req, responder& reply) {
+  auto path = path_of(req.target);
+  if (path != "/api" && path.substr(0, 5) != "/api/")
+    return false;
+  auto done = api_responder(reply);
+  try {
+    serve(ctx, req, done);
+  } catch (const std::exception& e) {
+    done(error_response(500, "internal",
+                        std::string{"the request failed: "} + e.what()));
+  }
+  return true;
 }
 
 } // namespace mantissa::http
