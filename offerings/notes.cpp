@@ -121,6 +121,24 @@ store::result<json> remove(store::store& s, const json& raw,
   return json{{"ok", true}, {"id", *id}};
 }
 
+/// A string attribute of an item's JSON, or "" when missing or not a string.
+std::string text_of(const json& item, const char* key) {
+  auto i = item.find(key);
+  return i != item.end() && i->is_string() ? i->get<std::string>()
+                                           : std::string{};
+}
+
+/// The websharing view of a note: its title as the heading, its body as
+/// one paragraph that keeps its line breaks.
+std::string note_view(const json& item) {
+  std::string out = "<article class=\"note\"><h1>";
+  out += html_escape(text_of(item, "title"));
+  out += "</h1><p style=\"white-space:pre-wrap\">";
+  out += html_escape(text_of(item, "body"));
+  out += "</p></article>";
+  return out;
+}
+
 } // namespace
 
 const store::item_type<note>& note_item_type() {
@@ -159,6 +177,7 @@ offering make_offering() {
                 {"notes.list", list},
                 {"notes.delete", remove}};
   o.products = {{"notes", {"notebook"}}};
+  o.html_views = {{"notes.note", note_view}};
   return o;
 }
 

@@ -93,6 +93,11 @@ store::result<void> validate(const offering& o) {
       return invalid(o,
                      "route " + r.method + " " + r.pattern + " has no handler");
   }
+  for (auto& [type, view] : o.html_views) {
+    MANTISSA_TRY(need_type(type, "an HTML view"));
+    if (!view)
+      return invalid(o, "the HTML view of " + type + " has no function");
+  }
   std::set<std::string_view> product_names;
   for (auto& p : o.products) {
     if (!valid_simple_name(p.name))
@@ -231,6 +236,14 @@ offering_registry::find_powerup(std::string_view name) const {
       if (p.name == name)
         return {&o, &p};
   return {nullptr, nullptr};
+}
+
+const html_view*
+offering_registry::find_html_view(std::string_view type) const {
+  for (auto& [name, o] : offerings_)
+    if (auto i = o.html_views.find(std::string{type}); i != o.html_views.end())
+      return &i->second;
+  return nullptr;
 }
 
 store::result<void>

@@ -28,7 +28,7 @@ namespace mantissa::offerings {
 /// whose version equals its own. Bumped whenever `offering` or a type it
 /// exposes (store, handler and route types) changes in a way that breaks a
 /// compiled plugin.
-inline constexpr int api_version = 1;
+inline constexpr int api_version = 2;
 
 /// A powerup created in the offering's app store when the offering is
 /// installed: one item of `type` with default values, installed on the
@@ -94,6 +94,34 @@ struct route {
   std::function<route_response(const route_request&)> handler;
 };
 
+/// Renders one item as an HTML fragment for the websharing pages of the
+/// HTTP front end (`/users/{localpart}/{share_id}`). `item` is the item's
+/// JSON (`id`, `type` and its attributes). The fragment goes inside the
+/// page's `<main>`; **every value taken from the item must go through
+/// `html_escape`**. Pages are served with a Content-Security-Policy that
+/// allows no scripts, so a view is markup and inline style only. Must not
+/// block and must be safe to call from several threads at once; an
+/// exception falls back to the generic view.
+using html_view = std::function<std::string(const nlohmann::json& item)>;
+
+/// Escapes `text` for HTML element content and quoted attribute values
+/// (`&`, `<`, `>`, `"`, `'`).
+[[nodiscard]] inline std::string html_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 /// A product an offering ships: created in the site store when the
 /// offering is installed. `powerups` are installable powerup names (of
 /// this or another installed offering).
@@ -138,6 +166,10 @@ struct offering {
   std::filesystem::path static_dir;
   /// HTTP routes, adapted by the front end.
   std::vector<route> routes;
+  /// HTML views by item type, for websharing pages. A type without one is
+  /// shown by the front end's generic view (its attributes, escaped).
+  /// Every type named here must be registered by `register_types`.
+  std::map<std::string, html_view> html_views;
   /// Products created when the offering is installed.
   std::vector<product_decl> products;
 };
@@ -190,6 +222,10 @@ class offering_registry {
   /// nullptr}` when no known offering has it.
   [[nodiscard]] std::pair<const offering*, const installable_powerup*>
   find_powerup(std::string_view name) const;
+
+  /// The HTML view some known offering declares for items of `type`, or
+  /// nullptr (the first offering by name wins when several do).
+  [[nodiscard]] const html_view* find_html_view(std::string_view type) const;
 
   /// Registers every known offering's item types into `types`.
   [[nodiscard]] store::result<void>

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "offerings/offering.hpp"
+
 namespace mantissa::http {
 
 namespace {
@@ -195,20 +197,10 @@ response json_response(int status, std::string body) {
   return response{status, "application/json", {}, std::move(body)};
 }
 
+// One escaping rule for the whole process: offerings' HTML views use the
+// same function (offerings/offering.hpp).
 std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
+  return offerings::html_escape(text);
 }
 
 } // namespace mantissa::http
