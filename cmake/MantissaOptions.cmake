@@ -33,3 +33,12 @@ if(MANTISSA_SANITIZERS)
   target_link_options(mantissa_options INTERFACE -fsanitize=${_mantissa_san})
   message(STATUS "Mantissa: building with sanitizers ${_mantissa_san}")
 endif()
+
+# libFuzzer (fuzz/): coverage instrumentation in every library, the fuzzer
+# runtime only in the fuzz targets themselves.
+if(MANTISSA_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "MANTISSA_FUZZ needs Clang (libFuzzer); configure with -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  target_compile_options(mantissa_options INTERFACE -fsanitize=fuzzer-no-link)
+endif()
