@@ -200,7 +200,7 @@ struct api_fixture {
 
 TEST_CASE_METHOD(api_fixture,
                  "login answers a token and sets the session "
-                 "cookie; me and logout use it",
+                 "cookie, and me and logout use it",
                  "[http][api]") {
   start();
   auto r = call(
@@ -435,7 +435,7 @@ TEST_CASE_METHOD(api_fixture, "queries filter, sort and page", "[http][api]") {
 
 TEST_CASE_METHOD(api_fixture,
                  "cookie-authenticated writes need "
-                 "X-Requested-With; bearer tokens do not",
+                 "X-Requested-With, bearer tokens do not",
                  "[http][api]") {
   start();
   auto token = login(alice, "alice password");
