@@ -64,7 +64,37 @@ TEST_CASE("offerings are validated before they are registered",
                         }});
     CHECK_FALSE(reg.add(o));
   }
+  SECTION("an HTML view of an unregistered type, or without a function") {
+    auto o = test::test_app_offering();
+    o.html_views["testapp.ghost"] = [](const nlohmann::json&) {
+      return std::string{};
+    };
+    auto r = reg.add(o);
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error_value().message, Contains("testapp.ghost"));
+    o = test::test_app_offering();
+    o.html_views["testapp.tool"] = nullptr;
+    CHECK_FALSE(reg.add(o));
+  }
   CHECK(reg.all().empty());
+}
+
+TEST_CASE("the notes view escapes every value", "[offerings]") {
+  offerings::offering_registry reg;
+  REQUIRE(offerings::add_builtin_offerings(reg));
+  CHECK(reg.find_html_view("mail.message") == nullptr);
+  auto* view = reg.find_html_view("notes.note");
+  REQUIRE(view != nullptr);
+  auto html = (*view)(nlohmann::json{{"id", 1},
+                                     {"type", "notes.note"},
+                                     {"title", "<script>x</script>"},
+                                     {"body", "a & 'b' \"c\""}});
+  CHECK(has(html, "<h1>&lt;script&gt;x&lt;/script&gt;</h1>"));
+  CHECK(has(html, "a &amp; &#39;b&#39; &quot;c&quot;</p>"));
+  CHECK_FALSE(has(html, "<script>"));
+  // Missing or non-string attributes render as empty.
+  CHECK(has((*view)(nlohmann::json{{"title", 5}}), "<h1></h1>"));
+  CHECK(offerings::html_escape("<>&\"'") == "&lt;&gt;&amp;&quot;&#39;");
 }
 
 TEST_CASE("names are unique across offerings", "[offerings]") {
