@@ -10,6 +10,7 @@
 #include <fstream>
 #include <future>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +37,26 @@ const std::string alice = "alice@example.com";
 const actors::caller owner{"user:alice@example.com", "t"};
 const std::string json_accept = "application/json";
 
+/// An offering with two types: `webtest.card` has no HTML view (the
+/// generic one shows it) and `webtest.broken` has a view that throws.
+offerings::offering card_offering() {
+  offerings::offering o;
+  o.name = "webtest";
+  o.register_types = [](store::type_registry& types) -> store::result<void> {
+    for (auto* name : {"webtest.card", "webtest.broken"}) {
+      store::type_decl d{name, 1, {}};
+      d.attributes = {{"label", store::attribute_type::text},
+                      {"count", store::attribute_type::integer}};
+      MANTISSA_TRY(types.add(d));
+    }
+    return {};
+  };
+  o.html_views["webtest.broken"] = [](const json&) -> std::string {
+    throw std::runtime_error("broken view");
+  };
+  return o;
+}
+
 struct web_fixture {
   test::temp_dir dir;
   std::filesystem::path data = dir / "data";
@@ -58,6 +79,7 @@ struct web_fixture {
     auto notes = offerings::notes::make_offering();
     notes.static_dir = static_dir;
     REQUIRE(known.add(notes));
+    REQUIRE(known.add(card_offering()));
 
     actors::node_options opts;
     opts.data_dir = data;
@@ -129,10 +151,20 @@ struct web_fixture {
     return json::parse(r.body)["id"].get<std::int64_t>();
   }
 
-  std::string share(std::int64_t id, const std::string& role,
-                    const std::string& share_id = "") {
+  std::int64_t put(const std::string& type, const json& attrs) {
     auto r = call([&](auto done) {
-      n->share(owner, alice, "notes.note", id, role, R"(["read"])", share_id,
+      n->put(owner, alice, type, attrs.dump(), std::move(done));
+    });
+    INFO(r.message);
+    REQUIRE(r.ok);
+    return json::parse(r.body)["id"].get<std::int64_t>();
+  }
+
+  std::string share(std::int64_t id, const std::string& role,
+                    const std::string& share_id = "",
+                    const std::string& type = "notes.note") {
+    auto r = call([&](auto done) {
+      n->share(owner, alice, type, id, role, R"(["read"])", share_id,
                std::move(done));
     });
     INFO(r.message);
@@ -215,6 +247,26 @@ TEST_CASE_METHOD(web_fixture, "a note shared with everyone is a public page, "
             {{"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}})
           .header("Content-Type")
         == "text/html; charset=utf-8");
+}
+
+TEST_CASE_METHOD(web_fixture, "a type without a view gets the generic view, "
+                              "escaped; a view that throws falls back to it",
+                 "[websharing]") {
+  auto card = put("webtest.card", {{"label", "<i>hi</i> & \"bye\""}, {"count", 3}});
+  auto sid = share(card, "everyone", "card", "webtest.card");
+  auto page = get("/users/alice/" + sid);
+  REQUIRE(page.status == 200);
+  CHECK(has(page.body, "<h1>webtest.card</h1>"));
+  CHECK(has(page.body,
+            "<dt>label</dt><dd>&lt;i&gt;hi&lt;/i&gt; &amp; &quot;bye&quot;</dd>"));
+  CHECK(has(page.body, "<dt>count</dt><dd>3</dd>"));
+  CHECK_FALSE(has(page.body, "<i>"));
+
+  auto broken = put("webtest.broken", {{"label", "still shown"}});
+  share(broken, "everyone", "broken", "webtest.broken");
+  auto fallback = get("/users/alice/broken");
+  REQUIRE(fallback.status == 200);
+  CHECK(has(fallback.body, "<dd>still shown</dd>"));
 }
 
 TEST_CASE_METHOD(web_fixture, "a share with one user needs that user's token",
