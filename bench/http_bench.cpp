@@ -176,9 +176,9 @@ wrk_result run_wrk(const options& opt, std::uint16_t port,
                    const std::string& path, const std::string& token) {
   auto cmd = "wrk -t" + std::to_string(opt.threads) + " -c"
              + std::to_string(opt.connections) + " -d"
-             + std::to_string(opt.duration) + "s --latency -H 'Authorization: "
-             + "Bearer " + token + "' 'http://127.0.0.1:" + std::to_string(port)
-             + path + "' 2>&1";
+             + std::to_string(opt.duration)
+             + "s --latency -H 'Authorization: " + "Bearer " + token
+             + "' 'http://127.0.0.1:" + std::to_string(port) + path + "' 2>&1";
   wrk_result r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr)
@@ -248,8 +248,8 @@ int main(int argc, char** argv) {
     else
       die("unknown option " + a + " (see the source for usage)");
   }
-  if (opt.duration < 1 || opt.connections < 1 || opt.threads < 1
-      || opt.idle < 0 || opt.server_threads < 1)
+  if (opt.duration < 1 || opt.connections < 1 || opt.threads < 1 || opt.idle < 0
+      || opt.server_threads < 1)
     die("counts must be positive");
   // Idle connections need two descriptors each in this process.
   rlimit lim{};
@@ -262,7 +262,8 @@ int main(int argc, char** argv) {
   }
 
   // -- set-up: alice, a note, a session ---------------------------------------
-  auto data = opt.parent / ("mantissa-http-bench-" + std::to_string(::getpid()));
+  auto data
+    = opt.parent / ("mantissa-http-bench-" + std::to_string(::getpid()));
   std::filesystem::remove_all(data);
   add_account(data, "alice@example.com", "bench password");
   offerings::offering_registry known;
@@ -292,15 +293,17 @@ int main(int argc, char** argv) {
   auto put = must(n.wait(
     [&](auto done) { n.put(owner, alice, "notes.note", note.dump(), done); }));
   auto id = nlohmann::json::parse(put.body)["id"].get<std::int64_t>();
-  auto item = must(n.wait(
-    [&](auto done) { n.get(owner, alice, "notes.note", id, done); }));
+  auto item = must(
+    n.wait([&](auto done) { n.get(owner, alice, "notes.note", id, done); }));
   std::promise<actors::login_result> login;
-  n.auth().login("alice@example.com", "bench password", "127.0.0.1",
-                 [&](actors::login_result r) { login.set_value(std::move(r)); });
+  n.auth().login(
+    "alice@example.com", "bench password", "127.0.0.1",
+    [&](actors::login_result r) { login.set_value(std::move(r)); });
   auto session = login.get_future().get();
   if (!session.ok)
     die("login: " + session.message);
-  auto path = "/api/stores/" + alice + "/items/notes.note/" + std::to_string(id);
+  auto path
+    = "/api/stores/" + alice + "/items/notes.note/" + std::to_string(id);
   auto request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  + "Authorization: Bearer " + session.token + "\r\n\r\n";
 

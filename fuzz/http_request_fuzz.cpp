@@ -77,7 +77,8 @@ constexpr auto connection_deadline = 10s;
 class environment {
  public:
   environment() {
-    auto pattern = (fs::temp_directory_path() / "mantissa-fuzz-XXXXXX").string();
+    auto pattern
+      = (fs::temp_directory_path() / "mantissa-fuzz-XXXXXX").string();
     std::vector<char> buf(pattern.begin(), pattern.end());
     buf.push_back('\0');
     if (::mkdtemp(buf.data()) == nullptr)
@@ -131,7 +132,8 @@ class environment {
     http::server_options hopts;
     hopts.port = 0;
     hopts.read_timeout = 5s;
-    server_ = std::make_unique<http::server>(hopts, http::make_api_handler(ctx_));
+    server_
+      = std::make_unique<http::server>(hopts, http::make_api_handler(ctx_));
     if (!server_->start(err))
       die("server: " + err);
   }
@@ -180,8 +182,8 @@ class environment {
 /// What happened to one input.
 struct outcome {
   bool ok = true;
-  std::string why;       ///< when not ok
-  std::string received;  ///< everything the server sent
+  std::string why;      ///< when not ok
+  std::string received; ///< everything the server sent
 };
 
 /// Writes `bytes` to a new connection, half-closes it and reads until the
@@ -224,14 +226,14 @@ outcome exchange(std::uint16_t port, std::string_view bytes) {
       die(std::string{"poll: "} + std::strerror(errno));
     }
     if (write_open && (p.revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-      auto n = ::send(fd, bytes.data() + sent, bytes.size() - sent,
-                      MSG_NOSIGNAL);
+      auto n
+        = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
       if (n > 0) {
         sent += static_cast<std::size_t>(n);
         if (sent == bytes.size())
           finish_writing();
       } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        write_open = false;  // the server closed early (e.g. after a 431)
+        write_open = false; // the server closed early (e.g. after a 431)
       }
     }
     if ((p.revents & (POLLIN | POLLERR | POLLHUP)) != 0) {
@@ -241,7 +243,7 @@ outcome exchange(std::uint16_t port, std::string_view bytes) {
         continue;
       }
       if (n == 0 || (errno != EAGAIN && errno != EINTR))
-        break;  // closed (or reset): done
+        break; // closed (or reset): done
     }
   }
   ::close(fd);
@@ -311,8 +313,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   // Kept for the life of the process: libFuzzer exits without a hook.
   static environment* env = new environment();
   static std::uint64_t count = 0;
-  auto why = run_one(
-    *env, {reinterpret_cast<const char*>(data), size}, ++count);
+  auto why
+    = run_one(*env, {reinterpret_cast<const char*>(data), size}, ++count);
   if (!why.empty())
     die(why);
   return 0;
@@ -323,6 +325,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
 namespace {
 
 /// Pieces of HTTP the mutator inserts (a dictionary).
+// clang-format off
 const std::vector<std::string> tokens = {
   "\r\n", "\r\n\r\n", "\n", "\r", " ", ":", "/", "?", "&", "=", "%", "%00",
   "%2f", "%2e%2e", "..", "../", "%zz", "%", "+", "#", ";", ",", "\"", "\\",
@@ -345,6 +348,7 @@ const std::vector<std::string> tokens = {
 const std::vector<std::string> numbers = {"0",     "1",  "-1", "65536",
                                           "99999999999999999999",
                                           "0x10",  "1.5", "", "4294967295"};
+// clang-format on
 
 class generator {
  public:
@@ -382,37 +386,37 @@ class generator {
   void mutate(std::string& s) {
     auto at = pick(s.size() + 1);
     switch (pick(10)) {
-      case 0:  // flip a bit
+      case 0: // flip a bit
         if (!s.empty())
           s[pick(s.size())] ^= static_cast<char>(1u << pick(8));
         break;
-      case 1:  // overwrite a byte
+      case 1: // overwrite a byte
         if (!s.empty())
           s[pick(s.size())] = static_cast<char>(rng_() & 0xff);
         break;
-      case 2:  // insert random bytes
+      case 2: // insert random bytes
         s.insert(at, random_bytes(1 + pick(8)));
         break;
-      case 3:  // delete a range
+      case 3: // delete a range
         if (at < s.size())
           s.erase(at, 1 + pick(std::min<std::size_t>(s.size() - at, 32)));
         break;
       case 4:
-      case 5:  // insert a token
+      case 5: // insert a token
         s.insert(at, tokens[pick(tokens.size())]);
         break;
-      case 6:  // duplicate a range
+      case 6: // duplicate a range
         if (at < s.size()) {
           auto len = 1 + pick(std::min<std::size_t>(s.size() - at, 64));
           s.insert(at, s.substr(at, len));
         }
         break;
-      case 7: {  // splice with another seed
+      case 7: { // splice with another seed
         auto& other = seeds_[pick(seeds_.size())];
         s = s.substr(0, at) + other.substr(pick(other.size() + 1));
         break;
       }
-      case 8: {  // replace a run of digits with another number
+      case 8: { // replace a run of digits with another number
         auto d = s.find_first_of("0123456789", at);
         if (d != std::string::npos) {
           auto e = s.find_first_not_of("0123456789", d);
@@ -421,10 +425,10 @@ class generator {
         }
         break;
       }
-      default:  // repeat a short range many times (limits)
+      default: // repeat a short range many times (limits)
         if (at < s.size()) {
-          auto piece = s.substr(at, 1 + pick(std::min<std::size_t>(
-                                          s.size() - at, 16)));
+          auto piece
+            = s.substr(at, 1 + pick(std::min<std::size_t>(s.size() - at, 16)));
           std::string run;
           auto times = 1 + pick(2048);
           for (std::size_t k = 0; k < times && run.size() < max_input; ++k)
@@ -481,9 +485,8 @@ int main(int argc, char** argv) {
     else if (a == "--corpus" && i + 1 < argc)
       corpus = argv[++i];
     else if (a.starts_with("-")) {
-      std::fprintf(stderr,
-                   "usage: http_request_fuzz [--runs N] [--seed S] "
-                   "[--corpus DIR] [FILE...]\n");
+      std::fprintf(stderr, "usage: http_request_fuzz [--runs N] [--seed S] "
+                           "[--corpus DIR] [FILE...]\n");
       return 2;
     } else
       files.emplace_back(a);
@@ -499,7 +502,7 @@ int main(int argc, char** argv) {
     for (auto& e : fs::directory_iterator{corpus})
       if (e.is_regular_file())
         names.push_back(e.path());
-    std::sort(names.begin(), names.end());  // the same order every run
+    std::sort(names.begin(), names.end()); // the same order every run
     for (auto& n : names)
       seeds.push_back(read_file(n));
   }
@@ -509,7 +512,7 @@ int main(int argc, char** argv) {
   auto total = files.empty() ? runs : files.size();
   auto started = std::chrono::steady_clock::now();
   std::uint64_t failed = 0;
-  std::map<int, std::uint64_t> statuses;  // first answer of each input
+  std::map<int, std::uint64_t> statuses; // first answer of each input
   for (std::uint64_t i = 0; i < total; ++i) {
     auto input = files.empty() ? gen.next(i) : inputs_from_files[i];
     int status = 0;
@@ -531,9 +534,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "GET /healthz does not answer 200 after the run\n");
     ++failed;
   }
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                            - started)
-                .count();
+  auto secs
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+        .count();
   std::string seen;
   for (auto& [status, n] : statuses)
     seen += " " + (status == 0 ? std::string{"none"} : std::to_string(status))

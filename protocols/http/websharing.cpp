@@ -46,7 +46,8 @@ constexpr std::uintmax_t max_static_file = 16 * 1024 * 1024;
 constexpr const char* html_type = "text/html; charset=utf-8";
 /// Pages render stored data: no scripts, no external anything, inline style
 /// only.
-constexpr const char* page_csp = "default-src 'none'; style-src 'unsafe-inline'";
+constexpr const char* page_csp
+  = "default-src 'none'; style-src 'unsafe-inline'";
 
 constexpr const char* page_style
   = "body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem "
@@ -76,7 +77,7 @@ std::string_view trim(std::string_view s) {
 /// matches.
 double accept_q(std::string_view accept, std::string_view type,
                 std::string_view subtype) {
-  int best = 0;  // specificity of the best match so far
+  int best = 0; // specificity of the best match so far
   double q_best = 0;
   while (!accept.empty()) {
     auto comma = accept.find(',');
@@ -231,13 +232,13 @@ response share_page(const api_context& ctx, const std::string& address,
       try {
         main = (*view)(item);
       } catch (...) {
-        main.clear();  // a broken view falls back to the generic one
+        main.clear(); // a broken view falls back to the generic one
       }
     }
   if (main.empty())
     main = generic_view(item);
   auto title = item.contains("title") && item["title"].is_string()
-                 && !item["title"].get_ref<const std::string&>().empty()
+                   && !item["title"].get_ref<const std::string&>().empty()
                  ? item["title"].get<std::string>()
                  : type;
   auto r = html_page(200, title, main, "Shared by " + address);
@@ -254,18 +255,18 @@ struct share_lookup {
   const api_context* ctx;
   actors::caller who;
   std::string share_id;
-  std::vector<std::string> addresses;  ///< `localpart@domain`, in order
+  std::vector<std::string> addresses; ///< `localpart@domain`, in order
   std::size_t next = 0;
   bool as_json = false;
   responder reply;
 
   static void run(std::shared_ptr<share_lookup> self) {
     const auto& address = self->addresses[self->next++];
-    self->ctx->node->get_share(
-      self->who, address, self->share_id,
-      [self, address](actors::reply r) mutable {
-        self->done(std::move(self), address, std::move(r));
-      });
+    self->ctx->node->get_share(self->who, address, self->share_id,
+                               [self, address](actors::reply r) mutable {
+                                 self->done(std::move(self), address,
+                                            std::move(r));
+                               });
   }
 
   void done(std::shared_ptr<share_lookup> self, const std::string& address,
@@ -329,7 +330,7 @@ void serve_share(const api_context& ctx, const request& req, responder reply,
 /// port or a trailing dot.
 std::string host_name(const request& req) {
   auto h = trim(req.header_value("host"));
-  if (!h.empty() && h.front() == '[')  // an IPv6 literal: never a host form
+  if (!h.empty() && h.front() == '[') // an IPv6 literal: never a host form
     return lower(h.substr(0, h.find(']') + 1));
   h = h.substr(0, h.find(':'));
   if (!h.empty() && h.back() == '.')
@@ -399,7 +400,7 @@ bool read_small_file(const fs::path& file, std::string& out) {
       if (n < 0 && errno == EINTR)
         continue;
       if (n <= 0)
-        break;  // an error, or the file shrank: serve what is there
+        break; // an error, or the file shrank: serve what is there
       done += static_cast<std::size_t>(n);
     }
     out.resize(done);
@@ -417,9 +418,8 @@ bool read_small_file(const fs::path& file, std::string& out) {
 /// read to another thread would need a pool the front end does not have.
 response static_file(const api_context& ctx,
                      const std::vector<std::string>& segs) {
-  auto missing = [] {
-    return error_response(404, "not_found", "no such file");
-  };
+  auto missing
+    = [] { return error_response(404, "not_found", "no such file"); };
   if (segs.size() < 3 || ctx.offerings == nullptr)
     return missing();
   auto* o = ctx.offerings->find(segs[1]);
@@ -451,8 +451,7 @@ response static_file(const api_context& ctx,
 
 } // namespace
 
-bool handle_websharing(const api_context& ctx, request& req,
-                       responder& reply) {
+bool handle_websharing(const api_context& ctx, request& req, responder& reply) {
   auto path = path_of(req.target);
   bool users = path == "/users" || path.starts_with("/users/");
   bool statics = path == "/static" || path.starts_with("/static/");
@@ -460,7 +459,7 @@ bool handle_websharing(const api_context& ctx, request& req,
   if (!users && !statics) {
     host = host_form(ctx, host_name(req));
     if (host.first.empty())
-      return false;  // the bare domain, www, or another host: not ours
+      return false; // the bare domain, www, or another host: not ours
   }
   bool as_json = wants_json(req);
   if (req.method != "GET" && req.method != "HEAD") {
@@ -494,8 +493,8 @@ bool handle_websharing(const api_context& ctx, request& req,
     reply(not_found(as_json));
     return true;
   }
-  serve_share(ctx, req, std::move(reply), host.first, (*segs)[0],
-              {host.second}, as_json);
+  serve_share(ctx, req, std::move(reply), host.first, (*segs)[0], {host.second},
+              as_json);
   return true;
 }
 

@@ -124,7 +124,7 @@ struct web_fixture {
     REQUIRE(actors::add_account(**site, *addr, password));
   }
 
-  template <class F>
+  template<class F>
   actors::reply call(F&& f) {
     return n->wait([&](actors::reply_handler done) { f(std::move(done)); });
   }
@@ -132,8 +132,9 @@ struct web_fixture {
   std::string login(const std::string& user, const std::string& password) {
     std::promise<actors::login_result> p;
     auto f = p.get_future();
-    n->auth().login(user, password, "127.0.0.1",
-                    [&p](actors::login_result r) { p.set_value(std::move(r)); });
+    n->auth().login(user, password, "127.0.0.1", [&p](actors::login_result r) {
+      p.set_value(std::move(r));
+    });
     REQUIRE(f.wait_for(60s) == std::future_status::ready);
     auto r = f.get();
     INFO(r.message);
@@ -173,9 +174,9 @@ struct web_fixture {
   }
 
   /// GET `target` with extra headers (Host is 127.0.0.1).
-  http_response get(const std::string& target,
-                    const std::vector<std::pair<std::string, std::string>>&
-                      headers = {}) {
+  http_response
+  get(const std::string& target,
+      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
     auto r = test::http_request(srv->port(), "GET", target, {}, headers);
     REQUIRE(r);
     return *r;
@@ -184,8 +185,7 @@ struct web_fixture {
   /// GET `target` as JSON.
   http_response get_json(const std::string& target,
                          const std::string& token = {}) {
-    std::vector<std::pair<std::string, std::string>> h{
-      {"Accept", json_accept}};
+    std::vector<std::pair<std::string, std::string>> h{{"Accept", json_accept}};
     if (!token.empty())
       h.emplace_back("Authorization", "Bearer " + token);
     return get(target, h);
@@ -210,8 +210,9 @@ bool has(const std::string& text, const std::string& part) {
 
 } // namespace
 
-TEST_CASE_METHOD(web_fixture, "a note shared with everyone is a public page, "
-                              "its values escaped",
+TEST_CASE_METHOD(web_fixture,
+                 "a note shared with everyone is a public page, "
+                 "its values escaped",
                  "[websharing]") {
   auto id = note("<script>alert(1)</script> & co", "line one\n<b>two</b>");
   auto sid = share(id, "everyone");
@@ -224,7 +225,8 @@ TEST_CASE_METHOD(web_fixture, "a note shared with everyone is a public page, "
   CHECK(page.header("X-Content-Type-Options") == "nosniff");
   CHECK_FALSE(has(page.body, "<script>"));
   CHECK_FALSE(has(page.body, "<b>two"));
-  CHECK(has(page.body, "<h1>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</h1>"));
+  CHECK(
+    has(page.body, "<h1>&lt;script&gt;alert(1)&lt;/script&gt; &amp; co</h1>"));
   CHECK(has(page.body, "&lt;b&gt;two&lt;/b&gt;"));
   CHECK(has(page.body, "<title>&lt;script&gt;"));
 
@@ -249,16 +251,19 @@ TEST_CASE_METHOD(web_fixture, "a note shared with everyone is a public page, "
         == "text/html; charset=utf-8");
 }
 
-TEST_CASE_METHOD(web_fixture, "a type without a view gets the generic view, "
-                              "escaped; a view that throws falls back to it",
+TEST_CASE_METHOD(web_fixture,
+                 "a type without a view gets the generic view, "
+                 "escaped; a view that throws falls back to it",
                  "[websharing]") {
-  auto card = put("webtest.card", {{"label", "<i>hi</i> & \"bye\""}, {"count", 3}});
+  auto card
+    = put("webtest.card", {{"label", "<i>hi</i> & \"bye\""}, {"count", 3}});
   auto sid = share(card, "everyone", "card", "webtest.card");
   auto page = get("/users/alice/" + sid);
   REQUIRE(page.status == 200);
   CHECK(has(page.body, "<h1>webtest.card</h1>"));
-  CHECK(has(page.body,
-            "<dt>label</dt><dd>&lt;i&gt;hi&lt;/i&gt; &amp; &quot;bye&quot;</dd>"));
+  CHECK(
+    has(page.body,
+        "<dt>label</dt><dd>&lt;i&gt;hi&lt;/i&gt; &amp; &quot;bye&quot;</dd>"));
   CHECK(has(page.body, "<dt>count</dt><dd>3</dd>"));
   CHECK_FALSE(has(page.body, "<i>"));
 
@@ -279,8 +284,8 @@ TEST_CASE_METHOD(web_fixture, "a share with one user needs that user's token",
   REQUIRE(r.status == 200);
   CHECK(json::parse(r.body)["item"]["body"] == "hello bob");
   // Bob's session cookie works too, for the HTML page.
-  auto page = get("/users/alice/" + sid,
-                  {{"Cookie", "mantissa_session=" + bob}});
+  auto page
+    = get("/users/alice/" + sid, {{"Cookie", "mantissa_session=" + bob}});
   CHECK(page.status == 200);
   CHECK(has(page.body, "hello bob"));
 
@@ -303,7 +308,7 @@ TEST_CASE_METHOD(web_fixture, "a share with one user needs that user's token",
 
 TEST_CASE_METHOD(web_fixture, "the default share answers /users/{localpart}",
                  "[websharing]") {
-  CHECK(get("/users/alice").status == 404);  // no default share yet
+  CHECK(get("/users/alice").status == 404); // no default share yet
   auto id = note("home page", "welcome");
   share(id, "everyone", "home");
   REQUIRE(call([&](auto done) {
@@ -326,8 +331,9 @@ TEST_CASE_METHOD(web_fixture, "the default share answers /users/{localpart}",
   CHECK(get("/users/alice/a%2fb").status == 400);
 }
 
-TEST_CASE_METHOD(web_fixture, "the host form maps {localpart}.{domain}/{share} "
-                              "to the user's share",
+TEST_CASE_METHOD(web_fixture,
+                 "the host form maps {localpart}.{domain}/{share} "
+                 "to the user's share",
                  "[websharing]") {
   auto id = note("hosted", "on a subdomain");
   auto sid = share(id, "everyone");
@@ -347,8 +353,8 @@ TEST_CASE_METHOD(web_fixture, "the host form maps {localpart}.{domain}/{share} "
   CHECK(get_host("/users/alice/" + sid, "alice.example.com").status == 200);
   // www, the bare domain and other domains are not the host form: the
   // request falls through to the API's 404.
-  for (auto* host : {"www.example.com", "example.com", "alice.example.org",
-                     "127.0.0.1"}) {
+  for (auto* host :
+       {"www.example.com", "example.com", "alice.example.org", "127.0.0.1"}) {
     INFO(host);
     auto other = get_host("/" + sid, host);
     CHECK(other.status == 404);
@@ -376,8 +382,9 @@ TEST_CASE_METHOD(web_fixture, "a note that is not shared is not found",
   CHECK(post->header("Allow") == "GET, HEAD");
 }
 
-TEST_CASE_METHOD(web_fixture, "static files are served from the offering's "
-                              "directory and nowhere else",
+TEST_CASE_METHOD(web_fixture,
+                 "static files are served from the offering's "
+                 "directory and nowhere else",
                  "[websharing]") {
   auto index = get("/static/notes/index.html");
   REQUIRE(index.status == 200);
@@ -389,19 +396,17 @@ TEST_CASE_METHOD(web_fixture, "static files are served from the offering's "
   CHECK(css.header("Content-Type") == "text/css; charset=utf-8");
   CHECK(css.body == "body{color:red}");
 
-  for (auto* target : {"/static/notes/../../etc/passwd",
-                       "/static/notes/%2e%2e/%2e%2e/etc/passwd",
-                       "/static/notes/..%2f..%2fetc%2fpasswd",
-                       "/static/notes/css%2fsite.css",
-                       "/static/notes/%2fetc%2fpasswd",
-                       "/static/notes/index.html%00.txt",
-                       "/static/notes/./index.html",
-                       "/static/notes/escape.txt",  // a symlink out of it
-                       "/static/notes/css",         // a directory
-                       "/static/notes/", "/static/notes/missing.txt",
-                       "/static/mail/index.html",  // no static_dir
-                       "/static/nosuch/index.html", "/static/",
-                       "/static/notes//index.html"}) {
+  for (auto* target :
+       {"/static/notes/../../etc/passwd",
+        "/static/notes/%2e%2e/%2e%2e/etc/passwd",
+        "/static/notes/..%2f..%2fetc%2fpasswd", "/static/notes/css%2fsite.css",
+        "/static/notes/%2fetc%2fpasswd", "/static/notes/index.html%00.txt",
+        "/static/notes/./index.html",
+        "/static/notes/escape.txt", // a symlink out of it
+        "/static/notes/css",        // a directory
+        "/static/notes/", "/static/notes/missing.txt",
+        "/static/mail/index.html", // no static_dir
+        "/static/nosuch/index.html", "/static/", "/static/notes//index.html"}) {
     INFO(target);
     auto r = get(target);
     CHECK((r.status == 404 || r.status == 400));
