@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0) {
     lim.rlim_cur = lim.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &lim);
-    if (lim.rlim_cur < static_cast<rlim_t>(2 * opt.idle + 256))
+    if (lim.rlim_cur < 2 * static_cast<rlim_t>(opt.idle) + 256)
       die("the descriptor limit is too low for --idle "
           + std::to_string(opt.idle));
   }
@@ -322,9 +322,10 @@ int main(int argc, char** argv) {
   wrk_result bare;
   {
     auto body = item.body;
-    http::server srv{hopts, [body](http::request, http::responder reply) {
-                       reply(http::response{200, "application/json", {}, body});
-                     }};
+    http::server srv{
+      hopts, [body](const http::request&, const http::responder& reply) {
+        reply(http::response{200, "application/json", {}, body});
+      }};
     if (!srv.start(err))
       die("bare server: " + err);
     bare = run_wrk(opt, srv.port(), path, session.token);

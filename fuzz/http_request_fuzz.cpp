@@ -61,7 +61,7 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 /// Inputs longer than this are cut (more only fills socket buffers).
-constexpr std::size_t max_input = 64 * 1024;
+constexpr std::size_t max_input = std::size_t{64} * 1024;
 /// How long one connection may take before the input counts as a hang.
 constexpr auto connection_deadline = 10s;
 
@@ -387,8 +387,11 @@ class generator {
     auto at = pick(s.size() + 1);
     switch (pick(10)) {
       case 0: // flip a bit
-        if (!s.empty())
-          s[pick(s.size())] ^= static_cast<char>(1u << pick(8));
+        if (!s.empty()) {
+          auto& c = s[pick(s.size())];
+          c = static_cast<char>(static_cast<unsigned char>(c)
+                                ^ (1u << pick(8)));
+        }
         break;
       case 1: // overwrite a byte
         if (!s.empty())
@@ -512,12 +515,23 @@ int main(int argc, char** argv) {
   auto total = files.empty() ? runs : files.size();
   auto started = std::chrono::steady_clock::now();
   std::uint64_t failed = 0;
-  std::map<int, std::uint64_t> statuses; // first answer of each input
+  // By the status of each input's first answer: how many, and seconds.
+  std::map<int, std::pair<std::uint64_t, double>> statuses;
   for (std::uint64_t i = 0; i < total; ++i) {
     auto input = files.empty() ? gen.next(i) : inputs_from_files[i];
     int status = 0;
+    auto t0 = std::chrono::steady_clock::now();
     auto why = run_one(env, input, i + 1, &status);
-    ++statuses[status];
+    auto took
+      = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+    auto& [count, seconds] = statuses[status];
+    ++count;
+    seconds += took;
+    if (took > 1.0)
+      std::fprintf(stderr, "input %llu: slow, %.1f s, first answer %d:\n%s\n",
+                   static_cast<unsigned long long>(i), took, status,
+                   printable(input).c_str());
     if (why.empty())
       continue;
     ++failed;
@@ -538,9 +552,13 @@ int main(int argc, char** argv) {
     = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
         .count();
   std::string seen;
-  for (auto& [status, n] : statuses)
-    seen += " " + (status == 0 ? std::string{"none"} : std::to_string(status))
-            + ":" + std::to_string(n);
+  for (auto& [status, stat] : statuses) {
+    char line[96];
+    std::snprintf(line, sizeof(line), " %s:%llu (%.1f s)",
+                  status == 0 ? "none" : std::to_string(status).c_str(),
+                  static_cast<unsigned long long>(stat.first), stat.second);
+    seen += line;
+  }
   std::printf("http_request_fuzz: first answers%s\n", seen.c_str());
   std::printf("http_request_fuzz: %llu inputs (seed %llu, %zu seeds) in %.1f "
               "s\n%llu passed, %llu failed\n",

@@ -41,7 +41,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 /// Largest static file served; larger ones are answered 404.
-constexpr std::uintmax_t max_static_file = 16 * 1024 * 1024;
+constexpr std::uintmax_t max_static_file = std::uintmax_t{16} * 1024 * 1024;
 
 constexpr const char* html_type = "text/html; charset=utf-8";
 /// Pages render stored data: no scripts, no external anything, inline style
@@ -264,15 +264,15 @@ struct share_lookup {
     const auto& address = self->addresses[self->next++];
     self->ctx->node->get_share(self->who, address, self->share_id,
                                [self, address](actors::reply r) mutable {
-                                 self->done(std::move(self), address,
-                                            std::move(r));
+                                 done(std::move(self), address, std::move(r));
                                });
   }
 
-  void done(std::shared_ptr<share_lookup> self, const std::string& address,
-            actors::reply r) {
+  static void done(std::shared_ptr<share_lookup> self,
+                   const std::string& address, actors::reply r) {
+    auto& reply = self->reply;
     if (!r.ok && r.code == actors::error_code::no_such_store
-        && next < addresses.size()) {
+        && self->next < self->addresses.size()) {
       run(std::move(self));
       return;
     }
@@ -280,19 +280,19 @@ struct share_lookup {
       auto status = status_for(r.code);
       // A malformed address or share id is a page that does not exist.
       if (status == 404 || status == 400)
-        reply(not_found(as_json));
+        reply(not_found(self->as_json));
       else
         reply(error_page(status, actors::to_string(r.code),
-                         "the share cannot be read now", as_json));
+                         "the share cannot be read now", self->as_json));
       return;
     }
-    if (as_json) {
+    if (self->as_json) {
       auto res = json_response(200, std::move(r.body));
       add_share_headers(res);
       reply(std::move(res));
       return;
     }
-    reply(share_page(*ctx, address, r.body));
+    reply(share_page(*self->ctx, address, r.body));
   }
 };
 
@@ -306,9 +306,13 @@ void serve_share(const api_context& ctx, const request& req, responder reply,
     return;
   }
   auto lookup = std::make_shared<share_lookup>();
-  for (auto& d : domains)
-    if (auto addr = actors::parse_address(localpart + "@" + d))
+  for (auto& d : domains) {
+    auto text = localpart;
+    text += '@';
+    text += d;
+    if (auto addr = actors::parse_address(text))
       lookup->addresses.push_back(actors::to_string(*addr));
+  }
   if (lookup->addresses.empty()) {
     reply(not_found(as_json));
     return;
