@@ -252,8 +252,8 @@ TEST_CASE_METHOD(web_fixture,
 }
 
 TEST_CASE_METHOD(web_fixture,
-                 "a type without a view gets the generic view, "
-                 "escaped; a view that throws falls back to it",
+                 "a type without a view gets the generic view "
+                 "(escaped), and so does one whose view throws",
                  "[websharing]") {
   auto card
     = put("webtest.card", {{"label", "<i>hi</i> & \"bye\""}, {"count", 3}});
