@@ -48,9 +48,11 @@ struct manager_state {
 
 using manager_actor = caf::stateful_actor<manager_state>;
 
-/// Resolves an address to its file; errors are ready to send.
+/// Resolves an address to its file. `text` becomes the address's canonical
+/// (lower-case) form: one store has one key, whatever case it was asked
+/// for in. Errors are ready to send.
 caf::expected<std::filesystem::path> resolve(const runtime& rt,
-                                             const std::string& text) {
+                                             std::string& text) {
   if (text == site_address)
     return site_path(rt.data_dir);
   auto addr = parse_address(text);
@@ -59,6 +61,7 @@ caf::expected<std::filesystem::path> resolve(const runtime& rt,
   if (addr->domain.empty() && addr->localpart == site_address)
     return make_error(error_code::invalid_name,
                       "'site' is reserved for the site store");
+  text = to_string(*addr);
   return store_path(rt.data_dir, *addr);
 }
 
@@ -198,7 +201,7 @@ class manager {
       }
     });
     return {
-      [this](store_atom, const std::string& address) -> caf::response_promise {
+      [this](store_atom, std::string& address) -> caf::response_promise {
         auto rp = self_->make_response_promise();
         auto path = resolve(*self_->state.rt, address);
         if (!path) {
@@ -217,7 +220,7 @@ class manager {
         lookup(address, *path, rp);
         return rp;
       },
-      [this](create_atom, const std::string& address) -> caf::response_promise {
+      [this](create_atom, std::string& address) -> caf::response_promise {
         auto rp = self_->make_response_promise();
         auto path = resolve(*self_->state.rt, address);
         if (!path) {

@@ -420,3 +420,17 @@ TEST_CASE_METHOD(access_fixture, "randomized roles, groups and shares checked "
   CHECK(checks > 100);
   CHECK(mismatches == 0);
 }
+
+TEST_CASE_METHOD(access_fixture, "an address in another case reaches the same "
+                                 "store and the same owner",
+                 "[access]") {
+  auto id = note("case");
+  for (const char* spelled : {"Alice@Example.COM", "ALICE@example.com"}) {
+    auto r = call([&](auto done) {
+      n->get(owner, spelled, "notes.note", id, std::move(done));
+    });
+    INFO(spelled << ": " << r.message);
+    CHECK(r.ok);
+  }
+  CHECK(get(owner, id).ok);
+}
