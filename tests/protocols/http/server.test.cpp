@@ -440,14 +440,14 @@ TEST_CASE("stop is idempotent and safe after a failed start", "[http]") {
   never_started.stop();
 }
 
-TEST_CASE("2,000 sequential connections do not leak file descriptors",
+TEST_CASE("10,000 sequential connections do not leak file descriptors",
           "[http]") {
   auto srv = start_server(test_options(), echo_target);
   // Warm up so lazily opened descriptors (epoll, eventfd) are counted.
   REQUIRE(mantissa::test::http_request(srv->port(), "GET", "/warm-up"));
   std::this_thread::sleep_for(100ms);
   auto before = open_fds();
-  for (int i = 0; i < 2000; ++i) {
+  for (int i = 0; i < 10'000; ++i) {
     http_connection c{srv->port()};
     std::vector<std::pair<std::string, std::string>> headers;
     if (i % 2 == 0)
