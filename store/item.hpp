@@ -36,6 +36,11 @@ struct item {
 /// references the referred id.
 [[nodiscard]] nlohmann::json to_json(const type_decl& decl, const item& it);
 
+/// The text of `to_json(decl, it)` as the node sends it: byte for byte what
+/// `dump(-1, ' ', false, error_handler_t::replace)` of that object gives
+/// (keys in `std::map` order), built without the intermediate JSON object.
+[[nodiscard]] std::string to_json_text(const type_decl& decl, const item& it);
+
 /// Converts one JSON value to the value of `attr`. Errors name the attribute
 /// and what was expected.
 [[nodiscard]] result<value> value_from_json(const attribute_decl& attr,

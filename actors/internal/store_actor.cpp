@@ -299,7 +299,7 @@ class store_behavior {
           fail(rp, make_error(it.error_value()));
           return rp;
         }
-        auto text = dump(store::to_json(*d, *it));
+        auto text = store::to_json_text(*d, *it);
         if (!s.batch_open)
           s.cache.put(id, type, text);
         finish(rp, caf::make_message(std::move(text)));
@@ -330,7 +330,7 @@ class store_behavior {
           fail(rp, make_error(id.error_value()));
           return rp;
         }
-        auto text = dump(store::to_json(*d, *it));
+        auto text = store::to_json_text(*d, *it);
         s.cache.put(it->id, type, text);
         finish(rp, caf::make_message(std::move(text)));
         return rp;
@@ -366,7 +366,7 @@ class store_behavior {
           fail(rp, make_error(r.error_value()));
           return rp;
         }
-        auto text = dump(store::to_json(*d, *it));
+        auto text = store::to_json_text(*d, *it);
         s.cache.put(id, type, text);
         finish(rp, caf::make_message(std::move(text)));
         return rp;
