@@ -367,6 +367,89 @@ result<item> item_from_json(const type_decl& decl, const nlohmann::json& j,
 
 namespace {
 
+/// SAX events of a flat JSON object applied to an item of `decl`. Every
+/// event the fast path does not handle, and every error, stops the parse.
+class flat_item_reader {
+ public:
+  using json = nlohmann::json;
+
+  flat_item_reader(const type_decl& decl, item& it) : decl_(decl), it_(it) {}
+
+  bool null() { return set(json{}); }
+  bool boolean(bool x) { return set(json(x)); }
+  bool number_integer(json::number_integer_t x) { return set(json(x)); }
+  bool number_unsigned(json::number_unsigned_t x) { return set(json(x)); }
+  bool number_float(json::number_float_t x, const std::string&) {
+    return set(json(x));
+  }
+  bool string(std::string& s) {
+    if (depth_ != 1 || skip_)
+      return depth_ == 1;
+    if (attr_->type != attribute_type::text)
+      return set(json(std::move(s)));
+    // What value_from_json does for text, without the copy into a json.
+    auto v = coerce(*attr_, value{std::move(s)}, 0);
+    if (!v)
+      return false;
+    it_.values[index_] = std::move(*v);
+    return true;
+  }
+  bool binary(json::binary_t&) { return false; }
+  bool start_object(std::size_t) { return depth_++ == 0; }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) { return false; }
+  bool end_array() { return false; }
+  bool key(std::string& k) {
+    skip_ = k == "id" || k == "type";
+    if (skip_)
+      return true;
+    auto idx = decl_.index_of(k);
+    if (idx < 0)
+      return false;
+    index_ = static_cast<std::size_t>(idx);
+    attr_ = &decl_.attributes[index_];
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  bool set(const json& j) {
+    if (depth_ != 1 || skip_)
+      return depth_ == 1;
+    auto v = value_from_json(*attr_, j);
+    if (!v)
+      return false;
+    it_.values[index_] = std::move(*v);
+    return true;
+  }
+
+  const type_decl& decl_;
+  item& it_;
+  int depth_ = 0;
+  bool skip_ = false;  // the value of "id" or "type"
+  std::size_t index_ = 0;
+  const attribute_decl* attr_ = nullptr;
+};
+
+} // namespace
+
+std::optional<item> item_from_json_text(const type_decl& decl,
+                                        std::string_view text) {
+  item it = make_item(decl);
+  flat_item_reader reader{decl, it};
+  if (!nlohmann::json::sax_parse(text, &reader))
+    return std::nullopt;
+  return it;
+}
+
+namespace {
+
 constexpr char b64_alphabet[]
   = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +58,16 @@ struct item {
 [[nodiscard]] result<item> item_from_json(const type_decl& decl,
                                           const nlohmann::json& j,
                                           const item* base = nullptr);
+
+/// The fast path of `item_from_json(decl, nlohmann::json::parse(text))`:
+/// the same item, read from the text without building a JSON document. It
+/// handles a flat object whose keys are attributes of `decl` (or `"id"`,
+/// `"type"`) and whose values all convert; for anything else — invalid
+/// JSON, another top-level value, nested arrays or objects, an unknown key,
+/// a value that does not convert — it returns nullopt, and the caller takes
+/// the full path, which also names the error.
+[[nodiscard]] std::optional<item> item_from_json_text(const type_decl& decl,
+                                                      std::string_view text);
 
 /// Base64 (RFC 4648, with padding) used for bytes in JSON.
 [[nodiscard]] std::string base64_encode(std::string_view data);

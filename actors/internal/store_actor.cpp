@@ -123,6 +123,19 @@ store::result<nlohmann::json> parse_json(const std::string& text,
   }
 }
 
+/// The item of `decl` in a client's JSON text, with the errors of
+/// `parse_json` + `item_from_json`; a flat object is read without building
+/// a JSON document.
+store::result<store::item> item_from_text(const store::type_decl& decl,
+                                          const std::string& text) {
+  if (auto it = store::item_from_json_text(decl, text))
+    return std::move(*it);
+  auto j = parse_json(text, "the item");
+  if (!j)
+    return std::move(j).error_value();
+  return store::item_from_json(decl, *j);
+}
+
 /// Bounds on group commit: a batch is committed after at most this many
 /// deferrals, or once it holds this many replies.
 constexpr int max_deferrals = 16;
@@ -313,12 +326,7 @@ class store_behavior {
         auto* d = decl(type, rp);
         if (d == nullptr)
           return rp;
-        auto j = parse_json(json, "the item");
-        if (!j) {
-          fail(rp, make_error(j.error_value()));
-          return rp;
-        }
-        auto it = store::item_from_json(*d, *j);
+        auto it = item_from_text(*d, json);
         if (!it) {
           fail(rp, make_error(it.error_value()));
           return rp;

@@ -192,6 +192,56 @@ TEST_CASE("to_json_text renders what dump(to_json(...)) renders",
   CHECK(to_json_text(bare, it) == dump(to_json(bare, it)));
 }
 
+TEST_CASE("item_from_json_text reads what item_from_json reads, or declines",
+          "[store][value]") {
+  type_decl d{"t.all", 1, {}};
+  d.attributes = {attr("i", attribute_type::integer),
+                  attr("r", attribute_type::real),
+                  attr("s", attribute_type::text),
+                  attr("b", attribute_type::bytes),
+                  attr("f", attribute_type::boolean),
+                  attr("ts", attribute_type::timestamp),
+                  attr("j", attribute_type::json),
+                  attr("ref", attribute_type::reference)};
+  d.attributes[0].default_value = std::int64_t{5};
+  d.attributes[2].nullable = false;
+  d.attributes.back().target_type = "t.all";
+  REQUIRE(validate(d));
+  // Texts the fast path reads, and texts it leaves to the full path.
+  std::vector<std::string> fast = {
+    R"({})",
+    R"({"i":1,"r":2,"s":"x","b":"AP8B","f":true,"ts":-5,"j":"doc","ref":3})",
+    R"({"r":1,"i":-9223372036854775808,"s":"tab\t \u00e9 \ud83d\ude00"})",
+    R"({"i":9223372036854775807,"r":1e300,"j":null,"s":"x"})",
+    R"( { "id" : 7 , "type" : "other" , "s" : "dup" , "s" : "last" } )",
+    R"({"r":null,"ref":null,"b":null,"f":false,"j":12.5})",
+    R"({"j":true,"i":0,"r":-0.0})",
+  };
+  std::vector<std::string> declined = {
+    "", "null", "[]", "5", R"("s")", R"({"i":1)", R"({"i":1} x)",
+    R"({"i":1,})", R"({'i':1})", R"({"nope":1})", R"({"i":"seven"})",
+    R"({"i":1.5})", R"({"i":18446744073709551615})", R"({"s":null})",
+    R"({"s":"a\u0000b"})", R"({"b":"AP8"})", R"({"ref":0})",
+    R"({"j":{"k":[1,2]}})", R"({"j":[1]})", R"({"id":{"x":1}})",
+    R"({"r":1e999})", R"({"s":"\ud800"})", R"({"f":1})", "{\"s\":\"\xFF\"}",
+    R"({"i":1 /* comment */})",
+  };
+  for (auto& text : fast) {
+    INFO(text);
+    auto slow = item_from_json(d, nlohmann::json::parse(text));
+    REQUIRE(slow);
+    auto quick = item_from_json_text(d, text);
+    REQUIRE(quick);
+    CHECK(*quick == *slow);
+  }
+  for (auto& text : declined) {
+    INFO(text);
+    CHECK_FALSE(item_from_json_text(d, text));
+  }
+  // Declined only for being nested: the full path accepts these.
+  CHECK(item_from_json(d, nlohmann::json::parse(R"({"j":{"k":[1,2]},"s":"x"})")));
+}
+
 TEST_CASE("item_from_json reports wrong types and unknown keys by name",
           "[store][value]") {
   type_decl d{"t.x", 1, {attr("n", attribute_type::integer),
