@@ -1,6 +1,7 @@
 #include "actors/internal/store_actor.hpp"
 
 #include <chrono>
+#include <iterator>
 #include <list>
 #include <memory>
 #include <unordered_map>
@@ -40,21 +41,32 @@ class item_cache {
     return &i->second->json;
   }
 
-  void put(std::int64_t id, const std::string& type, std::string json) {
+  /// Caches a copy of `json`. Once full, the least recently used entry and
+  /// its index node are reused, so a put allocates only when the text
+  /// outgrows the reused entry's.
+  void put(std::int64_t id, const std::string& type, const std::string& json) {
     if (capacity_ == 0)
       return;
     if (auto i = index_.find(id); i != index_.end()) {
       i->second->type = type;
-      i->second->json = std::move(json);
+      i->second->json = json;
       order_.splice(order_.begin(), order_, i->second);
       return;
     }
-    order_.push_front({id, type, std::move(json)});
-    index_[id] = order_.begin();
-    if (order_.size() > capacity_) {
-      index_.erase(order_.back().id);
-      order_.pop_back();
+    if (order_.size() < capacity_) {
+      order_.push_front({id, type, json});
+      index_.emplace(id, order_.begin());
+      return;
     }
+    auto node = index_.extract(order_.back().id);
+    order_.splice(order_.begin(), order_, std::prev(order_.end()));
+    auto& e = order_.front();
+    e.id = id;
+    e.type = type;
+    e.json = json;
+    node.key() = id;
+    node.mapped() = order_.begin();
+    index_.insert(std::move(node));
   }
 
   void erase(std::int64_t id) {
