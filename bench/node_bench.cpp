@@ -429,17 +429,18 @@ void bench_write(const options& opt, const std::filesystem::path& dir) {
                                                opt.baseline_writes, 1);
 
   auto before = nlohmann::json::parse(node_stats(*n));
-  double grouped = concurrent_round_trips(sys, group, put, opt.writers,
-                                          opt.writes);
+  double grouped
+    = concurrent_round_trips(sys, group, put, opt.writers, opt.writes);
   auto after = nlohmann::json::parse(node_stats(*n));
 
   // The same writers against an actor that answers at once with an item
   // of the same size: the rate of the message pattern alone.
   auto trivial = sys.spawn(
     fixed_put_reply,
-    std::string{R"({"id":1,"n":7,"title":"a written note","type":"bench.note"})"});
-  double no_store = concurrent_round_trips(sys, trivial, put, opt.writers,
-                                           opt.writes);
+    std::string{
+      R"({"id":1,"n":7,"title":"a written note","type":"bench.note"})"});
+  double no_store
+    = concurrent_round_trips(sys, trivial, put, opt.writers, opt.writes);
   caf::anon_send_exit(trivial, caf::exit_reason::user_shutdown);
 
   double raw_b = raw_single_row_transactions(dir / "raw-b.sqlite",

@@ -197,7 +197,7 @@ void append_string(std::string& out, std::string_view s) {
     return;
   }
   out += '"';
-  std::size_t plain = 0;  // start of the run not yet appended
+  std::size_t plain = 0; // start of the run not yet appended
   for (std::size_t i = 0; i < s.size(); ++i) {
     auto c = static_cast<unsigned char>(s[i]);
     if (c > 0x1F && c != '"' && c != '\\')
@@ -205,13 +205,27 @@ void append_string(std::string& out, std::string_view s) {
     out.append(s.data() + plain, i - plain);
     plain = i + 1;
     switch (c) {
-      case '\b': out += "\\b"; break;
-      case '\t': out += "\\t"; break;
-      case '\n': out += "\\n"; break;
-      case '\f': out += "\\f"; break;
-      case '\r': out += "\\r"; break;
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
       default:
         out += "\\u00";
         out += hex[c >> 4];
@@ -234,9 +248,7 @@ void append_value(std::string& out, const value& v) {
     }
     void operator()(bool x) const { out += x ? "true" : "false"; }
     void operator()(timestamp x) const { append_int(out, x.micros); }
-    void operator()(const nlohmann::json& x) const {
-      out += dump_replacing(x);
-    }
+    void operator()(const nlohmann::json& x) const { out += dump_replacing(x); }
     void operator()(reference x) const { append_int(out, x.id); }
   };
   std::visit(visitor{out}, v);
@@ -256,7 +268,7 @@ std::string to_json_text(const type_decl& decl, const item& it) {
     keys.emplace_back(decl.attributes[i].name, static_cast<std::ptrdiff_t>(i));
   std::sort(keys.begin(), keys.end());
   for (std::size_t k = 1; k < keys.size(); ++k)
-    if (keys[k - 1].first == keys[k].first)  // not a valid declaration
+    if (keys[k - 1].first == keys[k].first) // not a valid declaration
       return dump_replacing(to_json(decl, it));
   std::string out;
   out.reserve(64 + 24 * n);
@@ -432,7 +444,7 @@ class flat_item_reader {
   const type_decl& decl_;
   item& it_;
   int depth_ = 0;
-  bool skip_ = false;  // the value of "id" or "type"
+  bool skip_ = false; // the value of "id" or "type"
   std::size_t index_ = 0;
   const attribute_decl* attr_ = nullptr;
 };
