@@ -1,8 +1,12 @@
 #include "store/item.hpp"
 
+#include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <limits>
+#include <string_view>
+#include <utility>
 
 namespace mantissa::store {
 
@@ -169,6 +173,122 @@ nlohmann::json to_json(const type_decl& decl, const item& it) {
   return j;
 }
 
+namespace {
+
+std::string dump_replacing(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void append_int(std::string& out, std::int64_t x) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof(buf), x);
+  out.append(buf, r.ptr);
+}
+
+/// Appends `s` as a JSON string escaped as nlohmann's serializer escapes it
+/// with ensure_ascii off: valid UTF-8 sequences are copied. Invalid UTF-8
+/// goes through the serializer itself, which replaces the bad bytes.
+void append_string(std::string& out, std::string_view s) {
+  constexpr char hex[] = "0123456789abcdef";
+  if (std::any_of(s.begin(), s.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })
+      && !valid_utf8(s)) {
+    out += dump_replacing(nlohmann::json(std::string{s}));
+    return;
+  }
+  out += '"';
+  std::size_t plain = 0; // start of the run not yet appended
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c > 0x1F && c != '"' && c != '\\')
+      continue;
+    out.append(s.data() + plain, i - plain);
+    plain = i + 1;
+    switch (c) {
+      case '\b':
+        out += "\\b";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+    }
+  }
+  out.append(s.data() + plain, s.size() - plain);
+  out += '"';
+}
+
+void append_value(std::string& out, const value& v) {
+  struct visitor {
+    std::string& out;
+    void operator()(std::monostate) const { out += "null"; }
+    void operator()(std::int64_t x) const { append_int(out, x); }
+    void operator()(double x) const { out += dump_replacing(x); }
+    void operator()(const std::string& x) const { append_string(out, x); }
+    void operator()(const blob& x) const {
+      append_string(out, base64_encode(x.data));
+    }
+    void operator()(bool x) const { out += x ? "true" : "false"; }
+    void operator()(timestamp x) const { append_int(out, x.micros); }
+    void operator()(const nlohmann::json& x) const { out += dump_replacing(x); }
+    void operator()(reference x) const { append_int(out, x.id); }
+  };
+  std::visit(visitor{out}, v);
+}
+
+} // namespace
+
+std::string to_json_text(const type_decl& decl, const item& it) {
+  // The keys in the order of nlohmann's object (std::map, std::less): -1 is
+  // "id", -2 "type", others index the attributes.
+  auto n = std::min(decl.attributes.size(), it.values.size());
+  std::vector<std::pair<std::string_view, std::ptrdiff_t>> keys;
+  keys.reserve(n + 2);
+  keys.emplace_back("id", -1);
+  keys.emplace_back("type", -2);
+  for (std::size_t i = 0; i < n; ++i)
+    keys.emplace_back(decl.attributes[i].name, static_cast<std::ptrdiff_t>(i));
+  std::sort(keys.begin(), keys.end());
+  for (std::size_t k = 1; k < keys.size(); ++k)
+    if (keys[k - 1].first == keys[k].first) // not a valid declaration
+      return dump_replacing(to_json(decl, it));
+  std::string out;
+  out.reserve(64 + 24 * n);
+  out += '{';
+  for (auto& [key, index] : keys) {
+    if (out.size() > 1)
+      out += ',';
+    append_string(out, key);
+    out += ':';
+    if (index == -1)
+      append_int(out, it.id);
+    else if (index == -2)
+      append_string(out, it.type);
+    else
+      append_value(out, it.values[static_cast<std::size_t>(index)]);
+  }
+  out += '}';
+  return out;
+}
+
 result<value> value_from_json(const attribute_decl& attr,
                               const nlohmann::json& j) {
   if (j.is_null())
@@ -254,6 +374,89 @@ result<item> item_from_json(const type_decl& decl, const nlohmann::json& j,
       return std::move(v).error_value();
     it.values[static_cast<std::size_t>(idx)] = std::move(*v);
   }
+  return it;
+}
+
+namespace {
+
+/// SAX events of a flat JSON object applied to an item of `decl`. Every
+/// event the fast path does not handle, and every error, stops the parse.
+class flat_item_reader {
+ public:
+  using json = nlohmann::json;
+
+  flat_item_reader(const type_decl& decl, item& it) : decl_(decl), it_(it) {}
+
+  bool null() { return set(json{}); }
+  bool boolean(bool x) { return set(json(x)); }
+  bool number_integer(json::number_integer_t x) { return set(json(x)); }
+  bool number_unsigned(json::number_unsigned_t x) { return set(json(x)); }
+  bool number_float(json::number_float_t x, const std::string&) {
+    return set(json(x));
+  }
+  bool string(std::string& s) {
+    if (depth_ != 1 || skip_)
+      return depth_ == 1;
+    if (attr_->type != attribute_type::text)
+      return set(json(std::move(s)));
+    // What value_from_json does for text, without the copy into a json.
+    auto v = coerce(*attr_, value{std::move(s)}, 0);
+    if (!v)
+      return false;
+    it_.values[index_] = std::move(*v);
+    return true;
+  }
+  bool binary(json::binary_t&) { return false; }
+  bool start_object(std::size_t) { return depth_++ == 0; }
+  bool end_object() {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) { return false; }
+  bool end_array() { return false; }
+  bool key(std::string& k) {
+    skip_ = k == "id" || k == "type";
+    if (skip_)
+      return true;
+    auto idx = decl_.index_of(k);
+    if (idx < 0)
+      return false;
+    index_ = static_cast<std::size_t>(idx);
+    attr_ = &decl_.attributes[index_];
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  bool set(const json& j) {
+    if (depth_ != 1 || skip_)
+      return depth_ == 1;
+    auto v = value_from_json(*attr_, j);
+    if (!v)
+      return false;
+    it_.values[index_] = std::move(*v);
+    return true;
+  }
+
+  const type_decl& decl_;
+  item& it_;
+  int depth_ = 0;
+  bool skip_ = false; // the value of "id" or "type"
+  std::size_t index_ = 0;
+  const attribute_decl* attr_ = nullptr;
+};
+
+} // namespace
+
+std::optional<item> item_from_json_text(const type_decl& decl,
+                                        std::string_view text) {
+  item it = make_item(decl);
+  flat_item_reader reader{decl, it};
+  if (!nlohmann::json::sax_parse(text, &reader))
+    return std::nullopt;
   return it;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -36,6 +38,11 @@ struct item {
 /// references the referred id.
 [[nodiscard]] nlohmann::json to_json(const type_decl& decl, const item& it);
 
+/// The text of `to_json(decl, it)` as the node sends it: byte for byte what
+/// `dump(-1, ' ', false, error_handler_t::replace)` of that object gives
+/// (keys in `std::map` order), built without the intermediate JSON object.
+[[nodiscard]] std::string to_json_text(const type_decl& decl, const item& it);
+
 /// Converts one JSON value to the value of `attr`. Errors name the attribute
 /// and what was expected.
 [[nodiscard]] result<value> value_from_json(const attribute_decl& attr,
@@ -51,6 +58,16 @@ struct item {
 [[nodiscard]] result<item> item_from_json(const type_decl& decl,
                                           const nlohmann::json& j,
                                           const item* base = nullptr);
+
+/// The fast path of `item_from_json(decl, nlohmann::json::parse(text))`:
+/// the same item, read from the text without building a JSON document. It
+/// handles a flat object whose keys are attributes of `decl` (or `"id"`,
+/// `"type"`) and whose values all convert; for anything else — invalid
+/// JSON, another top-level value, nested arrays or objects, an unknown key,
+/// a value that does not convert — it returns nullopt, and the caller takes
+/// the full path, which also names the error.
+[[nodiscard]] std::optional<item> item_from_json_text(const type_decl& decl,
+                                                      std::string_view text);
 
 /// Base64 (RFC 4648, with padding) used for bytes in JSON.
 [[nodiscard]] std::string base64_encode(std::string_view data);

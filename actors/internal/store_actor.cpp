@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <optional>
 #include <list>
 #include <memory>
@@ -44,21 +45,32 @@ class item_cache {
     return &i->second->json;
   }
 
-  void put(std::int64_t id, const std::string& type, std::string json) {
+  /// Caches a copy of `json`. Once full, the least recently used entry and
+  /// its index node are reused, so a put allocates only when the text
+  /// outgrows the reused entry's.
+  void put(std::int64_t id, const std::string& type, const std::string& json) {
     if (capacity_ == 0)
       return;
     if (auto i = index_.find(id); i != index_.end()) {
       i->second->type = type;
-      i->second->json = std::move(json);
+      i->second->json = json;
       order_.splice(order_.begin(), order_, i->second);
       return;
     }
-    order_.push_front({id, type, std::move(json)});
-    index_[id] = order_.begin();
-    if (order_.size() > capacity_) {
-      index_.erase(order_.back().id);
-      order_.pop_back();
+    if (order_.size() < capacity_) {
+      order_.push_front({id, type, json});
+      index_.emplace(id, order_.begin());
+      return;
     }
+    auto node = index_.extract(order_.back().id);
+    order_.splice(order_.begin(), order_, std::prev(order_.end()));
+    auto& e = order_.front();
+    e.id = id;
+    e.type = type;
+    e.json = json;
+    node.key() = id;
+    node.mapped() = order_.begin();
+    index_.insert(std::move(node));
   }
 
   void erase(std::int64_t id) {
@@ -165,6 +177,19 @@ store::result<nlohmann::json> parse_json(const std::string& text,
                         std::string{"invalid JSON in "} + what + " at byte "
                           + std::to_string(e.byte) + ": " + e.what()};
   }
+}
+
+/// The item of `decl` in a client's JSON text, with the errors of
+/// `parse_json` + `item_from_json`; a flat object is read without building
+/// a JSON document.
+store::result<store::item> item_from_text(const store::type_decl& decl,
+                                          const std::string& text) {
+  if (auto it = store::item_from_json_text(decl, text))
+    return std::move(*it);
+  auto j = parse_json(text, "the item");
+  if (!j)
+    return std::move(j).error_value();
+  return store::item_from_json(decl, *j);
 }
 
 /// Bounds on group commit: a batch is committed after at most this many
@@ -449,7 +474,7 @@ class store_behavior {
                                  : hidden(type, id));
           return rp;
         }
-        auto text = dump(store::to_json(*d, *it));
+        auto text = store::to_json_text(*d, *it);
         if (!s.batch_open)
           s.cache.put(id, type, text);
         finish(rp, caf::make_message(std::move(text)));
@@ -463,12 +488,7 @@ class store_behavior {
         auto* d = decl(type, rp);
         if (d == nullptr)
           return rp;
-        auto j = parse_json(json, "the item");
-        if (!j) {
-          fail(rp, make_error(j.error_value()));
-          return rp;
-        }
-        auto it = store::item_from_json(*d, *j);
+        auto it = item_from_text(*d, json);
         if (!it) {
           fail(rp, make_error(it.error_value()));
           return rp;
@@ -480,7 +500,7 @@ class store_behavior {
           fail(rp, make_error(id.error_value()));
           return rp;
         }
-        auto text = dump(store::to_json(*d, *it));
+        auto text = store::to_json_text(*d, *it);
         s.cache.put(it->id, type, text);
         finish(rp, caf::make_message(std::move(text)));
         return rp;
@@ -521,7 +541,7 @@ class store_behavior {
           fail(rp, make_error(r.error_value()));
           return rp;
         }
-        auto text = dump(store::to_json(*d, *it));
+        auto text = store::to_json_text(*d, *it);
         s.cache.put(id, type, text);
         finish(rp, caf::make_message(std::move(text)));
         return rp;

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <limits>
+#include <vector>
 
 #include "store/item.hpp"
 #include "store/type.hpp"
@@ -128,6 +129,141 @@ TEST_CASE("JSON conversion round-trips every attribute type at its edges",
     back->id = it.id;
     CHECK(*back == it);
   }
+}
+
+TEST_CASE("to_json_text renders what dump(to_json(...)) renders",
+          "[store][value]") {
+  auto dump = [](const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  };
+  // Names that sort before, between and after "id" and "type".
+  type_decl d{"t.all", 1, {}};
+  d.attributes = {
+    attr("zz", attribute_type::integer), attr("r", attribute_type::real),
+    attr("s", attribute_type::text),     attr("b", attribute_type::bytes),
+    attr("f", attribute_type::boolean),  attr("ts", attribute_type::timestamp),
+    attr("j", attribute_type::json),     attr("ref", attribute_type::reference),
+    attr("idx", attribute_type::text),   attr("a_1", attribute_type::integer)};
+  d.attributes[7].target_type = "t.all";
+  REQUIRE(validate(d));
+  std::string controls;
+  for (char c = 0; c < 0x20; ++c)
+    controls += c;
+  std::vector<value> texts
+    = {std::string{},
+       std::string{"plain"},
+       controls,
+       std::string{"quote \" back \\ slash / del \x7F"},
+       std::string{"\xE2\x9C\x93 ok \xF0\x9F\x98\x80 \xC3\xA9"},
+       std::string{"bad \xFF utf-8 \xC3"},
+       std::string{"\xED\xA0\x80 surrogate"},
+       std::string{"overlong \xC0\xAF"},
+       value{}};
+  std::vector<value> reals = {0.0,
+                              -0.0,
+                              1.0,
+                              0.1,
+                              -1.5e300,
+                              1e-300,
+                              12345.678,
+                              std::numeric_limits<double>::infinity(),
+                              std::numeric_limits<double>::quiet_NaN(),
+                              value{}};
+  std::vector<value> docs
+    = {nlohmann::json{{"k", {1, 2, 3}}, {"a", "\n\xFF"}},
+       nlohmann::json::array(), nlohmann::json("s"), value{}};
+  std::size_t k = 0;
+  for (auto& text : texts)
+    for (auto& real : reals) {
+      item it = make_item(d);
+      it.id = static_cast<item_id>(k) - 3;
+      it.values
+        = {k % 2 == 0 ? value{std::numeric_limits<std::int64_t>::min()}
+                      : value{std::int64_t{42}},
+           real,
+           text,
+           k % 3 == 0 ? value{} : value{blob{std::string{"\0\xFF\x01", 3}}},
+           k % 2 == 0 ? value{true} : value{false},
+           timestamp{-86'400'000'000},
+           docs[k % docs.size()],
+           k % 4 == 0 ? value{} : value{reference{9}},
+           text,
+           std::numeric_limits<std::int64_t>::max()};
+      ++k;
+      CHECK(to_json_text(d, it) == dump(to_json(d, it)));
+    }
+  // A type name that needs escaping, and no attributes at all.
+  type_decl bare{"t.bare", 1, {}};
+  item it;
+  it.id = 7;
+  it.type = "t.\"bare\"";
+  CHECK(to_json_text(bare, it) == dump(to_json(bare, it)));
+}
+
+TEST_CASE("item_from_json_text reads what item_from_json reads, or declines",
+          "[store][value]") {
+  type_decl d{"t.all", 1, {}};
+  d.attributes = {
+    attr("i", attribute_type::integer), attr("r", attribute_type::real),
+    attr("s", attribute_type::text),    attr("b", attribute_type::bytes),
+    attr("f", attribute_type::boolean), attr("ts", attribute_type::timestamp),
+    attr("j", attribute_type::json),    attr("ref", attribute_type::reference)};
+  d.attributes[0].default_value = std::int64_t{5};
+  d.attributes[2].nullable = false;
+  d.attributes.back().target_type = "t.all";
+  REQUIRE(validate(d));
+  // Texts the fast path reads, and texts it leaves to the full path.
+  std::vector<std::string> fast = {
+    R"({})",
+    R"({"i":1,"r":2,"s":"x","b":"AP8B","f":true,"ts":-5,"j":"doc","ref":3})",
+    R"({"r":1,"i":-9223372036854775808,"s":"tab\t \u00e9 \ud83d\ude00"})",
+    R"({"i":9223372036854775807,"r":1e300,"j":null,"s":"x"})",
+    R"( { "id" : 7 , "type" : "other" , "s" : "dup" , "s" : "last" } )",
+    R"({"r":null,"ref":null,"b":null,"f":false,"j":12.5})",
+    R"({"j":true,"i":0,"r":-0.0})",
+  };
+  std::vector<std::string> declined = {
+    "",
+    "null",
+    "[]",
+    "5",
+    R"("s")",
+    R"({"i":1)",
+    R"({"i":1} x)",
+    R"({"i":1,})",
+    R"({'i':1})",
+    R"({"nope":1})",
+    R"({"i":"seven"})",
+    R"({"i":1.5})",
+    R"({"i":18446744073709551615})",
+    R"({"s":null})",
+    R"({"s":"a\u0000b"})",
+    R"({"b":"AP8"})",
+    R"({"ref":0})",
+    R"({"j":{"k":[1,2]}})",
+    R"({"j":[1]})",
+    R"({"id":{"x":1}})",
+    R"({"r":1e999})",
+    R"({"s":"\ud800"})",
+    R"({"f":1})",
+    "{\"s\":\"\xFF\"}",
+    R"({"i":1 /* comment */})",
+  };
+  for (auto& text : fast) {
+    INFO(text);
+    auto slow = item_from_json(d, nlohmann::json::parse(text));
+    REQUIRE(slow);
+    auto quick = item_from_json_text(d, text);
+    REQUIRE(quick);
+    CHECK(*quick == *slow);
+  }
+  for (auto& text : declined) {
+    INFO(text);
+    CHECK_FALSE(item_from_json_text(d, text));
+  }
+  // Declined only for being nested: the full path accepts these.
+  CHECK(
+    item_from_json(d, nlohmann::json::parse(R"({"j":{"k":[1,2]},"s":"x"})")));
 }
 
 TEST_CASE("item_from_json reports wrong types and unknown keys by name",
