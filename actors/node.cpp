@@ -25,11 +25,17 @@
 #include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
+#include "actors/internal/wal_sync.hpp"
 #include "actors/site_config.hpp"
 
 namespace mantissa::actors {
 
 namespace {
+
+/// Threads syncing WAL files for the node's stores (actors/internal/
+/// wal_sync.hpp). Syncs of different stores overlap on the device; more
+/// threads than this gained nothing on the disks measured.
+constexpr unsigned sync_threads = 4;
 
 /// A completion travelling inside a local message to the bridge. Never
 /// crosses the network.
@@ -214,6 +220,7 @@ struct node::impl {
   std::unique_ptr<data_dir_lock> lock;
   std::string node_key;
   std::unique_ptr<authenticator> auth;
+  std::unique_ptr<internal::sync_pool> syncer;
 
   void call(const std::string& address, caf::message msg, reply_handler done) {
     if (!bridge) {
@@ -300,6 +307,10 @@ bool node::start(std::string& err) {
   d.rt.max_open_stores = std::max<std::size_t>(1, d.opts.max_open_stores);
   d.rt.item_cache_size = d.opts.item_cache_size;
   d.rt.synchronous = d.opts.synchronous;
+  if (d.opts.synchronous == store::sqlite::synchronous_mode::full) {
+    d.syncer = std::make_unique<internal::sync_pool>(sync_threads);
+    d.rt.syncer = d.syncer.get();
+  }
   d.cfg = std::make_unique<node_config>(d.opts);
   d.sys = std::make_unique<caf::actor_system>(*d.cfg);
   d.manager = internal::spawn_manager(*d.sys, d.rt);
@@ -355,6 +366,10 @@ void node::stop() {
   }
   if (d.bridge)
     caf::anon_send_exit(d.bridge, caf::exit_reason::user_shutdown);
+  // Every store is closed (and synced): finish the syncs still queued while
+  // the actors they answer can still be sent to.
+  d.rt.syncer = nullptr;
+  d.syncer.reset();
   d.gateway = nullptr;
   d.manager = nullptr;
   d.bridge = nullptr;

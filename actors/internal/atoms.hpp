@@ -8,6 +8,8 @@ namespace mantissa::actors::internal {
 
 using commit_atom = caf::atom_constant<caf::atom("commit")>;
 constexpr commit_atom commit_atom_v = commit_atom{};
+using synced_atom = caf::atom_constant<caf::atom("synced")>;
+constexpr synced_atom synced_atom_v = synced_atom{};
 using idle_atom = caf::idle_atom;
 constexpr idle_atom idle_atom_v = idle_atom{};
 using passivate_atom = caf::atom_constant<caf::atom("passivate")>;

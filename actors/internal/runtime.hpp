@@ -11,6 +11,8 @@
 
 namespace mantissa::actors::internal {
 
+class sync_pool;
+
 /// Counters shared by a node's actors; relaxed atomics, read by `stats`.
 struct counters {
   std::atomic<std::int64_t> activations{0};
@@ -32,6 +34,9 @@ struct runtime {
   std::size_t item_cache_size = 256;  // per store
   store::sqlite::synchronous_mode synchronous
     = store::sqlite::synchronous_mode::full;
+  /// Runs WAL syncs for stores opened with FULL durability (see
+  /// wal_sync.hpp); null: each commit syncs on the store's own thread.
+  sync_pool* syncer = nullptr;
   counters stats;
 };
 

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <deque>
 #include <iterator>
 #include <optional>
 #include <list>
@@ -18,6 +21,7 @@
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
+#include "actors/internal/wal_sync.hpp"
 #include "actors/protocol.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
@@ -152,7 +156,17 @@ struct store_state {
   access_cache access;
   std::string owner_role;  // "user:ADDRESS" for a user store, else empty
   bool batch_open = false;
-  std::vector<held_reply> held;
+  std::vector<held_reply> held;  // answers waiting for the open batch
+  // Durability off the actor's thread (see actors/internal/wal_sync.hpp):
+  // commits are numbered; `waiting` holds answers until the sync that
+  // covers their commit returns.
+  bool deferred_sync = false;
+  std::shared_ptr<wal_file> wal;
+  std::uint64_t committed_seq = 0;  // last commit
+  std::uint64_t synced_seq = 0;     // last commit known durable
+  bool sync_in_flight = false;
+  bool commit_after_sync = false;  // a commit waits for the running sync
+  std::deque<std::pair<std::uint64_t, held_reply>> waiting;
   clock_type::time_point last_activity = clock_type::now();
   bool closing = false;
   bool served = false;  // handled a request since activation
@@ -213,6 +227,10 @@ class store_behavior {
     store::store_options opts;
     opts.create = false;
     opts.synchronous = st.rt->synchronous;
+    st.deferred_sync = st.rt->synchronous == store::sqlite::synchronous_mode::full
+                       && st.rt->syncer != nullptr;
+    if (st.deferred_sync)
+      opts.synchronous = store::sqlite::synchronous_mode::normal;
     auto s = store::store::open(st.path, *st.rt->types, opts);
     if (!s) {
       rp.deliver(make_error(s.error_value()));
@@ -223,11 +241,16 @@ class store_behavior {
     return true;
   }
 
-  /// Delivers `reply` now, or after the open batch commits.
+  /// Delivers `reply` now, or once what it may have seen is durable: after
+  /// the open batch commits, or after the last commit is synced.
   void finish(caf::response_promise& rp, caf::message reply) {
     auto& st = self_->state;
     if (!st.batch_open) {
-      rp.deliver(std::move(reply));
+      if (st.synced_seq < st.committed_seq)
+        st.waiting.emplace_back(st.committed_seq,
+                                held_reply{std::move(rp), std::move(reply)});
+      else
+        rp.deliver(std::move(reply));
       return;
     }
     st.held.push_back({std::move(rp), std::move(reply)});
@@ -265,16 +288,25 @@ class store_behavior {
   /// writes from writers that were just answered), the commit is moved
   /// behind them — a bounded number of times — so that one fsync covers as
   /// many writes as possible.
+  ///
+  /// With deferred syncs, a batch that is ready while the previous commit's
+  /// sync runs keeps growing until that sync returns (it commits then), so
+  /// each sync covers one commit of as many writes as arrived meanwhile.
   void commit(bool final = false) {
     auto& st = self_->state;
     if (!st.batch_open)
       return;
+    if (!final && st.sync_in_flight && st.held.size() < max_batch) {
+      st.commit_after_sync = true;
+      return;
+    }
     if (!final && !self_->mailbox().empty() && st.deferrals < max_deferrals
         && st.held.size() < max_batch) {
       ++st.deferrals;
       self_->send(self_, commit_atom_v);
       return;
     }
+    st.commit_after_sync = false;
     st.deferrals = 0;
     st.batch_open = false;
     st.expected_batch = st.held.size();
@@ -295,8 +327,107 @@ class store_behavior {
     auto prev = st.rt->stats.max_batch.load(std::memory_order_relaxed);
     while (n > prev && !st.rt->stats.max_batch.compare_exchange_weak(prev, n)) {
     }
+    if (!st.deferred_sync) {
+      for (auto& h : held)
+        h.promise.deliver(std::move(h.reply));
+      return;
+    }
+    ++st.committed_seq;
     for (auto& h : held)
+      st.waiting.emplace_back(st.committed_seq, std::move(h));
+    start_sync();
+  }
+
+  /// Hands the WAL to the sync pool unless a sync runs already (its
+  /// completion starts the next one).
+  void start_sync() {
+    auto& st = self_->state;
+    if (st.sync_in_flight || st.closing || st.synced_seq >= st.committed_seq)
+      return;
+    if (!st.wal) {
+      std::string err;
+      st.wal = wal_file::open(st.path, err);
+      if (!st.wal) {
+        sync_failed(st.committed_seq, err);
+        return;
+      }
+    }
+    st.sync_in_flight = true;
+    auto target = st.committed_seq;
+    caf::actor me = caf::actor_cast<caf::actor>(self_);
+    st.rt->syncer->submit(st.wal, [me, target](int rc) {
+      caf::anon_send(me, synced_atom_v, target, rc);
+    });
+  }
+
+  /// A sync covering every commit up to `target` returned `rc`.
+  void on_synced(std::uint64_t target, int rc) {
+    auto& st = self_->state;
+    st.sync_in_flight = false;
+    if (rc != 0) {
+      sync_failed(target, std::strerror(rc));
+      return;
+    }
+    st.synced_seq = std::max(st.synced_seq, target);
+    deliver_synced();
+    if (st.commit_after_sync)
+      commit(true);
+    else
+      start_sync();
+  }
+
+  /// Answers everything that waited for a commit up to `synced_seq`.
+  void deliver_synced() {
+    auto& st = self_->state;
+    while (!st.waiting.empty() && st.waiting.front().first <= st.synced_seq) {
+      auto h = std::move(st.waiting.front().second);
+      st.waiting.pop_front();
       h.promise.deliver(std::move(h.reply));
+    }
+  }
+
+  /// The WAL could not be made durable: what waited for it gets
+  /// store_unavailable (the writes may or may not survive a crash), and the
+  /// store closes so that its next activation starts from the file.
+  void sync_failed(std::uint64_t target, const std::string& why) {
+    auto& st = self_->state;
+    std::string line = "mantissa: store " + st.address
+                       + ": cannot make commits durable: " + why + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    auto err = make_error(error_code::store_unavailable,
+                          "the store could not make the write durable: " + why);
+    while (!st.waiting.empty() && st.waiting.front().first <= target) {
+      st.waiting.front().second.promise.deliver(err);
+      st.waiting.pop_front();
+    }
+    st.synced_seq = std::max(st.synced_seq, target);
+    passivate();
+  }
+
+  /// Makes every commit durable on this thread (when the store closes).
+  void sync_now() {
+    auto& st = self_->state;
+    if (st.synced_seq >= st.committed_seq)
+      return;
+    auto target = st.committed_seq;
+    std::string err;
+    if (!st.wal)
+      st.wal = wal_file::open(st.path, err);
+    int rc = st.wal ? st.wal->sync() : EIO;
+    if (rc != 0) {
+      if (err.empty())
+        err = std::strerror(rc);
+      auto e = make_error(error_code::store_unavailable,
+                          "the store could not make the write durable: " + err);
+      std::string line = "mantissa: store " + st.address
+                         + ": cannot make commits durable: " + err + "\n";
+      std::fwrite(line.data(), 1, line.size(), stderr);
+      for (auto& w : st.waiting)
+        w.second.promise.deliver(e);
+      st.waiting.clear();
+    }
+    st.synced_seq = target;
+    deliver_synced();
   }
 
   void passivate() {
@@ -306,6 +437,7 @@ class store_behavior {
     st.closing = true;
     if (st.batch_open)
       commit(true);
+    sync_now();
     st.db.reset();  // closes the file before the manager hears of it
     st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
     self_->send(st.manager, passivated_atom_v, st.address);
@@ -321,7 +453,8 @@ class store_behavior {
     auto idle_for = clock_type::now() - st.last_activity;
     // A fresh activation waits for the request it was activated for (the
     // manager can still evict it under the cap).
-    if (st.batch_open || !st.served || idle_for < st.rt->idle_timeout) {
+    if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
+        || idle_for < st.rt->idle_timeout) {
       if (!st.served)
         idle_for = clock_type::duration::zero();
       schedule_idle_check(st.rt->idle_timeout - idle_for);
@@ -917,6 +1050,9 @@ class store_behavior {
         return rp;
       },
       [this](commit_atom) { commit(); },
+      [this](synced_atom, std::uint64_t target, int rc) {
+        on_synced(target, rc);
+      },
       [this](idle_atom) { on_idle_check(); },
       [this](passivate_atom) { passivate(); },
     };
