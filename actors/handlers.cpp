@@ -15,4 +15,22 @@ const store_handler* handler_registry::find(std::string_view name) const {
   return i == handlers_.end() ? nullptr : &i->second;
 }
 
+store::result<void> handler_registry::add_runnable(std::string type,
+                                                   runnable_type r) {
+  if (!r.run)
+    return {store::errc::invalid_value,
+            "the runnable for '" + type + "' has no run function"};
+  if (runnables_.count(type) != 0)
+    return {store::errc::already_exists,
+            "items of type '" + type + "' are already runnable"};
+  runnables_.emplace(std::move(type), std::move(r));
+  return {};
+}
+
+const runnable_type*
+handler_registry::find_runnable(std::string_view type) const {
+  auto i = runnables_.find(type);
+  return i == runnables_.end() ? nullptr : &i->second;
+}
+
 } // namespace mantissa::actors

@@ -25,7 +25,9 @@
 #include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
+#include "actors/internal/timer.hpp"
 #include "actors/internal/wal_sync.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
 
 namespace mantissa::actors {
@@ -214,6 +216,7 @@ struct node::impl {
   std::unique_ptr<node_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor manager;
+  caf::actor timer;
   caf::actor bridge;
   caf::actor gateway;
   std::uint16_t port = 0;
@@ -297,6 +300,12 @@ bool node::start(std::string& err) {
       return false;
     }
   }
+  if (d.handlers.find("mantissa.schedule") == nullptr) {
+    if (auto r = register_scheduler_handlers(d.handlers); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
   d.node_key = load_node_key(d.opts.data_dir.string(), err);
   if (d.node_key.empty())
     return false;
@@ -314,6 +323,8 @@ bool node::start(std::string& err) {
   d.cfg = std::make_unique<node_config>(d.opts);
   d.sys = std::make_unique<caf::actor_system>(*d.cfg);
   d.manager = internal::spawn_manager(*d.sys, d.rt);
+  d.timer = internal::spawn_timer(*d.sys, d.rt, d.manager);
+  d.rt.timer = d.timer;
   d.bridge = d.sys->spawn(bridge, d.manager,
                           caf::timespan{d.opts.request_timeout});
   // Make sure the site store exists.
@@ -364,6 +375,10 @@ void node::stop() {
       .receive([](caf::ok_atom) {}, [](caf::error&) {});
     caf::anon_send_exit(d.manager, caf::exit_reason::user_shutdown);
   }
+  if (d.timer)
+    caf::anon_send_exit(d.timer, caf::exit_reason::user_shutdown);
+  d.rt.timer = nullptr;
+  d.timer = nullptr;
   if (d.bridge)
     caf::anon_send_exit(d.bridge, caf::exit_reason::user_shutdown);
   // Every store is closed (and synced): finish the syncs still queued while

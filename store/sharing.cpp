@@ -32,15 +32,6 @@ std::string printable(std::string_view s) {
   return out + (s.size() > 64 ? "...'" : "'");
 }
 
-/// Runs `f` as one all-or-nothing write: in a transaction of its own, or in
-/// a savepoint of the caller's, which a failure of `f` does not doom.
-template <class F>
-auto atomically(store& s, F&& f) -> decltype(f()) {
-  if (s.in_transaction())
-    return s.isolated(std::forward<F>(f));
-  return s.transact(std::forward<F>(f));
-}
-
 /// `?, ?, ...` with `n` marks.
 std::string marks(std::size_t n) {
   std::string out;
@@ -104,11 +95,10 @@ result<std::string> share_id_for(store& s, const item_ref& item,
     MANTISSA_TRY((*st)->step());
     id = (*st)->column_text(0);
   }
-  auto st = db.prepare(
-    "SELECT item_id FROM mantissa_shares WHERE share_id = ? LIMIT 1");
+  auto st = db.query(
+    "SELECT item_id FROM mantissa_shares WHERE share_id = ? LIMIT 1", id);
   if (!st)
     return std::move(st).error_value();
-  (*st)->bind_text(0, id);
   auto row = (*st)->step();
   if (!row)
     return std::move(row).error_value();
@@ -181,30 +171,21 @@ result<std::string> share_item(store& s, const item_ref& item,
   auto ifaces = checked_interfaces(interfaces);
   if (!ifaces)
     return std::move(ifaces).error_value();
-  return atomically(s, [&]() -> result<std::string> {
+  return s.atomically([&]() -> result<std::string> {
     MANTISSA_TRY(s.get(item.type, item.id));
     auto id = share_id_for(s, item, share_id);
     if (!id)
       return id;
     auto& db = s.connection();
-    auto del = db.prepare(
-      "DELETE FROM mantissa_shares WHERE share_id = ? AND role = ?");
-    if (!del)
-      return std::move(del).error_value();
-    (*del)->bind_text(0, *id);
-    (*del)->bind_text(1, role);
-    MANTISSA_TRY((*del)->run());
+    MANTISSA_TRY(db.run(
+      "DELETE FROM mantissa_shares WHERE share_id = ? AND role = ?", *id, role));
     auto ins
       = db.prepare("INSERT INTO mantissa_shares(share_id, role, "
                    "item_id, item_type, interface) VALUES (?, ?, ?, ?, ?)");
     if (!ins)
       return std::move(ins).error_value();
     for (auto& iface : *ifaces) {
-      (*ins)->bind_text(0, *id);
-      (*ins)->bind_text(1, role);
-      (*ins)->bind_int64(2, item.id);
-      (*ins)->bind_text(3, item.type);
-      (*ins)->bind_text(4, iface);
+      (*ins)->bind_all(*id, role, item.id, item.type, iface);
       MANTISSA_TRY((*ins)->run());
       (*ins)->reset();
     }
@@ -227,7 +208,7 @@ result<std::int64_t> unshare(store& s, std::string_view share_id,
     if (!role.empty())
       st.bind_text(1, role);
   };
-  return atomically(s, [&]() -> result<std::int64_t> {
+  return s.atomically([&]() -> result<std::int64_t> {
     auto& db = s.connection();
     std::int64_t removed = 0;
     {
@@ -272,14 +253,10 @@ result<void> add_member(store& s, std::string_view member,
     return {errc::invalid_name, "'" + std::string{member}
                                   + "' cannot be made a member of a group"};
   MANTISSA_TRY(validate_group(group));
-  return atomically(s, [&]() -> result<void> {
-    auto st = s.connection().prepare(
-      "INSERT OR IGNORE INTO mantissa_members(member, grp) VALUES (?, ?)");
-    if (!st)
-      return std::move(st).error_value();
-    (*st)->bind_text(0, member);
-    (*st)->bind_text(1, group);
-    return (*st)->run();
+  return s.atomically([&]() -> result<void> {
+    return s.connection().run(
+      "INSERT OR IGNORE INTO mantissa_members(member, grp) VALUES (?, ?)",
+      member, group);
   });
 }
 
@@ -287,14 +264,10 @@ result<bool> remove_member(store& s, std::string_view member,
                            std::string_view group) {
   MANTISSA_TRY(validate_role(member));
   MANTISSA_TRY(validate_group(group));
-  return atomically(s, [&]() -> result<bool> {
-    auto st = s.connection().prepare(
-      "DELETE FROM mantissa_members WHERE member = ? AND grp = ?");
-    if (!st)
-      return std::move(st).error_value();
-    (*st)->bind_text(0, member);
-    (*st)->bind_text(1, group);
-    MANTISSA_TRY((*st)->run());
+  return s.atomically([&]() -> result<bool> {
+    MANTISSA_TRY(s.connection().run(
+      "DELETE FROM mantissa_members WHERE member = ? AND grp = ?", member,
+      group));
     return s.connection().changes() > 0;
   });
 }
@@ -303,11 +276,10 @@ result<std::vector<std::string>> members_of(store& s, std::string_view group) {
   MANTISSA_TRY(validate_group(group));
   if (!s.has_sharing_tables())
     return std::vector<std::string>{};
-  auto st = s.connection().prepare(
-    "SELECT member FROM mantissa_members WHERE grp = ? ORDER BY member");
+  auto st = s.connection().query(
+    "SELECT member FROM mantissa_members WHERE grp = ? ORDER BY member", group);
   if (!st)
     return std::move(st).error_value();
-  (*st)->bind_text(0, group);
   return text_column(**st);
 }
 
@@ -319,12 +291,12 @@ result<std::vector<std::string>> role_closure(store& s, std::string_view role) {
     out.emplace(authenticated_role);
   if (s.has_sharing_tables()) {
     // UNION (not UNION ALL) drops roles already reached: cycles end.
-    auto st = s.connection().prepare(
+    auto st = s.connection().query(
       "WITH RECURSIVE closure(r) AS (SELECT ? UNION SELECT grp FROM "
-      "mantissa_members JOIN closure ON member = r) SELECT r FROM closure");
+      "mantissa_members JOIN closure ON member = r) SELECT r FROM closure",
+      role);
     if (!st)
       return std::move(st).error_value();
-    (*st)->bind_text(0, role);
     auto groups = text_column(**st);
     if (!groups)
       return std::move(groups).error_value();
@@ -394,7 +366,7 @@ result<shared_item> get_share(store& s, const std::vector<std::string>& roles,
 result<void> set_default_share(store& s, std::string_view share_id) {
   if (!share_id.empty())
     MANTISSA_TRY(validate_share_id(share_id));
-  return atomically(s, [&]() -> result<void> {
+  return s.atomically([&]() -> result<void> {
     auto st = s.connection().prepare(
       share_id.empty()
         ? "DELETE FROM mantissa_meta WHERE key = ?"

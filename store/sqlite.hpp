@@ -5,7 +5,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 
 #include "store/error.hpp"
 #include "store/value.hpp"
@@ -50,6 +52,16 @@ class statement {
   /// Binds bytes without copying: `v` must outlive the next step/reset.
   void bind_blob(int index, std::string_view v);
 
+  /// Binds `args` to parameters 0, 1, ... in order: integers (and bool) as
+  /// int64, floating point as double, `nullptr` as NULL, anything that
+  /// converts to `std::string_view` as text — without copying, so text must
+  /// outlive the next step/reset.
+  template <class... Args>
+  void bind_all(const Args&... args) {
+    int index = 0;
+    (bind_arg(index++, args), ...);
+  }
+
   /// Runs one step: true when a row is available, false when done.
   [[nodiscard]] result<bool> step();
   /// Steps until done; for statements that return no rows.
@@ -68,6 +80,18 @@ class statement {
   [[nodiscard]] sqlite3_stmt* handle() const noexcept { return stmt_; }
 
  private:
+  template <class T>
+  void bind_arg(int index, const T& v) {
+    if constexpr (std::is_same_v<T, std::nullptr_t>)
+      bind_null(index);
+    else if constexpr (std::is_integral_v<T>)
+      bind_int64(index, static_cast<std::int64_t>(v));
+    else if constexpr (std::is_floating_point_v<T>)
+      bind_double(index, static_cast<double>(v));
+    else
+      bind_text(index, std::string_view{v});
+  }
+
   friend class connection;
   friend class cached_statement;
   connection* db_;
@@ -116,6 +140,27 @@ class connection {
   /// Prepares `sql` once and caches it by its text. If the cached statement
   /// is in use (a nested call), a fresh uncached one is prepared instead.
   [[nodiscard]] result<cached_statement> prepare(const std::string& sql);
+
+  /// `prepare(sql)` with `args` bound (see `statement::bind_all`; text
+  /// arguments must outlive the statement's steps).
+  template <class... Args>
+  [[nodiscard]] result<cached_statement> query(const std::string& sql,
+                                               const Args&... args) {
+    auto st = prepare(sql);
+    if (st)
+      (*st)->bind_all(args...);
+    return st;
+  }
+
+  /// Prepares `sql`, binds `args` and runs it; for statements that return
+  /// no rows.
+  template <class... Args>
+  [[nodiscard]] result<void> run(const std::string& sql, const Args&... args) {
+    auto st = query(sql, args...);
+    if (!st)
+      return std::move(st).error_value();
+    return (*st)->run();
+  }
 
   /// Prepares a statement that is not cached.
   [[nodiscard]] result<std::unique_ptr<statement>>

@@ -65,12 +65,33 @@ CREATE INDEX IF NOT EXISTS mantissa_shares_by_item
   ON mantissa_shares(item_id);
 CREATE INDEX IF NOT EXISTS mantissa_shares_by_visibility
   ON mantissa_shares(item_type, interface, role, item_id);
+CREATE TABLE IF NOT EXISTS mantissa_schedule(
+  id INTEGER PRIMARY KEY,
+  item_type TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  due INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS mantissa_schedule_by_item
+  ON mantissa_schedule(item_id);
+CREATE TABLE IF NOT EXISTS mantissa_schedule_failures(
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  item_type TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  due INTEGER NOT NULL,
+  message TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS mantissa_schedule_by_due
+  ON mantissa_schedule(due, id);
 )sql";
 
-/// The object `catalogue_sql` creates last. Its presence means the whole
+/// The last object `catalogue_sql` creates for each group of tables added
+/// over time (sharing, then schedule). When all are present the whole
 /// catalogue is there (it is created in one transaction); files made before
-/// the sharing tables lack it and get them on their first read-write open.
-constexpr const char* catalogue_last_object = "mantissa_shares_by_visibility";
+/// a group lack its marker and get the group on their first read-write open.
+constexpr const char* catalogue_markers
+  = "('mantissa_shares_by_visibility', 'mantissa_schedule_by_due')";
+constexpr int catalogue_marker_count = 2;
 
 const char* column_type(attribute_type t) {
   switch (t) {
@@ -277,15 +298,17 @@ store::open(const std::filesystem::path& path, const type_registry& registry,
 result<void> store::init_catalogue() {
   // Creating the catalogue is idempotent; skip the write lock when it is
   // already there (the common case when a store is activated).
-  auto probe = db_->prepare("SELECT count(*) FROM sqlite_schema WHERE name = ?");
+  auto probe = db_->prepare(
+    std::string{"SELECT count(*) FROM sqlite_schema WHERE name IN "}
+    + catalogue_markers);
   if (!probe)
     return std::move(probe).error_value();
-  (*probe)->bind_text(0, catalogue_last_object);
   auto has = (*probe)->step();
   if (!has)
     return std::move(has).error_value();
-  if ((*probe)->column_int64(0) == 1) {
+  if ((*probe)->column_int64(0) == catalogue_marker_count) {
     sharing_tables_ = true;
+    schedule_tables_ = true;
     return {};
   }
   if (auto r = db_->exec(std::string{"BEGIN IMMEDIATE;"} + catalogue_sql
@@ -297,19 +320,22 @@ result<void> store::init_catalogue() {
                              + r.error_value().message};
   }
   sharing_tables_ = true;
+  schedule_tables_ = true;
   return {};
 }
 
 result<void> store::probe_sharing_tables() {
-  auto st = db_->prepare("SELECT count(*) FROM sqlite_schema WHERE type = "
-                         "'table' AND name IN ('mantissa_members', "
-                         "'mantissa_shares')");
+  auto st = db_->prepare(
+    "SELECT count(name IN ('mantissa_members', 'mantissa_shares') OR NULL), "
+    "count(name = 'mantissa_schedule' OR NULL) FROM sqlite_schema WHERE "
+    "type = 'table'");
   if (!st)
     return std::move(st).error_value();
   auto row = (*st)->step();
   if (!row)
     return std::move(row).error_value();
   sharing_tables_ = (*st)->column_int64(0) == 2;
+  schedule_tables_ = (*st)->column_int64(1) == 1;
   return {};
 }
 
@@ -967,13 +993,12 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
     MANTISSA_TRY((*dep)->run());
   }
   // So do its shares (see sharing.hpp).
-  if (sharing_tables_) {
-    auto st = db_->prepare("DELETE FROM mantissa_shares WHERE item_id = ?");
-    if (!st)
-      return std::move(st).error_value();
-    (*st)->bind_int64(0, id);
-    MANTISSA_TRY((*st)->run());
-  }
+  if (sharing_tables_)
+    MANTISSA_TRY(db_->run("DELETE FROM mantissa_shares WHERE item_id = ?", id));
+  // And its scheduled events (see scheduler.hpp).
+  if (schedule_tables_)
+    MANTISSA_TRY(
+      db_->run("DELETE FROM mantissa_schedule WHERE item_id = ?", id));
   {
     auto st = db_->prepare("DELETE FROM "
                            + quote_identifier(table_name(decl.name, decl.version))

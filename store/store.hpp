@@ -110,6 +110,16 @@ class store {
     }
   }
 
+  /// Runs `f` as one unit: inside a savepoint when a transaction is in
+  /// progress (its failure undoes only its own writes, see `isolated`),
+  /// else in a transaction of its own (see `transact`).
+  template <class F>
+  auto atomically(F&& f) -> decltype(f()) {
+    if (in_transaction())
+      return isolated(std::forward<F>(f));
+    return transact(std::forward<F>(f));
+  }
+
   /// Runs `f` inside a savepoint of the transaction in progress (which must
   /// exist): when `f` returns an error or throws, only `f`'s writes are
   /// undone and the enclosing transaction goes on, not doomed even if `f`
@@ -270,6 +280,12 @@ class store {
     return sharing_tables_;
   }
 
+  /// Whether the file has the schedule tables (scheduler.hpp); as
+  /// `has_sharing_tables`.
+  [[nodiscard]] bool has_schedule_tables() const noexcept {
+    return schedule_tables_;
+  }
+
  private:
   struct type_state {
     bool table_exists = false;  // current-version table is created
@@ -326,6 +342,7 @@ class store {
   item_id next_id_ = 1;
   item_id persisted_next_id_ = 1;
   bool sharing_tables_ = false;
+  bool schedule_tables_ = false;
   std::map<std::string, type_state, std::less<>> types_;
 };
 

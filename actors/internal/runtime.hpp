@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <filesystem>
 
+#include <caf/actor.hpp>
+
 #include "actors/handlers.hpp"
 #include "store/registry.hpp"
 #include "store/sqlite.hpp"
@@ -37,6 +39,10 @@ struct runtime {
   /// Runs WAL syncs for stores opened with FULL durability (see
   /// wal_sync.hpp); null: each commit syncs on the store's own thread.
   sync_pool* syncer = nullptr;
+  /// The node's timer (timer.hpp): store actors report their next due
+  /// time to it. Invalid in nodes without one (then only open stores run
+  /// their events).
+  caf::actor timer;
   counters stats;
 };
 

@@ -22,9 +22,11 @@
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/wal_sync.hpp"
+#include "actors/scheduler.hpp"
 #include "actors/protocol.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
+#include "store/scheduler.hpp"
 #include "store/sharing.hpp"
 #include "store/store.hpp"
 
@@ -167,6 +169,15 @@ struct store_state {
   bool sync_in_flight = false;
   bool commit_after_sync = false;  // a commit waits for the running sync
   std::deque<std::pair<std::uint64_t, held_reply>> waiting;
+  // Timed events (docs/scheduler.md). `indexed_due` is what the node's
+  // timer was last told (-1: nothing); answers of commits from
+  // `index_gate` on wait until the timer confirms a report.
+  std::int64_t armed_due = -1;  // due time of the pending tick, -1: none
+  bool index_known = false;
+  std::int64_t indexed_due = -1;
+  std::uint64_t index_gate = UINT64_MAX;
+  int index_pending = 0;
+  bool force_report = false;  // the next commit reports its exact due time
   clock_type::time_point last_activity = clock_type::now();
   bool closing = false;
   bool served = false;  // handled a request since activation
@@ -238,7 +249,124 @@ class store_behavior {
       return false;
     }
     st.db = std::move(*s);
+    arm_tick(next_due());
     return true;
+  }
+
+  // -- timed events ------------------------------------------------------------
+
+  /// The store's next due time in microseconds, -1 when nothing is
+  /// scheduled (or it cannot be read: logged).
+  std::int64_t next_due() {
+    auto& st = self_->state;
+    auto nd = store::next_due(*st.db);
+    if (!nd) {
+      log("cannot read the next due time: " + nd.error_value().message);
+      return -1;
+    }
+    return *nd ? (*nd)->micros : -1;
+  }
+
+  void log(const std::string& what) {
+    std::string line = "mantissa: store " + self_->state.address + ": " + what
+                       + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+
+  /// Makes sure a tick arrives by `due`.
+  void arm_tick(std::int64_t due) {
+    auto& st = self_->state;
+    if (due < 0 || (st.armed_due >= 0 && st.armed_due <= due))
+      return;
+    st.armed_due = due;
+    auto wait = std::max<std::int64_t>(0, due - now_timestamp().micros);
+    // Far-off events are looked at again within the hour (the clock may
+    // have been changed meanwhile).
+    wait = std::min<std::int64_t>(wait, 3'600'000'000);
+    self_->delayed_send(self_, std::chrono::microseconds(wait), tick_atom_v);
+  }
+
+  /// Tells the node's timer when this store is next due, when it might
+  /// otherwise wake the store too late (or, with `exact`, whenever it was
+  /// told something else). With `gate`, the answers of the last commit
+  /// wait until the timer has recorded it durably.
+  void report_due(std::int64_t due, bool exact, bool gate) {
+    auto& st = self_->state;
+    if (!st.rt->timer)
+      return;
+    bool needed = exact ? (!st.index_known || st.indexed_due != due)
+                        : (due >= 0
+                           && (!st.index_known || st.indexed_due < 0
+                               || due < st.indexed_due));
+    if (!needed)
+      return;
+    st.index_known = true;
+    st.indexed_due = due;
+    if (!gate || !st.deferred_sync || due < 0) {
+      self_->send(st.rt->timer, due_atom_v, st.address, due);
+      return;
+    }
+    st.index_gate = std::min(st.index_gate, st.committed_seq);
+    ++st.index_pending;
+    auto release = [this] {
+      auto& s = self_->state;
+      if (--s.index_pending == 0) {
+        s.index_gate = UINT64_MAX;
+        deliver_synced();
+      }
+    };
+    self_->request(st.rt->timer, caf::infinite, due_atom_v, st.address, due)
+      .then([release](ok_atom) { release(); },
+            [this, release](caf::error& err) {
+              log("the timer did not record the next due time: "
+                  + error_message(err));
+              self_->state.index_known = false;
+              release();
+            });
+  }
+
+  /// After a commit: the next due time may have changed.
+  void after_commit() {
+    auto& st = self_->state;
+    auto due = next_due();
+    arm_tick(due);
+    bool exact = st.force_report;
+    st.force_report = false;
+    report_due(due, exact, true);
+  }
+
+  /// Runs what is due, in the group-commit batch.
+  void on_tick() {
+    auto& st = self_->state;
+    st.armed_due = -1;
+    caf::response_promise sink;  // nobody waits for a tick
+    if (st.closing || !ensure_open(sink))
+      return;
+    st.served = true;
+    st.last_activity = clock_type::now();
+    auto now = now_timestamp();
+    auto first = store::first_due(*st.db, now);
+    if (!first) {
+      log("cannot read the schedule: " + first.error_value().message);
+      return;
+    }
+    if (!*first) {
+      auto due = next_due();
+      arm_tick(due);
+      report_due(due, true, false);
+      return;
+    }
+    if (!open_batch(sink))
+      return;
+    auto r = run_due_events(*st.db, *st.rt->handlers, now);
+    // A run may change anything, shares and memberships included.
+    st.cache.clear();
+    st.access.clear();
+    if (!r)
+      log("cannot run timed events: " + r.error_value().message);
+    else if (r->more_due)
+      self_->send(self_, tick_atom_v);
+    st.force_report = true;
   }
 
   /// Delivers `reply` now, or once what it may have seen is durable: after
@@ -330,11 +458,13 @@ class store_behavior {
     if (!st.deferred_sync) {
       for (auto& h : held)
         h.promise.deliver(std::move(h.reply));
+      after_commit();
       return;
     }
     ++st.committed_seq;
     for (auto& h : held)
       st.waiting.emplace_back(st.committed_seq, std::move(h));
+    after_commit();
     start_sync();
   }
 
@@ -376,10 +506,12 @@ class store_behavior {
       start_sync();
   }
 
-  /// Answers everything that waited for a commit up to `synced_seq`.
+  /// Answers everything that waited for a commit up to `synced_seq` (and
+  /// before `index_gate`).
   void deliver_synced() {
     auto& st = self_->state;
-    while (!st.waiting.empty() && st.waiting.front().first <= st.synced_seq) {
+    auto upto = std::min(st.synced_seq, st.index_gate - 1);
+    while (!st.waiting.empty() && st.waiting.front().first <= upto) {
       auto h = std::move(st.waiting.front().second);
       st.waiting.pop_front();
       h.promise.deliver(std::move(h.reply));
@@ -438,6 +570,10 @@ class store_behavior {
     if (st.batch_open)
       commit(true);
     sync_now();
+    if (st.db)
+      report_due(next_due(), true, false);
+    st.index_gate = UINT64_MAX;  // closing: nothing more to wait for
+    deliver_synced();
     st.db.reset();  // closes the file before the manager hears of it
     st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
     self_->send(st.manager, passivated_atom_v, st.address);
@@ -1050,6 +1186,7 @@ class store_behavior {
         return rp;
       },
       [this](commit_atom) { commit(); },
+      [this](tick_atom) { on_tick(); },
       [this](synced_atom, std::uint64_t target, int rc) {
         on_synced(target, rc);
       },
