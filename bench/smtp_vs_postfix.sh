@@ -80,6 +80,7 @@ virtual_uid_maps = static:$uid
 virtual_gid_maps = static:$gid
 virtual_destination_concurrency_limit = 20
 maillog_file = $tmp/maillog
+maillog_file_prefixes = $tmp
 smtpd_banner = \$myhostname ESMTP
 biff = no
 append_dot_mydomain = no
@@ -96,6 +97,9 @@ grep -q "^127.0.0.1:$port " "$cfg/master.cf" \
 
 if ! "$PF" -c "$cfg" start >"$tmp/start.log" 2>&1; then
   cat "$tmp/start.log" >&2
+  # Postfix reports to syslog; a terminal makes it say why on stderr too.
+  command -v script >/dev/null && script -qc "$PF -c $cfg start" /dev/null >&2 || true
+  [ -n "${KEEP:-}" ] && trap - EXIT
   skip "Postfix did not start"
 fi
 for _ in $(seq 1 100); do
@@ -103,4 +107,5 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+[ -n "${KEEP:-}" ] && { echo "kept $tmp"; trap - EXIT; exit 0; }
 "$bench" "${args[@]}" --baseline-port "$port" --baseline-maildir "$tmp/mail/alice"
