@@ -353,7 +353,7 @@ TEST_CASE("dot-stuffed and long lines round-trip exactly", "[smtp][server]") {
   CHECK(list[0]["subject"] == "dots");
 }
 
-TEST_CASE("bare LF in message data is refused; long command lines get 500",
+TEST_CASE("bare LF in message data is refused, long command lines get 500",
           "[smtp][server]") {
   fixture f;
   auto c = f.connect();
@@ -396,7 +396,7 @@ TEST_CASE("a client that disconnects in the middle of DATA stores nothing",
   CHECK(f.messages("alice@example.com").empty());
 }
 
-TEST_CASE("a failed store gives 4xx; the retry leaves one copy each",
+TEST_CASE("a failed store gives 4xx and the retry leaves one copy each",
           "[smtp][server]") {
   fixture f;
   f.backend->fail_next = 1;

@@ -245,7 +245,7 @@ TEST_CASE("relaying is refused and unknown users get 550 5.1.1",
   CHECK(d.delivered[0].recipients[0].address == "alice@example.com");
 }
 
-TEST_CASE("a second local domain is local; postmaster needs no domain",
+TEST_CASE("a second local domain is local, postmaster needs no domain",
           "[smtp][session]") {
   driver d;
   d.feed("EHLO c\r\nMAIL FROM:<>\r\n");
@@ -264,7 +264,7 @@ TEST_CASE("DATA after only refused recipients is 554 and stores nothing",
   CHECK(d.delivered.empty());
 }
 
-TEST_CASE("too many recipients get 452; duplicates count once",
+TEST_CASE("too many recipients get 452, duplicates count once",
           "[smtp][session]") {
   driver d;
   d.feed("EHLO c\r\nMAIL FROM:<a@b.example>\r\n");
@@ -395,7 +395,7 @@ TEST_CASE("VRFY, HELP, NOOP, RSET and QUIT", "[smtp][session]") {
   CHECK(d.s.closed());
 }
 
-TEST_CASE("a failed delivery is 451; the retry has the same id",
+TEST_CASE("a failed delivery is 451 and the retry has the same id",
           "[smtp][session]") {
   driver d;
   d.feed("EHLO c\r\n");
