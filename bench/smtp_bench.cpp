@@ -50,7 +50,7 @@ namespace fs = std::filesystem;
 struct options {
   int messages = 1000;
   int connections = 8;
-  std::size_t size = 10 * 1024;
+  std::size_t size = std::size_t{10} * 1024;
   fs::path parent = fs::temp_directory_path();
   int baseline_port = 0;
   fs::path baseline_maildir;
@@ -93,6 +93,7 @@ run_result send_all(std::uint16_t port, const options& o) {
   std::atomic<int> next{0}, acked{0}, failed{0};
   auto start = clock_type::now();
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<std::size_t>(o.connections));
   for (int t = 0; t < o.connections; ++t)
     threads.emplace_back([&] {
       try {
@@ -267,7 +268,8 @@ int main(int argc, char** argv) {
       = std::chrono::duration<double>(clock_type::now() - start).count();
     auto got = count_files(o.baseline_maildir / "new") - before;
     std::printf("%-34s %10.2f %10.0f  (%zu in the Maildir)\n",
-                "baseline, until in the Maildir", secs, got / secs, got);
+                "baseline, until in the Maildir", secs,
+                static_cast<double>(got) / secs, got);
   }
   std::printf("ratio mantissa/baseline: %.2f (target >= 1.0: %s)\n",
               our_rate / their_rate,

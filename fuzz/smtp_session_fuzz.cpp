@@ -237,7 +237,7 @@ namespace {
 // clang-format off
 const std::vector<std::string> tokens = {
   "\r\n", "\n", "\r", " ", ":", "<", ">", "@", ".", "\r\n.\r\n", "\n.\n",
-  "\r\n..", "\0", "EHLO c\r\n", "HELO c\r\n", "MAIL FROM:<a@b.example>\r\n",
+  "\r\n..", std::string(1, '\0'), "EHLO c\r\n", "HELO c\r\n", "MAIL FROM:<a@b.example>\r\n",
   "MAIL FROM:<>\r\n", "MAIL FROM:<a@b.example> SIZE=99999\r\n",
   " BODY=8BITMIME", " SIZE=", "RCPT TO:<alice@example.com>\r\n",
   "RCPT TO:<x@elsewhere.example>\r\n", "RCPT TO:<postmaster>\r\n",
@@ -290,8 +290,11 @@ class generator {
         s[0] = static_cast<char>(rng_() & 0xff);
         break;
       case 1: // flip a bit
-        s[pick(s.size())] ^= static_cast<char>(1u << pick(8));
+      {
+        auto& c = s[pick(s.size())];
+        c = static_cast<char>(static_cast<unsigned char>(c) ^ (1u << pick(8)));
         break;
+      }
       case 2:
         s.insert(std::min(at, s.size()), random_bytes(1 + pick(8)));
         break;
@@ -302,7 +305,7 @@ class generator {
       case 4:
       case 5: {
         auto& t = tokens[pick(tokens.size())];
-        s.insert(std::min(at, s.size()), t.empty() ? std::string(1, '\0') : t);
+        s.insert(std::min(at, s.size()), t);
         break;
       }
       case 6:

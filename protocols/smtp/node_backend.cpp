@@ -70,7 +70,7 @@ class node_backend final : public backend {
     auto& n = node_;
     n.run(smtp_caller(), "site", "smtp.recipient",
           json{{"address", address}}.dump(),
-          [&n, done = std::move(done)](actors::reply r) mutable {
+          [&n, done = std::move(done)](const actors::reply& r) mutable {
             if (!r.ok) {
               done({result::unavailable, {}});
               return;
@@ -85,7 +85,7 @@ class node_backend final : public backend {
               return;
             }
             n.powerups(smtp_caller(), store, mail_delivery_interface,
-                       [store, done = std::move(done)](actors::reply p) {
+                       [store, done = std::move(done)](const actors::reply& p) {
                          if (!p.ok) {
                            done({p.code == actors::error_code::no_such_store
                                    ? result::unknown
@@ -107,7 +107,7 @@ class node_backend final : public backend {
                     std::function<void(auth_status)> done) override {
     auto& auth = node_.auth();
     auth.login(username, password, client,
-               [&auth, done = std::move(done)](actors::login_result r) {
+               [&auth, done = std::move(done)](const actors::login_result& r) {
                  using result = auth_status::result;
                  if (r.ok) {
                    // SMTP needs no session: end the one the login opened.
@@ -144,9 +144,10 @@ class node_backend final : public backend {
                 {"raw", raw},
                 {"sender", message.sender},
                 {"recipients", std::move(recipients)}};
-      node_.run(
-        smtp_caller(), store, "mail.deliver", args.dump(),
-        [state, store = store](actors::reply r) { state->answer(store, r); });
+      node_.run(smtp_caller(), store, "mail.deliver", args.dump(),
+                [state, store = store](const actors::reply& r) {
+                  state->answer(store, r);
+                });
     }
   }
 

@@ -473,7 +473,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<ssl::stream<tcp::socket&>> tls_;
   std::shared_ptr<connection> self_;
 
-  std::array<char, 16 * 1024> read_buf_{};
+  std::array<char, std::size_t{16} * 1024> read_buf_{};
   std::string out_;
 
   net::steady_timer read_timer_;

@@ -104,7 +104,7 @@ bool valid_domain(std::string_view d) noexcept {
 /// A local part: printable ASCII without the characters that end a path,
 /// or a quoted string.
 bool valid_local_part(std::string_view l) noexcept {
-  if (l.empty() || l.size() > 64 * 4)
+  if (l.empty() || l.size() > std::size_t{64} * 4)
     return false;
   if (l.size() >= 2 && l.front() == '"' && l.back() == '"')
     return std::all_of(l.begin() + 1, l.end() - 1,
@@ -247,7 +247,7 @@ std::string make_delivery_id(std::string_view sender, std::string_view data) {
     return {};
   static constexpr char hex[] = "0123456789abcdef";
   std::string out;
-  out.reserve(len * 2);
+  out.reserve(std::size_t{len} * 2);
   for (unsigned int i = 0; i < len; ++i) {
     out.push_back(hex[digest[i] >> 4]);
     out.push_back(hex[digest[i] & 15]);

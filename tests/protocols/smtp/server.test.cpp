@@ -82,9 +82,10 @@ class flaky_backend final : public smtp::backend {
   void deliver(smtp::delivery m,
                std::function<void(smtp::delivery_status)> d) override {
     if (fail_next.fetch_sub(1) > 0) {
-      real_.deliver(std::move(m), [d = std::move(d)](smtp::delivery_status) {
-        d({false, "injected failure"});
-      });
+      real_.deliver(std::move(m),
+                    [d = std::move(d)](const smtp::delivery_status&) {
+                      d({false, "injected failure"});
+                    });
       return;
     }
     fail_next.store(0);
