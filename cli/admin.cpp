@@ -483,6 +483,10 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     out.plugins = plugins->value;
   if (auto domain = actors::get_setting(*o->site, "site.domain"))
     out.domain = domain->value;
+  if (auto settings = actors::list_settings(*o->site))
+    for (auto& st : *settings)
+      if (st.key.rfind("smtp.", 0) == 0)
+        out.smtp_settings[st.key] = st.value;
   auto services = actors::list_services(*o->site);
   if (!services) {
     err = services.error_value().message;
@@ -498,6 +502,8 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
       out.http = endpoint;
     else if (svc.kind == "listen" && out.listen.empty())
       out.listen = endpoint;
+    else if (svc.kind == "smtp" && out.smtp.empty())
+      out.smtp = endpoint;
   }
   return true;
 }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 namespace CLI {
@@ -22,12 +23,15 @@ void add_offering_commands(CLI::App& app, int& exit_code);
 
 /// What `start` learns from the site store before the node takes over.
 struct site_setup {
-  bool created = false;    ///< this run created the site (first run)
-  std::string demo_login;  ///< "user / password" when a demo account exists
-  std::string http;        ///< the configured HTTP listener, or ""
-  std::string listen;      ///< the configured actor listener, or ""
-  std::string plugins;     ///< the setting offerings.plugins, or ""
-  std::string domain;      ///< the setting site.domain, or ""
+  bool created = false;   ///< this run created the site (first run)
+  std::string demo_login; ///< "user / password" when a demo account exists
+  std::string http;       ///< the configured HTTP listener, or ""
+  std::string listen;     ///< the configured actor listener, or ""
+  std::string plugins;    ///< the setting offerings.plugins, or ""
+  std::string domain;     ///< the setting site.domain, or ""
+  std::string smtp;       ///< the configured SMTP listener, or ""
+  /// Every setting whose key starts with "smtp." (docs/smtp.md).
+  std::map<std::string, std::string> smtp_settings;
 };
 
 /// Opens (on the first run: creates, with the demo account when `demo`)

@@ -4,14 +4,19 @@
 #include <memory>
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 
+#include "actors/accounts.hpp"
 #include "actors/node.hpp"
 #include "cli/commands.hpp"
 #include "offerings/setup.hpp"
 #include "protocols/http/api.hpp"
 #include "protocols/http/server.hpp"
+#include "protocols/smtp/backend.hpp"
+#include "protocols/smtp/server.hpp"
+#include "protocols/tls/context.hpp"
 
 namespace mantissa::cli {
 
@@ -21,8 +26,11 @@ constexpr const char* default_http = "127.0.0.1:8080";
 
 struct start_args {
   std::string data;
-  std::string http;    // empty: the site's http service, else default_http
-  std::string listen;  // empty: the site's listen service, else none
+  std::string http;      // empty: the site's http service, else default_http
+  std::string listen;    // empty: the site's listen service, else none
+  std::string smtp;      // empty: the site's smtp service, else none
+  std::string smtp_cert; // empty: the setting smtp.certificate
+  std::string smtp_key;  // empty: the setting smtp.private_key
   bool no_demo = false;
 };
 
@@ -39,6 +47,121 @@ int wait_for_stop_signal(const sigset_t& set) {
   int sig = 0;
   sigwait(&set, &sig);
   return sig;
+}
+
+/// A size setting: digits, optionally followed by K, M or G (powers of
+/// 1024). Returns false when malformed.
+bool parse_size(const std::string& text, std::size_t& out) {
+  if (text.empty())
+    return false;
+  std::size_t unit = 1;
+  auto digits = text;
+  switch (text.back()) {
+    case 'K':
+    case 'k':
+      unit = 1024;
+      break;
+    case 'M':
+    case 'm':
+      unit = std::size_t{1024} * 1024;
+      break;
+    case 'G':
+    case 'g':
+      unit = std::size_t{1024} * 1024 * 1024;
+      break;
+    default:
+      break;
+  }
+  if (unit != 1)
+    digits.pop_back();
+  if (digits.empty() || digits.size() > 12
+      || digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  out = std::stoull(digits) * unit;
+  return out > 0;
+}
+
+/// The SMTP server's options from the site's smtp.* settings, the site
+/// domain and the command line (docs/smtp.md, "Configuration").
+bool smtp_options(const start_args& args, const site_setup& setup,
+                  const std::string& endpoint, smtp::server_options& o,
+                  std::string& err) {
+  if (!parse_endpoint(endpoint, o.host, o.port, err)) {
+    err = "--smtp: " + err;
+    return false;
+  }
+  auto setting = [&](const char* key) -> std::string {
+    auto i = setup.smtp_settings.find(key);
+    return i == setup.smtp_settings.end() ? std::string{} : i->second;
+  };
+  auto& s = o.session;
+  if (!setup.domain.empty())
+    s.domains.push_back(setup.domain);
+  auto extra = setting("smtp.domains");
+  for (std::size_t pos = 0; pos <= extra.size();) {
+    auto comma = extra.find(',', pos);
+    auto end = comma == std::string::npos ? extra.size() : comma;
+    auto d = extra.substr(pos, end - pos);
+    while (!d.empty() && d.front() == ' ')
+      d.erase(0, 1);
+    while (!d.empty() && d.back() == ' ')
+      d.pop_back();
+    if (!d.empty()) {
+      auto check = actors::parse_address("postmaster@" + d);
+      if (!check) {
+        err = "the setting smtp.domains: " + check.error_value().message;
+        return false;
+      }
+      s.domains.push_back(check->domain);
+    }
+    if (comma == std::string::npos)
+      break;
+    pos = comma + 1;
+  }
+  if (s.domains.empty()) {
+    err = "no mail domain: set one with `mantissa init --domain` (the "
+          "setting site.domain) or the setting smtp.domains";
+    return false;
+  }
+  s.hostname = setting("smtp.hostname");
+  if (s.hostname.empty()) {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) == 0 && name[0] != '\0')
+      s.hostname = name;
+    else
+      s.hostname = s.domains.front();
+  }
+  struct limit {
+    const char* key;
+    std::size_t* value;
+  };
+  for (auto [key, value] :
+       {limit{"smtp.max_message_size", &s.max_message_size},
+        limit{"smtp.max_recipients", &s.max_recipients},
+        limit{"smtp.max_errors", &s.max_errors},
+        limit{"smtp.max_connections", &o.max_connections}}) {
+    auto text = setting(key);
+    if (!text.empty() && !parse_size(text, *value)) {
+      err = std::string{"the setting "} + key
+            + ": expected a positive "
+              "number (K, M, G allowed), got '"
+            + text + "'";
+      return false;
+    }
+  }
+  tls::files files;
+  files.certificate
+    = !args.smtp_cert.empty() ? args.smtp_cert : setting("smtp.certificate");
+  files.private_key
+    = !args.smtp_key.empty() ? args.smtp_key : setting("smtp.private_key");
+  if (files.enabled()) {
+    o.tls = tls::make_server_context(files, err);
+    if (!o.tls) {
+      err = "STARTTLS: " + err;
+      return false;
+    }
+  }
+  return true;
 }
 
 int run_start(const start_args& args) {
@@ -86,8 +209,19 @@ int run_start(const start_args& args) {
               << " (named in the setting offerings.plugins)\n";
     return 1;
   }
+  auto smtp_endpoint = !args.smtp.empty() ? args.smtp : setup.smtp;
+  smtp::server_options sopts;
+  if (!smtp_endpoint.empty()
+      && !smtp_options(args, setup, smtp_endpoint, sopts, err)) {
+    std::cerr << "mantissa start: " << err << '\n';
+    return 2;
+  }
   actors::node n{nopts};
   if (auto r = offerings::register_offerings(known, n); !r) {
+    std::cerr << "mantissa start: " << r.error_value().message << '\n';
+    return 1;
+  }
+  if (auto r = smtp::register_handlers(n.handlers()); !r) {
     std::cerr << "mantissa start: " << r.error_value().message << '\n';
     return 1;
   }
@@ -107,6 +241,18 @@ int run_start(const start_args& args) {
               << ": " << err << '\n';
     return 1;
   }
+  std::unique_ptr<smtp::backend> mail_backend;
+  std::unique_ptr<smtp::server> mail;
+  if (!smtp_endpoint.empty()) {
+    mail_backend = smtp::make_node_backend(n);
+    mail = std::make_unique<smtp::server>(sopts, *mail_backend);
+    if (!mail->start(err)) {
+      std::cerr << "mantissa start: cannot serve SMTP on " << smtp_endpoint
+                << ": " << err << '\n';
+      srv.stop();
+      return 1;
+    }
+  }
   std::cout << "mantissa: data directory " << data_dir.string() << '\n';
   if (setup.created)
     std::cout << "mantissa: created a new site with a demo account\n";
@@ -115,11 +261,20 @@ int run_start(const start_args& args) {
   if (nopts.listen)
     std::cout << "mantissa: listening for actors on " << nopts.listen_host
               << ':' << n.listen_port() << '\n';
+  if (mail) {
+    std::cout << "mantissa: serving smtp on " << sopts.host << ':'
+              << mail->port() << " for";
+    for (auto& d : sopts.session.domains)
+      std::cout << ' ' << d;
+    std::cout << (sopts.tls ? " (STARTTLS)" : "") << '\n';
+  }
   std::cout << "mantissa: serving http://" << host << ':' << srv.port() << "/"
             << std::endl;
   auto sig = wait_for_stop_signal(stop_signals);
-  std::cout << "mantissa: stopping on " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-            << std::endl;
+  std::cout << "mantissa: stopping on "
+            << (sig == SIGINT ? "SIGINT" : "SIGTERM") << std::endl;
+  if (mail)
+    mail->stop();
   srv.stop();
   n.stop();
   std::cout << "mantissa: stopped" << std::endl;
@@ -156,14 +311,25 @@ bool parse_endpoint(const std::string& text, std::string& host,
 void add_start_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<start_args>();
   auto* cmd = app.add_subcommand("start", "Run a node until SIGINT or SIGTERM");
-  cmd->add_option("--data", args->data,
-                  "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
-  cmd->add_option("--http", args->http,
-                  "Serve HTTP on HOST:PORT (port 0 picks a free port); default: "
-                  "the site's http port, else 127.0.0.1:8080");
+  cmd->add_option(
+    "--data", args->data,
+    "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
+  cmd->add_option(
+    "--http", args->http,
+    "Serve HTTP on HOST:PORT (port 0 picks a free port); default: "
+    "the site's http port, else 127.0.0.1:8080");
   cmd->add_option("--listen", args->listen,
                   "Accept custom actors and nodes on HOST:PORT; default: the "
                   "site's listen port, else none");
+  cmd->add_option("--smtp", args->smtp,
+                  "Accept mail on HOST:PORT (port 0 picks a free port); "
+                  "default: the site's smtp port, else none");
+  cmd->add_option("--smtp-cert", args->smtp_cert,
+                  "PEM certificate chain offered with STARTTLS; default: the "
+                  "setting smtp.certificate");
+  cmd->add_option("--smtp-key", args->smtp_key,
+                  "PEM private key of --smtp-cert; default: the setting "
+                  "smtp.private_key");
   cmd->add_flag("--no-demo", args->no_demo,
                 "On the first run, do not create the demo account");
   cmd->callback([args, &exit_code] { exit_code = run_start(*args); });
