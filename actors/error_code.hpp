@@ -27,6 +27,11 @@ enum class error_code : std::uint8_t {
   internal,           ///< a bug
   unauthorized,       ///< bad credentials, or no valid session
   busy,               ///< too much work queued; try again later
+  // Final answers to reliable messages (docs/interstore.md):
+  no_such_user,       ///< the target store does not exist
+  no_such_share,      ///< the target has no such share for the sender
+  handler_failed,     ///< the receiver's handler failed (rolled back)
+  bad_sender,         ///< the message does not say who sent it truthfully
 };
 
 /// The name of an error code, e.g. "no_such_item".

@@ -27,6 +27,10 @@ const char* to_string(error_code code) noexcept {
     case error_code::internal: return "internal";
     case error_code::unauthorized: return "unauthorized";
     case error_code::busy: return "busy";
+    case error_code::no_such_user: return "no_such_user";
+    case error_code::no_such_share: return "no_such_share";
+    case error_code::handler_failed: return "handler_failed";
+    case error_code::bad_sender: return "bad_sender";
   }
   return "unknown";
 }

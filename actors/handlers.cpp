@@ -33,4 +33,21 @@ handler_registry::find_runnable(std::string_view type) const {
   return i == runnables_.end() ? nullptr : &i->second;
 }
 
+store::result<void> handler_registry::add_message_type(std::string type,
+                                                       message_type m) {
+  if (type.empty())
+    return {store::errc::invalid_name, "a message type needs a name"};
+  if (message_types_.count(type) != 0)
+    return {store::errc::already_exists,
+            "messages of type '" + type + "' are already handled"};
+  message_types_.emplace(std::move(type), std::move(m));
+  return {};
+}
+
+const message_type*
+handler_registry::find_message_type(std::string_view type) const {
+  auto i = message_types_.find(type);
+  return i == message_types_.end() ? nullptr : &i->second;
+}
+
 } // namespace mantissa::actors

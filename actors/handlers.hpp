@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -40,6 +41,57 @@ struct runnable_type {
   run_error_handler on_error;
 };
 
+/// A reliable message as its receiver sees it (docs/interstore.md).
+struct incoming_message {
+  std::string sender;      ///< the sending store's address
+  std::string sender_role; ///< the role the share was checked for
+  std::int64_t id = 0;     ///< per sender, increasing in sending order
+  std::string type;
+  std::string share_id;
+  store::item_ref item;    ///< the shared item that receives it
+  nlohmann::json payload;
+};
+
+/// A reliable message as its sender sees it when the answer comes back.
+struct outgoing_message {
+  std::int64_t id = 0;
+  std::string target;
+  std::string share_id;
+  std::string type;
+  nlohmann::json payload;
+};
+
+/// The answer to a reliable message: the receiver's value, or a final
+/// error (`code` is one of actors/error_code.hpp's names, e.g.
+/// "no_such_user", "no_such_share", "handler_failed", "bad_sender").
+struct message_answer {
+  bool ok = false;
+  nlohmann::json value;
+  std::string code;
+  std::string message;
+};
+
+/// Processes a message in the receiving store, in a savepoint of the
+/// receiver's transaction together with the record that it was processed:
+/// its value is the answer; an error (or exception) undoes its writes and
+/// answers `handler_failed`.
+using message_receiver = std::function<store::result<nlohmann::json>(
+  store::store& s, const incoming_message& m)>;
+
+/// Handles the answer in the sending store, once, in a savepoint of its
+/// own; the outbox row goes with it. An error undoes its writes and keeps
+/// the answer, to run the consequence again later.
+using message_consequence = std::function<store::result<void>(
+  store::store& s, const outgoing_message& m, const message_answer& a)>;
+
+/// What a node does with messages of one type. Either part may be empty on
+/// a node that only sends (no `receive`: `handler_failed`) or only
+/// receives (no `consequence`: the answer is dropped).
+struct message_type {
+  message_receiver receive;
+  message_consequence consequence;
+};
+
 /// Every handler a node knows, by name (`offering.operation`).
 ///
 /// Thread rule: filled before the node starts, then only read.
@@ -58,9 +110,18 @@ class handler_registry {
   [[nodiscard]] const runnable_type*
   find_runnable(std::string_view type) const;
 
+  /// Registers what messages of `type` do; a second registration of the
+  /// same type is refused.
+  [[nodiscard]] store::result<void> add_message_type(std::string type,
+                                                     message_type m);
+  /// The handling of messages of `type`, or nullptr.
+  [[nodiscard]] const message_type*
+  find_message_type(std::string_view type) const;
+
  private:
   std::map<std::string, store_handler, std::less<>> handlers_;
   std::map<std::string, runnable_type, std::less<>> runnables_;
+  std::map<std::string, message_type, std::less<>> message_types_;
 };
 
 } // namespace mantissa::actors

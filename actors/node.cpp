@@ -24,9 +24,11 @@
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
+#include "actors/internal/completion.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/timer.hpp"
 #include "actors/internal/wal_sync.hpp"
+#include "actors/messaging.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
 
@@ -39,23 +41,15 @@ namespace {
 /// threads than this gained nothing on the disks measured.
 constexpr unsigned sync_threads = 4;
 
-/// A completion travelling inside a local message to the bridge. Never
-/// crosses the network.
-struct completion {
-  std::shared_ptr<reply_handler> fn;
-  void operator()(reply r) const { (*fn)(std::move(r)); }
-};
-
 } // namespace
 } // namespace mantissa::actors
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mantissa::actors::completion)
 
 namespace mantissa::actors {
 
 namespace {
 
 using internal::call_atom;
+using internal::completion;
 using internal::call_atom_v;
 
 using internal::shutdown_atom;
@@ -300,6 +294,12 @@ bool node::start(std::string& err) {
       return false;
     }
   }
+  if (d.handlers.find("mantissa.send") == nullptr) {
+    if (auto r = register_message_handlers(d.handlers); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
   if (d.handlers.find("mantissa.schedule") == nullptr) {
     if (auto r = register_scheduler_handlers(d.handlers); !r) {
       err = r.error_value().message;
@@ -327,6 +327,10 @@ bool node::start(std::string& err) {
   d.rt.timer = d.timer;
   d.bridge = d.sys->spawn(bridge, d.manager,
                           caf::timespan{d.opts.request_timeout});
+  d.rt.router = d.bridge;
+  d.rt.request_timeout = d.opts.request_timeout;
+  d.rt.retry_min = d.opts.message_retry_min;
+  d.rt.retry_max = d.opts.message_retry_max;
   // Make sure the site store exists.
   auto r = wait([&](reply_handler done) {
     create_store(internal::site_address, std::move(done));

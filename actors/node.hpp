@@ -42,6 +42,10 @@ struct node_options {
     = store::sqlite::synchronous_mode::full;
   /// How long a front-end request waits for a store's answer.
   std::chrono::milliseconds request_timeout{30'000};
+  /// Reliable interstore messages that could not be delivered are retried
+  /// after `message_retry_min`, doubling up to `message_retry_max`.
+  std::chrono::milliseconds message_retry_min{500};
+  std::chrono::milliseconds message_retry_max{120'000};
   /// Serve custom actors and other nodes on this port (0: don't listen).
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;

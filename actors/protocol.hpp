@@ -84,6 +84,15 @@ using member_atom = caf::atom_constant<caf::atom("member")>;
 // (defshare_atom, caller, share_id) -> {"ok":true}  sets the default share
 using defshare_atom = caf::atom_constant<caf::atom("defshare")>;
 
+// Reliable interstore messages (docs/interstore.md), sent by the node's
+// router on behalf of a sending store:
+// (inbox_atom, caller, batch json) -> {"answers":[{"id":N,"answer":A}]}
+//   batch: {"sender":ADDRESS,"acked":N,"messages":[{"id":N,"share":S,
+//   "type":T,"payload":{...}}]}; each answer A is {"ok":true,"value":V} or
+//   {"ok":false,"code":C,"message":M}. Only the system role, or the
+//   sender's own role, may claim a sender (else every answer: bad_sender).
+using inbox_atom = caf::atom_constant<caf::atom("inbox")>;
+
 // Gateway (the node's network port, see docs/security.md):
 // (login_atom, username, password) -> actor   a session bound to the role
 //   the credentials prove; then (store_atom, address) -> actor (a forwarder

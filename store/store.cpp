@@ -83,15 +83,40 @@ CREATE TABLE IF NOT EXISTS mantissa_schedule_failures(
 ) STRICT;
 CREATE INDEX IF NOT EXISTS mantissa_schedule_by_due
   ON mantissa_schedule(due, id);
+CREATE TABLE IF NOT EXISTS mantissa_outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  target TEXT NOT NULL,
+  share_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  queued INTEGER NOT NULL,
+  answer TEXT,
+  retry_at INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS mantissa_outbox_targets(
+  target TEXT PRIMARY KEY,
+  next_attempt INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  acked INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mantissa_inbox(
+  sender TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  answer TEXT NOT NULL,
+  PRIMARY KEY (sender, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mantissa_outbox_by_target
+  ON mantissa_outbox(target, seq) WHERE answer IS NULL;
 )sql";
 
 /// The last object `catalogue_sql` creates for each group of tables added
-/// over time (sharing, then schedule). When all are present the whole
+/// over time (sharing, schedule, then messages). When all are present the whole
 /// catalogue is there (it is created in one transaction); files made before
 /// a group lack its marker and get the group on their first read-write open.
 constexpr const char* catalogue_markers
-  = "('mantissa_shares_by_visibility', 'mantissa_schedule_by_due')";
-constexpr int catalogue_marker_count = 2;
+  = "('mantissa_shares_by_visibility', 'mantissa_schedule_by_due', "
+    "'mantissa_outbox_by_target')";
+constexpr int catalogue_marker_count = 3;
 
 const char* column_type(attribute_type t) {
   switch (t) {

@@ -24,6 +24,10 @@ using call_atom = caf::atom_constant<caf::atom("call")>;
 constexpr call_atom call_atom_v = call_atom{};
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 constexpr shutdown_atom shutdown_atom_v = shutdown_atom{};
+using delivered_atom = caf::atom_constant<caf::atom("delivered")>;
+constexpr delivered_atom delivered_atom_v = delivered_atom{};
+using outbox_atom = caf::atom_constant<caf::atom("outbox")>;
+constexpr outbox_atom outbox_atom_v = outbox_atom{};
 using ok_atom = caf::ok_atom;
 constexpr ok_atom ok_atom_v = ok_atom{};
 

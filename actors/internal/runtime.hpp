@@ -43,6 +43,14 @@ struct runtime {
   /// time to it. Invalid in nodes without one (then only open stores run
   /// their events).
   caf::actor timer;
+  /// Resolves store addresses and carries interstore messages (the node's
+  /// bridge; M9: through the directory). Invalid: no interstore messages.
+  caf::actor router;
+  /// How long a store waits for the router's answer.
+  std::chrono::milliseconds request_timeout{30'000};
+  /// Backoff of reliable messages after transport failures.
+  std::chrono::milliseconds retry_min{500};
+  std::chrono::milliseconds retry_max{120'000};
   counters stats;
 };
 

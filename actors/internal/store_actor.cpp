@@ -8,6 +8,7 @@
 #include <iterator>
 #include <optional>
 #include <list>
+#include <set>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -19,6 +20,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/completion.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/wal_sync.hpp"
@@ -26,6 +28,7 @@
 #include "actors/protocol.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
+#include "store/messaging.hpp"
 #include "store/scheduler.hpp"
 #include "store/sharing.hpp"
 #include "store/store.hpp"
@@ -144,6 +147,19 @@ class access_cache {
 struct held_reply {
   caf::response_promise promise;
   caf::message reply;
+  /// Instead of a reply: runs once the commit is durable (not on failure).
+  std::function<void()> then;
+
+  void release() {
+    if (then)
+      then();
+    else
+      promise.deliver(std::move(reply));
+  }
+  void fail(const caf::error& err) {
+    if (!then)
+      promise.deliver(err);
+  }
 };
 
 struct store_state {
@@ -183,6 +199,16 @@ struct store_state {
   bool served = false;  // handled a request since activation
   int deferrals = 0;     // times the open batch's commit was moved back
   std::size_t expected_batch = 0;  // size of the last batch
+  // Reliable messages (docs/interstore.md). Messages up to `durable_seq`
+  // are durably queued and may be sent; `acks` are answers handled in the
+  // open batch, `safe_acked` what is durably handled per target (sent to
+  // the target so that it can forget its records).
+  std::int64_t durable_seq = 0;
+  std::int64_t queued_seq = 0;  // last seq seen committed
+  std::set<std::string> in_flight;
+  std::vector<std::pair<std::string, std::int64_t>> acks;
+  std::unordered_map<std::string, std::int64_t> safe_acked;
+  std::int64_t outbox_armed = -1;
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -250,6 +276,13 @@ class store_behavior {
     }
     st.db = std::move(*s);
     arm_tick(next_due());
+    if (auto q = store::last_queued(*st.db)) {
+      st.durable_seq = st.queued_seq = *q;
+      if (*q > 0)
+        self_->send(self_, outbox_atom_v);
+    } else {
+      log("cannot read the outbox: " + q.error_value().message);
+    }
     return true;
   }
 
@@ -332,7 +365,7 @@ class store_behavior {
     arm_tick(due);
     bool exact = st.force_report;
     st.force_report = false;
-    report_due(due, exact, true);
+    report_due(wake_due(due), exact, true);
   }
 
   /// Runs what is due, in the group-commit batch.
@@ -350,10 +383,11 @@ class store_behavior {
       log("cannot read the schedule: " + first.error_value().message);
       return;
     }
+    self_->send(self_, outbox_atom_v);  // the outbox may be due too
     if (!*first) {
       auto due = next_due();
       arm_tick(due);
-      report_due(due, true, false);
+      report_due(wake_due(due), true, false);
       return;
     }
     if (!open_batch(sink))
@@ -446,7 +480,8 @@ class store_behavior {
       auto err = make_error(error_code::store_unavailable,
                             "commit failed: " + r.error_value().message);
       for (auto& h : held)
-        h.promise.deliver(err);
+        h.fail(err);
+      st.acks.clear();
       return;
     }
     auto n = static_cast<std::int64_t>(held.size());
@@ -455,15 +490,20 @@ class store_behavior {
     auto prev = st.rt->stats.max_batch.load(std::memory_order_relaxed);
     while (n > prev && !st.rt->stats.max_batch.compare_exchange_weak(prev, n)) {
     }
+    auto durable = messages_committed();
     if (!st.deferred_sync) {
       for (auto& h : held)
-        h.promise.deliver(std::move(h.reply));
+        h.release();
+      if (durable.then)
+        durable.release();
       after_commit();
       return;
     }
     ++st.committed_seq;
     for (auto& h : held)
       st.waiting.emplace_back(st.committed_seq, std::move(h));
+    if (durable.then)
+      st.waiting.emplace_back(st.committed_seq, std::move(durable));
     after_commit();
     start_sync();
   }
@@ -514,7 +554,7 @@ class store_behavior {
     while (!st.waiting.empty() && st.waiting.front().first <= upto) {
       auto h = std::move(st.waiting.front().second);
       st.waiting.pop_front();
-      h.promise.deliver(std::move(h.reply));
+      h.release();
     }
   }
 
@@ -529,7 +569,7 @@ class store_behavior {
     auto err = make_error(error_code::store_unavailable,
                           "the store could not make the write durable: " + why);
     while (!st.waiting.empty() && st.waiting.front().first <= target) {
-      st.waiting.front().second.promise.deliver(err);
+      st.waiting.front().second.fail(err);
       st.waiting.pop_front();
     }
     st.synced_seq = std::max(st.synced_seq, target);
@@ -555,7 +595,7 @@ class store_behavior {
                          + ": cannot make commits durable: " + err + "\n";
       std::fwrite(line.data(), 1, line.size(), stderr);
       for (auto& w : st.waiting)
-        w.second.promise.deliver(e);
+        w.second.fail(e);
       st.waiting.clear();
     }
     st.synced_seq = target;
@@ -571,7 +611,7 @@ class store_behavior {
       commit(true);
     sync_now();
     if (st.db)
-      report_due(next_due(), true, false);
+      report_due(wake_due(next_due()), true, false);
     st.index_gate = UINT64_MAX;  // closing: nothing more to wait for
     deliver_synced();
     st.db.reset();  // closes the file before the manager hears of it
@@ -590,7 +630,7 @@ class store_behavior {
     // A fresh activation waits for the request it was activated for (the
     // manager can still evict it under the cap).
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
-        || idle_for < st.rt->idle_timeout) {
+        || !st.in_flight.empty() || idle_for < st.rt->idle_timeout) {
       if (!st.served)
         idle_for = clock_type::duration::zero();
       schedule_idle_check(st.rt->idle_timeout - idle_for);
@@ -708,6 +748,427 @@ class store_behavior {
       if (sh.share_id == id)
         return store::shared_item{sh.share_id, sh.item, {"*"}};
     return std::nullopt;
+  }
+
+  // -- reliable messages (docs/interstore.md) ----------------------------------
+
+  /// When the node's timer must wake this store: its next timed event or
+  /// its outbox, whichever is first (-1: never).
+  std::int64_t wake_due(std::int64_t sched_due) {
+    auto od = store::outbox_due(*self_->state.db);
+    if (!od) {
+      log("cannot read the outbox: " + od.error_value().message);
+      return sched_due;
+    }
+    if (!*od)
+      return sched_due;
+    return sched_due < 0 ? (*od)->micros : std::min(sched_due, (*od)->micros);
+  }
+
+  /// At a commit: what becomes true once it is durable — newly queued
+  /// messages may be sent, handled answers may be acknowledged.
+  held_reply messages_committed() {
+    auto& st = self_->state;
+    held_reply h;
+    auto q = store::last_queued(*st.db);
+    auto queued = q ? *q : st.queued_seq;
+    bool more = queued > st.queued_seq;
+    st.queued_seq = queued;
+    if (!more && st.acks.empty())
+      return h;
+    auto acks = std::move(st.acks);
+    st.acks.clear();
+    h.then = [this, queued, acks = std::move(acks)] {
+      auto& s = self_->state;
+      s.durable_seq = std::max(s.durable_seq, queued);
+      for (auto& [target, seq] : acks) {
+        auto& a = s.safe_acked[target];
+        a = std::max(a, seq);
+      }
+      self_->send(self_, outbox_atom_v);
+    };
+    return h;
+  }
+
+  /// The role a store's messages are checked for at the target.
+  static std::string role_of(const std::string& address) {
+    if (address == site_address)
+      return system_role;
+    if (address.find('@') != std::string::npos)
+      return "user:" + address;
+    return "app:" + address;
+  }
+
+  static std::chrono::milliseconds backoff(const runtime& rt,
+                                           std::int64_t attempts) {
+    auto d = rt.retry_min;
+    for (std::int64_t i = 1; i < attempts && d < rt.retry_max; ++i)
+      d *= 2;
+    return std::min(d, rt.retry_max);
+  }
+
+  void arm_outbox(std::int64_t due) {
+    auto& st = self_->state;
+    if (due < 0 || (st.outbox_armed >= 0 && st.outbox_armed <= due))
+      return;
+    st.outbox_armed = due;
+    auto wait = std::max<std::int64_t>(0, due - now_timestamp().micros);
+    self_->delayed_send(self_, std::chrono::microseconds(wait), outbox_atom_v);
+  }
+
+  /// Sends what is due in the outbox and runs kept answers' consequences.
+  void pump() {
+    auto& st = self_->state;
+    st.outbox_armed = -1;
+    if (st.closing || !st.db || !st.rt->router)
+      return;
+    auto now = now_timestamp();
+    auto targets = store::active_targets(*st.db);
+    if (!targets) {
+      log("cannot read the outbox: " + targets.error_value().message);
+      return;
+    }
+    for (auto& t : *targets) {
+      if (st.in_flight.count(t.target) != 0)
+        continue;
+      if (t.next_attempt && t.next_attempt->micros > now.micros) {
+        arm_outbox(t.next_attempt->micros);
+        continue;
+      }
+      dispatch(t, now);
+    }
+    auto kept = store::answers_due(*st.db, now, 64);
+    if (!kept) {
+      log("cannot read kept answers: " + kept.error_value().message);
+      return;
+    }
+    caf::response_promise sink;
+    for (auto& m : *kept) {
+      if (!open_batch(sink))
+        return;
+      auto a = nlohmann::json::parse(*m.answer, nullptr, false);
+      handle_answer(m, a);
+    }
+    if (kept->size() == 64)
+      self_->send(self_, outbox_atom_v);
+    else if (auto od = store::outbox_due(*st.db); od && *od
+             && (*od)->micros > now.micros)
+      arm_outbox((*od)->micros);
+  }
+
+  /// Sends the next messages to one target through the router.
+  void dispatch(store::target_state t, store::timestamp now) {
+    auto& st = self_->state;
+    constexpr std::size_t batch_limit = 256;
+    auto rows = store::unanswered(*st.db, t.target, st.durable_seq,
+                                  batch_limit);
+    if (!rows) {
+      log("cannot read the outbox: " + rows.error_value().message);
+      return;
+    }
+    caf::response_promise sink;
+    if (rows->empty()) {
+      auto more = store::has_unanswered(*st.db, t.target);
+      if (!more || *more)
+        return;  // what is left is sent once it is durable
+      if (!open_batch(sink))
+        return;
+      t.next_attempt.reset();
+      t.attempts = 0;
+      if (auto r = store::put_target(*st.db, t); !r)
+        log("cannot update the outbox: " + r.error_value().message);
+      return;
+    }
+    if (!open_batch(sink))
+      return;
+    // If no answer comes (the node stops), the timer wakes the store then.
+    auto deadline = std::chrono::duration_cast<std::chrono::microseconds>(
+                      2 * st.rt->request_timeout)
+                      .count()
+                    + 5'000'000;
+    t.next_attempt = store::timestamp{now.micros + deadline};
+    if (auto r = store::put_target(*st.db, t); !r) {
+      log("cannot update the outbox: " + r.error_value().message);
+      return;
+    }
+    auto acked = st.safe_acked.find(t.target);
+    std::int64_t ack = acked == st.safe_acked.end() ? 0 : acked->second;
+    std::string text = "{\"sender\":" + nlohmann::json(st.address).dump()
+                       + ",\"acked\":" + std::to_string(ack)
+                       + ",\"messages\":[";
+    for (std::size_t i = 0; i < rows->size(); ++i) {
+      auto& m = (*rows)[i];
+      if (i > 0)
+        text += ',';
+      text += "{\"id\":" + std::to_string(m.seq)
+              + ",\"share\":" + nlohmann::json(m.share_id).dump()
+              + ",\"type\":" + nlohmann::json(m.type).dump()
+              + ",\"payload\":" + m.payload + '}';
+    }
+    text += "]}";
+    st.in_flight.insert(t.target);
+    caf::actor me = caf::actor_cast<caf::actor>(self_);
+    auto last = rows->back().seq;
+    auto target = t.target;
+    completion done{std::make_shared<reply_handler>(
+      [me, target, last](reply r) {
+        caf::anon_send(me, delivered_atom_v, target, last, r.ok,
+                       std::move(r.body), static_cast<std::uint8_t>(r.code),
+                       std::move(r.message));
+      })};
+    self_->send(st.rt->router, call_atom_v, t.target,
+                caf::make_message(inbox_atom::value, caller{system_role, {}},
+                                  std::move(text)),
+                std::move(done));
+  }
+
+  static nlohmann::json error_answer(error_code code, const std::string& why) {
+    return {{"ok", false}, {"code", to_string(code)}, {"message", why}};
+  }
+
+  /// The router answered a delivery of messages up to `last` to `target`.
+  void on_delivered(const std::string& target, std::int64_t last, bool ok,
+                    const std::string& body, error_code code,
+                    const std::string& why) {
+    auto& st = self_->state;
+    st.in_flight.erase(target);
+    caf::response_promise sink;
+    if (st.closing || !ensure_open(sink) || !open_batch(sink))
+      return;
+    auto& db = *st.db;
+    auto t = store::get_target(db, target);
+    if (!t) {
+      log("cannot update the outbox: " + t.error_value().message);
+      return;
+    }
+    auto now = now_timestamp();
+    nlohmann::json answers;
+    if (ok) {
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (j.is_object() && j.contains("answers") && j["answers"].is_array())
+        answers = std::move(j["answers"]);
+      else {
+        ok = false;
+        code = error_code::internal;
+      }
+    }
+    if (!ok) {
+      bool final = code == error_code::no_such_store
+                   || code == error_code::invalid_name;
+      if (!final) {
+        ++t->attempts;
+        auto wait = backoff(*st.rt, t->attempts);
+        t->next_attempt = store::timestamp{
+          now.micros
+          + std::chrono::duration_cast<std::chrono::microseconds>(wait)
+              .count()};
+        log("cannot deliver messages to " + target + " (attempt "
+            + std::to_string(t->attempts) + ", next in "
+            + std::to_string(wait.count()) + " ms): " + why);
+        if (auto r = store::put_target(db, *t); !r)
+          log("cannot update the outbox: " + r.error_value().message);
+        arm_outbox(t->next_attempt->micros);
+        return;
+      }
+      // No such store: every message sent is answered no_such_user.
+      answers = nlohmann::json::array();
+      auto rows = store::unanswered(db, target, last, 1024);
+      if (rows)
+        for (auto& m : *rows)
+          answers.push_back(
+            {{"id", m.seq},
+             {"answer", error_answer(error_code::no_such_user,
+                                     "no store " + target.substr(0, 128))}});
+    }
+    if (st.safe_acked.count(target) == 0)
+      st.safe_acked[target] = t->acked;
+    for (auto& a : answers) {
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer())
+        continue;
+      auto seq = a["id"].get<std::int64_t>();
+      auto row = store::find_outgoing(db, seq);
+      if (!row) {
+        log("cannot read the outbox: " + row.error_value().message);
+        return;
+      }
+      // Gone or answered already: a repeated answer, handled once.
+      if (!*row || (*row)->answer || (*row)->target != target)
+        continue;
+      handle_answer(**row, a.contains("answer") ? a["answer"]
+                                                : nlohmann::json{});
+      t->acked = std::max(t->acked, seq);
+    }
+    st.acks.emplace_back(target, t->acked);
+    t->attempts = 0;
+    t->next_attempt = now;  // the next messages go at once
+    if (auto r = store::put_target(db, *t); !r)
+      log("cannot update the outbox: " + r.error_value().message);
+    dispatch(*t, now);
+  }
+
+  /// Runs the consequence of `m` for `answer` in a savepoint; the row goes
+  /// with it, or stays with the answer when the consequence fails.
+  void handle_answer(const store::outgoing& m, const nlohmann::json& answer) {
+    auto& st = self_->state;
+    auto& db = *st.db;
+    message_answer a;
+    if (answer.is_object() && answer.value("ok", false)) {
+      a.ok = true;
+      a.value = answer.contains("value") ? answer["value"] : nlohmann::json{};
+    } else {
+      a.code = answer.is_object() ? answer.value("code", "internal")
+                                  : std::string{"internal"};
+      a.message = answer.is_object() ? answer.value("message", "")
+                                     : std::string{"malformed answer"};
+    }
+    auto* type = st.rt->handlers->find_message_type(m.type);
+    auto r = db.isolated([&]() -> store::result<void> {
+      if (type != nullptr && type->consequence) {
+        outgoing_message om{m.seq, m.target, m.share_id, m.type,
+                            nlohmann::json::parse(m.payload, nullptr, false)};
+        try {
+          MANTISSA_TRY(type->consequence(db, om, a));
+        } catch (const std::exception& e) {
+          return store::error{store::errc::internal,
+                              std::string{"consequence threw: "} + e.what()};
+        }
+      }
+      return store::remove_outgoing(db, m.seq);
+    });
+    st.cache.clear();
+    st.access.clear();
+    if (r)
+      return;
+    log("the consequence of message " + std::to_string(m.seq) + " ("
+        + m.type.substr(0, 128) + ") failed, kept for another try: "
+        + r.error_value().message);
+    auto retry = store::timestamp{
+      now_timestamp().micros
+      + std::chrono::duration_cast<std::chrono::microseconds>(
+          st.rt->retry_min)
+          .count()};
+    if (auto k = store::keep_answer(db, m.seq, dump(answer), retry); !k)
+      log("cannot keep the answer: " + k.error_value().message);
+    arm_outbox(retry.micros);
+  }
+
+  /// Processes one message for the receiver: the recorded answer if it
+  /// was processed before, else runs its handler and records the answer.
+  /// Fails only when the record cannot be read or written.
+  store::result<nlohmann::json> receive_one(const std::string& sender,
+                                            const std::string& role,
+                                            const nlohmann::json& m) {
+    auto& st = self_->state;
+    auto& db = *st.db;
+    if (!m.is_object() || !m.contains("id") || !m["id"].is_number_integer()
+        || !m.contains("type") || !m["type"].is_string())
+      return error_answer(error_code::invalid_value,
+                          "a message needs an integer id and a type");
+    auto seq = m["id"].get<std::int64_t>();
+    auto rec = store::find_received(db, sender, seq);
+    if (!rec)
+      return std::move(rec).error_value();
+    if (*rec)
+      return nlohmann::json::parse(**rec, nullptr, false);
+    auto type = m["type"].get<std::string>();
+    auto share_id = m.contains("share") && m["share"].is_string()
+                      ? m["share"].get<std::string>()
+                      : std::string{};
+    nlohmann::json answer;
+    auto shared = find_share(caller{role, {}}, share_id);
+    bool open = shared
+                && (std::find(shared->interfaces.begin(),
+                              shared->interfaces.end(), "messages")
+                      != shared->interfaces.end()
+                    || std::find(shared->interfaces.begin(),
+                                 shared->interfaces.end(), "*")
+                         != shared->interfaces.end());
+    auto* handling = st.rt->handlers->find_message_type(type);
+    if (!open) {
+      answer = error_answer(error_code::no_such_share,
+                            "no share '" + share_id.substr(0, 64)
+                              + "' takes messages from " + role.substr(0, 128));
+    } else if (handling == nullptr || !handling->receive) {
+      answer = error_answer(error_code::handler_failed,
+                            "no handler for messages of type '"
+                              + type.substr(0, 128) + "'");
+    } else {
+      incoming_message in{sender, role, seq, type, shared->share_id,
+                          shared->item,
+                          m.contains("payload") ? m["payload"]
+                                                : nlohmann::json{}};
+      auto r = db.isolated([&]() -> store::result<nlohmann::json> {
+        store::result<nlohmann::json> v = nlohmann::json{};
+        try {
+          v = handling->receive(db, in);
+        } catch (const std::exception& e) {
+          return store::error{store::errc::internal,
+                              std::string{"handler threw: "} + e.what()};
+        }
+        if (!v)
+          return v;
+        nlohmann::json ok{{"ok", true}, {"value", std::move(*v)}};
+        MANTISSA_TRY(store::record_received(db, sender, seq, dump(ok)));
+        return ok;
+      });
+      if (r)
+        return std::move(*r);
+      answer = error_answer(error_code::handler_failed, r.error_value().message);
+    }
+    MANTISSA_TRY(store::record_received(db, sender, seq, dump(answer)));
+    return answer;
+  }
+
+  void on_inbox(caf::response_promise& rp, const caller& who,
+                const std::string& batch) {
+    auto& st = self_->state;
+    auto j = parse_or_fail(rp, batch, "the messages");
+    if (!j)
+      return;
+    if (!j->is_object() || !j->contains("sender") || !(*j)["sender"].is_string()
+        || !j->contains("messages") || !(*j)["messages"].is_array()) {
+      fail(rp, make_error(error_code::invalid_value,
+                          "a message batch is {\"sender\":ADDRESS,"
+                          "\"acked\":N,\"messages\":[...]}"));
+      return;
+    }
+    auto sender = (*j)["sender"].get<std::string>();
+    auto role = role_of(sender);
+    bool truthful = !sender.empty()
+                    && (who.role == system_role || who.role == role);
+    if (!open_batch(rp))
+      return;
+    auto& db = *st.db;
+    auto acked = j->value("acked", std::int64_t{0});
+    if (truthful && acked > 0)
+      if (auto r = store::forget_received(db, sender, acked); !r)
+        log("cannot forget answered messages: " + r.error_value().message);
+    auto answers = nlohmann::json::array();
+    for (auto& m : (*j)["messages"]) {
+      auto id = m.is_object() && m.contains("id") ? m["id"] : nlohmann::json{};
+      if (!truthful) {
+        answers.push_back({{"id", id},
+                           {"answer", error_answer(error_code::bad_sender,
+                                                   "the caller may not send "
+                                                   "as " + sender.substr(0, 128))}});
+        continue;
+      }
+      auto a = receive_one(sender, role, m);
+      if (!a) {
+        // The record cannot be kept: stop here; the sender sends the rest
+        // (and these again, answered from their records) later.
+        fail(rp, make_error(error_code::store_unavailable,
+                            "cannot record a message: "
+                              + a.error_value().message));
+        st.cache.clear();
+        st.access.clear();
+        return;
+      }
+      answers.push_back({{"id", id}, {"answer", std::move(*a)}});
+    }
+    st.cache.clear();
+    st.access.clear();
+    finish(rp, caf::make_message(dump(nlohmann::json{{"answers", answers}})));
   }
 
   caf::response_promise begin_request() {
@@ -1185,6 +1646,20 @@ class store_behavior {
         finish(rp, caf::make_message(std::string{"{\"ok\":true}"}));
         return rp;
       },
+      [this](inbox_atom, const caller& who,
+             const std::string& batch) -> caf::response_promise {
+        auto rp = begin_request();
+        if (ensure_open(rp))
+          on_inbox(rp, who, batch);
+        return rp;
+      },
+      [this](delivered_atom, const std::string& target, std::int64_t last,
+             bool ok, const std::string& body, std::uint8_t code,
+             const std::string& why) {
+        on_delivered(target, last, ok, body, static_cast<error_code>(code),
+                     why);
+      },
+      [this](outbox_atom) { pump(); },
       [this](commit_atom) { commit(); },
       [this](tick_atom) { on_tick(); },
       [this](synced_atom, std::uint64_t target, int rc) {
