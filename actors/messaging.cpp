@@ -1,5 +1,7 @@
 #include "actors/messaging.hpp"
 
+#include <algorithm>
+
 #include "actors/accounts.hpp"
 #include "actors/scheduler.hpp"
 #include "store/messaging.hpp"
@@ -70,25 +72,16 @@ result<void> register_message_handlers(handler_registry& handlers) {
       if (args.is_object() && args.contains("limit")
           && args["limit"].is_number_unsigned())
         limit = args["limit"].get<std::size_t>();
+      auto rows = store::outbox(s, std::min<std::size_t>(limit, 100000));
+      if (!rows)
+        return std::move(rows).error_value();
       auto out = nlohmann::json::array();
-      auto st = s.connection().query(
-        "SELECT seq, target, share_id, type, answer IS NOT NULL FROM "
-        "mantissa_outbox ORDER BY seq LIMIT ?",
-        static_cast<std::int64_t>(std::min<std::size_t>(limit, 100000)));
-      if (!st)
-        return std::move(st).error_value();
-      for (;;) {
-        auto row = (*st)->step();
-        if (!row)
-          return std::move(row).error_value();
-        if (!*row)
-          break;
-        out.push_back({{"id", (*st)->column_int64(0)},
-                       {"target", std::string{(*st)->column_text(1)}},
-                       {"share", std::string{(*st)->column_text(2)}},
-                       {"type", std::string{(*st)->column_text(3)}},
-                       {"answered", (*st)->column_int64(4) != 0}});
-      }
+      for (auto& m : *rows)
+        out.push_back({{"id", m.seq},
+                       {"target", m.target},
+                       {"share", m.share_id},
+                       {"type", m.type},
+                       {"answered", m.answer.has_value()}});
       return nlohmann::json{{"messages", std::move(out)}};
     }));
   return {};

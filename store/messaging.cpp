@@ -1,18 +1,10 @@
 #include "store/messaging.hpp"
 
-#include <limits>
-
 #include <nlohmann/json.hpp>
 
 namespace mantissa::store {
 
 namespace {
-
-std::int64_t to_limit(std::size_t limit) {
-  constexpr auto max
-    = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit > max ? max : limit);
-}
 
 error no_tables() {
   return error{errc::read_only,
@@ -25,12 +17,7 @@ constexpr const char* outgoing_columns
 
 result<std::vector<outgoing>> read_outgoing(sqlite::statement& st) {
   std::vector<outgoing> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
+  MANTISSA_TRY(st.for_each_row([&] {
     outgoing m;
     m.seq = st.column_int64(0);
     m.target = std::string{st.column_text(1)};
@@ -41,7 +28,8 @@ result<std::vector<outgoing>> read_outgoing(sqlite::statement& st) {
     if (!st.column_is_null(6))
       m.answer = std::string{st.column_text(6)};
     out.push_back(std::move(m));
-  }
+  }));
+  return out;
 }
 
 result<std::optional<std::int64_t>> single_int(sqlite::statement& st) {
@@ -91,7 +79,7 @@ result<std::vector<outgoing>> unanswered(store& s, std::string_view target,
   auto st = s.connection().query(
     std::string{outgoing_columns}
       + "WHERE target = ? AND answer IS NULL AND seq <= ? ORDER BY seq LIMIT ?",
-    target, max_seq, to_limit(limit));
+    target, max_seq, sqlite::sql_limit(limit));
   if (!st)
     return std::move(st).error_value();
   return read_outgoing(**st);
@@ -107,6 +95,15 @@ result<bool> has_unanswered(store& s, std::string_view target) {
   if (!row)
     return std::move(row).error_value();
   return *row;
+}
+
+result<std::vector<outgoing>> outbox(store& s, std::size_t limit) {
+  auto st = s.connection().query(std::string{outgoing_columns}
+                                   + "ORDER BY seq LIMIT ?",
+                                 sqlite::sql_limit(limit));
+  if (!st)
+    return std::move(st).error_value();
+  return read_outgoing(**st);
 }
 
 result<std::optional<outgoing>> find_outgoing(store& s, std::int64_t seq) {
@@ -139,7 +136,7 @@ result<std::vector<outgoing>> answers_due(store& s, timestamp now,
   auto st = s.connection().query(
     std::string{outgoing_columns}
       + "WHERE retry_at <= ? ORDER BY retry_at, seq LIMIT ?",
-    now.micros, to_limit(limit));
+    now.micros, sqlite::sql_limit(limit));
   if (!st)
     return std::move(st).error_value();
   return read_outgoing(**st);
@@ -152,16 +149,13 @@ result<std::vector<target_state>> active_targets(store& s) {
   if (!st)
     return std::move(st).error_value();
   std::vector<target_state> out;
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
-    out.push_back({std::string{(*st)->column_text(0)},
-                   timestamp{(*st)->column_int64(1)}, (*st)->column_int64(2),
-                   (*st)->column_int64(3)});
-  }
+  auto& row = **st;
+  MANTISSA_TRY(row.for_each_row([&] {
+    out.push_back({std::string{row.column_text(0)},
+                   timestamp{row.column_int64(1)}, row.column_int64(2),
+                   row.column_int64(3)});
+  }));
+  return out;
 }
 
 result<target_state> get_target(store& s, std::string_view target) {

@@ -49,6 +49,10 @@ unanswered(store& s, std::string_view target, std::int64_t max_seq,
 /// Whether any message to `target` is unanswered.
 [[nodiscard]] result<bool> has_unanswered(store& s, std::string_view target);
 
+/// The outbox, oldest first, at most `limit` rows (answered ones too).
+[[nodiscard]] result<std::vector<outgoing>> outbox(store& s,
+                                                   std::size_t limit);
+
 /// One outbox row, or nullopt when it is gone (its answer was handled).
 [[nodiscard]] result<std::optional<outgoing>> find_outgoing(store& s,
                                                             std::int64_t seq);

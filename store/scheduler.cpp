@@ -1,7 +1,5 @@
 #include "store/scheduler.hpp"
 
-#include <limits>
-
 namespace mantissa::store {
 
 namespace {
@@ -20,24 +18,14 @@ result<void> check_item(store& s, const item_ref& item) {
   return {};
 }
 
-std::int64_t to_limit(std::size_t limit) {
-  constexpr auto max
-    = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
-  return static_cast<std::int64_t>(limit > max ? max : limit);
-}
-
 result<std::vector<scheduled_event>> read_events(sqlite::statement& st) {
   std::vector<scheduled_event> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
+  MANTISSA_TRY(st.for_each_row([&] {
     out.push_back({st.column_int64(0),
                    {std::string{st.column_text(1)}, st.column_int64(2)},
                    {st.column_int64(3)}});
-  }
+  }));
+  return out;
 }
 
 } // namespace
@@ -104,7 +92,7 @@ result<std::vector<scheduled_event>> scheduled_events(store& s,
   auto st = s.connection().query(
     "SELECT id, item_type, item_id, due FROM mantissa_schedule ORDER BY due, "
     "id LIMIT ?",
-    to_limit(limit));
+    sqlite::sql_limit(limit));
   if (!st)
     return std::move(st).error_value();
   return read_events(**st);
@@ -180,7 +168,7 @@ result<std::vector<schedule_failure>> schedule_failures(store& s,
   auto st = s.connection().query(
     "SELECT id, item_type, item_id, due, at, message FROM "
     "mantissa_schedule_failures ORDER BY id DESC LIMIT ?",
-    to_limit(limit));
+    sqlite::sql_limit(limit));
   if (!st)
     return std::move(st).error_value();
   for (;;) {

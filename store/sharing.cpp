@@ -50,14 +50,8 @@ void bind_roles(sqlite::statement& st, int n,
 /// Steps `st` to the end, collecting column 0 as text.
 result<std::vector<std::string>> text_column(sqlite::statement& st) {
   std::vector<std::string> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
-    out.emplace_back(st.column_text(0));
-  }
+  MANTISSA_TRY(st.for_each_row([&] { out.emplace_back(st.column_text(0)); }));
+  return out;
 }
 
 result<void> validate_group(std::string_view group) {

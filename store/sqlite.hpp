@@ -1,7 +1,9 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -66,6 +68,18 @@ class statement {
   [[nodiscard]] result<bool> step();
   /// Steps until done; for statements that return no rows.
   [[nodiscard]] result<void> run();
+  /// Steps until done, calling `f()` at each row (it reads the columns).
+  template <class F>
+  [[nodiscard]] result<void> for_each_row(F&& f) {
+    for (;;) {
+      auto row = step();
+      if (!row)
+        return std::move(row).error_value();
+      if (!*row)
+        return {};
+      f();
+    }
+  }
   /// Resets the statement and clears its bindings for reuse.
   void reset() noexcept;
 
@@ -98,6 +112,13 @@ class statement {
   sqlite3_stmt* stmt_;
   bool in_use_ = false;
 };
+
+/// A row count for a `LIMIT ?` parameter (SQLite's integers are signed).
+[[nodiscard]] inline std::int64_t sql_limit(std::size_t limit) noexcept {
+  constexpr auto max
+    = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(limit > max ? max : limit);
+}
 
 /// A statement borrowed from a connection's cache; reset and returned to
 /// the cache on destruction.

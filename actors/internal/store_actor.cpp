@@ -799,6 +799,15 @@ class store_behavior {
     return "app:" + address;
   }
 
+  /// `t` plus `d`, as a store timestamp.
+  template <class Rep, class Period>
+  static store::timestamp after(store::timestamp t,
+                                std::chrono::duration<Rep, Period> d) {
+    return store::timestamp{
+      t.micros
+      + std::chrono::duration_cast<std::chrono::microseconds>(d).count()};
+  }
+
   static std::chrono::milliseconds backoff(const runtime& rt,
                                            std::int64_t attempts) {
     auto d = rt.retry_min;
@@ -882,11 +891,8 @@ class store_behavior {
     if (!open_batch(sink))
       return;
     // If no answer comes (the node stops), the timer wakes the store then.
-    auto deadline = std::chrono::duration_cast<std::chrono::microseconds>(
-                      2 * st.rt->request_timeout)
-                      .count()
-                    + 5'000'000;
-    t.next_attempt = store::timestamp{now.micros + deadline};
+    t.next_attempt = after(now, 2 * st.rt->request_timeout
+                                  + std::chrono::seconds(5));
     if (auto r = store::put_target(*st.db, t); !r) {
       log("cannot update the outbox: " + r.error_value().message);
       return;
@@ -958,10 +964,7 @@ class store_behavior {
       if (!final) {
         ++t->attempts;
         auto wait = backoff(*st.rt, t->attempts);
-        t->next_attempt = store::timestamp{
-          now.micros
-          + std::chrono::duration_cast<std::chrono::microseconds>(wait)
-              .count()};
+        t->next_attempt = after(now, wait);
         log("cannot deliver messages to " + target + " (attempt "
             + std::to_string(t->attempts) + ", next in "
             + std::to_string(wait.count()) + " ms): " + why);
@@ -1042,11 +1045,7 @@ class store_behavior {
     log("the consequence of message " + std::to_string(m.seq) + " ("
         + m.type.substr(0, 128) + ") failed, kept for another try: "
         + r.error_value().message);
-    auto retry = store::timestamp{
-      now_timestamp().micros
-      + std::chrono::duration_cast<std::chrono::microseconds>(
-          st.rt->retry_min)
-          .count()};
+    auto retry = after(now_timestamp(), st.rt->retry_min);
     if (auto k = store::keep_answer(db, m.seq, dump(answer), retry); !k)
       log("cannot keep the answer: " + k.error_value().message);
     arm_outbox(retry.micros);
@@ -1076,13 +1075,12 @@ class store_behavior {
                       : std::string{};
     nlohmann::json answer;
     auto shared = find_share(caller{role, {}}, share_id);
-    bool open = shared
-                && (std::find(shared->interfaces.begin(),
-                              shared->interfaces.end(), "messages")
-                      != shared->interfaces.end()
-                    || std::find(shared->interfaces.begin(),
-                                 shared->interfaces.end(), "*")
-                         != shared->interfaces.end());
+    auto grants = [&](const char* iface) {
+      return std::find(shared->interfaces.begin(), shared->interfaces.end(),
+                       iface)
+             != shared->interfaces.end();
+    };
+    bool open = shared && (grants("messages") || grants("*"));
     auto* handling = st.rt->handlers->find_message_type(type);
     if (!open) {
       answer = error_answer(error_code::no_such_share,
