@@ -52,6 +52,14 @@ struct runtime {
   std::chrono::milliseconds retry_min{500};
   std::chrono::milliseconds retry_max{120'000};
   counters stats;
+
+  /// How long a delivery of reliable messages may be in flight: its
+  /// router's timeout and a margin. A store records its next attempt this
+  /// far ahead when it sends, so that the timer wakes it if the node stops
+  /// meanwhile; after a restart, attempts due within it are made at once.
+  [[nodiscard]] std::chrono::milliseconds delivery_window() const {
+    return request_timeout + std::chrono::seconds(5);
+  }
 };
 
 } // namespace mantissa::actors::internal

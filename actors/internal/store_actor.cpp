@@ -206,6 +206,7 @@ struct store_state {
   std::int64_t durable_seq = 0;
   std::int64_t queued_seq = 0;  // last seq seen committed
   std::set<std::string> in_flight;
+  bool pumped = false;  // the outbox was looked at since the store opened
   std::vector<std::pair<std::string, std::int64_t>> acks;
   std::unordered_map<std::string, std::int64_t> safe_acked;
   std::int64_t outbox_armed = -1;
@@ -762,6 +763,10 @@ class store_behavior {
     }
     if (!*od)
       return sched_due;
+    // A due time in the past while a delivery is in flight would have the
+    // timer wake this (open) store over and over: its answer rearms it.
+    if (!self_->state.in_flight.empty())
+      (*od)->micros = std::max((*od)->micros, now_timestamp().micros + 1'000'000);
     return sched_due < 0 ? (*od)->micros : std::min(sched_due, (*od)->micros);
   }
 
@@ -837,10 +842,15 @@ class store_behavior {
       log("cannot read the outbox: " + targets.error_value().message);
       return;
     }
+    // The first pump of an activation: a next attempt within the delivery
+    // window may stand for a delivery the previous run of the node had in
+    // flight when it stopped; it is made now.
+    auto soon = st.pumped ? now : after(now, st.rt->delivery_window());
+    st.pumped = true;
     for (auto& t : *targets) {
       if (st.in_flight.count(t.target) != 0)
         continue;
-      if (t.next_attempt && t.next_attempt->micros > now.micros) {
+      if (t.next_attempt && t.next_attempt->micros > soon.micros) {
         arm_outbox(t.next_attempt->micros);
         continue;
       }
@@ -891,8 +901,7 @@ class store_behavior {
     if (!open_batch(sink))
       return;
     // If no answer comes (the node stops), the timer wakes the store then.
-    t.next_attempt = after(now, 2 * st.rt->request_timeout
-                                  + std::chrono::seconds(5));
+    t.next_attempt = after(now, st.rt->delivery_window());
     if (auto r = store::put_target(*st.db, t); !r) {
       log("cannot update the outbox: " + r.error_value().message);
       return;
@@ -1658,6 +1667,8 @@ class store_behavior {
                      why);
       },
       [this](outbox_atom) { pump(); },
+      // The timer's confirmation of a report sent without waiting for it.
+      [](ok_atom) {},
       [this](commit_atom) { commit(); },
       [this](tick_atom) { on_tick(); },
       [this](synced_atom, std::uint64_t target, int rc) {

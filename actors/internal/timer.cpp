@@ -146,6 +146,23 @@ caf::behavior timer_fun(timer_actor* self, runtime* rt, caf::actor manager) {
       }
     }
   }
+  // A store that was sending reliable messages when the node stopped is
+  // indexed for the end of its delivery window: wake it now instead.
+  {
+    auto soon = now_timestamp().micros
+                + std::chrono::duration_cast<std::chrono::microseconds>(
+                    rt->delivery_window())
+                    .count();
+    std::vector<std::string> early;
+    for (auto& [when, address] : st.order) {
+      if (when > soon)
+        break;
+      early.push_back(address);
+    }
+    auto now = now_timestamp().micros;
+    for (auto& address : early)
+      st.set(address, now);
+  }
   arm(self);
   return {
     [self](due_atom, const std::string& address, std::int64_t due) {

@@ -1,0 +1,447 @@
+// Reliable interstore messages through a real node (actors/messaging.hpp,
+// the store actors' outbox, inbox and consequences): answers, repeats,
+// final errors, order, kept answers and restarts, on real files.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/internal/atoms.hpp"
+#include "actors/messaging.hpp"
+#include "actors/node.hpp"
+#include "actors/protocol.hpp"
+#include "store/store.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace mantissa;
+using namespace std::chrono_literals;
+using actors::reply;
+using nlohmann::json;
+
+namespace {
+
+const actors::caller sys{actors::system_role, "test"};
+const actors::caller bob_owner{"user:bob@example.com", "test"};
+const std::string alice = "alice@example.com";
+const std::string bob = "bob@example.com";
+
+// What the handlers below are told to do, and what they saw.
+std::atomic<int> consequence_failures_left{0};
+std::atomic<int> consequence_calls{0};
+std::atomic<int> receiver_delay_ms{0};
+
+/// msg.counter (bob's shared item): what msg.add messages added, how many
+/// came, the last `n` and how often `n` was not the last plus one.
+/// msg.answer (alice): one per consequence that committed.
+void declare(store::type_registry& reg) {
+  auto ints = [](std::initializer_list<const char*> names) {
+    std::vector<store::attribute_decl> out;
+    for (auto* n : names)
+      out.push_back({n, store::attribute_type::integer});
+    return out;
+  };
+  REQUIRE(reg.add({"msg.counter", 1,
+                   ints({"total", "count", "last", "disorder"})}));
+  auto answer = ints({"msg", "ok", "total"});
+  answer.push_back({"code", store::attribute_type::text});
+  REQUIRE(reg.add({"msg.answer", 1, answer}));
+}
+
+std::int64_t int_of(const store::item& it, std::size_t i) {
+  return std::get<std::int64_t>(it.values.at(i));
+}
+
+store::result<json> add(store::store& s, const actors::incoming_message& m) {
+  if (auto d = receiver_delay_ms.load(); d > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(d));
+  auto it = s.get(m.item.type, m.item.id);
+  if (!it)
+    return std::move(it).error_value();
+  auto n = m.payload.value("n", std::int64_t{0});
+  it->values[0] = int_of(*it, 0) + n;
+  it->values[1] = int_of(*it, 1) + 1;
+  if (n != int_of(*it, 2) + 1)
+    it->values[3] = int_of(*it, 3) + 1;
+  it->values[2] = n;
+  MANTISSA_TRY(s.update(*it));
+  if (m.payload.value("fail", false)) // after writing: the write is undone
+    return store::error{store::errc::invalid_value, "refused on purpose"};
+  return json{{"total", int_of(*it, 0)}, {"sender", m.sender}};
+}
+
+store::result<void> answered(store::store& s,
+                             const actors::outgoing_message& m,
+                             const actors::message_answer& a) {
+  ++consequence_calls;
+  auto attrs = json{{"msg", m.id},
+                    {"ok", a.ok ? 1 : 0},
+                    {"total", a.ok ? a.value.value("total", -1) : -1},
+                    {"code", a.code}};
+  store::item it{0, "msg.answer", {}};
+  it.values = {attrs["msg"].get<std::int64_t>(),
+               attrs["ok"].get<std::int64_t>(),
+               attrs["total"].get<std::int64_t>(),
+               attrs["code"].get<std::string>()};
+  MANTISSA_TRY(s.insert(it));
+  if (consequence_failures_left.load() > 0) { // after writing: undone
+    --consequence_failures_left;
+    return store::error{store::errc::invalid_value, "not now"};
+  }
+  return {};
+}
+
+void add_handlers(actors::handler_registry& h) {
+  REQUIRE(h.add_message_type("msg.add", {add, answered}));
+  // msg.send_n {target, share, from, count, fail?}: queues `count`
+  // msg.add messages with n = from, from + 1, ... in one transaction,
+  // then fails if asked (so nothing may be sent).
+  REQUIRE(h.add(
+    "msg.send_n",
+    [](store::store& s, const json& args,
+       const actors::caller&) -> store::result<json> {
+      auto from = args.value("from", std::int64_t{0});
+      auto count = args.value("count", std::int64_t{1});
+      json ids = json::array();
+      for (std::int64_t i = 0; i < count; ++i) {
+        auto id = actors::send_message(s, args.value("target", ""),
+                                       args.value("share", ""), "msg.add",
+                                       json{{"n", from + i}});
+        if (!id)
+          return std::move(id).error_value();
+        ids.push_back(*id);
+      }
+      if (args.value("fail", false))
+        return store::error{store::errc::invalid_value, "sender fails"};
+      return json{{"ids", ids}};
+    }));
+}
+
+struct fixture {
+  test::temp_dir dir;
+  std::unique_ptr<actors::node> n;
+  std::int64_t counter = 0;
+
+  fixture() {
+    consequence_failures_left = 0;
+    consequence_calls = 0;
+    receiver_delay_ms = 0;
+  }
+
+  void start() {
+    actors::node_options opts;
+    opts.data_dir = dir / "data";
+    opts.message_retry_min = 50ms;
+    opts.message_retry_max = 400ms;
+    n = std::make_unique<actors::node>(opts);
+    declare(n->types());
+    add_handlers(n->handlers());
+    std::string err;
+    REQUIRE(n->start(err));
+  }
+
+  /// Starts a node with alice and bob; bob shares a counter with alice
+  /// for messages as "inbox" and for reading only as "readonly".
+  void start_with_stores() {
+    start();
+    for (auto& a : {alice, bob})
+      REQUIRE(call([&](auto d) { n->create_store(a, std::move(d)); }).ok);
+    auto r = call([&](auto d) {
+      n->put(bob_owner, bob, "msg.counter",
+             json{{"total", 0}, {"count", 0}, {"last", -1}, {"disorder", 0}}
+               .dump(),
+             std::move(d));
+    });
+    REQUIRE(r.ok);
+    counter = json::parse(r.body)["id"].get<std::int64_t>();
+    for (auto [iface, share_id] :
+         {std::pair{"messages", "inbox"}, std::pair{"read", "readonly"}}) {
+      auto s = call([&](auto d) {
+        n->share(bob_owner, bob, "msg.counter", counter,
+                 "user:" + alice, json::array({iface}).dump(), share_id,
+                 std::move(d));
+      });
+      INFO(s.message);
+      REQUIRE(s.ok);
+    }
+  }
+
+  template <class F>
+  reply call(F&& f) {
+    return n->wait([&](actors::reply_handler done) { f(std::move(done)); });
+  }
+
+  reply send(const std::string& target, const std::string& share,
+             std::int64_t from, std::int64_t count = 1, bool fail = false) {
+    return call([&](auto d) {
+      n->run(sys, alice, "msg.send_n",
+             json{{"target", target},
+                  {"share", share},
+                  {"from", from},
+                  {"count", count},
+                  {"fail", fail}}
+               .dump(),
+             std::move(d));
+    });
+  }
+
+  json bob_counter() {
+    auto r = call([&](auto d) {
+      n->get(sys, bob, "msg.counter", counter, std::move(d));
+    });
+    REQUIRE(r.ok);
+    return json::parse(r.body);
+  }
+
+  json answers() {
+    auto r = call([&](auto d) {
+      n->query(sys, alice, R"({"type":"msg.answer","sort":"msg"})",
+               std::move(d));
+    });
+    REQUIRE(r.ok);
+    return json::parse(r.body)["items"];
+  }
+
+  json outbox() {
+    auto r = call([&](auto d) {
+      n->run(sys, alice, "mantissa.outbox", "{}", std::move(d));
+    });
+    REQUIRE(r.ok);
+    return json::parse(r.body)["messages"];
+  }
+
+  /// Polls `f` every 20 ms for up to 20 s.
+  template <class F>
+  bool eventually(F f) {
+    for (int i = 0; i < 1000; ++i) {
+      if (f())
+        return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  caf::actor store_actor(caf::scoped_actor& self, const std::string& address) {
+    caf::actor out;
+    self
+      ->request(n->manager(), caf::infinite, actors::store_atom::value,
+                address)
+      .receive([&](const caf::actor& a) { out = a; },
+               [&](caf::error& e) { FAIL(n->system().render(e)); });
+    return out;
+  }
+
+  /// Sends a batch to bob's inbox as `who` and returns the answers.
+  json deliver(caf::scoped_actor& self, const actors::caller& who,
+               const json& batch) {
+    auto store = store_actor(self, bob);
+    json out;
+    self
+      ->request(store, caf::infinite, actors::inbox_atom::value, who,
+                batch.dump())
+      .receive([&](const std::string& body) { out = json::parse(body); },
+               [&](caf::error& e) { FAIL(n->system().render(e)); });
+    return out["answers"];
+  }
+};
+
+} // namespace
+
+TEST_CASE_METHOD(fixture,
+                 "a queued message is processed, answered, and its "
+                 "consequence runs once",
+                 "[actors][messaging]") {
+  start_with_stores();
+  auto r = send(bob, "inbox", 5);
+  INFO(r.message);
+  REQUIRE(r.ok);
+  auto id = json::parse(r.body)["ids"][0].get<std::int64_t>();
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  auto a = answers()[0];
+  CHECK(a["msg"] == id);
+  CHECK(a["ok"] == 1);
+  CHECK(a["total"] == 5);
+  CHECK(bob_counter()["count"] == 1);
+  CHECK(bob_counter()["total"] == 5);
+  CHECK(eventually([&] { return outbox().empty(); }));
+  std::this_thread::sleep_for(200ms);
+  CHECK(answers().size() == 1);
+  CHECK(consequence_calls == 1);
+}
+
+TEST_CASE_METHOD(fixture, "a sender that rolls back sends nothing",
+                 "[actors][messaging]") {
+  start_with_stores();
+  auto r = send(bob, "inbox", 5, 3, /*fail=*/true);
+  CHECK_FALSE(r.ok);
+  CHECK(outbox().empty());
+  auto ok = send(bob, "inbox", 7); // a later message still goes
+  REQUIRE(ok.ok);
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  CHECK(bob_counter()["total"] == 7);
+  CHECK(bob_counter()["count"] == 1);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a failing receiver is rolled back and its sender gets a "
+                 "final handler_failed",
+                 "[actors][messaging]") {
+  start_with_stores();
+  auto r = call([&](auto d) {
+    n->run(sys, alice, "mantissa.send",
+           json{{"target", bob},
+                {"share", "inbox"},
+                {"type", "msg.add"},
+                {"payload", {{"n", 9}, {"fail", true}}}}
+             .dump(),
+           std::move(d));
+  });
+  INFO(r.message);
+  REQUIRE(r.ok);
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  auto a = answers()[0];
+  CHECK(a["ok"] == 0);
+  CHECK(a["code"] == "handler_failed");
+  CHECK(bob_counter()["count"] == 0); // its write was undone
+  CHECK(bob_counter()["total"] == 0);
+  CHECK(eventually([&] { return outbox().empty(); }));
+}
+
+TEST_CASE_METHOD(fixture,
+                 "messages to a missing store or share are answered "
+                 "no_such_user and no_such_share, once",
+                 "[actors][messaging]") {
+  start_with_stores();
+  REQUIRE(send("carol@example.com", "inbox", 1).ok); // no such store
+  REQUIRE(send(bob, "nope", 2).ok);                  // no such share
+  REQUIRE(send(bob, "readonly", 3).ok);              // not for messages
+  REQUIRE(eventually([&] { return answers().size() == 3; }));
+  auto a = answers();
+  CHECK(a[0]["code"] == "no_such_user");
+  CHECK(a[1]["code"] == "no_such_share");
+  CHECK(a[2]["code"] == "no_such_share");
+  for (auto& x : a)
+    CHECK(x["ok"] == 0);
+  CHECK(bob_counter()["count"] == 0);
+  CHECK(eventually([&] { return outbox().empty(); }));
+  // A malformed target never gets queued.
+  CHECK_FALSE(send("not an address", "", 1).ok);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a delivery repeated is processed once and answered the "
+                 "same; a caller may not claim another sender",
+                 "[actors][messaging]") {
+  start_with_stores();
+  caf::scoped_actor self{n->system()};
+  json batch{{"sender", alice},
+             {"acked", 0},
+             {"messages",
+              {{{"id", 41}, {"share", "inbox"}, {"type", "msg.add"},
+                {"payload", {{"n", 3}}}}}}};
+  auto first = deliver(self, sys, batch);
+  auto second = deliver(self, sys, batch);
+  REQUIRE(first.size() == 1);
+  CHECK(first[0]["id"] == 41);
+  CHECK(first[0]["answer"]["ok"] == true);
+  CHECK(first[0]["answer"]["value"]["total"] == 3);
+  CHECK(second == first);
+  CHECK(bob_counter()["count"] == 1);
+
+  // As alice herself: fine. As mallory claiming to be alice: bad_sender,
+  // and nothing is processed.
+  batch["messages"][0]["id"] = 42;
+  auto own = deliver(self, {"user:" + alice, "t"}, batch);
+  CHECK(own[0]["answer"]["ok"] == true);
+  batch["messages"][0]["id"] = 43;
+  auto forged = deliver(self, {"user:mallory@example.com", "t"}, batch);
+  REQUIRE(forged.size() == 1);
+  CHECK(forged[0]["answer"]["ok"] == false);
+  CHECK(forged[0]["answer"]["code"] == "bad_sender");
+  CHECK(bob_counter()["count"] == 2);
+
+  // Once acknowledged, the records go (the sender never sends them again).
+  batch["acked"] = 42;
+  batch["messages"] = json::array();
+  CHECK(deliver(self, sys, batch).empty());
+}
+
+TEST_CASE_METHOD(fixture, "an answer that arrives twice is handled once",
+                 "[actors][messaging]") {
+  start_with_stores();
+  auto r = send(bob, "inbox", 5);
+  REQUIRE(r.ok);
+  auto id = json::parse(r.body)["ids"][0].get<std::int64_t>();
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  // The router's answer again, as a late duplicate would come.
+  caf::scoped_actor self{n->system()};
+  auto store = store_actor(self, alice);
+  json again{{"answers",
+              {{{"id", id}, {"answer", {{"ok", true}, {"value", {{"total", 5}}}}}}}}};
+  self->send(store, actors::internal::delivered_atom::value, bob, id, true,
+             again.dump(), std::uint8_t{0}, std::string{});
+  // Same sender, so it is handled before this read.
+  self->request(store, caf::infinite, actors::get_atom::value, sys,
+                std::string{"msg.answer"}, std::int64_t{1})
+    .receive([](const std::string&) {}, [](caf::error&) {});
+  CHECK(answers().size() == 1);
+  CHECK(consequence_calls == 1);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "many messages from one sender are processed in order, "
+                 "each once",
+                 "[actors][messaging]") {
+  start_with_stores();
+  constexpr int runs = 10, each = 100;
+  for (int i = 0; i < runs; ++i)
+    REQUIRE(send(bob, "inbox", i * each, each).ok);
+  REQUIRE(eventually([&] { return bob_counter()["count"] == runs * each; }));
+  auto c = bob_counter();
+  CHECK(c["disorder"] == 0);
+  CHECK(c["last"] == runs * each - 1);
+  CHECK(c["total"] == (runs * each - 1) * runs * each / 2);
+  REQUIRE(eventually([&] { return outbox().empty(); }));
+  auto a = answers();
+  CHECK(a.size() == runs * each);
+  CHECK(consequence_calls == runs * each);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a failing consequence is undone and its answer kept for "
+                 "another try",
+                 "[actors][messaging]") {
+  start_with_stores();
+  consequence_failures_left = 2;
+  REQUIRE(send(bob, "inbox", 4).ok);
+  REQUIRE(eventually([&] { return consequence_calls.load() >= 3; }));
+  REQUIRE(eventually([&] { return outbox().empty(); }));
+  auto a = answers(); // the two failed runs left nothing
+  REQUIRE(a.size() == 1);
+  CHECK(a[0]["total"] == 4);
+  CHECK(consequence_calls == 3);
+  CHECK(bob_counter()["count"] == 1); // the receiver ran once
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a delivery cut short by a stop is completed after the "
+                 "restart, once",
+                 "[actors][messaging]") {
+  start_with_stores();
+  receiver_delay_ms = 600;
+  REQUIRE(send(bob, "inbox", 6).ok);
+  std::this_thread::sleep_for(200ms); // bob is in the middle of it
+  n->stop();
+  receiver_delay_ms = 0;
+  n.reset();
+  start();
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  CHECK(answers()[0]["total"] == 6);
+  CHECK(bob_counter()["count"] == 1);
+  CHECK(eventually([&] { return outbox().empty(); }));
+}
