@@ -3,7 +3,7 @@
 namespace mantissa::actors {
 
 store::result<void> handler_registry::add(std::string name, store_handler h) {
-  if (handlers_.count(name) != 0)
+  if (handlers_.count(name) != 0 || requesting_.count(name) != 0)
     return {store::errc::already_exists,
             "a handler named '" + name + "' is already registered"};
   handlers_.emplace(std::move(name), std::move(h));
@@ -13,6 +13,24 @@ store::result<void> handler_registry::add(std::string name, store_handler h) {
 const store_handler* handler_registry::find(std::string_view name) const {
   auto i = handlers_.find(name);
   return i == handlers_.end() ? nullptr : &i->second;
+}
+
+store::result<void>
+handler_registry::add_requesting(std::string name, requesting_handler h) {
+  if (!h)
+    return {store::errc::invalid_value,
+            "the handler '" + name + "' is empty"};
+  if (handlers_.count(name) != 0 || requesting_.count(name) != 0)
+    return {store::errc::already_exists,
+            "a handler named '" + name + "' is already registered"};
+  requesting_.emplace(std::move(name), std::move(h));
+  return {};
+}
+
+const requesting_handler*
+handler_registry::find_requesting(std::string_view name) const {
+  auto i = requesting_.find(name);
+  return i == requesting_.end() ? nullptr : &i->second;
 }
 
 store::result<void> handler_registry::add_runnable(std::string type,

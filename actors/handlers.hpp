@@ -92,6 +92,55 @@ struct message_type {
   message_consequence consequence;
 };
 
+/// A plain (volatile) interstore request: the message `type` with
+/// `payload`, for the item `target` shares as `share_id`, processed by the
+/// target's receiver for that type like a reliable message but at most
+/// once and without a record: if the answer is lost on the way, the
+/// sender gets a timeout and cannot know whether it was processed.
+struct plain_request {
+  std::string target;   ///< "site", "user@domain" or an offering name
+  std::string share_id; ///< "" = the target's default share
+  std::string type;
+  nlohmann::json payload;
+};
+
+struct handler_step;
+
+/// Runs in the requesting store, in a savepoint of its own, when the
+/// answer to a plain request comes (a final error or a timeout is an
+/// answer too, with `ok` false and `code` "timeout", "no_such_user", …).
+using request_continuation = std::function<store::result<handler_step>(
+  store::store& s, const message_answer& a)>;
+
+/// What a requesting handler returns: its reply, or a plain request to
+/// another store and what to do with the answer. The writes of each step
+/// commit before the next runs; the client gets the last step's reply,
+/// or the first error (earlier steps' writes stay).
+struct handler_step {
+  nlohmann::json value;
+  std::optional<plain_request> request;
+  request_continuation then;
+
+  /// The handler's reply.
+  static handler_step reply(nlohmann::json v) {
+    handler_step s;
+    s.value = std::move(v);
+    return s;
+  }
+  /// Asks `r` and continues with `then` when the answer comes.
+  static handler_step ask(plain_request r, request_continuation then) {
+    handler_step s;
+    s.request = std::move(r);
+    s.then = std::move(then);
+    return s;
+  }
+};
+
+/// A handler that may ask other stores before it replies (see
+/// `handler_step`); invoked exactly like a `store_handler`.
+using requesting_handler = std::function<store::result<handler_step>(
+  store::store& s, const nlohmann::json& args, const caller& who)>;
+
 /// Every handler a node knows, by name (`offering.operation`).
 ///
 /// Thread rule: filled before the node starts, then only read.
@@ -101,6 +150,13 @@ class handler_registry {
   [[nodiscard]] store::result<void> add(std::string name, store_handler h);
   /// The handler named `name`, or nullptr.
   [[nodiscard]] const store_handler* find(std::string_view name) const;
+  /// Adds a handler that may make plain requests to other stores; names
+  /// are shared with `add`.
+  [[nodiscard]] store::result<void> add_requesting(std::string name,
+                                                   requesting_handler h);
+  /// The requesting handler named `name`, or nullptr.
+  [[nodiscard]] const requesting_handler*
+  find_requesting(std::string_view name) const;
 
   /// Makes items of `type` runnable by the scheduler; a second runnable
   /// for the same type, or one without `run`, is refused.
@@ -120,6 +176,7 @@ class handler_registry {
 
  private:
   std::map<std::string, store_handler, std::less<>> handlers_;
+  std::map<std::string, requesting_handler, std::less<>> requesting_;
   std::map<std::string, runnable_type, std::less<>> runnables_;
   std::map<std::string, message_type, std::less<>> message_types_;
 };

@@ -64,6 +64,31 @@ result<void> register_message_handlers(handler_registry& handlers) {
         return std::move(id).error_value();
       return nlohmann::json{{"id", *id}};
     }));
+  MANTISSA_TRY(handlers.add_requesting(
+    "mantissa.ask",
+    [](store::store&, const nlohmann::json& args,
+       const caller&) -> result<handler_step> {
+      auto target = text_arg(args, "target");
+      auto type = text_arg(args, "type");
+      if (target.empty() || type.empty())
+        return store::error{store::errc::invalid_value,
+                            "mantissa.ask needs {\"target\", \"type\", "
+                            "\"payload\"} (and \"share\")"};
+      auto t = checked_target(target);
+      if (!t)
+        return std::move(t).error_value();
+      plain_request req{*t, text_arg(args, "share"), type,
+                        args.contains("payload") ? args["payload"]
+                                                 : nlohmann::json::object()};
+      return handler_step::ask(
+        std::move(req),
+        [](store::store&, const message_answer& a) -> result<handler_step> {
+          if (a.ok)
+            return handler_step::reply(nlohmann::json{{"value", a.value}});
+          return handler_step::reply(nlohmann::json{
+            {"error", {{"code", a.code}, {"message", a.message}}}});
+        });
+    }));
   MANTISSA_TRY(handlers.add(
     "mantissa.outbox",
     [](store::store& s, const nlohmann::json& args,

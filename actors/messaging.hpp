@@ -25,8 +25,10 @@ send_message(store::store& s, const std::string& target,
              const nlohmann::json& payload);
 
 /// Adds `mantissa.send` `{target, share?, type, payload}` → `{"id": N}`
-/// (queues a message from the store it runs in) and `mantissa.outbox`
-/// `{limit?}` → `{"messages":[{id, target, share, type, answered}]}`.
+/// (queues a message from the store it runs in), `mantissa.ask` (the same
+/// as a plain request, answered `{"value": V}` or `{"error": {code,
+/// message}}`) and `mantissa.outbox` `{limit?}` →
+/// `{"messages":[{id, target, share, type, answered}]}`.
 [[nodiscard]] store::result<void>
 register_message_handlers(handler_registry& handlers);
 

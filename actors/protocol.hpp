@@ -92,6 +92,12 @@ using defshare_atom = caf::atom_constant<caf::atom("defshare")>;
 //   {"ok":false,"code":C,"message":M}. Only the system role, or the
 //   sender's own role, may claim a sender (else every answer: bad_sender).
 using inbox_atom = caf::atom_constant<caf::atom("inbox")>;
+// A plain (volatile) interstore request, processed at most once by the
+// receiver of its type and not recorded:
+// (ask_atom, caller, request json) -> answer A (as above)
+//   request: {"sender":ADDRESS,"share":S,"type":T,"payload":{...}}; the
+//   same rule for who may claim a sender.
+using ask_atom = caf::atom_constant<caf::atom("ask")>;
 
 // Gateway (the node's network port, see docs/security.md):
 // (login_atom, username, password) -> actor   a session bound to the role

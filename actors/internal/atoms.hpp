@@ -28,6 +28,10 @@ using delivered_atom = caf::atom_constant<caf::atom("delivered")>;
 constexpr delivered_atom delivered_atom_v = delivered_atom{};
 using outbox_atom = caf::atom_constant<caf::atom("outbox")>;
 constexpr outbox_atom outbox_atom_v = outbox_atom{};
+// (asked_atom, token, ok, body, code, why): the answer to a plain request
+// a store's handler made (store_actor.cpp).
+using asked_atom = caf::atom_constant<caf::atom("asked")>;
+constexpr asked_atom asked_atom_v = asked_atom{};
 using ok_atom = caf::ok_atom;
 constexpr ok_atom ok_atom_v = ok_atom{};
 

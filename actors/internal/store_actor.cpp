@@ -8,6 +8,7 @@
 #include <iterator>
 #include <optional>
 #include <list>
+#include <map>
 #include <set>
 #include <memory>
 #include <unordered_map>
@@ -19,6 +20,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/errors.hpp"
+#include "actors/handlers.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/completion.hpp"
 #include "actors/internal/manager.hpp"
@@ -206,6 +208,14 @@ struct store_state {
   std::int64_t durable_seq = 0;
   std::int64_t queued_seq = 0;  // last seq seen committed
   std::set<std::string> in_flight;
+  // Requesting handlers waiting for the answer to a plain request.
+  struct pending_ask {
+    caf::response_promise rp;
+    request_continuation then;
+    int steps = 0;
+  };
+  std::map<std::uint64_t, pending_ask> asks;
+  std::uint64_t last_ask = 0;
   bool pumped = false;  // the outbox was looked at since the store opened
   std::vector<std::pair<std::string, std::int64_t>> acks;
   std::unordered_map<std::string, std::int64_t> safe_acked;
@@ -631,7 +641,8 @@ class store_behavior {
     // A fresh activation waits for the request it was activated for (the
     // manager can still evict it under the cap).
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
-        || !st.in_flight.empty() || idle_for < st.rt->idle_timeout) {
+        || !st.in_flight.empty() || !st.asks.empty()
+        || idle_for < st.rt->idle_timeout) {
       if (!st.served)
         idle_for = clock_type::duration::zero();
       schedule_idle_check(st.rt->idle_timeout - idle_for);
@@ -1066,8 +1077,7 @@ class store_behavior {
   store::result<nlohmann::json> receive_one(const std::string& sender,
                                             const std::string& role,
                                             const nlohmann::json& m) {
-    auto& st = self_->state;
-    auto& db = *st.db;
+    auto& db = *self_->state.db;
     if (!m.is_object() || !m.contains("id") || !m["id"].is_number_integer()
         || !m.contains("type") || !m["type"].is_string())
       return error_answer(error_code::invalid_value,
@@ -1078,7 +1088,23 @@ class store_behavior {
       return std::move(rec).error_value();
     if (*rec)
       return nlohmann::json::parse(**rec, nullptr, false);
-    auto type = m["type"].get<std::string>();
+    return process_message(sender, role, seq, m, true);
+  }
+
+  /// Runs the receiver of message `m` (`{type, share?, payload?}`) from
+  /// `sender`, whose role is `role`, and returns its answer. With `record`
+  /// (a reliable message `seq`), the answer is recorded with the
+  /// handler's effect; a failure to record is the only error.
+  store::result<nlohmann::json> process_message(const std::string& sender,
+                                                const std::string& role,
+                                                std::int64_t seq,
+                                                const nlohmann::json& m,
+                                                bool record) {
+    auto& st = self_->state;
+    auto& db = *st.db;
+    auto type = m.contains("type") && m["type"].is_string()
+                  ? m["type"].get<std::string>()
+                  : std::string{};
     auto share_id = m.contains("share") && m["share"].is_string()
                       ? m["share"].get<std::string>()
                       : std::string{};
@@ -1115,15 +1141,159 @@ class store_behavior {
         if (!v)
           return v;
         nlohmann::json ok{{"ok", true}, {"value", std::move(*v)}};
-        MANTISSA_TRY(store::record_received(db, sender, seq, dump(ok)));
+        if (record)
+          MANTISSA_TRY(store::record_received(db, sender, seq, dump(ok)));
         return ok;
       });
       if (r)
         return std::move(*r);
       answer = error_answer(error_code::handler_failed, r.error_value().message);
     }
-    MANTISSA_TRY(store::record_received(db, sender, seq, dump(answer)));
+    if (record)
+      MANTISSA_TRY(store::record_received(db, sender, seq, dump(answer)));
     return answer;
+  }
+
+  // -- plain requests of requesting handlers -----------------------------------
+
+  /// How many plain requests one run of a handler may make.
+  static constexpr int max_steps = 16;
+
+  /// Goes on with a requesting handler after one of its steps (which ran
+  /// in a savepoint of the open batch): replies, or sends its request.
+  void next_step(caf::response_promise& rp, store::result<handler_step> r,
+                 int steps) {
+    auto& st = self_->state;
+    // A step may change anything, shares and memberships included.
+    st.cache.clear();
+    st.access.clear();
+    if (!r) {
+      fail(rp, make_error(r.error_value()));
+      return;
+    }
+    if (!r->request) {
+      finish(rp, caf::make_message(dump(r->value)));
+      return;
+    }
+    if (!r->then || steps >= max_steps) {
+      fail(rp, make_error(error_code::invalid_value,
+                          !r->then ? std::string{"a plain request needs a "
+                                                 "continuation"}
+                                   : "a handler may make at most "
+                                       + std::to_string(max_steps)
+                                       + " plain requests"));
+      return;
+    }
+    auto token = ++st.last_ask;
+    auto& req = *r->request;
+    st.asks.emplace(token, store_state::pending_ask{std::move(rp),
+                                                    std::move(r->then),
+                                                    steps + 1});
+    if (!st.rt->router) {
+      self_->send(self_, asked_atom_v, token, false, std::string{},
+                  static_cast<std::uint8_t>(error_code::store_unavailable),
+                  std::string{"this node sends no interstore requests"});
+      return;
+    }
+    auto text = nlohmann::json{{"sender", st.address},
+                               {"share", req.share_id},
+                               {"type", req.type},
+                               {"payload", req.payload}}
+                  .dump(-1, ' ', false,
+                        nlohmann::json::error_handler_t::replace);
+    caf::actor me = caf::actor_cast<caf::actor>(self_);
+    completion done{std::make_shared<reply_handler>([me, token](reply a) {
+      caf::anon_send(me, asked_atom_v, token, a.ok, std::move(a.body),
+                     static_cast<std::uint8_t>(a.code), std::move(a.message));
+    })};
+    self_->send(st.rt->router, call_atom_v, req.target,
+                caf::make_message(ask_atom::value,
+                                  caller{role_of(st.address), {}},
+                                  std::move(text)),
+                std::move(done));
+  }
+
+  /// The answer to the plain request `token` came: runs the continuation.
+  void on_asked(std::uint64_t token, bool ok, const std::string& body,
+                error_code code, const std::string& why) {
+    auto& st = self_->state;
+    auto i = st.asks.find(token);
+    if (i == st.asks.end())
+      return;
+    auto p = std::move(i->second);
+    st.asks.erase(i);
+    message_answer a;
+    if (ok) {
+      auto j = nlohmann::json::parse(body, nullptr, false);
+      if (j.is_object() && j.value("ok", false)) {
+        a.ok = true;
+        a.value = j.contains("value") ? j["value"] : nlohmann::json{};
+      } else {
+        a.code = j.is_object() ? j.value("code", "internal")
+                               : std::string{"internal"};
+        a.message = j.is_object() ? j.value("message", "")
+                                  : std::string{"malformed answer"};
+      }
+    } else {
+      // As for reliable messages: a target that does not exist is a user
+      // that does not.
+      bool missing = code == error_code::no_such_store
+                     || code == error_code::invalid_name;
+      a.code = to_string(missing ? error_code::no_such_user : code);
+      a.message = why;
+    }
+    if (st.closing || !ensure_open(p.rp) || !open_batch(p.rp))
+      return;
+    auto step = [&]() -> store::result<handler_step> {
+      try {
+        return st.db->isolated([&] { return p.then(*st.db, a); });
+      } catch (const std::exception& e) {
+        return store::error{store::errc::internal,
+                            std::string{"continuation failed: "} + e.what()};
+      }
+    }();
+    next_step(p.rp, std::move(step), p.steps);
+  }
+
+  /// Whether `who` may send messages as `sender` (whose role is `role`).
+  static bool truthful(const caller& who, const std::string& sender,
+                       const std::string& role) {
+    return !sender.empty() && (who.role == system_role || who.role == role);
+  }
+
+  /// A plain request (protocol.hpp, ask_atom): processed now, not recorded.
+  void on_ask(caf::response_promise& rp, const caller& who,
+              const std::string& text) {
+    auto& st = self_->state;
+    auto j = parse_or_fail(rp, text, "the request");
+    if (!j)
+      return;
+    if (!j->is_object() || !j->contains("sender") || !(*j)["sender"].is_string()
+        || !j->contains("type") || !(*j)["type"].is_string()) {
+      fail(rp, make_error(error_code::invalid_value,
+                          "a plain request is {\"sender\":ADDRESS,"
+                          "\"share\":S,\"type\":T,\"payload\":{...}}"));
+      return;
+    }
+    auto sender = (*j)["sender"].get<std::string>();
+    auto role = role_of(sender);
+    if (!truthful(who, sender, role)) {
+      finish(rp, caf::make_message(dump(error_answer(
+                   error_code::bad_sender,
+                   "the caller may not send as " + sender.substr(0, 128)))));
+      return;
+    }
+    if (!open_batch(rp))
+      return;
+    auto a = process_message(sender, role, 0, *j, false);
+    st.cache.clear();
+    st.access.clear();
+    if (!a) {
+      fail(rp, make_error(error_code::store_unavailable,
+                          a.error_value().message));
+      return;
+    }
+    finish(rp, caf::make_message(dump(*a)));
   }
 
   void on_inbox(caf::response_promise& rp, const caller& who,
@@ -1141,8 +1311,7 @@ class store_behavior {
     }
     auto sender = (*j)["sender"].get<std::string>();
     auto role = role_of(sender);
-    bool truthful = !sender.empty()
-                    && (who.role == system_role || who.role == role);
+    bool truthful = this->truthful(who, sender, role);
     if (!open_batch(rp))
       return;
     auto& db = *st.db;
@@ -1470,7 +1639,10 @@ class store_behavior {
         if (!ensure_open(rp) || !require_owner(who, rp, "running handlers"))
           return rp;
         auto* h = self_->state.rt->handlers->find(name);
-        if (h == nullptr) {
+        auto* hr = h != nullptr
+                     ? nullptr
+                     : self_->state.rt->handlers->find_requesting(name);
+        if (h == nullptr && hr == nullptr) {
           fail(rp, make_error(error_code::no_such_handler,
                               "no handler named '" + name.substr(0, 128)
                                 + "' is registered"));
@@ -1488,6 +1660,18 @@ class store_behavior {
         if (!open_batch(rp))
           return rp;
         auto& s = self_->state;
+        if (hr != nullptr) {
+          auto step = [&]() -> store::result<handler_step> {
+            try {
+              return s.db->isolated([&] { return (*hr)(*s.db, j, who); });
+            } catch (const std::exception& e) {
+              return store::error{store::errc::internal,
+                                  "handler " + name + " failed: " + e.what()};
+            }
+          }();
+          next_step(rp, std::move(step), 0);
+          return rp;
+        }
         // A handler runs isolated inside the batch: its failure undoes only
         // its own writes, not the other writes of the batch.
         auto r = [&]() -> store::result<nlohmann::json> {
@@ -1667,6 +1851,18 @@ class store_behavior {
                      why);
       },
       [this](outbox_atom) { pump(); },
+      [this](asked_atom, std::uint64_t token, bool ok,
+             const std::string& body, std::uint8_t code,
+             const std::string& why) {
+        on_asked(token, ok, body, static_cast<error_code>(code), why);
+      },
+      [this](ask_atom, const caller& who,
+             const std::string& request) -> caf::response_promise {
+        auto rp = begin_request();
+        if (ensure_open(rp))
+          on_ask(rp, who, request);
+        return rp;
+      },
       // The timer's confirmation of a report sent without waiting for it.
       [](ok_atom) {},
       [this](commit_atom) { commit(); },

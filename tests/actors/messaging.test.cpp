@@ -122,6 +122,34 @@ void add_handlers(actors::handler_registry& h) {
     }));
 }
 
+void add_requesting(actors::handler_registry& h) {
+  // msg.ask_twice {n}: asks bob to add n, records the answer, asks him to
+  // add n again, records that, and replies with both totals.
+  REQUIRE(h.add_requesting(
+    "msg.ask_twice",
+    [](store::store&, const json& args,
+       const actors::caller&) -> store::result<actors::handler_step> {
+      auto n = args.value("n", std::int64_t{0});
+      actors::plain_request req{bob, "inbox", "msg.add", json{{"n", n}}};
+      return actors::handler_step::ask(
+        req,
+        [req](store::store& s, const actors::message_answer& first)
+          -> store::result<actors::handler_step> {
+          actors::outgoing_message m{1, bob, "inbox", "msg.add", {}};
+          MANTISSA_TRY(answered(s, m, first));
+          return actors::handler_step::ask(
+            req,
+            [first](store::store& s2, const actors::message_answer& second)
+              -> store::result<actors::handler_step> {
+              actors::outgoing_message m2{2, bob, "inbox", "msg.add", {}};
+              MANTISSA_TRY(answered(s2, m2, second));
+              return actors::handler_step::reply(
+                json{{"first", first.value}, {"second", second.value}});
+            });
+        });
+    }));
+}
+
 struct fixture {
   test::temp_dir dir;
   std::unique_ptr<actors::node> n;
@@ -141,6 +169,7 @@ struct fixture {
     n = std::make_unique<actors::node>(opts);
     declare(n->types());
     add_handlers(n->handlers());
+    add_requesting(n->handlers());
     std::string err;
     REQUIRE(n->start(err));
   }
@@ -444,4 +473,70 @@ TEST_CASE_METHOD(fixture,
   CHECK(answers()[0]["total"] == 6);
   CHECK(bob_counter()["count"] == 1);
   CHECK(eventually([&] { return outbox().empty(); }));
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a handler's plain request is processed by the target and "
+                 "its continuation gets the answer",
+                 "[actors][messaging][plain]") {
+  start_with_stores();
+  auto r = call([&](auto d) {
+    n->run(sys, alice, "msg.ask_twice", R"({"n":4})", std::move(d));
+  });
+  INFO(r.message);
+  REQUIRE(r.ok);
+  auto body = json::parse(r.body);
+  CHECK(body["first"]["total"] == 4);
+  CHECK(body["first"]["sender"] == alice);
+  CHECK(body["second"]["total"] == 8);
+  CHECK(bob_counter()["count"] == 2);
+  // Both continuations' writes are in alice's store; nothing was queued.
+  auto a = answers();
+  REQUIRE(a.size() == 2);
+  CHECK(a[0]["total"] == 4);
+  CHECK(a[1]["total"] == 8);
+  CHECK(outbox().empty());
+}
+
+TEST_CASE_METHOD(fixture,
+                 "plain requests get the same final errors as reliable "
+                 "messages, and a forged sender is refused",
+                 "[actors][messaging][plain]") {
+  start_with_stores();
+  auto ask = [&](const std::string& target, const std::string& share,
+                 const json& payload) {
+    auto r = call([&](auto d) {
+      n->run(sys, alice, "mantissa.ask",
+             json{{"target", target},
+                  {"share", share},
+                  {"type", "msg.add"},
+                  {"payload", payload}}
+               .dump(),
+             std::move(d));
+    });
+    INFO(r.message);
+    REQUIRE(r.ok);
+    return json::parse(r.body);
+  };
+  CHECK(ask(bob, "inbox", {{"n", 2}})["value"]["total"] == 2);
+  CHECK(ask("carol@example.com", "inbox", {{"n", 1}})["error"]["code"]
+        == "no_such_user");
+  CHECK(ask(bob, "readonly", {{"n", 1}})["error"]["code"] == "no_such_share");
+  CHECK(ask(bob, "inbox", {{"n", 5}, {"fail", true}})["error"]["code"]
+        == "handler_failed");
+  CHECK(bob_counter()["total"] == 2); // the failed one was undone
+
+  caf::scoped_actor self{n->system()};
+  auto store = store_actor(self, bob);
+  json req{{"sender", alice}, {"share", "inbox"}, {"type", "msg.add"},
+           {"payload", {{"n", 1}}}};
+  json answer;
+  self
+    ->request(store, caf::infinite, actors::ask_atom::value,
+              actors::caller{"user:mallory@example.com", "t"}, req.dump())
+    .receive([&](const std::string& b) { answer = json::parse(b); },
+             [&](caf::error& e) { FAIL(n->system().render(e)); });
+  CHECK(answer["ok"] == false);
+  CHECK(answer["code"] == "bad_sender");
+  CHECK(bob_counter()["count"] == 1);
 }
