@@ -159,6 +159,7 @@ result<std::string> share_item(store& s, const item_ref& item,
                                std::string_view role,
                                const std::vector<std::string>& interfaces,
                                std::string_view share_id) {
+  s.note_sharing_change();
   MANTISSA_TRY(validate_role(role));
   if (!share_id.empty())
     MANTISSA_TRY(validate_share_id(share_id));
@@ -189,6 +190,7 @@ result<std::string> share_item(store& s, const item_ref& item,
 
 result<std::int64_t> unshare(store& s, std::string_view share_id,
                              std::string_view role) {
+  s.note_sharing_change();
   MANTISSA_TRY(validate_share_id(share_id));
   if (!role.empty())
     MANTISSA_TRY(validate_role(role));
@@ -242,6 +244,7 @@ result<std::vector<share>> list_shares(store& s, std::optional<item_id> item) {
 
 result<void> add_member(store& s, std::string_view member,
                         std::string_view group) {
+  s.note_sharing_change();
   MANTISSA_TRY(validate_role(member));
   if (member == everyone_role || member == authenticated_role)
     return {errc::invalid_name, "'" + std::string{member}
@@ -256,6 +259,7 @@ result<void> add_member(store& s, std::string_view member,
 
 result<bool> remove_member(store& s, std::string_view member,
                            std::string_view group) {
+  s.note_sharing_change();
   MANTISSA_TRY(validate_role(member));
   MANTISSA_TRY(validate_group(group));
   return s.atomically([&]() -> result<bool> {
@@ -358,6 +362,7 @@ result<shared_item> get_share(store& s, const std::vector<std::string>& roles,
 // -- default share -----------------------------------------------------------
 
 result<void> set_default_share(store& s, std::string_view share_id) {
+  s.note_sharing_change();
   if (!share_id.empty())
     MANTISSA_TRY(validate_share_id(share_id));
   return s.atomically([&]() -> result<void> {

@@ -282,6 +282,15 @@ class store {
 
   /// Whether the file has the schedule tables (scheduler.hpp); as
   /// `has_sharing_tables`.
+  /// Changes whenever shares, group memberships or the default share of
+  /// this store change (through store/sharing.hpp), so that callers can
+  /// keep what access checks found until it does.
+  [[nodiscard]] std::uint64_t sharing_version() const noexcept {
+    return sharing_version_;
+  }
+  /// Called by store/sharing.hpp's writers.
+  void note_sharing_change() noexcept { ++sharing_version_; }
+
   [[nodiscard]] bool has_schedule_tables() const noexcept {
     return schedule_tables_;
   }
@@ -343,6 +352,7 @@ class store {
   item_id persisted_next_id_ = 1;
   bool sharing_tables_ = false;
   bool schedule_tables_ = false;
+  std::uint64_t sharing_version_ = 0;
   std::map<std::string, type_state, std::less<>> types_;
 };
 

@@ -215,6 +215,13 @@ struct store_state {
     int steps = 0;
   };
   std::map<std::uint64_t, pending_ask> asks;
+  // What share checks of messages found, while the store's sharing
+  // version stays `share_version` (messages come in batches of one sender
+  // and share).
+  std::map<std::pair<std::string, std::string>,
+           std::optional<store::shared_item>>
+    message_shares;
+  std::uint64_t share_version = UINT64_MAX;
   std::uint64_t last_ask = 0;
   bool pumped = false;  // the outbox was looked at since the store opened
   std::vector<std::pair<std::string, std::int64_t>> acks;
@@ -889,7 +896,7 @@ class store_behavior {
   /// Sends the next messages to one target through the router.
   void dispatch(store::target_state t, store::timestamp now) {
     auto& st = self_->state;
-    constexpr std::size_t batch_limit = 256;
+    constexpr std::size_t batch_limit = 1024;
     auto rows = store::unanswered(*st.db, t.target, st.durable_seq,
                                   batch_limit);
     if (!rows) {
@@ -1109,7 +1116,20 @@ class store_behavior {
                       ? m["share"].get<std::string>()
                       : std::string{};
     nlohmann::json answer;
-    auto shared = find_share(caller{role, {}}, share_id);
+    if (st.share_version != db.sharing_version()) {
+      st.message_shares.clear();
+      st.share_version = db.sharing_version();
+    }
+    auto key = std::pair{role, share_id};
+    auto memo = st.message_shares.find(key);
+    if (memo == st.message_shares.end()) {
+      if (st.message_shares.size() >= 256)
+        st.message_shares.clear();
+      memo = st.message_shares
+               .emplace(std::move(key), find_share(caller{role, {}}, share_id))
+               .first;
+    }
+    const auto& shared = memo->second;
     auto grants = [&](const char* iface) {
       return std::find(shared->interfaces.begin(), shared->interfaces.end(),
                        iface)
