@@ -540,3 +540,23 @@ TEST_CASE_METHOD(fixture,
   CHECK(answer["code"] == "bad_sender");
   CHECK(bob_counter()["count"] == 1);
 }
+
+TEST_CASE_METHOD(fixture,
+                 "a share withdrawn between two messages refuses the second",
+                 "[actors][messaging]") {
+  start_with_stores();
+  REQUIRE(send(bob, "inbox", 1).ok);
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  auto r = call([&](auto d) {
+    n->unshare(bob_owner, bob, "inbox", "user:" + alice, std::move(d));
+  });
+  INFO(r.message);
+  REQUIRE(r.ok);
+  REQUIRE(send(bob, "inbox", 2).ok);
+  REQUIRE(eventually([&] { return answers().size() == 2; }));
+  auto a = answers();
+  CHECK(a[0]["ok"] == 1);
+  CHECK(a[1]["ok"] == 0);
+  CHECK(a[1]["code"] == "no_such_share");
+  CHECK(bob_counter()["count"] == 1);
+}
