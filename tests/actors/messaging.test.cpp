@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -558,5 +560,35 @@ TEST_CASE_METHOD(fixture,
   CHECK(a[0]["ok"] == 1);
   CHECK(a[1]["ok"] == 0);
   CHECK(a[1]["code"] == "no_such_share");
+  CHECK(bob_counter()["count"] == 1);
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a target that cannot be opened is retried with backoff "
+                 "until it can",
+                 "[actors][messaging]") {
+  start_with_stores();
+  n->stop();
+  n.reset();
+  auto file = dir / "data/users/example.com/bob.sqlite";
+  auto saved = dir / "bob.saved";
+  for (auto* suffix : {"-wal", "-shm"})
+    std::filesystem::remove(file.string() + suffix);
+  std::filesystem::copy_file(file, saved);
+  {
+    std::ofstream junk{file, std::ios::binary | std::ios::trunc};
+    junk << std::string(8192, 'x');
+  }
+  start();
+  REQUIRE(send(bob, "inbox", 3).ok);
+  std::this_thread::sleep_for(600ms); // several attempts (50 ms .. 400 ms)
+  CHECK(answers().empty());
+  auto pending = outbox();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0]["answered"] == false);
+  std::filesystem::copy_file(saved, file,
+                             std::filesystem::copy_options::overwrite_existing);
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  CHECK(answers()[0]["ok"] == 1);
   CHECK(bob_counter()["count"] == 1);
 }
