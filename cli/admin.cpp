@@ -485,8 +485,8 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     out.domain = domain->value;
   if (auto settings = actors::list_settings(*o->site))
     for (auto& st : *settings)
-      if (st.key.rfind("smtp.", 0) == 0)
-        out.smtp_settings[st.key] = st.value;
+      if (st.key.rfind("smtp.", 0) == 0 || st.key.rfind("http.", 0) == 0)
+        out.settings[st.key] = st.value;
   auto services = actors::list_services(*o->site);
   if (!services) {
     err = services.error_value().message;

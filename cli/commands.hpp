@@ -30,8 +30,9 @@ struct site_setup {
   std::string plugins;    ///< the setting offerings.plugins, or ""
   std::string domain;     ///< the setting site.domain, or ""
   std::string smtp;       ///< the configured SMTP listener, or ""
-  /// Every setting whose key starts with "smtp." (docs/smtp.md).
-  std::map<std::string, std::string> smtp_settings;
+  /// Every setting whose key starts with "smtp." (docs/smtp.md) or
+  /// "http." (docs/http-api.md).
+  std::map<std::string, std::string> settings;
 };
 
 /// Opens (on the first run: creates, with the demo account when `demo`)

@@ -31,6 +31,8 @@ struct start_args {
   std::string smtp;      // empty: the site's smtp service, else none
   std::string smtp_cert; // empty: the setting smtp.certificate
   std::string smtp_key;  // empty: the setting smtp.private_key
+  std::string http_cert; // empty: the setting http.certificate
+  std::string http_key;  // empty: the setting http.private_key
   bool no_demo = false;
 };
 
@@ -91,8 +93,8 @@ bool smtp_options(const start_args& args, const site_setup& setup,
     return false;
   }
   auto setting = [&](const char* key) -> std::string {
-    auto i = setup.smtp_settings.find(key);
-    return i == setup.smtp_settings.end() ? std::string{} : i->second;
+    auto i = setup.settings.find(key);
+    return i == setup.settings.end() ? std::string{} : i->second;
   };
   auto& s = o.session;
   if (!setup.domain.empty())
@@ -232,6 +234,25 @@ int run_start(const start_args& args) {
   http::server_options hopts;
   hopts.host = host;
   hopts.port = port;
+  {
+    auto setting = [&](const char* key) {
+      auto i = setup.settings.find(key);
+      return i == setup.settings.end() ? std::string{} : i->second;
+    };
+    tls::files files;
+    files.certificate = !args.http_cert.empty() ? args.http_cert
+                                                : setting("http.certificate");
+    files.private_key = !args.http_key.empty() ? args.http_key
+                                               : setting("http.private_key");
+    if (files.enabled()) {
+      hopts.tls = tls::make_server_context(files, err);
+      if (!hopts.tls) {
+        std::cerr << "mantissa start: HTTPS: " << err << '\n';
+        n.stop();
+        return 2;
+      }
+    }
+  }
   http::api_context api{&n, &known, {}, false};
   if (!setup.domain.empty())
     api.domains.push_back(setup.domain);
@@ -268,8 +289,8 @@ int run_start(const start_args& args) {
       std::cout << ' ' << d;
     std::cout << (sopts.tls ? " (STARTTLS)" : "") << '\n';
   }
-  std::cout << "mantissa: serving http://" << host << ':' << srv.port() << "/"
-            << std::endl;
+  std::cout << "mantissa: serving " << (hopts.tls ? "https" : "http") << "://"
+            << host << ':' << srv.port() << "/" << std::endl;
   auto sig = wait_for_stop_signal(stop_signals);
   std::cout << "mantissa: stopping on "
             << (sig == SIGINT ? "SIGINT" : "SIGTERM") << std::endl;
@@ -324,6 +345,12 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--smtp", args->smtp,
                   "Accept mail on HOST:PORT (port 0 picks a free port); "
                   "default: the site's smtp port, else none");
+  cmd->add_option("--http-cert", args->http_cert,
+                  "PEM certificate chain: serve HTTPS instead of HTTP; "
+                  "default: the setting http.certificate");
+  cmd->add_option("--http-key", args->http_key,
+                  "PEM private key of --http-cert; default: the setting "
+                  "http.private_key");
   cmd->add_option("--smtp-cert", args->smtp_cert,
                   "PEM certificate chain offered with STARTTLS; default: the "
                   "setting smtp.certificate");

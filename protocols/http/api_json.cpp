@@ -318,7 +318,7 @@ void on_login(call& c) {
       error_response(401, "unauthorized", "wrong username or password"));
   c.node.auth().login(
     std::move(*user), std::move(*password), c.req.remote_address,
-    [done = c.done, tls = c.ctx.tls](actors::login_result r) {
+    [done = c.done, tls = c.ctx.tls || c.req.secure](actors::login_result r) {
       if (!r.ok) {
         done(error_response(status_for(r.code), actors::to_string(r.code),
                             r.message));
@@ -338,7 +338,8 @@ void on_logout(call& c) {
   if (c.who.session)
     c.node.auth().logout(c.who.token);
   auto res = json_reply(200, {{"ok", true}});
-  res.headers.emplace_back("Set-Cookie", session_cookie_header({}, c.ctx.tls));
+  res.headers.emplace_back(
+    "Set-Cookie", session_cookie_header({}, c.ctx.tls || c.req.secure));
   c.done(std::move(res));
 }
 
@@ -704,7 +705,7 @@ void serve(const api_context& ctx, request& req, responder done) {
                               "log in again");
     if (token_in_cookie(req))
       res.headers.emplace_back("Set-Cookie",
-                               session_cookie_header({}, ctx.tls));
+                               session_cookie_header({}, ctx.tls || req.secure));
     return c.done(std::move(res));
   }
   // CSRF: a browser attaches the cookie to requests any site makes, but it

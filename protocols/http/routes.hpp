@@ -24,7 +24,10 @@ struct api_context {
   /// Domains served by the host form `http://{localpart}.{domain}/{share}`
   /// (lower case), from the site setting `site.domain`.
   std::vector<std::string> domains;
-  /// Whether the server runs TLS (cookies get `Secure`).
+  /// Whether clients reach the node over TLS even when a request itself
+  /// came in plain (a TLS-terminating proxy in front): cookies get
+  /// `Secure`. Requests that came over the server's own TLS
+  /// (`request::secure`) get it anyway.
   bool tls = false;
 };
 

@@ -12,12 +12,15 @@
 #include <optional>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -175,7 +178,16 @@ std::string_view request::header_value(std::string_view name) const {
 
 namespace {
 
-class session;
+/// What the server needs of every connection, whatever its stream.
+class session_base {
+ public:
+  using executor_type = tcp::socket::executor_type;
+  virtual ~session_base() = default;
+  /// The session's strand; immutable, so any thread may read it.
+  [[nodiscard]] virtual const executor_type& executor() const noexcept = 0;
+  virtual void begin_shutdown() = 0;
+  virtual void hard_close() = 0;
+};
 
 /// Everything the listener and its sessions share. Sessions keep a reference;
 /// the io_context is a member, so no session outlives it.
@@ -192,7 +204,7 @@ struct core {
   /// Sessions still registered, as strong references. Taken under
   /// `registry_mutex` and released by the caller outside it (a session's
   /// destructor takes the same mutex).
-  std::vector<std::shared_ptr<session>> snapshot();
+  std::vector<std::shared_ptr<session_base>> snapshot();
 
   /// Called by a session when its socket closes.
   void connection_closed();
@@ -205,7 +217,7 @@ struct core {
   std::atomic<bool> stopping{false};
 
   std::mutex registry_mutex;
-  std::unordered_map<std::uint64_t, std::weak_ptr<session>> registry;
+  std::unordered_map<std::uint64_t, std::weak_ptr<session_base>> registry;
   std::uint64_t next_id = 0; // guarded by registry_mutex
 
   std::mutex count_mutex;
@@ -232,10 +244,18 @@ struct core {
 /// Lifetime: the session pins itself (`self_`) from `start` until
 /// `hard_close`, so it survives while a handler holds its responder and no
 /// socket operation is pending. Responders hold only a weak reference.
-class session : public std::enable_shared_from_this<session> {
+///
+/// `Stream` is a `tcp::socket`, or an `ssl::stream` over one for HTTPS: then
+/// the TLS handshake comes first (under `handshake_timeout`), and a closing
+/// connection sends close_notify instead of discarding input.
+template <class Stream>
+class session : public session_base,
+                public std::enable_shared_from_this<session<Stream>> {
+  static constexpr bool tls = !std::is_same_v<Stream, tcp::socket>;
+
  public:
-  session(tcp::socket socket, core& owner, std::uint64_t id)
-    : socket_(std::move(socket)), strand_(socket_.get_executor()), impl_(owner),
+  session(Stream stream, core& owner, std::uint64_t id)
+    : stream_(std::move(stream)), strand_(lowest().get_executor()), impl_(owner),
       id_(id), idle_timer_(strand_), read_timer_(strand_),
       write_timer_(strand_), linger_timer_(strand_) {}
 
@@ -247,31 +267,38 @@ class session : public std::enable_shared_from_this<session> {
   session(const session&) = delete;
   session& operator=(const session&) = delete;
 
-  using executor_type = tcp::socket::executor_type;
-
-  /// The session's strand; immutable, so any thread may read it.
-  [[nodiscard]] const executor_type& executor() const noexcept {
+  [[nodiscard]] const executor_type& executor() const noexcept override {
     return strand_;
   }
+  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
 
   /// Starts serving. Runs on any thread; the work moves to the strand.
   void start() {
-    net::post(strand_, [self = shared_from_this()] {
+    net::post(strand_, [self = this->shared_from_this()] {
       if (!self->pin())
         return;
       beast::error_code ec;
-      auto ep = self->socket_.remote_endpoint(ec);
+      auto ep = self->lowest().remote_endpoint(ec);
       if (!ec)
         self->remote_address_ = ep.address().to_string();
-      self->do_read();
+      if constexpr (tls)
+        self->do_handshake();
+      else
+        self->do_read();
     });
   }
 
   /// Answers 503 and closes; used beyond `max_connections`.
   void start_rejected() {
-    net::post(strand_, [self = shared_from_this()] {
+    net::post(strand_, [self = this->shared_from_this()] {
       if (!self->pin())
         return;
+      if constexpr (tls) {
+        // No HTTP before a handshake, and no handshake work under overload.
+        log_error("too many connections: closed a TLS connection unanswered");
+        self->hard_close();
+        return;
+      }
       self->stop_reading_ = true;
       self->push_ready(
         error_response(503, "service_unavailable", "too many connections"), 11,
@@ -282,7 +309,7 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Called on the strand when `server::stop` begins: no new requests are
   /// served, responses still owed are written, then the connection closes.
-  void begin_shutdown() {
+  void begin_shutdown() override {
     if (state_ != conn_state::open)
       return;
     if (queue_.empty() && !writing_)
@@ -291,7 +318,7 @@ class session : public std::enable_shared_from_this<session> {
 
   /// Closes the socket now, dropping unsent responses. Must run on the strand,
   /// or after the Asio threads have been joined.
-  void hard_close() {
+  void hard_close() override {
     if (state_ == conn_state::closed)
       return;
     state_ = conn_state::closed;
@@ -300,8 +327,8 @@ class session : public std::enable_shared_from_this<session> {
     write_timer_.cancel();
     linger_timer_.cancel();
     beast::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    lowest().shutdown(tcp::socket::shutdown_both, ec);
+    lowest().close(ec);
     queue_.clear();
     impl_.connection_closed();
     self_.reset();
@@ -340,12 +367,56 @@ class session : public std::enable_shared_from_this<session> {
   bool pin() {
     if (state_ != conn_state::open)
       return false;
-    self_ = shared_from_this();
+    self_ = this->shared_from_this();
     if (impl_.stopping.load()) {
       hard_close();
       return false;
     }
     return true;
+  }
+
+  /// The TCP socket under the stream.
+  tcp::socket& lowest() noexcept {
+    if constexpr (tls)
+      return stream_.next_layer();
+    else
+      return stream_;
+  }
+
+  // -- TLS handshake ------------------------------------------------------------
+
+  void do_handshake() {
+    read_pending_ = true;
+    ++read_gen_;
+    read_timer_.expires_after(impl_.opts.handshake_timeout);
+    read_timer_.async_wait(
+      [self = this->shared_from_this(), gen = read_gen_](beast::error_code ec) {
+        if (!ec && gen == self->read_gen_ && self->read_pending_) {
+          log_error("TLS handshake from " + self->remote_address_
+                    + " timed out");
+          self->hard_close();
+        }
+      });
+    stream_.async_handshake(
+      net::ssl::stream_base::server,
+      [self = this->shared_from_this()](beast::error_code ec) {
+        self->on_handshake(ec);
+      });
+  }
+
+  void on_handshake(beast::error_code ec) {
+    read_pending_ = false;
+    ++read_gen_;
+    read_timer_.cancel();
+    if (state_ != conn_state::open)
+      return;
+    if (ec) {
+      log_error("TLS handshake from " + remote_address_
+                + " failed: " + ec.message());
+      hard_close();
+      return;
+    }
+    do_read();
   }
 
   // -- reading ----------------------------------------------------------------
@@ -371,9 +442,9 @@ class session : public std::enable_shared_from_this<session> {
     waiting_first_byte_ = true;
     read_pending_ = true;
     arm_idle_timer();
-    socket_.async_read_some(
+    stream_.async_read_some(
       buffer_.prepare(4096),
-      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
         self->on_first_bytes(ec, n);
       });
   }
@@ -401,13 +472,13 @@ class session : public std::enable_shared_from_this<session> {
     ++read_gen_;
     read_timer_.expires_after(impl_.opts.read_timeout);
     read_timer_.async_wait(
-      [self = shared_from_this(), gen = read_gen_](beast::error_code ec) {
+      [self = this->shared_from_this(), gen = read_gen_](beast::error_code ec) {
         if (!ec)
           self->on_read_timeout(gen);
       });
     bhttp::async_read(
-      socket_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      stream_, buffer_, *parser_,
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
         self->on_read(ec);
       });
   }
@@ -454,6 +525,7 @@ class session : public std::enable_shared_from_this<session> {
                              std::string(field.value()));
     r.body = std::move(req.body());
     r.remote_address = remote_address_;
+    r.secure = tls;
 
     auto seq = first_seq_ + queue_.size();
     queue_.push_back(slot{version, keep_alive, head, false, {}});
@@ -516,7 +588,7 @@ class session : public std::enable_shared_from_this<session> {
     ++idle_gen_;
     idle_timer_.expires_after(impl_.opts.idle_timeout);
     idle_timer_.async_wait(
-      [self = shared_from_this(), gen = idle_gen_](beast::error_code ec) {
+      [self = this->shared_from_this(), gen = idle_gen_](beast::error_code ec) {
         if (ec || gen != self->idle_gen_ || !self->waiting_first_byte_
             || !self->queue_.empty() || self->writing_)
           return;
@@ -571,7 +643,7 @@ class session : public std::enable_shared_from_this<session> {
 
   void invoke_handler(request r, std::uint64_t seq) {
     auto state
-      = std::make_shared<completion>(weak_from_this(), impl_.gate_, seq);
+      = std::make_shared<completion>(this->weak_from_this(), impl_.gate_, seq);
     responder respond
       = [state](response res) { state->complete(std::move(res)); };
     try {
@@ -616,13 +688,13 @@ class session : public std::enable_shared_from_this<session> {
     ++write_gen_;
     write_timer_.expires_after(impl_.opts.write_timeout);
     write_timer_.async_wait(
-      [self = shared_from_this(), gen = write_gen_](beast::error_code ec) {
+      [self = this->shared_from_this(), gen = write_gen_](beast::error_code ec) {
         if (!ec && gen == self->write_gen_ && self->writing_)
           self->hard_close();
       });
     bhttp::async_write(
-      socket_, s.msg,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      stream_, s.msg,
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
         self->on_write(ec);
       });
   }
@@ -667,19 +739,35 @@ class session : public std::enable_shared_from_this<session> {
     state_ = conn_state::lingering;
     idle_timer_.cancel();
     read_timer_.cancel();
-    beast::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_send, ignored);
     linger_timer_.expires_after(linger_timeout);
-    linger_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec)
-        self->hard_close();
-    });
+    linger_timer_.async_wait(
+      [self = this->shared_from_this()](beast::error_code ec) {
+        if (!ec)
+          self->hard_close();
+      });
+    beast::error_code ignored;
+    if constexpr (tls) {
+      if (read_pending_) {
+        // A read is in flight (it ends when the client closes, or at the
+        // linger timeout): no close_notify alongside it.
+        lowest().shutdown(tcp::socket::shutdown_send, ignored);
+        return;
+      }
+      read_pending_ = true;
+      stream_.async_shutdown(
+        [self = this->shared_from_this()](beast::error_code) {
+          self->read_pending_ = false;
+          self->hard_close();
+        });
+      return;
+    }
+    lowest().shutdown(tcp::socket::shutdown_send, ignored);
     if (!read_pending_)
       do_drain();
   }
 
   void continue_linger(beast::error_code ec) {
-    if (ec)
+    if (ec || tls)
       hard_close();
     else
       do_drain();
@@ -687,20 +775,20 @@ class session : public std::enable_shared_from_this<session> {
 
   void do_drain() {
     read_pending_ = true;
-    socket_.async_read_some(
+    stream_.async_read_some(
       net::buffer(drain_buf_),
-      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
         self->read_pending_ = false;
         if (self->state_ == conn_state::lingering)
           self->continue_linger(ec);
       });
   }
 
-  tcp::socket socket_;
+  Stream stream_;
   const executor_type strand_;
   core& impl_;
   const std::uint64_t id_;
-  std::shared_ptr<session> self_;
+  std::shared_ptr<session_base> self_;
   std::string remote_address_;
 
   beast::flat_buffer buffer_;
@@ -754,22 +842,32 @@ void core::on_accept(beast::error_code ec, tcp::socket socket) {
     reject = open_connections >= opts.max_connections;
     ++open_connections;
   }
-  std::shared_ptr<session> s;
+  auto run = [&](auto s) {
+    {
+      std::lock_guard<std::mutex> guard{registry_mutex};
+      registry.emplace(s->id(), s);
+    }
+    if (reject)
+      s->start_rejected();
+    else
+      s->start();
+  };
+  std::uint64_t id;
   {
     std::lock_guard<std::mutex> guard{registry_mutex};
-    auto id = next_id++;
-    s = std::make_shared<session>(std::move(socket), *this, id);
-    registry.emplace(id, s);
+    id = next_id++;
   }
-  if (reject)
-    s->start_rejected();
+  if (opts.tls)
+    run(std::make_shared<session<net::ssl::stream<tcp::socket>>>(
+      net::ssl::stream<tcp::socket>(std::move(socket), *opts.tls), *this,
+      id));
   else
-    s->start();
+    run(std::make_shared<session<tcp::socket>>(std::move(socket), *this, id));
   do_accept();
 }
 
-std::vector<std::shared_ptr<session>> core::snapshot() {
-  std::vector<std::shared_ptr<session>> result;
+std::vector<std::shared_ptr<session_base>> core::snapshot() {
+  std::vector<std::shared_ptr<session_base>> result;
   std::lock_guard<std::mutex> guard{registry_mutex};
   result.reserve(registry.size());
   for (auto& [id, weak] : registry)

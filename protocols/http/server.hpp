@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocols/tls/context.hpp"
+
 namespace mantissa::http {
 
 /// One header field.
@@ -23,6 +25,7 @@ struct request {
   std::vector<header> headers;
   std::string body;
   std::string remote_address;  ///< peer IP, for logs and rate limits
+  bool secure = false;         ///< came over TLS
 
   /// The value of the first header named `name` (case-insensitive), or "".
   [[nodiscard]] std::string_view header_value(std::string_view name) const;
@@ -56,6 +59,10 @@ struct server_options {
   std::chrono::milliseconds shutdown_grace{5'000};  ///< for in-flight requests
   std::size_t max_connections = 10'000;
   std::size_t max_pipelined = 16;  ///< unanswered requests per connection
+  /// HTTPS when set (tls::make_server_context): every connection starts
+  /// with a TLS handshake, which must complete within `handshake_timeout`.
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  std::chrono::milliseconds handshake_timeout{10'000};
 };
 
 /// An HTTP/1.1 server (keep-alive, pipelining, limits, timeouts).

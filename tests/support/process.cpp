@@ -47,7 +47,8 @@ pid_t spawn(const std::vector<std::string>& argv,
     ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);
-    ::execve(args[0], args.data(), env.data());
+    // A name without a slash is looked up in PATH.
+    ::execvpe(args[0], args.data(), env.data());
     ::_exit(127);
   }
   return pid;

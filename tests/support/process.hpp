@@ -16,7 +16,8 @@ struct run_result {
   std::string err;       ///< everything written to stderr
 };
 
-/// Runs `argv` with `input` on stdin, waits at most `timeout` (then kills it
+/// Runs `argv` (`argv[0]`: a path, or a name looked up in PATH) with `input`
+/// on stdin, waits at most `timeout` (then kills it
 /// and fails the test), and returns its exit code and output.
 run_result run(const std::vector<std::string>& argv,
                const std::string& input = {},

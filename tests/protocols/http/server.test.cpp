@@ -12,7 +12,13 @@
 #include <thread>
 #include <vector>
 
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "protocols/tls/context.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using mantissa::http::request;
@@ -461,4 +467,53 @@ TEST_CASE("10,000 sequential connections do not leak file descriptors",
   while (open_fds() > before && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(20ms);
   CHECK(open_fds() <= before);
+}
+
+TEST_CASE("a TLS server closes a client that never completes its handshake, "
+          "and one that speaks plain HTTP",
+          "[http][tls]") {
+  mantissa::test::temp_dir dir;
+  auto cert = (dir / "cert.pem").string();
+  auto key = (dir / "key.pem").string();
+  auto made = mantissa::test::run(
+    {"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+     "-subj", "/CN=localhost", "-keyout", key, "-out", cert});
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  std::string err;
+  auto opts = test_options();
+  opts.tls = mantissa::tls::make_server_context({cert, key}, err);
+  INFO(err);
+  REQUIRE(opts.tls);
+  opts.handshake_timeout = 300ms;
+  std::atomic<int> served{0};
+  auto srv = start_server(opts, [&](request req, responder respond) {
+    ++served;
+    respond(text(req.target));
+  });
+
+  http_connection silent{srv->port()};
+  auto started = std::chrono::steady_clock::now();
+  CHECK(silent.closed_by_peer(5s));
+  CHECK(std::chrono::steady_clock::now() - started < 4s);
+
+  http_connection plain{srv->port()};
+  plain.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n");
+  // Whatever comes back (a TLS alert at most) is not HTTP, then the close.
+  std::string back;
+  bool closed = false;
+  for (int i = 0; i < 50 && !closed; ++i) {
+    pollfd p{plain.fd(), POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0)
+      continue;
+    char buf[512];
+    auto n = ::recv(plain.fd(), buf, sizeof buf, 0);
+    if (n > 0)
+      back.append(buf, static_cast<std::size_t>(n));
+    else
+      closed = true;
+  }
+  CHECK(closed);
+  CHECK(back.find("HTTP/") == std::string::npos);
+  CHECK(served == 0);
 }
