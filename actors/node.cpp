@@ -81,7 +81,18 @@ class node_config : public caf::actor_system_config {
     set("logger.console", caf::atom("none"));
     // Detect dead or frozen peers (see docs/node.md).
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+    for (auto& [key, text] : opts.caf_settings) {
+      auto v = caf::config_value::parse(text);
+      if (!v) {
+        bad_setting = key + " = " + text;
+        continue;
+      }
+      set(key, std::move(*v));
+    }
   }
+
+  /// A setting of `caf_settings` that did not parse ("" if none).
+  std::string bad_setting;
 };
 
 std::string host_name() {
@@ -321,6 +332,13 @@ bool node::start(std::string& err) {
     d.rt.syncer = d.syncer.get();
   }
   d.cfg = std::make_unique<node_config>(d.opts);
+  if (!d.cfg->bad_setting.empty()) {
+    err = "malformed CAF setting " + d.cfg->bad_setting;
+    d.cfg.reset();
+    d.syncer.reset();
+    d.rt.syncer = nullptr;
+    return false;
+  }
   d.sys = std::make_unique<caf::actor_system>(*d.cfg);
   d.manager = internal::spawn_manager(*d.sys, d.rt);
   d.timer = internal::spawn_timer(*d.sys, d.rt, d.manager);

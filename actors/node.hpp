@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "actors/auth.hpp"
 #include "actors/error_code.hpp"
@@ -52,6 +54,11 @@ struct node_options {
   bool listen = false;
   /// Sessions and login failure limits (see docs/security.md).
   auth_options auth;
+  /// CAF settings ("key", "value" in CAF's config syntax, e.g.
+  /// {"middleman.workers", "0"}) applied over the node's defaults; for
+  /// measuring and tuning (bench/remote_bench.cpp). A malformed value makes
+  /// `start` fail.
+  std::vector<std::pair<std::string, std::string>> caf_settings;
 };
 
 /// The answer to a request sent to a store through the node: JSON text, or
