@@ -23,6 +23,8 @@
 //     --idle N         idle keep-alive connections held in the real run (1000)
 //     --server-threads N  Asio threads of the server (2)
 //     --dir DIR        parent of the temporary data directory (/tmp)
+//     --tls 1          both runs over HTTPS (a self-signed certificate made
+//                      with openssl; no idle connections in this mode)
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -62,6 +64,7 @@ struct options {
   int threads = 2;
   int idle = 1000;
   unsigned server_threads = 2;
+  bool tls = false;
   std::filesystem::path parent = std::filesystem::temp_directory_path();
 };
 
@@ -178,7 +181,8 @@ wrk_result run_wrk(const options& opt, std::uint16_t port,
              + std::to_string(opt.connections) + " -d"
              + std::to_string(opt.duration)
              + "s --latency -H 'Authorization: " + "Bearer " + token
-             + "' 'http://127.0.0.1:" + std::to_string(port) + path + "' 2>&1";
+             + "' '" + (opt.tls ? "https" : "http") + "://127.0.0.1:"
+             + std::to_string(port) + path + "' 2>&1";
   wrk_result r;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr)
@@ -245,6 +249,8 @@ int main(int argc, char** argv) {
       opt.server_threads = static_cast<unsigned>(std::atoi(v));
     else if (a == "--dir")
       opt.parent = v;
+    else if (a == "--tls")
+      opt.tls = std::atoi(v) != 0;
     else
       die("unknown option " + a + " (see the source for usage)");
   }
@@ -310,10 +316,24 @@ int main(int argc, char** argv) {
   http::server_options hopts;
   hopts.port = 0;
   hopts.threads = opt.server_threads;
+  if (opt.tls) {
+    opt.idle = 0; // the idle connections speak plain HTTP
+    auto cert = (data / "cert.pem").string();
+    auto key = (data / "key.pem").string();
+    auto cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "
+               "/CN=localhost -keyout '" + key + "' -out '" + cert
+               + "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0)
+      die("cannot make a certificate with openssl");
+    hopts.tls = tls::make_server_context({cert, key}, err);
+    if (!hopts.tls)
+      die("TLS: " + err);
+  }
 
-  std::printf("http_bench: wrk -t%d -c%d -d%ds --latency, server threads %u, "
+  std::printf("http_bench: wrk -t%d -c%d -d%ds --latency%s, server threads %u, "
               "item %zu bytes, load average %.1f\n",
-              opt.threads, opt.connections, opt.duration, opt.server_threads,
+              opt.threads, opt.connections, opt.duration,
+              opt.tls ? " over HTTPS" : "", opt.server_threads,
               item.body.size(), load_average());
   std::printf("%-34s %10s %9s %9s %8s\n", "work", "req/s", "p50 ms", "p99 ms",
               "errors");
@@ -338,7 +358,7 @@ int main(int argc, char** argv) {
   http::server srv{hopts, http::make_api_handler(ctx)};
   if (!srv.start(err))
     die("server: " + err);
-  {
+  if (!opt.tls) {
     int fd = connect_to(srv.port());
     std::string answer;
     auto status = exchange(fd, request, &answer);
