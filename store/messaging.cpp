@@ -53,6 +53,10 @@ result<std::int64_t> queue_message(store& s, std::string_view target,
     return error{errc::invalid_name, "a message needs a target store"};
   if (type.empty() || type.size() > 128)
     return error{errc::invalid_name, "a message type is 1 to 128 characters"};
+  if (payload.size() > max_payload_size)
+    return error{errc::invalid_value,
+                 "a message payload is at most 1 MiB of JSON (this one is "
+                   + std::to_string(payload.size()) + " bytes)"};
   if (payload.empty() || !nlohmann::json::accept(payload))
     return error{errc::invalid_value, "a message payload must be JSON text"};
   return s.atomically([&]() -> result<std::int64_t> {

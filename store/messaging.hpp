@@ -34,8 +34,12 @@ struct outgoing {
   std::optional<std::string> answer;
 };
 
+/// The largest payload a message may carry (JSON text).
+inline constexpr std::size_t max_payload_size = 1024 * 1024;
+
 /// Queues a message in the transaction in progress (or one of its own).
-/// `payload` must be JSON text; `type` and `target` must not be empty.
+/// `payload` must be JSON text of at most `max_payload_size` bytes (else
+/// `invalid_value`); `type` and `target` must not be empty.
 [[nodiscard]] result<std::int64_t>
 queue_message(store& s, std::string_view target, std::string_view share_id,
               std::string_view type, std::string_view payload, timestamp now);

@@ -929,8 +929,15 @@ class store_behavior {
     std::string text = "{\"sender\":" + nlohmann::json(st.address).dump()
                        + ",\"acked\":" + std::to_string(ack)
                        + ",\"messages\":[";
+    // At most about 4 MiB per delivery (always at least one message): the
+    // rest goes with the next.
+    constexpr std::size_t batch_bytes = 4 * 1024 * 1024;
+    std::size_t count = 0;
     for (std::size_t i = 0; i < rows->size(); ++i) {
       auto& m = (*rows)[i];
+      if (i > 0 && text.size() + m.payload.size() > batch_bytes)
+        break;
+      ++count;
       if (i > 0)
         text += ',';
       text += "{\"id\":" + std::to_string(m.seq)
@@ -941,7 +948,7 @@ class store_behavior {
     text += "]}";
     st.in_flight.insert(t.target);
     caf::actor me = caf::actor_cast<caf::actor>(self_);
-    auto last = rows->back().seq;
+    auto last = (*rows)[count - 1].seq;
     auto target = t.target;
     completion done{std::make_shared<reply_handler>(
       [me, target, last](reply r) {
@@ -1204,8 +1211,20 @@ class store_behavior {
                                        + " plain requests"));
       return;
     }
-    auto token = ++st.last_ask;
     auto& req = *r->request;
+    auto text = nlohmann::json{{"sender", st.address},
+                               {"share", req.share_id},
+                               {"type", req.type},
+                               {"payload", req.payload}}
+                  .dump(-1, ' ', false,
+                        nlohmann::json::error_handler_t::replace);
+    if (text.size() > store::max_payload_size + 4096) {
+      fail(rp, make_error(error_code::invalid_value,
+                          "a plain request's payload is at most 1 MiB of "
+                          "JSON"));
+      return;
+    }
+    auto token = ++st.last_ask;
     st.asks.emplace(token, store_state::pending_ask{std::move(rp),
                                                     std::move(r->then),
                                                     steps + 1});
@@ -1215,12 +1234,6 @@ class store_behavior {
                   std::string{"this node sends no interstore requests"});
       return;
     }
-    auto text = nlohmann::json{{"sender", st.address},
-                               {"share", req.share_id},
-                               {"type", req.type},
-                               {"payload", req.payload}}
-                  .dump(-1, ' ', false,
-                        nlohmann::json::error_handler_t::replace);
     caf::actor me = caf::actor_cast<caf::actor>(self_);
     completion done{std::make_shared<reply_handler>([me, token](reply a) {
       caf::anon_send(me, asked_atom_v, token, a.ok, std::move(a.body),

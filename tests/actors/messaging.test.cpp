@@ -592,3 +592,33 @@ TEST_CASE_METHOD(fixture,
   CHECK(answers()[0]["ok"] == 1);
   CHECK(bob_counter()["count"] == 1);
 }
+
+TEST_CASE_METHOD(fixture,
+                 "payloads over 1 MiB are refused; large messages go in "
+                 "several deliveries",
+                 "[actors][messaging]") {
+  start_with_stores();
+  auto send_padded = [&](std::int64_t value, std::size_t pad) {
+    return call([&](auto d) {
+      n->run(sys, alice, "mantissa.send",
+              json{{"target", bob},
+                   {"share", "inbox"},
+                   {"type", "msg.add"},
+                   {"payload",
+                    {{"n", value}, {"pad", std::string(pad, 'x')}}}}
+                .dump(),
+              std::move(d));
+    });
+  };
+  auto big = send_padded(1, 1024 * 1024 + 1);
+  CHECK_FALSE(big.ok);
+  CHECK(big.message.find("1 MiB") != std::string::npos);
+  CHECK(outbox().empty());
+  // Six messages of 900 KB: more than one delivery's 4 MiB.
+  for (std::int64_t i = 0; i < 6; ++i)
+    REQUIRE(send_padded(i, 900 * 1024).ok);
+  REQUIRE(eventually([&] { return answers().size() == 6; }));
+  CHECK(bob_counter()["count"] == 6);
+  CHECK(bob_counter()["disorder"] == 0);
+  CHECK(bob_counter()["total"] == 15);
+}
