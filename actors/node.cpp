@@ -349,6 +349,7 @@ bool node::start(std::string& err) {
   d.rt.request_timeout = d.opts.request_timeout;
   d.rt.retry_min = d.opts.message_retry_min;
   d.rt.retry_max = d.opts.message_retry_max;
+  d.rt.delivery_bytes = d.opts.message_delivery_bytes;
   // Make sure the site store exists.
   auto r = wait([&](reply_handler done) {
     create_store(internal::site_address, std::move(done));

@@ -48,6 +48,9 @@ struct node_options {
   /// after `message_retry_min`, doubling up to `message_retry_max`.
   std::chrono::milliseconds message_retry_min{500};
   std::chrono::milliseconds message_retry_max{120'000};
+  /// A delivery to another store carries pending messages up to about this
+  /// many bytes (always at least one message).
+  std::size_t message_delivery_bytes = 4 * 1024 * 1024;
   /// Serve custom actors and other nodes on this port (0: don't listen).
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;

@@ -51,6 +51,7 @@ struct runtime {
   /// Backoff of reliable messages after transport failures.
   std::chrono::milliseconds retry_min{500};
   std::chrono::milliseconds retry_max{120'000};
+  std::size_t delivery_bytes = 4 * 1024 * 1024;
   counters stats;
 
   /// How long a delivery of reliable messages may be in flight: its

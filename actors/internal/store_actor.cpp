@@ -929,9 +929,9 @@ class store_behavior {
     std::string text = "{\"sender\":" + nlohmann::json(st.address).dump()
                        + ",\"acked\":" + std::to_string(ack)
                        + ",\"messages\":[";
-    // At most about 4 MiB per delivery (always at least one message): the
-    // rest goes with the next.
-    constexpr std::size_t batch_bytes = 4 * 1024 * 1024;
+    // At most about `delivery_bytes` (4 MiB) per delivery, always at least
+    // one message: the rest goes with the next.
+    const std::size_t batch_bytes = st.rt->delivery_bytes;
     std::size_t count = 0;
     for (std::size_t i = 0; i < rows->size(); ++i) {
       auto& m = (*rows)[i];
