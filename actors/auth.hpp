@@ -198,6 +198,10 @@ class authenticator {
   /// The node calls it every minute.
   void sweep();
 
+  /// Also accepts `key` (the cluster key, docs/cluster.md) for the username
+  /// `system`. Call before the node serves anyone.
+  void set_cluster_key(std::string key);
+
   [[nodiscard]] const auth_options& options() const noexcept;
   [[nodiscard]] session_table& sessions() noexcept;
 
@@ -217,6 +221,10 @@ register_auth_handlers(handler_registry& handlers);
 /// Reads `<data>/node.key`, creating it (32 random bytes, base64url, mode
 /// 0600) when it does not exist. Returns an empty string and sets `err` on
 /// failure.
+/// Reads a key file like `load_node_key` does; creates it only if `create`.
+[[nodiscard]] std::string load_key_file(const std::string& path, bool create,
+                                        std::string& err);
+
 [[nodiscard]] std::string load_node_key(const std::string& data_dir,
                                         std::string& err);
 

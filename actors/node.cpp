@@ -22,6 +22,7 @@
 #include "actors/data_dir.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/cluster.hpp"
 #include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/completion.hpp"
@@ -121,12 +122,26 @@ struct bridge_state {
   /// entry costs one bounced request and a new lookup.
   std::unordered_map<std::string, caf::actor_addr> cache;
   std::size_t inserts_since_sweep = 0;
+  /// The node's cluster actor (invalid outside a cluster): it gets the
+  /// requests for user stores that are not on this node.
+  caf::actor cluster;
+  bool seed = true;  ///< this node keeps the accounts (internal::accounts_address)
 };
 
 using bridge_actor = caf::stateful_actor<bridge_state>;
 
 void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
-                      completion done, int retries, bool create);
+                      completion done, int retries, bool create,
+                      bool remote = true);
+
+/// Whether a request for `address` that found no store here goes to the
+/// cluster: user stores only (sites and offerings are each node's own).
+bool routed_elsewhere(bridge_actor* self, const std::string& address,
+                      const caf::error& err, bool remote) {
+  return remote && self->state.cluster
+         && code_of(err) == error_code::no_such_store
+         && address.find('@') != std::string::npos;
+}
 
 /// A bounced request (the store passivated between lookup and request) was
 /// not processed, so it is safe to send again; a store that keeps
@@ -134,18 +149,19 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
 constexpr int max_retries = 8;
 
 void send_to(bridge_actor* self, const caf::actor& store, std::string address,
-             caf::message msg, completion done, int retries) {
+             caf::message msg, completion done, int retries,
+             bool remote = true) {
   self->request(store, self->state.timeout, msg)
     .then(
       [done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
-      [self, address, msg, done, retries,
+      [self, address, msg, done, retries, remote,
        store_addr = store.address()](caf::error& err) mutable {
         if (retries > 0 && receiver_down(err)) {
           auto i = self->state.cache.find(address);
           if (i != self->state.cache.end() && i->second == store_addr)
             self->state.cache.erase(i);
           resolve_and_send(self, std::move(address), std::move(msg),
-                           std::move(done), retries - 1, false);
+                           std::move(done), retries - 1, false, remote);
           return;
         }
         done(to_reply(err));
@@ -153,12 +169,12 @@ void send_to(bridge_actor* self, const caf::actor& store, std::string address,
 }
 
 void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
-                      completion done, int retries, bool create) {
+                      completion done, int retries, bool create, bool remote) {
   auto lookup = create ? caf::make_message(create_atom::value, address)
                        : caf::make_message(store_atom::value, address);
   self->request(self->state.manager, self->state.timeout, std::move(lookup))
     .then(
-      [self, address, msg, done, retries](caf::actor& store) mutable {
+      [self, address, msg, done, retries, remote](caf::actor& store) mutable {
         auto& st = self->state;
         st.cache[address] = store.address();
         if (++st.inserts_since_sweep >= 4096) {
@@ -171,9 +187,26 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
           }
         }
         send_to(self, store, std::move(address), std::move(msg),
-                std::move(done), retries);
+                std::move(done), retries, remote);
       },
-      [done](caf::error& err) { done(to_reply(err)); });
+      [self, address, msg, done, remote](caf::error& err) {
+        if (routed_elsewhere(self, address, err, remote)) {
+          self->send(self->state.cluster, call_atom_v, address, msg, done);
+          return;
+        }
+        done(to_reply(err));
+      });
+}
+
+/// A completion that answers a request made to the bridge; invoked in the
+/// bridge's own context only.
+completion to_promise(caf::typed_response_promise<std::string> rp) {
+  return completion{std::make_shared<reply_handler>([rp](reply r) mutable {
+    if (r.ok)
+      rp.deliver(std::move(r.body));
+    else
+      rp.deliver(make_error(r.code, std::move(r.message)));
+  })};
 }
 
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
@@ -184,6 +217,14 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
     [self](call_atom, std::string& address, caf::message& msg,
            completion& done) {
       auto& st = self->state;
+      if (address == internal::accounts_address) {
+        if (st.cluster && !st.seed) {
+          self->send(st.cluster, call_atom_v, std::move(address), std::move(msg),
+                     std::move(done));
+          return;
+        }
+        address = internal::site_address;
+      }
       if (auto i = st.cache.find(address); i != st.cache.end()) {
         if (auto store = caf::actor_cast<caf::actor>(i->second)) {
           send_to(self, store, std::move(address), std::move(msg),
@@ -194,6 +235,32 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
       }
       resolve_and_send(self, std::move(address), std::move(msg),
                        std::move(done), max_retries, false);
+    },
+    // From other nodes (through a system session) and the cluster actor:
+    // a store of this node only.
+    [self](route_atom, std::string& address,
+           caf::message& msg) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      if (msg.match_elements<create_atom>()) {
+        self->request(self->state.manager, self->state.timeout,
+                      create_atom::value, address)
+          .then([rp](caf::actor&) mutable { rp.deliver(std::string{"{\"ok\":true}"}); },
+                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        return rp;
+      }
+      if (msg.empty() || msg.size() < 2 || !msg.match_element<caller>(1)) {
+        rp.deliver(make_error(error_code::invalid_query,
+                              "not a store message (the second element must "
+                              "be a mantissa.caller)"));
+        return rp;
+      }
+      resolve_and_send(self, std::move(address), std::move(msg), to_promise(rp),
+                       max_retries, false, false);
+      return rp;
+    },
+    [self](cluster_atom, caf::actor& cluster, bool seed) {
+      self->state.cluster = std::move(cluster);
+      self->state.seed = seed;
     },
     [self](create_atom, std::string& address, completion& done) {
       self->request(self->state.manager, self->state.timeout, create_atom::value,
@@ -224,6 +291,7 @@ struct node::impl {
   caf::actor timer;
   caf::actor bridge;
   caf::actor gateway;
+  caf::actor cluster;
   std::uint16_t port = 0;
   std::unique_ptr<data_dir_lock> lock;
   std::string node_key;
@@ -311,6 +379,18 @@ bool node::start(std::string& err) {
       return false;
     }
   }
+  if (d.types.current("mantissa.placement") == nullptr) {
+    if (auto r = internal::register_cluster_types(d.types); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
+  if (d.handlers.find("mantissa.cluster_load") == nullptr) {
+    if (auto r = internal::register_cluster_handlers(d.handlers); !r) {
+      err = r.error_value().message;
+      return false;
+    }
+  }
   if (d.handlers.find("mantissa.schedule") == nullptr) {
     if (auto r = register_scheduler_handlers(d.handlers); !r) {
       err = r.error_value().message;
@@ -364,8 +444,43 @@ bool node::start(std::string& err) {
     stop();
     return false;
   }
+  if (d.opts.cluster) {
+    if (!d.opts.listen) {
+      err = "a cluster node needs a network port (--listen)";
+      stop();
+      return false;
+    }
+    bool seed = d.opts.join_host.empty();
+    auto key_path = d.opts.cluster_key_file.empty()
+                      ? d.opts.data_dir / "cluster.key"
+                      : d.opts.cluster_key_file;
+    auto key = load_key_file(key_path.string(), seed, err);
+    if (key.empty()) {
+      if (!seed)
+        err += " (a joining node needs a copy of the seed's cluster.key; "
+               "see docs/cluster.md)";
+      stop();
+      return false;
+    }
+    d.auth->set_cluster_key(key);
+    internal::cluster_config cc;
+    cc.name = d.opts.name;
+    cc.host = d.opts.advertise_host.empty() ? d.opts.listen_host
+                                            : d.opts.advertise_host;
+    cc.seed_host = d.opts.join_host;
+    cc.seed_port = d.opts.join_port;
+    cc.key = std::move(key);
+    cc.data_dir = d.opts.data_dir;
+    cc.heartbeat = d.opts.cluster_heartbeat;
+    cc.down_after = d.opts.node_down_after;
+    cc.timeout = std::min(d.opts.request_timeout,
+                          std::chrono::milliseconds{10'000});
+    d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
+    caf::anon_send(d.bridge, cluster_atom::value, d.cluster, seed);
+  }
   if (d.opts.listen) {
-    d.gateway = internal::spawn_gateway(*d.sys, d.manager, *d.auth,
+    d.gateway = internal::spawn_gateway(*d.sys, d.manager, d.bridge, d.cluster,
+                                        *d.auth,
                                         caf::timespan{d.opts.request_timeout});
     auto port = d.sys->middleman().publish(d.gateway, d.opts.listen_port,
                                            d.opts.listen_host.c_str(), true);
@@ -378,6 +493,8 @@ bool node::start(std::string& err) {
     }
     d.port = *port;
   }
+  if (d.cluster)
+    caf::anon_send(d.cluster, caf::publish_atom::value, d.port);
   return true;
 }
 
@@ -398,6 +515,9 @@ void node::stop() {
       .receive([](caf::ok_atom) {}, [](caf::error&) {});
     caf::anon_send_exit(d.manager, caf::exit_reason::user_shutdown);
   }
+  if (d.cluster)
+    caf::anon_send_exit(d.cluster, caf::exit_reason::user_shutdown);
+  d.cluster = nullptr;
   if (d.timer)
     caf::anon_send_exit(d.timer, caf::exit_reason::user_shutdown);
   d.rt.timer = nullptr;
@@ -566,6 +686,23 @@ void node::stats(reply_handler done) {
   }
   caf::anon_send(impl_->bridge, stats_atom::value,
                  completion{std::make_shared<reply_handler>(std::move(done))});
+}
+
+void node::cluster_command(const std::string& command, const std::string& json,
+                           reply_handler done) {
+  auto& d = *impl_;
+  if (!d.cluster) {
+    done(reply{false, {}, error_code::store_unavailable,
+               "this node is not part of a cluster"});
+    return;
+  }
+  auto timeout = caf::timespan{d.opts.request_timeout};
+  d.sys->spawn([cluster = d.cluster, command, json, timeout,
+                done = std::move(done)](caf::event_based_actor* self) {
+    self->request(cluster, timeout, cluster_atom::value, command, json)
+      .then([done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
+            [done](caf::error& err) { done(to_reply(err)); });
+  });
 }
 
 reply node::wait(const std::function<void(reply_handler)>& f) {

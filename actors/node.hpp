@@ -55,6 +55,19 @@ struct node_options {
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 0;
   bool listen = false;
+  /// Be part of a cluster (docs/cluster.md); needs `listen`. Without
+  /// `join_host` this node is the seed.
+  bool cluster = false;
+  std::string join_host;
+  std::uint16_t join_port = 0;
+  /// The host other nodes reach this one at (default: `listen_host`).
+  std::string advertise_host;
+  /// The cluster key (default `<data>/cluster.key`; the seed creates it,
+  /// the other nodes need a copy).
+  std::filesystem::path cluster_key_file;
+  std::chrono::milliseconds cluster_heartbeat{1000};
+  /// A node not heard from for this long is down.
+  std::chrono::milliseconds node_down_after{5000};
   /// Sessions and login failure limits (see docs/security.md).
   auth_options auth;
   /// CAF settings ("key", "value" in CAF's config syntax, e.g.
@@ -161,6 +174,10 @@ class node {
   void create_store(const std::string& address, reply_handler done);
   /// Counters of the node as JSON.
   void stats(reply_handler done);
+  /// A cluster command ("status", "add_user"; see docs/cluster.md) as the
+  /// system; `store_unavailable` outside a cluster.
+  void cluster_command(const std::string& command, const std::string& json,
+                       reply_handler done);
 
   /// Blocks until `start`ed requests complete: runs `f` with a handler and
   /// waits for it to be called. For tools (the CLI), never for front ends.

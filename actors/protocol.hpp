@@ -106,6 +106,20 @@ using ask_atom = caf::atom_constant<caf::atom("ask")>;
 //   errors: unauthorized (any bad credentials), busy
 using login_atom = caf::atom_constant<caf::atom("login")>;
 
+// Between the nodes of a cluster (docs/cluster.md), through a session of
+// the system role:
+// (route_atom, address, message) -> what the store answers   a store
+//   message for a store on the receiving node (never routed further);
+//   `message` is a whole store message, e.g. (get_atom, caller, type, id),
+//   or (create_atom) to create the store. The caller's role is the one in
+//   the message: only system sessions may route.
+//   errors: no_such_store (not on this node), forbidden (not system)
+using route_atom = caf::atom_constant<caf::atom("route")>;
+// (cluster_atom, command, json) -> string json   membership and directory:
+//   "status", "add_user", and between nodes "join", "beat", "locate",
+//   "ping" (docs/cluster.md). System sessions only.
+using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
+
 // Node-level (sent to the node's store manager, see actors/node.hpp):
 // (store_atom, address) -> actor         activates the store if needed
 // (create_atom, address) -> actor        creates the store file too

@@ -13,12 +13,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "actors/accounts.hpp"
 #include "actors/auth.hpp"
 #include "actors/data_dir.hpp"
 #include "actors/node.hpp"
 #include "actors/site_config.hpp"
+#include "cli/cluster.hpp"
 #include "cli/commands.hpp"
 #include "cli/offline.hpp"
 #include "offerings/setup.hpp"
@@ -73,6 +75,9 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       bool password_stdin = false;
       bool no_password = false;
       std::vector<std::string> products;
+      std::string connect;
+      std::string node;
+      std::string key;
     };
     auto a = std::make_shared<add_args>();
     auto* add = user->add_subcommand("add", "Create an account and its store");
@@ -88,6 +93,15 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       ->add_option("--product", a->products,
                    "Install this product into the new store (repeatable)")
       ->allow_extra_args(false);
+    add->add_option("--connect", a->connect,
+                    "Add the account through the running cluster node at "
+                    "HOST:PORT (its --listen)");
+    add->add_option("--node", a->node,
+                    "With --connect: the node for the account's store "
+                    "(default: the one with the fewest stores)");
+    add->add_option("--key", a->key,
+                    "With --connect: the cluster key file (default: "
+                    "DATA/cluster.key)");
     add->callback([a, &exit_code] {
       auto addr = actors::parse_address(a->address);
       if (!addr) {
@@ -104,6 +118,31 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       } else if (!a->no_password) {
         exit_code = fail("give --password-stdin, or --no-password for an "
                          "account that cannot log in");
+        return;
+      }
+      if (!a->connect.empty()) {
+        if (!password || !a->products.empty()) {
+          exit_code = fail("with --connect: give --password-stdin; "
+                           "--no-password and --product work offline only");
+          return;
+        }
+        nlohmann::json out;
+        std::string err;
+        auto key = a->key.empty() ? default_key_file(a->data) : a->key;
+        if (!cluster_call(a->connect, key, "add_user",
+                          {{"username", a->address},
+                           {"password", *password},
+                           {"node", a->node}},
+                          out, err)) {
+          exit_code = fail(err);
+          return;
+        }
+        std::cout << "added " << out.value("address", a->address) << " on node "
+                  << out.value("node", std::string{"?"}) << '\n';
+        return;
+      }
+      if (!a->node.empty()) {
+        exit_code = fail("--node needs --connect");
         return;
       }
       with_site(a->data, exit_code, [&](offline_site& o) {

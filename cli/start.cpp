@@ -34,6 +34,11 @@ struct start_args {
   std::string http_cert; // empty: the setting http.certificate
   std::string http_key;  // empty: the setting http.private_key
   bool no_demo = false;
+  std::string name;        // the node's name in a cluster
+  std::string join;        // HOST:PORT of the seed; empty: be the seed
+  std::string cluster_key; // empty: <data>/cluster.key
+  std::string advertise;   // empty: the --listen host
+  double down_after = 5;   // seconds
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
@@ -173,7 +178,7 @@ int run_start(const start_args& args) {
   auto data_dir = args.data.empty() ? actors::default_data_dir()
                                     : std::filesystem::path{args.data};
   site_setup setup;
-  if (!prepare_site(data_dir, !args.no_demo, setup, err)) {
+  if (!prepare_site(data_dir, !args.no_demo && args.join.empty(), setup, err)) {
     std::cerr << "mantissa start: " << err << '\n';
     return 1;
   }
@@ -197,6 +202,35 @@ int run_start(const start_args& args) {
     }
     nopts.listen_port = lport;
     nopts.listen = true;
+  }
+  if (!args.name.empty() || !args.join.empty()) {
+    nopts.cluster = true;
+    if (!args.name.empty())
+      nopts.name = args.name;
+    if (!args.join.empty()) {
+      unsigned short jport = 0;
+      if (!parse_endpoint(args.join, nopts.join_host, jport, err)) {
+        std::cerr << "mantissa start: --join: " << err << '\n';
+        return 2;
+      }
+      nopts.join_port = jport;
+    }
+    if (!nopts.listen) {
+      std::cerr << "mantissa start: a cluster node needs --listen HOST:PORT "
+                   "(other nodes reach it there)\n";
+      return 2;
+    }
+    if (args.down_after < 0.2 || args.down_after > 3600) {
+      std::cerr << "mantissa start: --node-down-after: between 0.2 and 3600 "
+                   "seconds\n";
+      return 2;
+    }
+    nopts.node_down_after = std::chrono::milliseconds{
+      static_cast<std::int64_t>(args.down_after * 1000)};
+    nopts.cluster_heartbeat
+      = std::min(std::chrono::milliseconds{1000}, nopts.node_down_after / 3);
+    nopts.cluster_key_file = args.cluster_key;
+    nopts.advertise_host = args.advertise;
   }
   // Every store of the node knows the types and handlers of every offering
   // (built-in, or a plugin named in the site setting offerings.plugins).
@@ -282,6 +316,13 @@ int run_start(const start_args& args) {
   if (nopts.listen)
     std::cout << "mantissa: listening for actors on " << nopts.listen_host
               << ':' << n.listen_port() << '\n';
+  if (nopts.cluster)
+    std::cout << "mantissa: cluster node " << nopts.name
+              << (nopts.join_host.empty()
+                    ? std::string{" (the seed)"}
+                    : " joining " + nopts.join_host + ":"
+                        + std::to_string(nopts.join_port))
+              << '\n';
   if (mail) {
     std::cout << "mantissa: serving smtp on " << sopts.host << ':'
               << mail->port() << " for";
@@ -357,6 +398,20 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--smtp-key", args->smtp_key,
                   "PEM private key of --smtp-cert; default: the setting "
                   "smtp.private_key");
+  cmd->add_option("--name", args->name,
+                  "This node's name in a cluster (default: the host name); "
+                  "giving it makes the node a cluster's seed unless --join");
+  cmd->add_option("--join", args->join,
+                  "Join the cluster whose seed listens on HOST:PORT");
+  cmd->add_option("--cluster-key", args->cluster_key,
+                  "The cluster key file (default: DATA/cluster.key; the seed "
+                  "creates it, joining nodes need a copy)");
+  cmd->add_option("--advertise", args->advertise,
+                  "The host other nodes reach this one at (default: the "
+                  "--listen host)");
+  cmd->add_option("--node-down-after", args->down_after,
+                  "Seconds without an answer before a node counts as down "
+                  "(default 5)");
   cmd->add_flag("--no-demo", args->no_demo,
                 "On the first run, do not create the demo account");
   cmd->callback([args, &exit_code] { exit_code = run_start(*args); });

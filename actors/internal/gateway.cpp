@@ -9,10 +9,12 @@
 #include <caf/message_view.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <nlohmann/json.hpp>
 #include <sodium.h>
 
 #include "actors/auth.hpp"
 #include "actors/errors.hpp"
+#include "actors/internal/atoms.hpp"
 #include "actors/protocol.hpp"
 
 namespace mantissa::actors::internal {
@@ -20,6 +22,10 @@ namespace mantissa::actors::internal {
 namespace {
 
 using login_done_atom = caf::atom_constant<caf::atom("logindone")>;
+
+std::string quote(const std::string& s) {
+  return nlohmann::json(s).dump();
+}
 
 bool receiver_down(const caf::error& err) {
   return err.category() == caf::atom("system")
@@ -35,6 +41,9 @@ struct forwarder_state {
   caf::actor manager;
   caf::timespan timeout{};
   caf::actor store;  // cached; dropped when it passivates
+  /// Set for a store on another node: every message goes through the
+  /// node's cluster actor.
+  caf::actor cluster;
 };
 
 using forwarder_actor = caf::stateful_actor<forwarder_state>;
@@ -42,6 +51,12 @@ using forwarder_actor = caf::stateful_actor<forwarder_state>;
 void forward(forwarder_actor* self, caf::message msg, caf::response_promise rp,
              int retries) {
   auto& st = self->state;
+  if (st.cluster) {
+    self->request(st.cluster, st.timeout, call_atom_v, st.address, msg)
+      .then([rp](std::string& body) mutable { rp.deliver(std::move(body)); },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return;
+  }
   if (!st.store) {
     self->request(st.manager, st.timeout, store_atom::value, st.address)
       .then(
@@ -68,9 +83,11 @@ void forward(forwarder_actor* self, caf::message msg, caf::response_promise rp,
 
 caf::behavior forwarder(forwarder_actor* self, std::string role,
                         std::string address, caf::actor manager,
-                        caf::timespan timeout, caf::actor store) {
+                        caf::timespan timeout, caf::actor store,
+                        caf::actor cluster) {
   auto& st = self->state;
   st.store = std::move(store);
+  st.cluster = std::move(cluster);
   st.role = std::move(role);
   st.address = std::move(address);
   st.manager = std::move(manager);
@@ -99,6 +116,8 @@ struct session_state {
   static inline const char* name = "mantissa.session";
   std::string role;
   caf::actor manager;
+  caf::actor bridge;
+  caf::actor cluster;
   caf::timespan timeout{};
   std::unordered_map<std::string, caf::actor> forwarders;
 };
@@ -110,11 +129,14 @@ using session_actor = caf::stateful_actor<session_state>;
 constexpr std::size_t max_forwarders = 1024;
 
 caf::behavior session_fun(session_actor* self, std::string role,
-                          caf::actor manager, caf::timespan timeout,
+                          caf::actor manager, caf::actor bridge,
+                          caf::actor cluster, caf::timespan timeout,
                           caf::strong_actor_ptr owner, caf::actor gateway) {
   auto& st = self->state;
   st.role = std::move(role);
   st.manager = std::move(manager);
+  st.bridge = std::move(bridge);
+  st.cluster = std::move(cluster);
   st.timeout = timeout;
   // The session lives as long as the program that logged in and the
   // gateway (the node stopping ends every session). Its forwarders are
@@ -144,12 +166,55 @@ caf::behavior session_fun(session_actor* self, std::string role,
               ss.forwarders.clear();
             auto fwd = self->spawn<caf::linked>(forwarder, ss.role, address,
                                                 ss.manager, ss.timeout,
-                                                std::move(store));
+                                                std::move(store), caf::actor{});
             ss.forwarders.emplace(address, fwd);
             rp.deliver(std::move(fwd));
           },
-          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+          [self, rp, address](caf::error& err) mutable {
+            auto& ss = self->state;
+            if (!ss.cluster || code_of(err) != error_code::no_such_store
+                || address.find('@') == std::string::npos) {
+              rp.deliver(std::move(err));
+              return;
+            }
+            // Not here: perhaps on another node of the cluster.
+            self
+              ->request(ss.cluster, ss.timeout, cluster_atom::value,
+                        std::string{"locate"},
+                        std::string{"{\"address\":"} + quote(address) + "}")
+              .then(
+                [self, rp, address](std::string&) mutable {
+                  auto& s2 = self->state;
+                  if (s2.forwarders.size() >= max_forwarders)
+                    s2.forwarders.clear();
+                  auto fwd = self->spawn<caf::linked>(
+                    forwarder, s2.role, address, s2.manager, s2.timeout,
+                    caf::actor{}, s2.cluster);
+                  s2.forwarders.emplace(address, fwd);
+                  rp.deliver(std::move(fwd));
+                },
+                [rp](caf::error& e2) mutable { rp.deliver(std::move(e2)); });
+          });
       return rp;
+    },
+    [self](route_atom atm, std::string& address,
+           caf::message& msg) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden,
+                          "routing needs the system role");
+      return self->delegate(self->state.bridge, atm, std::move(address),
+                            std::move(msg));
+    },
+    [self](cluster_atom atm, std::string& cmd,
+           std::string& args) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden,
+                          "cluster commands need the system role");
+      if (!self->state.cluster)
+        return make_error(error_code::no_such_handler,
+                          "this node is not part of a cluster");
+      return self->delegate(self->state.cluster, atm, std::move(cmd),
+                            std::move(args));
     },
     [self](stats_atom atm) -> caf::result<caf::message> {
       if (self->state.role != system_role)
@@ -170,6 +235,8 @@ struct pending_login {
 struct gateway_state {
   static inline const char* name = "mantissa.gateway";
   caf::actor manager;
+  caf::actor bridge;
+  caf::actor cluster;
   authenticator* auth = nullptr;
   caf::timespan timeout{};
   /// By a random key: the completion comes back through this published
@@ -180,9 +247,12 @@ struct gateway_state {
 using gateway_actor = caf::stateful_actor<gateway_state>;
 
 caf::behavior gateway_fun(gateway_actor* self, caf::actor manager,
+                          caf::actor bridge, caf::actor cluster,
                           authenticator* auth, caf::timespan timeout) {
   auto& st = self->state;
   st.manager = std::move(manager);
+  st.bridge = std::move(bridge);
+  st.cluster = std::move(cluster);
   st.auth = auth;
   st.timeout = timeout;
   return {
@@ -229,7 +299,7 @@ caf::behavior gateway_fun(gateway_actor* self, caf::actor manager,
         return;
       }
       auto sess = self->system().spawn(session_fun, std::move(role), s.manager,
-                                       s.timeout, p.owner,
+                                       s.bridge, s.cluster, s.timeout, p.owner,
                                        caf::actor_cast<caf::actor>(self));
       p.promise.deliver(std::move(sess));
     },
@@ -239,8 +309,9 @@ caf::behavior gateway_fun(gateway_actor* self, caf::actor manager,
 } // namespace
 
 caf::actor spawn_gateway(caf::actor_system& sys, const caf::actor& manager,
+                         const caf::actor& bridge, const caf::actor& cluster,
                          authenticator& auth, caf::timespan timeout) {
-  return sys.spawn(gateway_fun, manager, &auth, timeout);
+  return sys.spawn(gateway_fun, manager, bridge, cluster, &auth, timeout);
 }
 
 } // namespace mantissa::actors::internal

@@ -22,7 +22,13 @@ namespace mantissa::actors::internal {
 /// `caller` with the session's role: what a remote program writes there is
 /// ignored. Store actors' own handles never leave the node. A session (and
 /// its forwarders) ends when the program that logged in goes away.
+///
+/// System sessions also take `(route_atom, address, message)` (to
+/// `bridge`: a store of this node) and `(cluster_atom, command, json)` (to
+/// `cluster`, invalid outside a cluster); in a cluster, a store that is not
+/// on this node gets a forwarder through `cluster`.
 caf::actor spawn_gateway(caf::actor_system& sys, const caf::actor& manager,
+                         const caf::actor& bridge, const caf::actor& cluster,
                          authenticator& auth, caf::timespan timeout);
 
 } // namespace mantissa::actors::internal

@@ -1,0 +1,933 @@
+#include "actors/internal/cluster.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <iostream>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/errors.hpp"
+#include "actors/internal/atoms.hpp"
+#include "actors/internal/completion.hpp"
+#include "actors/protocol.hpp"
+#include "store/typed.hpp"
+
+namespace mantissa::actors::internal {
+
+namespace {
+
+using json = nlohmann::json;
+using steady = std::chrono::steady_clock;
+using store::errc;
+using store::error;
+
+// -- what the seed keeps in its site store --------------------------------------
+
+struct node_rec {
+  store::item_id id = 0;
+  std::string name;
+  std::string host;
+  std::int64_t port = 0;
+};
+
+struct placement_rec {
+  store::item_id id = 0;
+  std::string address;
+  std::string node;
+};
+
+constexpr std::size_t max_node_name = 64;
+
+const store::item_type<node_rec>& node_type() {
+  static const auto t = store::item_type<node_rec>{"mantissa.cluster_node", 1}
+                          .attribute("name", &node_rec::name,
+                                     {.indexed = true, .max_size = max_node_name})
+                          .attribute("host", &node_rec::host, {.max_size = 255})
+                          .attribute("port", &node_rec::port);
+  return t;
+}
+
+const store::item_type<placement_rec>& placement_type() {
+  static const auto t
+    = store::item_type<placement_rec>{"mantissa.placement", 1}
+        .attribute("address", &placement_rec::address,
+                   {.indexed = true, .max_size = 512})
+        .attribute("node", &placement_rec::node,
+                   {.indexed = true, .max_size = max_node_name});
+  return t;
+}
+
+store::condition eq(const char* attr, const std::string& v) {
+  return store::cmp(attr, store::compare_op::eq, store::value{v});
+}
+
+void log(const std::string& line) {
+  std::cerr << "mantissa: cluster: " << line << std::endl;
+}
+
+reply unavailable(std::string why) {
+  return reply{false, {}, error_code::store_unavailable, std::move(why)};
+}
+
+reply to_reply(const caf::error& err) {
+  return {false, {}, code_of(err), error_message(err)};
+}
+
+bool ours(const caf::error& err) {
+  return err.category() == caf::atom("mantissa");
+}
+
+/// The user stores in a data directory, by address.
+std::vector<std::string> local_user_stores(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  auto users = dir / "users";
+  if (!std::filesystem::is_directory(users, ec))
+    return out;
+  for (auto& domain : std::filesystem::directory_iterator(users, ec)) {
+    if (!domain.is_directory(ec))
+      continue;
+    for (auto& f : std::filesystem::directory_iterator(domain.path(), ec)) {
+      if (f.path().extension() != ".sqlite")
+        continue;
+      auto addr = f.path().stem().string() + "@"
+                  + domain.path().filename().string();
+      if (parse_address(addr))
+        out.push_back(std::move(addr));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// -- the actor --------------------------------------------------------------------
+
+struct member {
+  std::string host;
+  std::uint16_t port = 0;
+  bool up = false;
+  steady::time_point last_seen{};
+  std::int64_t stores = 0;  // directory entries (as the seed counts them)
+};
+
+/// Another node as seen from this one: a session at its gateway.
+struct peer {
+  std::string host;
+  std::uint16_t port = 0;
+  caf::actor session;
+  bool connecting = false;
+  /// Run when the connection is made (nullptr) or fails (the reason).
+  std::vector<std::function<void(const std::string*)>> waiting;
+  std::unordered_map<std::uint64_t, completion> in_flight;
+  bool ping_in_flight = false;
+};
+
+struct cluster_state {
+  static inline const char* name = "mantissa.cluster";
+  cluster_config cfg;
+  caf::actor bridge;
+  bool seed = true;
+  std::string seed_name;  // "" until a non-seed has joined
+  bool loaded = false;    // seed: the directory is read from the site store
+  bool joined = false;    // non-seed: the seed knows us since we connected
+  std::vector<std::function<void()>> after_load;
+  std::map<std::string, member> members;
+  std::unordered_map<std::string, std::string> directory;  // address -> node
+  std::map<std::string, peer> peers;  // by node name; "" is the seed link
+  std::uint64_t next_call = 1;
+};
+
+using cluster_actor = caf::stateful_actor<cluster_state>;
+
+caf::timespan span(std::chrono::milliseconds ms) {
+  return caf::timespan{ms};
+}
+
+peer& peer_of(cluster_actor* self, const std::string& node) {
+  auto& st = self->state;
+  // A non-seed reaches the seed through its seed link.
+  const std::string& key = (!st.seed && node == st.seed_name) ? "" : node;
+  auto& p = st.peers[key];
+  if (key.empty()) {
+    p.host = st.cfg.seed_host;
+    p.port = st.cfg.seed_port;
+  } else if (auto m = st.members.find(node); m != st.members.end()) {
+    p.host = m->second.host;
+    p.port = m->second.port;
+  }
+  return p;
+}
+
+const std::string& peer_name(cluster_actor* self, const std::string& key) {
+  return key.empty() ? self->state.seed_name : key;
+}
+
+/// Fails everything pending on a peer and forgets its session.
+void drop_peer(cluster_actor* self, peer& p, const std::string& why) {
+  if (p.session)
+    self->demonitor(p.session);
+  p.session = nullptr;
+  p.ping_in_flight = false;
+  auto calls = std::move(p.in_flight);
+  p.in_flight.clear();
+  for (auto& [id, done] : calls)
+    done(unavailable(why));
+}
+
+void connect(cluster_actor* self, const std::string& key) {
+  auto& p = self->state.peers[key];
+  p.connecting = true;
+  auto finish = [self, key](const std::string* why) {
+    auto& q = self->state.peers[key];
+    q.connecting = false;
+    auto waiting = std::move(q.waiting);
+    q.waiting.clear();
+    for (auto& k : waiting)
+      k(why);
+  };
+  auto fail = [finish](caf::error& err) {
+    std::string why = error_message(err);
+    finish(&why);
+  };
+  auto timeout = span(self->state.cfg.timeout);
+  self
+    ->request(self->system().middleman().actor_handle(), timeout,
+              caf::connect_atom::value, p.host, p.port)
+    .then(
+      [self, key, finish, fail, timeout](caf::node_id&,
+                                         caf::strong_actor_ptr& gw,
+                                         std::set<std::string>&) {
+        if (!gw) {
+          std::string why = "no gateway there";
+          finish(&why);
+          return;
+        }
+        self
+          ->request(caf::actor_cast<caf::actor>(gw), timeout,
+                    login_atom::value, std::string{"system"},
+                    self->state.cfg.key)
+          .then(
+            [self, key, finish](caf::actor& session) {
+              auto& q = self->state.peers[key];
+              q.session = session;
+              self->monitor(session);
+              finish(nullptr);
+            },
+            fail);
+      },
+      fail);
+}
+
+/// Sends `msg` to the session at node `node` and hands the answer to
+/// `done`; fails with store_unavailable when the node cannot be reached or
+/// goes away meanwhile (killed: at once; frozen: after `down_after`).
+void send_remote(cluster_actor* self, const std::string& node, caf::message msg,
+                 completion done) {
+  auto& st = self->state;
+  auto& p = peer_of(self, node);
+  const std::string key = (!st.seed && node == st.seed_name) ? "" : node;
+  if (!p.session) {
+    if (p.host.empty()) {
+      done(unavailable("node " + node + " is not a member of the cluster"));
+      return;
+    }
+    if (auto m = st.members.find(node);
+        !p.connecting && m != st.members.end() && !m->second.up
+        && !key.empty()) {
+      done(unavailable("node " + node + " is down"));
+      return;
+    }
+    p.waiting.emplace_back(
+      [self, node, msg, done](const std::string* why) mutable {
+        if (why != nullptr) {
+          done(unavailable("node " + (node.empty() ? "seed" : node)
+                           + " cannot be reached: " + *why));
+          return;
+        }
+        send_remote(self, node, std::move(msg), std::move(done));
+      });
+    if (!p.connecting)
+      connect(self, key);
+    return;
+  }
+  auto id = st.next_call++;
+  p.in_flight.emplace(id, done);
+  auto take = [self, key, id]() -> std::optional<completion> {
+    auto& q = self->state.peers[key];
+    auto i = q.in_flight.find(id);
+    if (i == q.in_flight.end())
+      return std::nullopt;  // already failed (the node went down)
+    auto c = std::move(i->second);
+    q.in_flight.erase(i);
+    return c;
+  };
+  self->request(p.session, span(st.cfg.timeout), std::move(msg))
+    .then(
+      [take](std::string& body) {
+        if (auto c = take())
+          (*c)(reply{true, std::move(body), {}, {}});
+      },
+      [self, take, key, node](caf::error& err) {
+        auto c = take();
+        if (!c)
+          return;
+        if (ours(err)) {
+          (*c)(to_reply(err));
+          return;
+        }
+        // Not an answer of the other node: it timed out or went away.
+        std::string why = "node " + (node.empty() ? "seed" : node)
+                          + " did not answer: " + self->system().render(err);
+        (*c)(unavailable(why));
+        drop_peer(self, self->state.peers[key], why);
+      });
+}
+
+/// Runs a handler in this node's site store.
+void site_run(cluster_actor* self, const std::string& handler, json args,
+              std::function<void(reply)> k, const std::string& role = system_role) {
+  self
+    ->request(self->state.bridge, span(self->state.cfg.timeout),
+              route_atom::value, std::string{"site"},
+              caf::make_message(run_atom::value, caller{role, "cluster"}, handler,
+                                args.dump()))
+    .then([k](std::string& body) { k(reply{true, std::move(body), {}, {}}); },
+          [k](caf::error& err) { k(to_reply(err)); });
+}
+
+/// Routes a store message to the node `node`.
+void route_to(cluster_actor* self, const std::string& node,
+              const std::string& address, caf::message msg, completion done) {
+  if (node == self->state.cfg.name) {
+    self
+      ->request(self->state.bridge, span(self->state.cfg.timeout),
+                route_atom::value, address, std::move(msg))
+      .then([done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
+            [done](caf::error& err) { done(to_reply(err)); });
+    return;
+  }
+  send_remote(self, node,
+              caf::make_message(route_atom::value, address, std::move(msg)),
+              std::move(done));
+}
+
+void when_loaded(cluster_actor* self, std::function<void()> k) {
+  if (self->state.loaded)
+    k();
+  else
+    self->state.after_load.push_back(std::move(k));
+}
+
+json members_json(cluster_actor* self) {
+  auto& st = self->state;
+  std::map<std::string, std::int64_t> counts;
+  if (st.seed)
+    for (auto& [addr, node] : st.directory)
+      ++counts[node];
+  json nodes = json::array();
+  for (auto& [name, m] : st.members)
+    nodes.push_back({{"name", name},
+                     {"host", m.host},
+                     {"port", m.port},
+                     {"state", m.up ? "up" : "down"},
+                     {"stores", st.seed ? counts[name] : m.stores}});
+  return json{{"seed", st.seed ? st.cfg.name : st.seed_name},
+              {"nodes", std::move(nodes)}};
+}
+
+void learn_members(cluster_actor* self, const json& j) {
+  auto& st = self->state;
+  if (j.contains("seed") && j["seed"].is_string())
+    st.seed_name = j["seed"].get<std::string>();
+  if (!j.contains("nodes") || !j["nodes"].is_array())
+    return;
+  for (auto& n : j["nodes"]) {
+    auto name = n.value("name", std::string{});
+    if (name.empty() || name == st.cfg.name)
+      continue;
+    auto& m = st.members[name];
+    m.host = n.value("host", std::string{});
+    m.port = n.value("port", std::uint16_t{0});
+    m.up = n.value("state", std::string{}) == "up";
+    m.stores = n.value("stores", std::int64_t{0});
+  }
+}
+
+/// Where the store `address` lives: `k(node, nullptr)` or `k("", &error)`.
+void locate(cluster_actor* self, const std::string& address,
+            std::function<void(std::string, const reply*)> k) {
+  auto& st = self->state;
+  if (st.seed) {
+    when_loaded(self, [self, address, k] {
+      auto& d = self->state.directory;
+      if (auto i = d.find(address); i != d.end()) {
+        k(i->second, nullptr);
+        return;
+      }
+      reply r{false, {}, error_code::no_such_store,
+              "no store has the address " + address};
+      k({}, &r);
+    });
+    return;
+  }
+  if (auto i = st.directory.find(address); i != st.directory.end()) {
+    k(i->second, nullptr);
+    return;
+  }
+  send_remote(
+    self, st.seed_name,
+    caf::make_message(cluster_atom::value, std::string{"locate"},
+                      json{{"address", address}}.dump()),
+    completion{std::make_shared<reply_handler>([self, address, k](reply r) {
+      if (r.ok) {
+        auto j = json::parse(r.body, nullptr, false);
+        auto node = j.is_object() ? j.value("node", std::string{}) : "";
+        if (!node.empty()) {
+          self->state.directory[address] = node;
+          k(node, nullptr);
+          return;
+        }
+        r = unavailable("malformed answer from the seed");
+      } else if (r.code != error_code::no_such_store) {
+        r = unavailable("the seed cannot be asked where " + address
+                        + " lives: " + r.message);
+      }
+      k({}, &r);
+    })});
+}
+
+void route(cluster_actor* self, std::string address, caf::message msg,
+           completion done, int attempt) {
+  auto& st = self->state;
+  if (address == accounts_address) {
+    route_to(self, st.seed ? st.cfg.name : st.seed_name, "site", std::move(msg),
+             std::move(done));
+    return;
+  }
+  locate(self, address,
+         [self, address, msg, done, attempt](std::string node, const reply* err) {
+           if (err != nullptr) {
+             done(*err);
+             return;
+           }
+           if (node == self->state.cfg.name) {
+             done(unavailable("the directory places " + address
+                              + " on this node, but its file is missing"));
+             return;
+           }
+           auto retry = [self, address, msg, done, attempt,
+                         node](reply r) mutable {
+             if (!r.ok && r.code == error_code::no_such_store
+                 && !self->state.seed && attempt == 0) {
+               // A stale cache entry (the store moved): ask the seed again.
+               auto& d = self->state.directory;
+               if (auto i = d.find(address); i != d.end() && i->second == node)
+                 d.erase(i);
+               route(self, address, std::move(msg), std::move(done), 1);
+               return;
+             }
+             done(std::move(r));
+           };
+           route_to(self, node, address, msg,
+                    completion{std::make_shared<reply_handler>(std::move(retry))});
+         });
+}
+
+// -- the seed's bookkeeping -------------------------------------------------------
+
+void persist_placements(cluster_actor* self, json placements,
+                        std::function<void(reply)> k) {
+  site_run(self, "mantissa.cluster_place",
+           json{{"placements", std::move(placements)}}, std::move(k));
+}
+
+/// Records the stores a node says it holds; conflicts are logged and keep
+/// the directory's entry.
+void claim(cluster_actor* self, const std::string& node, const json& stores) {
+  auto& st = self->state;
+  json fresh = json::array();
+  for (auto& s : stores) {
+    if (!s.is_string())
+      continue;
+    auto addr = s.get<std::string>();
+    auto i = st.directory.find(addr);
+    if (i == st.directory.end()) {
+      st.directory.emplace(addr, node);
+      fresh.push_back({{"address", addr}, {"node", node}});
+    } else if (i->second != node) {
+      log("node " + node + " holds a copy of " + addr
+          + ", but the directory places it on " + i->second
+          + "; the directory wins");
+    }
+  }
+  if (!fresh.empty())
+    persist_placements(self, std::move(fresh), [node](reply r) {
+      if (!r.ok)
+        log("cannot record the stores of " + node + ": " + r.message);
+    });
+}
+
+void mark(cluster_actor* self, const std::string& name, bool up) {
+  auto& m = self->state.members[name];
+  if (m.up != up)
+    log("node " + name + " is " + (up ? "up" : "down"));
+  m.up = up;
+}
+
+/// Chooses the node for a new store: `wanted` if given (it must be up),
+/// else the up node with the fewest stores (then by name).
+std::string choose_node(cluster_actor* self, const std::string& wanted,
+                        std::string& why) {
+  auto& st = self->state;
+  if (!wanted.empty()) {
+    auto m = st.members.find(wanted);
+    if (m == st.members.end()) {
+      why = "no node is named " + wanted;
+      return {};
+    }
+    if (!m->second.up) {
+      why = "node " + wanted + " is down";
+      return {};
+    }
+    return wanted;
+  }
+  std::map<std::string, std::int64_t> counts;
+  for (auto& [name, m] : st.members)
+    if (m.up)
+      counts[name] = 0;
+  for (auto& [addr, node] : st.directory)
+    if (auto i = counts.find(node); i != counts.end())
+      ++i->second;
+  std::string best;
+  for (auto& [name, n] : counts)
+    if (best.empty() || n < counts[best])
+      best = name;
+  if (best.empty())
+    why = "no node is up";
+  return best;
+}
+
+void add_user(cluster_actor* self, json args,
+              caf::typed_response_promise<std::string> rp) {
+  auto role = args.value("role", std::string{system_role});
+  auto wanted = args.value("node", std::string{});
+  json account_args{{"username", args.value("username", std::string{})},
+                    {"password", args.value("password", std::string{})}};
+  // Choose first, so that nothing is created when the node is wrong.
+  std::string refused;
+  if (choose_node(self, wanted, refused).empty()) {
+    rp.deliver(make_error(error_code::store_unavailable, refused));
+    return;
+  }
+  site_run(
+    self, "mantissa.add_account", std::move(account_args),
+    [self, rp, wanted](reply r) mutable {
+      if (!r.ok) {
+        rp.deliver(make_error(r.code, r.message));
+        return;
+      }
+      auto acct = json::parse(r.body, nullptr, false);
+      auto address = acct.is_object() ? acct.value("address", std::string{})
+                                      : std::string{};
+      std::string why;
+      auto node = choose_node(self, wanted, why);
+      if (node.empty() || address.empty()) {
+        rp.deliver(make_error(error_code::store_unavailable,
+                              "account created, but no node for its store: "
+                                + why));
+        return;
+      }
+      auto failed = [rp, address](const reply& e) mutable {
+        rp.deliver(make_error(e.code, "account " + address
+                                        + " was created, but its store "
+                                          "could not be prepared: "
+                                        + e.message));
+      };
+      self->state.directory[address] = node;
+      persist_placements(
+        self, json::array({{{"address", address}, {"node", node}}}),
+        [self, rp, address, node, acct, failed](reply placed) mutable {
+          if (!placed.ok)
+            return failed(placed);
+          route_to(
+            self, node, address, caf::make_message(create_atom::value),
+            completion{std::make_shared<reply_handler>(
+              [self, rp, address, node, acct, failed](reply made) mutable {
+                if (!made.ok)
+                  return failed(made);
+                route_to(
+                  self, node, address,
+                  caf::make_message(run_atom::value,
+                                    caller{system_role, "cluster"},
+                                    std::string{"mantissa.write_account_copy"},
+                                    acct.dump()),
+                  completion{std::make_shared<reply_handler>(
+                    [rp, address, node, failed](reply copied) mutable {
+                      if (!copied.ok)
+                        return failed(copied);
+                      rp.deliver(json{{"address", address}, {"node", node}}
+                                   .dump());
+                    })});
+              })});
+        });
+    },
+    role);
+}
+
+caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
+                                    const std::string& text) {
+  auto& st = self->state;
+  auto args = json::parse(text, nullptr, false);
+  if (!args.is_object())
+    return make_error(error_code::invalid_query,
+                      "cluster " + cmd + ": the argument must be a JSON object");
+  if (cmd == "ping")
+    return std::string{"{}"};
+  if (cmd == "status") {
+    auto j = members_json(self);
+    j["name"] = st.cfg.name;
+    return j.dump();
+  }
+  if (cmd == "locate") {
+    auto address = args.value("address", std::string{});
+    auto rp = self->make_response_promise<std::string>();
+    locate(self, address, [rp](std::string node, const reply* err) mutable {
+      if (err != nullptr)
+        rp.deliver(make_error(err->code, err->message));
+      else
+        rp.deliver(json{{"node", node}}.dump());
+    });
+    return rp;
+  }
+  if (!st.seed) {
+    if (cmd == "add_user") {
+      auto rp = self->make_response_promise<std::string>();
+      send_remote(self, st.seed_name,
+                  caf::make_message(cluster_atom::value, cmd, text),
+                  completion{std::make_shared<reply_handler>([rp](reply r) mutable {
+                    if (r.ok)
+                      rp.deliver(std::move(r.body));
+                    else
+                      rp.deliver(make_error(r.code, r.message));
+                  })});
+      return rp;
+    }
+    return make_error(error_code::forbidden,
+                      "cluster " + cmd + ": only the seed answers this");
+  }
+  // The seed.
+  if (cmd == "join" || cmd == "beat") {
+    auto name = args.value("name", std::string{});
+    auto host = args.value("host", std::string{});
+    auto port = args.value("port", std::uint16_t{0});
+    if (name.empty() || name.size() > max_node_name || host.empty() || port == 0)
+      return make_error(error_code::invalid_value,
+                        "cluster " + cmd + ": name, host and port are needed");
+    if (name == st.cfg.name)
+      return make_error(error_code::already_exists,
+                        "the seed is named " + name + " already");
+    auto rp = self->make_response_promise<std::string>();
+    when_loaded(self, [self, cmd, name, host, port, args, rp]() mutable {
+      auto& s = self->state;
+      auto known = s.members.find(name);
+      if (cmd == "beat" && known == s.members.end()) {
+        rp.deliver(make_error(error_code::no_such_item,
+                              "node " + name + " has not joined"));
+        return;
+      }
+      auto& m = s.members[name];
+      bool moved = m.host != host || m.port != port;
+      m.host = host;
+      m.port = port;
+      m.last_seen = steady::now();
+      mark(self, name, true);
+      if (cmd == "join") {
+        if (args.contains("stores") && args["stores"].is_array())
+          claim(self, name, args["stores"]);
+        if (moved)
+          site_run(self, "mantissa.cluster_put_node",
+                   json{{"name", name}, {"host", host}, {"port", port}},
+                   [name](reply r) {
+                     if (!r.ok)
+                       log("cannot record node " + name + ": " + r.message);
+                   });
+        if (moved) {
+          // Its address changed: sessions to the old one are stale.
+          auto& p = s.peers[name];
+          drop_peer(self, p, "node " + name + " moved");
+        }
+      }
+      rp.deliver(members_json(self).dump());
+    });
+    return rp;
+  }
+  if (cmd == "add_user") {
+    auto rp = self->make_response_promise<std::string>();
+    when_loaded(self, [self, args, rp]() mutable { add_user(self, args, rp); });
+    return rp;
+  }
+  return make_error(error_code::invalid_query, "unknown cluster command " + cmd);
+}
+
+void tick(cluster_actor* self) {
+  auto& st = self->state;
+  auto now = steady::now();
+  if (st.seed) {
+    for (auto& [name, m] : st.members)
+      if (name != st.cfg.name && m.up && now - m.last_seen > st.cfg.down_after)
+        mark(self, name, false);
+  } else {
+    json me{{"name", st.cfg.name}, {"host", st.cfg.host}, {"port", st.cfg.port}};
+    std::string cmd = st.joined ? "beat" : "join";
+    if (!st.joined) {
+      json stores = json::array();
+      for (auto& a : local_user_stores(st.cfg.data_dir))
+        stores.push_back(a);
+      me["stores"] = std::move(stores);
+    }
+    send_remote(
+      self, st.seed_name, caf::make_message(cluster_atom::value, cmd, me.dump()),
+      completion{std::make_shared<reply_handler>([self, cmd](reply r) {
+        auto& s = self->state;
+        if (!r.ok) {
+          if (s.joined || cmd == "join")
+            if (s.joined)
+              log("the seed does not answer: " + r.message);
+          s.joined = false;
+          return;
+        }
+        if (!s.joined)
+          log("joined the cluster at " + s.cfg.seed_host + ":"
+              + std::to_string(s.cfg.seed_port));
+        s.joined = true;
+        learn_members(self, json::parse(r.body, nullptr, false));
+      })});
+  }
+  // Ping every peer we hold a session to: a frozen node fails the requests
+  // waiting on it after `down_after`.
+  for (auto& [key, p] : st.peers) {
+    if (!p.session || p.ping_in_flight)
+      continue;
+    p.ping_in_flight = true;
+    self
+      ->request(p.session, span(st.cfg.down_after), cluster_atom::value,
+                std::string{"ping"}, std::string{"{}"})
+      .then(
+        [self, key = key](std::string&) {
+          self->state.peers[key].ping_in_flight = false;
+        },
+        [self, key = key](caf::error& err) {
+          auto& q = self->state.peers[key];
+          q.ping_in_flight = false;
+          if (!q.session)
+            return;
+          auto name = peer_name(self, key);
+          drop_peer(self, q,
+                    "node " + (name.empty() ? "seed" : name)
+                      + " did not answer: " + self->system().render(err));
+          if (!self->state.seed && key.empty())
+            self->state.joined = false;
+          if (self->state.seed)
+            mark(self, name, false);
+        });
+  }
+  self->delayed_send(self, span(st.cfg.heartbeat), tick_atom_v);
+}
+
+void load(cluster_actor* self) {
+  site_run(self, "mantissa.cluster_load", json::object(), [self](reply r) {
+    auto& st = self->state;
+    if (!r.ok) {
+      log("cannot read the directory (retrying): " + r.message);
+      self->delayed_send(self, std::chrono::seconds(1), ok_atom_v);
+      return;
+    }
+    auto j = json::parse(r.body, nullptr, false);
+    if (j.is_object()) {
+      for (auto& n : j.value("nodes", json::array())) {
+        auto name = n.value("name", std::string{});
+        if (name.empty() || name == st.cfg.name)
+          continue;
+        auto& m = st.members[name];
+        m.host = n.value("host", std::string{});
+        m.port = n.value("port", std::uint16_t{0});
+        m.up = false;  // until it beats
+      }
+      for (auto& p : j.value("placements", json::array()))
+        st.directory[p.value("address", std::string{})]
+          = p.value("node", std::string{});
+    }
+    st.loaded = true;
+    json mine = json::array();
+    for (auto& a : local_user_stores(st.cfg.data_dir))
+      mine.push_back(a);
+    claim(self, st.cfg.name, mine);
+    auto waiting = std::move(st.after_load);
+    st.after_load.clear();
+    for (auto& k : waiting)
+      k();
+  });
+}
+
+caf::behavior cluster_fun(cluster_actor* self, cluster_config cfg,
+                          caf::actor bridge) {
+  auto& st = self->state;
+  st.cfg = std::move(cfg);
+  st.bridge = std::move(bridge);
+  st.seed = st.cfg.seed_host.empty();
+  auto& me = st.members[st.cfg.name];
+  me.host = st.cfg.host;
+  me.port = st.cfg.port;
+  me.up = true;
+  if (st.seed) {
+    st.seed_name = st.cfg.name;
+    load(self);
+  }
+  self->set_down_handler([self](caf::down_msg& dm) {
+    for (auto& [key, p] : self->state.peers) {
+      if (p.session && p.session.address() == dm.source) {
+        auto name = peer_name(self, key);
+        drop_peer(self, p,
+                  "node " + (name.empty() ? "seed" : name) + " went away");
+        if (!self->state.seed && key.empty())
+          self->state.joined = false;
+        if (self->state.seed)
+          mark(self, name, false);
+      }
+    }
+  });
+  return {
+    // The node's network port, once it listens: then membership starts.
+    [self](caf::publish_atom, std::uint16_t port) {
+      auto& s = self->state;
+      s.cfg.port = port;
+      s.members[s.cfg.name].port = port;
+      tick(self);
+    },
+    [self](call_atom, std::string& address, caf::message& msg,
+           completion& done) {
+      route(self, std::move(address), std::move(msg), std::move(done), 0);
+    },
+    // From the gateway's forwarders of stores on other nodes.
+    [self](call_atom, std::string& address,
+           caf::message& msg) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      route(self, std::move(address), std::move(msg),
+            completion{std::make_shared<reply_handler>([rp](reply r) mutable {
+              if (r.ok)
+                rp.deliver(std::move(r.body));
+              else
+                rp.deliver(make_error(r.code, std::move(r.message)));
+            })},
+            0);
+      return rp;
+    },
+    [self](cluster_atom, const std::string& cmd,
+           const std::string& args) -> caf::result<std::string> {
+      return on_command(self, cmd, args);
+    },
+    [self](tick_atom) { tick(self); },
+    [self](ok_atom) { load(self); },
+  };
+}
+
+} // namespace
+
+store::result<void> register_cluster_types(store::type_registry& types) {
+  MANTISSA_TRY(types.add(node_type().decl()));
+  return types.add(placement_type().decl());
+}
+
+store::result<void> register_cluster_handlers(handler_registry& handlers) {
+  auto system_only = [](const caller& who) -> store::result<void> {
+    if (who.role != system_role)
+      return error{errc::forbidden, "system role only"};
+    return {};
+  };
+  MANTISSA_TRY(handlers.add(
+    "mantissa.cluster_load",
+    [system_only](store::store& s, const json&,
+                  const caller& who) -> store::result<json> {
+      MANTISSA_TRY(system_only(who));
+      auto nodes = node_type().select(s, store::query{});
+      if (!nodes)
+        return std::move(nodes).error_value();
+      auto places = placement_type().select(s, store::query{});
+      if (!places)
+        return std::move(places).error_value();
+      json out{{"nodes", json::array()}, {"placements", json::array()}};
+      for (auto& n : *nodes)
+        out["nodes"].push_back(
+          {{"name", n.name}, {"host", n.host}, {"port", n.port}});
+      for (auto& p : *places)
+        out["placements"].push_back({{"address", p.address}, {"node", p.node}});
+      return out;
+    }));
+  MANTISSA_TRY(handlers.add(
+    "mantissa.cluster_put_node",
+    [system_only](store::store& s, const json& args,
+                  const caller& who) -> store::result<json> {
+      MANTISSA_TRY(system_only(who));
+      node_rec n;
+      n.name = args.value("name", std::string{});
+      n.host = args.value("host", std::string{});
+      n.port = args.value("port", std::int64_t{0});
+      store::query q;
+      q.where = eq("name", n.name);
+      auto found = node_type().select(s, std::move(q));
+      if (!found)
+        return std::move(found).error_value();
+      if (found->empty()) {
+        MANTISSA_TRY(node_type().insert(s, n));
+      } else {
+        n.id = found->front().id;
+        MANTISSA_TRY(node_type().update(s, n));
+      }
+      return json{{"ok", true}};
+    }));
+  return handlers.add(
+    "mantissa.cluster_place",
+    [system_only](store::store& s, const json& args,
+                  const caller& who) -> store::result<json> {
+      MANTISSA_TRY(system_only(who));
+      auto list = args.find("placements");
+      if (list == args.end() || !list->is_array())
+        return error{errc::invalid_value, "placements: an array is needed"};
+      std::int64_t written = 0;
+      for (auto& p : *list) {
+        placement_rec r;
+        r.address = p.value("address", std::string{});
+        r.node = p.value("node", std::string{});
+        store::query q;
+        q.where = eq("address", r.address);
+        auto found = placement_type().select(s, std::move(q));
+        if (!found)
+          return std::move(found).error_value();
+        if (found->empty()) {
+          MANTISSA_TRY(placement_type().insert(s, r));
+        } else {
+          r.id = found->front().id;
+          MANTISSA_TRY(placement_type().update(s, r));
+        }
+        ++written;
+      }
+      return json{{"written", written}};
+    });
+}
+
+caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg,
+                         caf::actor bridge) {
+  return sys.spawn(cluster_fun, std::move(cfg), std::move(bridge));
+}
+
+} // namespace mantissa::actors::internal

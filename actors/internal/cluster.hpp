@@ -1,0 +1,69 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include <caf/fwd.hpp>
+
+#include "actors/handlers.hpp"
+#include "store/error.hpp"
+#include "store/registry.hpp"
+
+/// The cluster: membership, the directory of stores and the routing of
+/// requests to stores on other nodes (docs/cluster.md).
+///
+/// Every node runs one cluster actor. The seed (a node started without
+/// `join`) keeps the authoritative membership and directory in its site
+/// store (`mantissa.cluster_node`, `mantissa.placement`); the others join
+/// it, send it a heartbeat, cache what it tells them and ask it about
+/// addresses they do not know.
+///
+/// Nodes reach each other through the gateway each publishes on its
+/// network port: a node logs in there as `system` with the cluster key and
+/// sends, through that session, `(route_atom, address, message)` (a store
+/// message for a store of that node, answered as the store answers) and
+/// `(cluster_atom, command, json)` (membership and directory commands).
+namespace mantissa::actors::internal {
+
+struct cluster_config {
+  std::string name;           ///< this node's name
+  std::string host;           ///< where other nodes reach this node
+  std::uint16_t port = 0;
+  std::string seed_host;      ///< empty: this node is the seed
+  std::uint16_t seed_port = 0;
+  std::string key;            ///< the cluster key (system logins between nodes)
+  std::filesystem::path data_dir;
+  std::chrono::milliseconds heartbeat{1000};
+  /// A node not heard from for this long is down; requests to its stores
+  /// fail with store_unavailable.
+  std::chrono::milliseconds down_after{5000};
+  /// How long one request to another node may take.
+  std::chrono::milliseconds timeout{10'000};
+};
+
+/// The cluster's item types in the site store.
+[[nodiscard]] store::result<void>
+register_cluster_types(store::type_registry& types);
+
+/// The handlers the cluster actor runs in its own site store:
+/// `mantissa.cluster_load` `{}` -> `{"nodes":[...],"placements":[...]}`,
+/// `mantissa.cluster_put_node` `{"name","host","port"}`,
+/// `mantissa.cluster_place` `{"address","node"}` (system role only).
+[[nodiscard]] store::result<void>
+register_cluster_handlers(handler_registry& handlers);
+
+/// Spawns the node's cluster actor. `bridge` is the node's router; it
+/// sends the cluster actor `(call_atom, address, message, completion)` for
+/// an address that has no store on this node. The gateway's forwarders
+/// send `(call_atom, address, message) -> string` for stores elsewhere.
+caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg,
+                         caf::actor bridge);
+
+/// The address that names the site store of the seed (accounts and login
+/// methods live there): the node's own site store on the seed or a node
+/// outside any cluster.
+inline constexpr const char* accounts_address = "site:seed";
+
+} // namespace mantissa::actors::internal

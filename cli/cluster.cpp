@@ -1,0 +1,140 @@
+// `mantissa cluster status` and the cluster forms of `user add`: they talk
+// to a running node through its network port as the system role.
+
+#include "cli/cluster.hpp"
+
+#include <iomanip>
+#include <iostream>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "actors/auth.hpp"
+#include "actors/errors.hpp"
+#include "actors/node.hpp"
+#include "actors/protocol.hpp"
+#include "cli/commands.hpp"
+#include "cli/offline.hpp"
+#include "client/client.hpp"
+
+namespace mantissa::cli {
+
+namespace {
+
+using json = nlohmann::json;
+
+class cli_config : public caf::actor_system_config {
+ public:
+  cli_config() {
+    client::configure(*this);
+    set("logger.console", caf::atom("none"));
+  }
+};
+
+} // namespace
+
+std::string default_key_file(const std::string& data) {
+  auto dir = data.empty() ? actors::default_data_dir()
+                          : std::filesystem::path{data};
+  std::error_code ec;
+  if (std::filesystem::exists(dir / "cluster.key", ec))
+    return (dir / "cluster.key").string();
+  return (dir / "node.key").string();
+}
+
+bool cluster_call(const std::string& endpoint, const std::string& key_file,
+                  const std::string& command, const json& args, json& out,
+                  std::string& err) {
+  std::string host;
+  unsigned short port = 0;
+  if (!parse_endpoint(endpoint, host, port, err)) {
+    err = "--connect: " + err;
+    return false;
+  }
+  auto key = actors::load_key_file(key_file, false, err);
+  if (key.empty())
+    return false;
+  cli_config cfg;
+  caf::actor_system sys{cfg};
+  auto gateway = client::connect(sys, host, port);
+  if (!gateway) {
+    err = "cannot connect to " + endpoint + ": " + sys.render(gateway.error());
+    return false;
+  }
+  auto timeout = std::chrono::seconds(30);
+  bool ok = false;
+  {
+    caf::scoped_actor self{sys};
+    caf::actor session;
+    self
+      ->request(*gateway, timeout, actors::login_atom::value,
+                std::string{"system"}, key)
+      .receive([&](caf::actor& s) { session = std::move(s); },
+               [&](caf::error& e) {
+                 err = "cannot log in at " + endpoint + ": "
+                       + actors::error_message(e);
+               });
+    if (session) {
+      self
+        ->request(session, timeout, actors::cluster_atom::value, command,
+                  args.dump())
+        .receive(
+          [&](std::string& body) {
+            out = json::parse(body, nullptr, false);
+            ok = !out.is_discarded();
+            if (!ok)
+              err = "malformed answer from the node";
+          },
+          [&](caf::error& e) { err = actors::error_message(e); });
+      caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
+    }
+  }
+  return ok;
+}
+
+void add_cluster_commands(CLI::App& app, int& exit_code) {
+  struct status_args : common_args {
+    std::string connect;
+    std::string key;
+  };
+  auto a = std::make_shared<status_args>();
+  auto* cluster = app.add_subcommand("cluster", "Look at a running cluster");
+  cluster->require_subcommand(1);
+  auto* status = cluster->add_subcommand(
+    "status", "The cluster's nodes, their state and store counts");
+  add_data_option(status, *a);
+  status->add_option("--connect", a->connect, "A node's --listen HOST:PORT")
+    ->required();
+  status->add_option("--key", a->key,
+                     "The cluster key file (default: DATA/cluster.key)");
+  status->callback([a, &exit_code] {
+    json out;
+    std::string err;
+    auto key = a->key.empty() ? default_key_file(a->data) : a->key;
+    if (!cluster_call(a->connect, key, "status", json::object(), out, err)) {
+      exit_code = fail(err);
+      return;
+    }
+    std::cout << "cluster of " << out.value("seed", std::string{"?"})
+              << " (asked " << out.value("name", std::string{"?"}) << ")\n";
+    std::cout << std::left << std::setw(20) << "NODE" << std::setw(24)
+              << "ADDRESS" << std::setw(8) << "STATE"
+              << "STORES\n";
+    for (auto& n : out.value("nodes", json::array())) {
+      std::string name = n.value("name", std::string{});
+      if (name == out.value("seed", std::string{}))
+        name += " (seed)";
+      std::cout << std::left << std::setw(20) << name << std::setw(24)
+                << (n.value("host", std::string{}) + ":"
+                    + std::to_string(n.value("port", 0)))
+                << std::setw(8) << n.value("state", std::string{})
+                << n.value("stores", 0) << '\n';
+    }
+  });
+}
+
+} // namespace mantissa::cli
