@@ -135,12 +135,11 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
                       bool remote = true);
 
 /// Whether a request for `address` that found no store here goes to the
-/// cluster: user stores only (sites and offerings are each node's own).
+/// cluster.
 bool routed_elsewhere(bridge_actor* self, const std::string& address,
                       const caf::error& err, bool remote) {
   return remote && self->state.cluster
-         && code_of(err) == error_code::no_such_store
-         && address.find('@') != std::string::npos;
+         && internal::may_be_elsewhere(address, err);
 }
 
 /// A bounced request (the store passivated between lookup and request) was
@@ -198,16 +197,6 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
       });
 }
 
-/// A completion that answers a request made to the bridge; invoked in the
-/// bridge's own context only.
-completion to_promise(caf::typed_response_promise<std::string> rp) {
-  return completion{std::make_shared<reply_handler>([rp](reply r) mutable {
-    if (r.ok)
-      rp.deliver(std::move(r.body));
-    else
-      rp.deliver(make_error(r.code, std::move(r.message)));
-  })};
-}
 
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
                      caf::timespan timeout) {
@@ -248,13 +237,15 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
                 [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
         return rp;
       }
-      if (msg.empty() || msg.size() < 2 || !msg.match_element<caller>(1)) {
+      if (msg.size() < 2 || !msg.match_element<caller>(1)) {
         rp.deliver(make_error(error_code::invalid_query,
                               "not a store message (the second element must "
                               "be a mantissa.caller)"));
         return rp;
       }
-      resolve_and_send(self, std::move(address), std::move(msg), to_promise(rp),
+      // Answered in the bridge's context (send_to and resolve_and_send).
+      resolve_and_send(self, std::move(address), std::move(msg),
+                       internal::to_promise(rp),
                        max_retries, false, false);
       return rp;
     },

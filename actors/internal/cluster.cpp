@@ -71,6 +71,24 @@ store::condition eq(const char* attr, const std::string& v) {
   return store::cmp(attr, store::compare_op::eq, store::value{v});
 }
 
+/// Inserts `rec`, or updates the item whose `attr` equals `key`.
+template <class T>
+store::result<void> put_by_key(store::store& s, const store::item_type<T>& type,
+                               const char* attr, const std::string& key,
+                               T rec) {
+  store::query q;
+  q.where = eq(attr, key);
+  auto found = type.select(s, std::move(q));
+  if (!found)
+    return std::move(found).error_value();
+  if (found->empty()) {
+    MANTISSA_TRY(type.insert(s, rec));
+    return {};
+  }
+  rec.id = found->front().id;
+  return type.update(s, rec);
+}
+
 void log(const std::string& line) {
   std::cerr << "mantissa: cluster: " << line << std::endl;
 }
@@ -87,8 +105,9 @@ bool ours(const caf::error& err) {
   return err.category() == caf::atom("mantissa");
 }
 
-/// The user stores in a data directory, by address.
-std::vector<std::string> local_user_stores(const std::filesystem::path& dir) {
+/// The addresses of the user stores in a data directory, sorted, as a JSON
+/// array.
+json local_user_stores(const std::filesystem::path& dir) {
   std::vector<std::string> out;
   std::error_code ec;
   auto users = dir / "users";
@@ -107,7 +126,7 @@ std::vector<std::string> local_user_stores(const std::filesystem::path& dir) {
     }
   }
   std::sort(out.begin(), out.end());
-  return out;
+  return json(out);
 }
 
 // -- the actor --------------------------------------------------------------------
@@ -145,6 +164,9 @@ struct cluster_state {
   std::unordered_map<std::string, std::string> directory;  // address -> node
   std::map<std::string, peer> peers;  // by node name; "" is the seed link
   std::uint64_t next_call = 1;
+  /// Non-seed: the user stores found in the data directory at the first
+  /// join, sent with every join (later stores are placed by the seed).
+  json claims;
 };
 
 using cluster_actor = caf::stateful_actor<cluster_state>;
@@ -153,10 +175,15 @@ caf::timespan span(std::chrono::milliseconds ms) {
   return caf::timespan{ms};
 }
 
+/// The key of `node` in `peers`: a non-seed reaches the seed through its
+/// seed link, "".
+std::string peer_key(const cluster_state& st, const std::string& node) {
+  return (!st.seed && node == st.seed_name) ? std::string{} : node;
+}
+
 peer& peer_of(cluster_actor* self, const std::string& node) {
   auto& st = self->state;
-  // A non-seed reaches the seed through its seed link.
-  const std::string& key = (!st.seed && node == st.seed_name) ? "" : node;
+  auto key = peer_key(st, node);
   auto& p = st.peers[key];
   if (key.empty()) {
     p.host = st.cfg.seed_host;
@@ -235,7 +262,7 @@ void send_remote(cluster_actor* self, const std::string& node, caf::message msg,
                  completion done) {
   auto& st = self->state;
   auto& p = peer_of(self, node);
-  const std::string key = (!st.seed && node == st.seed_name) ? "" : node;
+  const auto key = peer_key(st, node);
   if (!p.session) {
     if (p.host.empty()) {
       done(unavailable("node " + node + " is not a member of the cluster"));
@@ -328,12 +355,20 @@ void when_loaded(cluster_actor* self, std::function<void()> k) {
     self->state.after_load.push_back(std::move(k));
 }
 
+/// Seed: the directory's stores per member (0 for a member without any).
+std::map<std::string, std::int64_t> store_counts(const cluster_state& st) {
+  std::map<std::string, std::int64_t> counts;
+  for (auto& [name, m] : st.members)
+    counts[name] = 0;
+  for (auto& [addr, node] : st.directory)
+    if (auto i = counts.find(node); i != counts.end())
+      ++i->second;
+  return counts;
+}
+
 json members_json(cluster_actor* self) {
   auto& st = self->state;
-  std::map<std::string, std::int64_t> counts;
-  if (st.seed)
-    for (auto& [addr, node] : st.directory)
-      ++counts[node];
+  auto counts = st.seed ? store_counts(st) : std::map<std::string, std::int64_t>{};
   json nodes = json::array();
   for (auto& [name, m] : st.members)
     nodes.push_back({{"name", name},
@@ -501,17 +536,16 @@ std::string choose_node(cluster_actor* self, const std::string& wanted,
     }
     return wanted;
   }
-  std::map<std::string, std::int64_t> counts;
-  for (auto& [name, m] : st.members)
-    if (m.up)
-      counts[name] = 0;
-  for (auto& [addr, node] : st.directory)
-    if (auto i = counts.find(node); i != counts.end())
-      ++i->second;
   std::string best;
-  for (auto& [name, n] : counts)
-    if (best.empty() || n < counts[best])
+  std::int64_t fewest = 0;
+  for (auto& [name, n] : store_counts(st)) {
+    if (!st.members.at(name).up)
+      continue;
+    if (best.empty() || n < fewest) {
       best = name;
+      fewest = n;
+    }
+  }
   if (best.empty())
     why = "no node is up";
   return best;
@@ -614,12 +648,7 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
       auto rp = self->make_response_promise<std::string>();
       send_remote(self, st.seed_name,
                   caf::make_message(cluster_atom::value, cmd, text),
-                  completion{std::make_shared<reply_handler>([rp](reply r) mutable {
-                    if (r.ok)
-                      rp.deliver(std::move(r.body));
-                    else
-                      rp.deliver(make_error(r.code, r.message));
-                  })});
+                  to_promise(rp));
       return rp;
     }
     return make_error(error_code::forbidden,
@@ -690,19 +719,17 @@ void tick(cluster_actor* self) {
     json me{{"name", st.cfg.name}, {"host", st.cfg.host}, {"port", st.cfg.port}};
     std::string cmd = st.joined ? "beat" : "join";
     if (!st.joined) {
-      json stores = json::array();
-      for (auto& a : local_user_stores(st.cfg.data_dir))
-        stores.push_back(a);
-      me["stores"] = std::move(stores);
+      if (st.claims.is_null())
+        st.claims = local_user_stores(st.cfg.data_dir);
+      me["stores"] = st.claims;
     }
     send_remote(
       self, st.seed_name, caf::make_message(cluster_atom::value, cmd, me.dump()),
       completion{std::make_shared<reply_handler>([self, cmd](reply r) {
         auto& s = self->state;
         if (!r.ok) {
-          if (s.joined || cmd == "join")
-            if (s.joined)
-              log("the seed does not answer: " + r.message);
+          if (s.joined)
+            log("the seed does not answer: " + r.message);
           s.joined = false;
           return;
         }
@@ -768,10 +795,7 @@ void load(cluster_actor* self) {
           = p.value("node", std::string{});
     }
     st.loaded = true;
-    json mine = json::array();
-    for (auto& a : local_user_stores(st.cfg.data_dir))
-      mine.push_back(a);
-    claim(self, st.cfg.name, mine);
+    claim(self, st.cfg.name, local_user_stores(st.cfg.data_dir));
     auto waiting = std::move(st.after_load);
     st.after_load.clear();
     for (auto& k : waiting)
@@ -821,15 +845,9 @@ caf::behavior cluster_fun(cluster_actor* self, cluster_config cfg,
     // From the gateway's forwarders of stores on other nodes.
     [self](call_atom, std::string& address,
            caf::message& msg) -> caf::result<std::string> {
+      // Every completion given to route runs in this actor's context.
       auto rp = self->make_response_promise<std::string>();
-      route(self, std::move(address), std::move(msg),
-            completion{std::make_shared<reply_handler>([rp](reply r) mutable {
-              if (r.ok)
-                rp.deliver(std::move(r.body));
-              else
-                rp.deliver(make_error(r.code, std::move(r.message)));
-            })},
-            0);
+      route(self, std::move(address), std::move(msg), to_promise(rp), 0);
       return rp;
     },
     [self](cluster_atom, const std::string& cmd,
@@ -842,6 +860,11 @@ caf::behavior cluster_fun(cluster_actor* self, cluster_config cfg,
 }
 
 } // namespace
+
+bool may_be_elsewhere(const std::string& address, const caf::error& err) {
+  return code_of(err) == error_code::no_such_store
+         && address.find('@') != std::string::npos;
+}
 
 store::result<void> register_cluster_types(store::type_registry& types) {
   MANTISSA_TRY(types.add(node_type().decl()));
@@ -882,17 +905,8 @@ store::result<void> register_cluster_handlers(handler_registry& handlers) {
       n.name = args.value("name", std::string{});
       n.host = args.value("host", std::string{});
       n.port = args.value("port", std::int64_t{0});
-      store::query q;
-      q.where = eq("name", n.name);
-      auto found = node_type().select(s, std::move(q));
-      if (!found)
-        return std::move(found).error_value();
-      if (found->empty()) {
-        MANTISSA_TRY(node_type().insert(s, n));
-      } else {
-        n.id = found->front().id;
-        MANTISSA_TRY(node_type().update(s, n));
-      }
+      auto name = n.name;
+      MANTISSA_TRY(put_by_key(s, node_type(), "name", name, std::move(n)));
       return json{{"ok", true}};
     }));
   return handlers.add(
@@ -908,17 +922,9 @@ store::result<void> register_cluster_handlers(handler_registry& handlers) {
         placement_rec r;
         r.address = p.value("address", std::string{});
         r.node = p.value("node", std::string{});
-        store::query q;
-        q.where = eq("address", r.address);
-        auto found = placement_type().select(s, std::move(q));
-        if (!found)
-          return std::move(found).error_value();
-        if (found->empty()) {
-          MANTISSA_TRY(placement_type().insert(s, r));
-        } else {
-          r.id = found->front().id;
-          MANTISSA_TRY(placement_type().update(s, r));
-        }
+        auto address = r.address;
+        MANTISSA_TRY(
+          put_by_key(s, placement_type(), "address", address, std::move(r)));
         ++written;
       }
       return json{{"written", written}};

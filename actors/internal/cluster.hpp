@@ -61,6 +61,12 @@ register_cluster_handlers(handler_registry& handlers);
 caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg,
                          caf::actor bridge);
 
+/// Whether a lookup of `address` that failed here with `err` may find the
+/// store on another node: a user store (sites and offerings are each node's
+/// own) that this node has no file for.
+[[nodiscard]] bool may_be_elsewhere(const std::string& address,
+                                    const caf::error& err);
+
 /// The address that names the site store of the seed (accounts and login
 /// methods live there): the node's own site store on the seed or a node
 /// outside any cluster.

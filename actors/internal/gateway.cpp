@@ -15,6 +15,7 @@
 #include "actors/auth.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/cluster.hpp"
 #include "actors/protocol.hpp"
 
 namespace mantissa::actors::internal {
@@ -172,8 +173,7 @@ caf::behavior session_fun(session_actor* self, std::string role,
           },
           [self, rp, address](caf::error& err) mutable {
             auto& ss = self->state;
-            if (!ss.cluster || code_of(err) != error_code::no_such_store
-                || address.find('@') == std::string::npos) {
+            if (!ss.cluster || !may_be_elsewhere(address, err)) {
               rp.deliver(std::move(err));
               return;
             }
