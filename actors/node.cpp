@@ -14,6 +14,8 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/publish.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -62,6 +64,9 @@ class node_config : public caf::actor_system_config {
  public:
   explicit node_config(const node_options& opts) {
     load<caf::io::middleman>();
+    if (opts.listen && opts.tls.enabled()
+        && !configure_network_tls(*this, opts.tls, tls_error))
+      tls_error = "TLS on the network port: " + tls_error;
     add_message_type<caller>("mantissa.caller");
     add_error_category(caf::atom("mantissa"),
                        [](std::uint8_t code, caf::atom_value,
@@ -94,6 +99,8 @@ class node_config : public caf::actor_system_config {
 
   /// A setting of `caf_settings` that did not parse ("" if none).
   std::string bad_setting;
+  /// Why the TLS files cannot be used ("" if they can or there are none).
+  std::string tls_error;
 };
 
 std::string host_name() {
@@ -403,8 +410,10 @@ bool node::start(std::string& err) {
     d.rt.syncer = d.syncer.get();
   }
   d.cfg = std::make_unique<node_config>(d.opts);
-  if (!d.cfg->bad_setting.empty()) {
-    err = "malformed CAF setting " + d.cfg->bad_setting;
+  if (!d.cfg->tls_error.empty() || !d.cfg->bad_setting.empty()) {
+    err = !d.cfg->tls_error.empty()
+            ? d.cfg->tls_error
+            : "malformed CAF setting " + d.cfg->bad_setting;
     d.cfg.reset();
     d.syncer.reset();
     d.rt.syncer = nullptr;
@@ -473,8 +482,12 @@ bool node::start(std::string& err) {
     d.gateway = internal::spawn_gateway(*d.sys, d.manager, d.bridge, d.cluster,
                                         *d.auth,
                                         caf::timespan{d.opts.request_timeout});
-    auto port = d.sys->middleman().publish(d.gateway, d.opts.listen_port,
-                                           d.opts.listen_host.c_str(), true);
+    auto port
+      = uses_network_tls(*d.sys)
+          ? caf::openssl::publish(d.gateway, d.opts.listen_port,
+                                  d.opts.listen_host.c_str(), true)
+          : d.sys->middleman().publish(d.gateway, d.opts.listen_port,
+                                       d.opts.listen_host.c_str(), true);
     if (!port) {
       err = "cannot listen on " + d.opts.listen_host + ":"
             + std::to_string(d.opts.listen_port) + ": "
@@ -496,7 +509,17 @@ void node::stop() {
   if (d.auth)
     d.auth->shutdown();  // finishes logins in progress while stores run
   if (d.gateway) {
-    d.sys->middleman().unpublish(d.gateway, d.port);
+    if (uses_network_tls(*d.sys)) {
+      // (caf/openssl/unpublish.hpp does not compile in 0.17.6: it sends
+      // the wrong message; this is the one its middleman actor takes.)
+      caf::scoped_actor self{*d.sys};
+      self
+        ->request(d.sys->openssl_manager().actor_handle(),
+                  std::chrono::seconds(5), caf::unpublish_atom::value,
+                  d.gateway.address(), d.port)
+        .receive([] {}, [](caf::error&) {});
+    } else
+      d.sys->middleman().unpublish(d.gateway, d.port);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
   }
   if (d.manager) {

@@ -12,6 +12,7 @@
 #include "actors/auth.hpp"
 #include "actors/error_code.hpp"
 #include "actors/handlers.hpp"
+#include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
 #include "store/registry.hpp"
 #include "store/sqlite.hpp"
@@ -68,6 +69,10 @@ struct node_options {
   std::chrono::milliseconds cluster_heartbeat{1000};
   /// A node not heard from for this long is down.
   std::chrono::milliseconds node_down_after{5000};
+  /// Mutual TLS on the network port (off when no file is named); every
+  /// node of a TLS cluster, and every client of this port, needs a
+  /// certificate of the same CA (docs/cluster.md).
+  network_tls tls;
   /// Sessions and login failure limits (see docs/security.md).
   auth_options auth;
   /// CAF settings ("key", "value" in CAF's config syntax, e.g.

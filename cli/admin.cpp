@@ -78,6 +78,7 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       std::string connect;
       std::string node;
       std::string key;
+      actors::network_tls tls;
     };
     auto a = std::make_shared<add_args>();
     auto* add = user->add_subcommand("add", "Create an account and its store");
@@ -102,6 +103,7 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
     add->add_option("--key", a->key,
                     "With --connect: the cluster key file (default: "
                     "DATA/cluster.key)");
+    add_tls_options(add, a->tls);
     add->callback([a, &exit_code] {
       auto addr = actors::parse_address(a->address);
       if (!addr) {
@@ -129,7 +131,7 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
         nlohmann::json out;
         std::string err;
         auto key = a->key.empty() ? default_key_file(a->data) : a->key;
-        if (!cluster_call(a->connect, key, "add_user",
+        if (!cluster_call(a->connect, key, a->tls, "add_user",
                           {{"username", a->address},
                            {"password", *password},
                            {"node", a->node}},
@@ -524,7 +526,8 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     out.domain = domain->value;
   if (auto settings = actors::list_settings(*o->site))
     for (auto& st : *settings)
-      if (st.key.rfind("smtp.", 0) == 0 || st.key.rfind("http.", 0) == 0)
+      if (st.key.rfind("smtp.", 0) == 0 || st.key.rfind("http.", 0) == 0
+          || st.key.rfind("cluster.", 0) == 0)
         out.settings[st.key] = st.value;
   auto services = actors::list_services(*o->site);
   if (!services) {

@@ -46,8 +46,17 @@ std::string default_key_file(const std::string& data) {
   return (dir / "node.key").string();
 }
 
+void add_tls_options(CLI::App* cmd, actors::network_tls& tls) {
+  cmd->add_option("--tls-cert", tls.certificate,
+                  "PEM certificate signed by the cluster CA (a TLS cluster)");
+  cmd->add_option("--tls-key", tls.private_key,
+                  "PEM private key of --tls-cert");
+  cmd->add_option("--tls-ca", tls.ca_file,
+                  "PEM certificate of the cluster CA");
+}
+
 bool cluster_call(const std::string& endpoint, const std::string& key_file,
-                  const std::string& command, const json& args, json& out,
+                  const actors::network_tls& tls, const std::string& command, const json& args, json& out,
                   std::string& err) {
   std::string host;
   unsigned short port = 0;
@@ -59,6 +68,10 @@ bool cluster_call(const std::string& endpoint, const std::string& key_file,
   if (key.empty())
     return false;
   cli_config cfg;
+  if (tls.enabled() && !client::configure_tls(cfg, tls, err)) {
+    err = "TLS: " + err;
+    return false;
+  }
   caf::actor_system sys{cfg};
   auto gateway = client::connect(sys, host, port);
   if (!gateway) {
@@ -100,6 +113,7 @@ void add_cluster_commands(CLI::App& app, int& exit_code) {
   struct status_args : common_args {
     std::string connect;
     std::string key;
+    actors::network_tls tls;
   };
   auto a = std::make_shared<status_args>();
   auto* cluster = app.add_subcommand("cluster", "Look at a running cluster");
@@ -111,11 +125,12 @@ void add_cluster_commands(CLI::App& app, int& exit_code) {
     ->required();
   status->add_option("--key", a->key,
                      "The cluster key file (default: DATA/cluster.key)");
+  add_tls_options(status, a->tls);
   status->callback([a, &exit_code] {
     json out;
     std::string err;
     auto key = a->key.empty() ? default_key_file(a->data) : a->key;
-    if (!cluster_call(a->connect, key, "status", json::object(), out, err)) {
+    if (!cluster_call(a->connect, key, a->tls, "status", json::object(), out, err)) {
       exit_code = fail(err);
       return;
     }

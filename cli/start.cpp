@@ -39,6 +39,7 @@ struct start_args {
   std::string cluster_key; // empty: <data>/cluster.key
   std::string advertise;   // empty: the --listen host
   double down_after = 5;   // seconds
+  actors::network_tls tls; // empty parts: the settings cluster.*
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
@@ -203,6 +204,24 @@ int run_start(const start_args& args) {
     nopts.listen_port = lport;
     nopts.listen = true;
   }
+  {
+    auto setting = [&](const char* key) -> std::filesystem::path {
+      auto i = setup.settings.find(key);
+      return i == setup.settings.end() ? std::string{} : i->second;
+    };
+    nopts.tls = args.tls;
+    if (nopts.tls.certificate.empty())
+      nopts.tls.certificate = setting("cluster.certificate");
+    if (nopts.tls.private_key.empty())
+      nopts.tls.private_key = setting("cluster.private_key");
+    if (nopts.tls.ca_file.empty())
+      nopts.tls.ca_file = setting("cluster.ca_file");
+    if (nopts.tls.enabled() && !nopts.listen) {
+      std::cerr << "mantissa start: --tls-cert/--tls-key/--tls-ca secure the "
+                   "network port: give --listen HOST:PORT too\n";
+      return 2;
+    }
+  }
   if (!args.name.empty() || !args.join.empty()) {
     nopts.cluster = true;
     if (!args.name.empty())
@@ -315,7 +334,8 @@ int run_start(const start_args& args) {
     std::cout << "mantissa: demo login " << setup.demo_login << '\n';
   if (nopts.listen)
     std::cout << "mantissa: listening for actors on " << nopts.listen_host
-              << ':' << n.listen_port() << '\n';
+              << ':' << n.listen_port()
+              << (nopts.tls.enabled() ? " (mutual TLS)" : "") << '\n';
   if (nopts.cluster)
     std::cout << "mantissa: cluster node " << nopts.name
               << (nopts.join_host.empty()
@@ -412,6 +432,16 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--node-down-after", args->down_after,
                   "Seconds without an answer before a node counts as down "
                   "(default 5)");
+  cmd->add_option("--tls-cert", args->tls.certificate,
+                  "PEM certificate signed by the cluster CA: the network port "
+                  "speaks mutual TLS; default: the setting "
+                  "cluster.certificate");
+  cmd->add_option("--tls-key", args->tls.private_key,
+                  "PEM private key of --tls-cert; default: the setting "
+                  "cluster.private_key");
+  cmd->add_option("--tls-ca", args->tls.ca_file,
+                  "PEM certificate of the cluster CA; peers need a "
+                  "certificate it signed; default: the setting cluster.ca_file");
   cmd->add_flag("--no-demo", args->no_demo,
                 "On the first run, do not create the demo account");
   cmd->callback([args, &exit_code] { exit_code = run_start(*args); });

@@ -8,6 +8,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/remote_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -167,8 +168,15 @@ void configure(caf::actor_system_config& cfg) {
           caf::timespan{std::chrono::seconds(5)});
 }
 
+bool configure_tls(caf::actor_system_config& cfg,
+                   const actors::network_tls& tls, std::string& err) {
+  return actors::configure_network_tls(cfg, tls, err);
+}
+
 caf::expected<caf::actor> connect(caf::actor_system& sys,
                                   const std::string& host, std::uint16_t port) {
+  if (actors::uses_network_tls(sys))
+    return caf::openssl::remote_actor(sys, host, port);
   return sys.middleman().remote_actor(host, port);
 }
 

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/errors.hpp"
+#include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
 
 /// The public API for custom actors: programs and actors outside a node that
@@ -80,6 +81,16 @@ namespace mantissa::client {
 /// heartbeats so that a frozen node is detected. Call it before the
 /// `caf::actor_system` is created from `cfg`.
 void configure(caf::actor_system_config& cfg);
+
+/// Prepares `cfg`, after `configure`, for a node whose network port speaks
+/// mutual TLS (a TLS cluster, docs/cluster.md): `tls` names this program's
+/// certificate, its key and the cluster CA. Every `connect` of the system
+/// then goes through TLS. Returns false with a message in `err` when a
+/// file is unusable (missing, the key not the certificate's, the
+/// certificate not signed by the CA).
+[[nodiscard]] bool configure_tls(caf::actor_system_config& cfg,
+                                 const actors::network_tls& tls,
+                                 std::string& err);
 
 /// Connects to the node listening on `host:port` and returns its gateway
 /// (a proxy; the connection is shared by every handle to that node). Blocks

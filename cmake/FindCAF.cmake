@@ -1,7 +1,7 @@
 # FindCAF: locates the C++ Actor Framework 0.17 as installed by Debian's
 # libcaf-dev, which ships neither a CMake package config nor a pkg-config file.
 #
-# Defines the imported targets CAF::core, CAF::io and (when found) CAF::openssl,
+# Defines the imported targets CAF::core, CAF::io and CAF::openssl,
 # and CAF_FOUND / CAF_VERSION.
 
 find_path(CAF_INCLUDE_DIR NAMES caf/all.hpp)
@@ -24,6 +24,7 @@ endif()
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(CAF
   REQUIRED_VARS CAF_INCLUDE_DIR CAF_CORE_LIBRARY CAF_IO_LIBRARY
+                CAF_OPENSSL_LIBRARY
   VERSION_VAR CAF_VERSION)
 
 if(CAF_FOUND)

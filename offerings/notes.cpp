@@ -121,6 +121,29 @@ store::result<json> remove(store::store& s, const json& raw,
   return json{{"ok", true}, {"id", *id}};
 }
 
+/// `notes.copy` received: the sender's note {"title","body"} becomes a new
+/// note of the receiving store (the store that shares an item to the
+/// sender through the `messages` interface). Answers {"id": the new note}.
+store::result<json> receive_copy(store::store& s,
+                                 const actors::incoming_message& m) {
+  constexpr std::string_view what = "notes.copy";
+  auto args = internal::args_object(what, m.payload);
+  if (!args)
+    return std::move(args).error_value();
+  auto title = internal::opt_string(what, *args, "title");
+  if (!title)
+    return std::move(title).error_value();
+  auto body = internal::opt_string(what, *args, "body");
+  if (!body)
+    return std::move(body).error_value();
+  note n;
+  n.title = title->value_or("");
+  n.body = body->value_or("");
+  n.created = n.modified = internal::now();
+  MANTISSA_TRY(note_item_type().insert(s, n));
+  return json{{"id", n.id}};
+}
+
 /// A string attribute of an item's JSON, or "" when missing or not a string.
 std::string text_of(const json& item, const char* key) {
   auto i = item.find(key);
@@ -176,6 +199,9 @@ offering make_offering() {
                 {"notes.edit", edit},
                 {"notes.list", list},
                 {"notes.delete", remove}};
+  // Only received here; a sender that wants the answer registers its own
+  // consequence for the type (without one the answer is dropped).
+  o.message_types = {{"notes.copy", {receive_copy, {}}}};
   o.products = {{"notes", {"notebook"}}};
   o.html_views = {{"notes.note", note_view}};
   return o;

@@ -38,7 +38,9 @@ inline constexpr const char* notebook_interface = "notes";
 /// The offering: types `notes.note` and `notes.notebook`, installable
 /// powerup `notebook`, product `notes`, handlers `notes.create`,
 /// `notes.edit`, `notes.list`, `notes.delete`, share interfaces `read`,
-/// `write`, `delete` on `notes.note`, and an HTML view of `notes.note`
+/// `write`, `delete` on `notes.note`, the reliable-message type
+/// `notes.copy` (a note {"title","body"} sent to a store becomes a new note
+/// there; answer {"id"}), and an HTML view of `notes.note`
 /// for websharing (title as `<h1>`, body as `<p>`, both escaped).
 [[nodiscard]] offering make_offering();
 

@@ -263,6 +263,11 @@ offering_registry::register_handlers(actors::handler_registry& handlers) const {
       if (auto r = handlers.add(h.name, h.handler); !r)
         return error{r.code(),
                      "offering '" + name + "': " + r.error_value().message};
+  for (auto& [name, o] : offerings_)
+    for (auto& m : o.message_types)
+      if (auto r = handlers.add_message_type(m.type, m.handling); !r)
+        return error{r.code(),
+                     "offering '" + name + "': " + r.error_value().message};
   return {};
 }
 

@@ -68,6 +68,14 @@ struct named_handler {
   actors::store_handler handler;
 };
 
+/// A reliable-message type an offering receives and/or sends (see
+/// `actors::message_type`, docs/interstore.md). `type` is
+/// `<offering>.<message>` by convention and unique on a node.
+struct named_message_type {
+  std::string type;
+  actors::message_type handling;
+};
+
 /// A request to an offering's HTTP route as the front end (M6) hands it
 /// over: plain data, no HTTP library types.
 struct route_request {
@@ -170,6 +178,8 @@ struct offering {
   std::vector<share_interfaces> shares;
   /// Store handlers (interstore and front-end operations), by name.
   std::vector<named_handler> handlers;
+  /// Reliable-message types, registered with the handlers.
+  std::vector<named_message_type> message_types;
   /// The type of the offering's mail-delivery powerup (installed under the
   /// `mail_delivery` interface), or empty when it receives no mail.
   std::string delivery_powerup_type;

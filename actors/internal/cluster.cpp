@@ -11,6 +11,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <nlohmann/json.hpp>
@@ -19,12 +20,21 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/completion.hpp"
+#include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
 #include "store/typed.hpp"
 
 namespace mantissa::actors::internal {
 
 namespace {
+
+/// Opens connections to other nodes: through CAF's OpenSSL module on a TLS
+/// cluster (a peer without a certificate of the cluster CA is refused in
+/// the handshake), else plain BASP.
+caf::io::middleman_actor network(caf::actor_system& sys) {
+  return uses_network_tls(sys) ? sys.openssl_manager().actor_handle()
+                               : sys.middleman().actor_handle();
+}
 
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
@@ -159,6 +169,7 @@ struct cluster_state {
   std::string seed_name;  // "" until a non-seed has joined
   bool loaded = false;    // seed: the directory is read from the site store
   bool joined = false;    // non-seed: the seed knows us since we connected
+  std::string join_error; // non-seed: why the last join failed (logged once)
   std::vector<std::function<void()>> after_load;
   std::map<std::string, member> members;
   std::unordered_map<std::string, std::string> directory;  // address -> node
@@ -228,8 +239,8 @@ void connect(cluster_actor* self, const std::string& key) {
   };
   auto timeout = span(self->state.cfg.timeout);
   self
-    ->request(self->system().middleman().actor_handle(), timeout,
-              caf::connect_atom::value, p.host, p.port)
+    ->request(network(self->system()), timeout, caf::connect_atom::value,
+              p.host, p.port)
     .then(
       [self, key, finish, fail, timeout](caf::node_id&,
                                          caf::strong_actor_ptr& gw,
@@ -730,12 +741,18 @@ void tick(cluster_actor* self) {
         if (!r.ok) {
           if (s.joined)
             log("the seed does not answer: " + r.message);
+          else if (r.message != s.join_error)
+            log("cannot join the cluster at " + s.cfg.seed_host + ":"
+                + std::to_string(s.cfg.seed_port) + " (retrying): "
+                + r.message);
+          s.join_error = r.message;
           s.joined = false;
           return;
         }
         if (!s.joined)
           log("joined the cluster at " + s.cfg.seed_host + ":"
               + std::to_string(s.cfg.seed_port));
+        s.join_error.clear();
         s.joined = true;
         learn_members(self, json::parse(r.body, nullptr, false));
       })});
