@@ -188,9 +188,14 @@ response error_from(const actors::reply& r) {
 response error_response(int status, std::string_view code,
                         std::string_view message) {
   nlohmann::json j{{"error", {{"code", code}, {"message", message}}}};
-  return response{status, "application/json", {},
-                  j.dump(-1, ' ', false,
-                         nlohmann::json::error_handler_t::replace)};
+  response res{status, "application/json", {},
+               j.dump(-1, ' ', false,
+                      nlohmann::json::error_handler_t::replace)};
+  // 503 is temporary (a store on a node that is down, a node stopping):
+  // tell clients when to try again (docs/http-api.md).
+  if (status == 503)
+    res.headers.push_back({"Retry-After", std::to_string(retry_after_seconds)});
+  return res;
 }
 
 response json_response(int status, std::string body) {

@@ -72,7 +72,12 @@ struct identity {
 /// `status_for`).
 [[nodiscard]] response error_from(const actors::reply& r);
 
-/// `{"error":{"code":..,"message":..}}` with `status`.
+/// Seconds a 503 response asks the client to wait (`Retry-After`): about
+/// the time a restarted node needs to rejoin its cluster.
+inline constexpr int retry_after_seconds = 2;
+
+/// `{"error":{"code":..,"message":..}}` with `status`; a 503 carries
+/// `Retry-After: retry_after_seconds`.
 [[nodiscard]] response error_response(int status, std::string_view code,
                                       std::string_view message);
 

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -44,6 +45,9 @@ pid_t spawn(const std::vector<std::string>& argv,
     throw std::runtime_error(std::string{"fork: "} + std::strerror(errno));
   if (pid == 0) {
     ::setpgid(0, 0);
+    // A test that aborts (a sanitizer report, a crash) cannot run the
+    // destructors that kill its children: the kernel does it then.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(in_fd, 0);
     ::dup2(out_fd, 1);
     ::dup2(err_fd, 2);

@@ -1,0 +1,473 @@
+// Three `mantissa start` processes on 127.0.0.1 joined into one cluster
+// (docs/cluster.md): users placed on each node, HTTP on node 1 reading and
+// writing a store on node 3, a reliable message from a store on node 2 to
+// one on node 3 across a kill -9 and restart of node 3 (delivered exactly
+// once), fast store_unavailable while node 3 is down, the seed restarting
+// while the others keep serving, and a TLS cluster refusing a node without
+// a certificate of its CA.
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "client/client.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/process.hpp"
+#include "tests/support/temp_dir.hpp"
+
+using namespace std::chrono_literals;
+using mantissa::actors::error_message;
+using mantissa::test::child;
+using mantissa::test::http_connection;
+using mantissa::test::http_request;
+using mantissa::test::http_response;
+using mantissa::test::run;
+using mantissa::test::temp_dir;
+using nlohmann::json;
+namespace client = mantissa::client;
+namespace fs = std::filesystem;
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+/// A port nothing listens on right now (a node restarted on the same data
+/// must come back on the same --listen port, so the test picks them).
+std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  socklen_t len = sizeof(a);
+  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+/// Polls `pred` every 100 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& pred,
+                std::chrono::milliseconds timeout) {
+  auto until = clock_type::now() + timeout;
+  while (true) {
+    if (pred())
+      return true;
+    if (clock_type::now() > until)
+      return false;
+    std::this_thread::sleep_for(100ms);
+  }
+}
+
+/// One node: a data directory, a fixed --listen port, and the process
+/// while it runs.
+class node_process {
+ public:
+  node_process(fs::path data, std::string name, std::vector<std::string> extra)
+    : data_(std::move(data)),
+      name_(std::move(name)),
+      listen_(free_port()),
+      extra_(std::move(extra)) {}
+
+  void start() {
+    std::vector<std::string> argv{MANTISSA_BINARY,
+                                  "start",
+                                  "--data",
+                                  data_.string(),
+                                  "--http",
+                                  "127.0.0.1:0",
+                                  "--listen",
+                                  "127.0.0.1:" + std::to_string(listen_),
+                                  "--name",
+                                  name_,
+                                  "--node-down-after",
+                                  "2"};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    proc_ = std::make_unique<child>(argv);
+    auto line = proc_->wait_for_line("serving http://", 60s);
+    INFO("node " << name_ << " stderr: " << proc_->err());
+    REQUIRE(line);
+    std::smatch m;
+    REQUIRE(std::regex_search(*line, m, std::regex{R"(:(\d+)/)"}));
+    http_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+  }
+
+  /// kill -9, and waits until the process is gone.
+  void kill9() {
+    REQUIRE(proc_);
+    proc_->signal(SIGKILL);
+    REQUIRE(proc_->wait(10s));
+    proc_.reset();
+  }
+
+  [[nodiscard]] std::uint16_t http() const noexcept { return http_; }
+  [[nodiscard]] std::uint16_t listen() const noexcept { return listen_; }
+  [[nodiscard]] std::string endpoint() const {
+    return "127.0.0.1:" + std::to_string(listen_);
+  }
+  [[nodiscard]] const fs::path& data() const noexcept { return data_; }
+  [[nodiscard]] std::string err() { return proc_ ? proc_->err() : ""; }
+
+ private:
+  fs::path data_;
+  std::string name_;
+  std::uint16_t listen_;
+  std::vector<std::string> extra_;
+  std::unique_ptr<child> proc_;
+  std::uint16_t http_ = 0;
+};
+
+/// `mantissa cluster status` through `endpoint`: node name → "up"/"down".
+std::map<std::string, std::string>
+status(const std::string& endpoint, const fs::path& key,
+       const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> argv{MANTISSA_BINARY, "cluster",   "status",
+                                "--connect",     endpoint, "--key",
+                                key.string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto r = run(argv, {}, 30s);
+  std::map<std::string, std::string> out;
+  if (r.exit_code != 0)
+    return out;
+  std::istringstream lines{r.out};
+  std::string line;
+  std::regex row{R"(^(\S+)(?: \(seed\))?\s+\S+:\d+\s+(up|down)\s+\d+)"};
+  while (std::getline(lines, line)) {
+    std::smatch m;
+    if (std::regex_search(line, m, row))
+      out[m[1]] = m[2];
+  }
+  return out;
+}
+
+bool all_up(const std::string& endpoint, const fs::path& key,
+            std::initializer_list<const char*> names,
+            const std::vector<std::string>& extra = {}) {
+  auto s = status(endpoint, key, extra);
+  for (auto* n : names)
+    if (s[n] != "up")
+      return false;
+  return true;
+}
+
+/// `mantissa user add ADDRESS --connect ENDPOINT [--node NODE]`.
+mantissa::test::run_result add_user(const std::string& endpoint,
+                                    const fs::path& key,
+                                    const std::string& address,
+                                    const std::string& password,
+                                    const std::string& node = {}) {
+  std::vector<std::string> argv{MANTISSA_BINARY, "user",    "add",
+                                address,         "--password-stdin",
+                                "--connect",     endpoint, "--key",
+                                key.string()};
+  if (!node.empty()) {
+    argv.push_back("--node");
+    argv.push_back(node);
+  }
+  return run(argv, password + "\n", 60s);
+}
+
+/// Logs in over HTTP; returns the bearer header.
+std::vector<std::pair<std::string, std::string>>
+login(std::uint16_t http, const std::string& user, const std::string& pw) {
+  auto r = http_request(http, "POST", "/api/login",
+                        json{{"username", user}, {"password", pw}}.dump());
+  REQUIRE(r);
+  INFO(r->body);
+  REQUIRE(r->status == 200);
+  auto token = json::parse(r->body).at("token").get<std::string>();
+  return {{"Authorization", "Bearer " + token}};
+}
+
+/// How many of `address`'s notes have `title`, read over HTTP on `http`
+/// (-1 when the request failed).
+int notes_titled(std::uint16_t http,
+                 const std::vector<std::pair<std::string, std::string>>& auth,
+                 const std::string& address, const std::string& title) {
+  auto r = http_request(http, "GET",
+                        "/api/stores/" + address
+                          + "/items/notes.note?limit=1000",
+                        {}, auth);
+  if (!r || r->status != 200)
+    return -1;
+  int n = 0;
+  auto body = json::parse(r->body);
+  for (auto& it : body.at("items"))
+    if (it.value("title", std::string{}) == title)
+      ++n;
+  return n;
+}
+
+/// A custom actor's system (client/client.hpp).
+class client_system {
+ public:
+  client_system() {
+    client::configure(cfg_);
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+  }
+  [[nodiscard]] caf::actor_system& sys() noexcept { return *sys_; }
+
+ private:
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+};
+
+const std::string alice = "alice@example.com";
+const std::string bob = "bob@example.com";
+const std::string carol = "carol@example.com";
+const std::string pw = "correct horse battery";
+
+} // namespace
+
+TEST_CASE("three nodes serve each other's stores, survive kill -9 of a node "
+          "and of the seed, and deliver reliable messages exactly once",
+          "[integration][cluster]") {
+  temp_dir dir;
+  node_process n1{dir / "n1", "n1", {"--no-demo"}};
+  n1.start();
+  auto key = n1.data() / "cluster.key";
+  REQUIRE(fs::exists(key));
+  std::vector<std::string> join{"--join", n1.endpoint(), "--cluster-key",
+                                key.string()};
+  node_process n2{dir / "n2", "n2", join};
+  node_process n3{dir / "n3", "n3", join};
+  n2.start();
+  n3.start();
+  INFO("n2: " << n2.err() << "\nn3: " << n3.err());
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2", "n3"}); },
+                     30s));
+
+  // Placement: named nodes, through the seed and through another node.
+  auto a = add_user(n2.endpoint(), key, alice, pw, "n2");
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  CHECK(a.out.find("on node n2") != std::string::npos);
+  auto b = add_user(n1.endpoint(), key, bob, pw, "n3");
+  INFO(b.err);
+  REQUIRE(b.exit_code == 0);
+  CHECK(b.out.find("on node n3") != std::string::npos);
+  auto c = add_user(n1.endpoint(), key, carol, pw); // fewest stores
+  INFO(c.err);
+  REQUIRE(c.exit_code == 0);
+  CHECK(c.out.find("on node n1") != std::string::npos);
+  auto store_file = [](const node_process& n, const std::string& local) {
+    return n.data() / "users" / "example.com" / (local + ".sqlite");
+  };
+  CHECK(fs::exists(store_file(n2, "alice")));
+  CHECK(fs::exists(store_file(n3, "bob")));
+  CHECK_FALSE(fs::exists(store_file(n1, "bob")));
+  CHECK_FALSE(fs::exists(store_file(n2, "bob")));
+
+  // HTTP on node 1 writes and reads bob's store on node 3.
+  auto bob_on_n1 = login(n1.http(), bob, pw);
+  auto made = http_request(n1.http(), "POST",
+                           "/api/stores/" + bob + "/items/notes.note",
+                           json{{"title", "inbox"}, {"body", "for copies"}}.dump(),
+                           bob_on_n1);
+  REQUIRE(made);
+  INFO(made->body);
+  REQUIRE(made->status == 201);
+  auto note_id = json::parse(made->body).at("id").get<std::int64_t>();
+  auto note_path = "/api/stores/" + bob + "/items/notes.note/"
+                   + std::to_string(note_id);
+  auto read = http_request(n1.http(), "GET", note_path, {}, bob_on_n1);
+  REQUIRE(read);
+  CHECK(read->status == 200);
+  CHECK(json::parse(read->body).at("body") == "for copies");
+  auto shared = http_request(
+    n1.http(), "POST", "/api/stores/" + bob + "/shares",
+    json{{"type", "notes.note"},
+         {"item", note_id},
+         {"role", "user:" + alice},
+         {"interfaces", {"messages"}},
+         {"share_id", "inbox"}}
+      .dump(),
+    bob_on_n1);
+  REQUIRE(shared);
+  INFO(shared->body);
+  REQUIRE((shared->status == 200 || shared->status == 201));
+
+  // A reliable message from alice (node 2) to bob (node 3), sent by a
+  // custom actor logged in as alice at node 2.
+  client_system cs;
+  auto gw = client::connect(cs.sys(), "127.0.0.1", n2.listen());
+  REQUIRE(gw);
+  auto session = client::session::login(cs.sys(), *gw, alice, pw);
+  INFO((session ? std::string{} : error_message(session.error())));
+  REQUIRE(session);
+  auto send = [&](const std::string& title) {
+    return session->run(alice, "mantissa.send",
+                        {{"target", bob},
+                         {"share", "inbox"},
+                         {"type", "notes.copy"},
+                         {"payload", {{"title", title}, {"body", "hello"}}}});
+  };
+  auto pending = [&]() -> int {
+    auto r = session->run(alice, "mantissa.outbox", {{"limit", 100}});
+    return r ? static_cast<int>(r->at("messages").size()) : -1;
+  };
+  auto first = send("copy 1");
+  INFO((first ? std::string{} : error_message(first.error())));
+  REQUIRE(first);
+  REQUIRE(eventually([&] { return notes_titled(n1.http(), bob_on_n1, bob, "copy 1") == 1; },
+                     30s));
+  REQUIRE(eventually([&] { return pending() == 0; }, 30s));
+
+  // kill -9 node 3: its stores answer store_unavailable at once (a 503
+  // with Retry-After over HTTP, well within 10 s), nothing hangs.
+  n3.kill9();
+  {
+    http_connection conn{n1.http(), 10s};
+    auto t0 = clock_type::now();
+    auto r = conn.request("GET", note_path, {}, bob_on_n1);
+    auto took = clock_type::now() - t0;
+    REQUIRE(r);
+    INFO(r->body);
+    CHECK(r->status == 503);
+    CHECK(r->body.find("store_unavailable") != std::string::npos);
+    CHECK_FALSE(r->header("Retry-After").empty());
+    CHECK(took < 10s);
+  }
+  // A reliable message to it waits in alice's outbox.
+  auto second = send("copy 2");
+  INFO((second ? std::string{} : error_message(second.error())));
+  REQUIRE(second);
+  std::this_thread::sleep_for(1s);
+  CHECK(pending() == 1);
+
+  // Node 3 returns: the message is delivered, once.
+  n3.start();
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2", "n3"}); },
+                     30s));
+  REQUIRE(eventually([&] { return notes_titled(n1.http(), bob_on_n1, bob, "copy 2") == 1; },
+                     90s));
+  REQUIRE(eventually([&] { return pending() == 0; }, 30s));
+  CHECK(notes_titled(n1.http(), bob_on_n1, bob, "copy 1") == 1);
+  CHECK(notes_titled(n1.http(), bob_on_n1, bob, "copy 2") == 1);
+
+  // The seed dies: node 2 keeps serving from what it knows — a login
+  // (the account copy in alice's own store) and bob's store on node 3
+  // (its cached location).
+  n1.kill9();
+  auto alice_on_n2 = login(n2.http(), alice, pw);
+  auto own = http_request(n2.http(), "POST",
+                          "/api/stores/" + alice + "/items/notes.note",
+                          json{{"title", "while the seed is down"}}.dump(),
+                          alice_on_n2);
+  REQUIRE(own);
+  CHECK(own->status == 201);
+  auto bob_on_n2 = login(n2.http(), bob, pw);
+  auto via_cache = http_request(n2.http(), "GET", note_path, {}, bob_on_n2);
+  REQUIRE(via_cache);
+  INFO(via_cache->body);
+  CHECK(via_cache->status == 200);
+  // Directory changes need the seed: they fail with a clear error.
+  auto refused = add_user(n2.endpoint(), key, "dave@example.com", pw);
+  CHECK(refused.exit_code != 0);
+  CHECK_FALSE(refused.err.empty());
+
+  // The seed returns with its directory; changes work again.
+  n1.start();
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2", "n3"}); },
+                     30s));
+  auto d = add_user(n1.endpoint(), key, "dave@example.com", pw, "n2");
+  INFO(d.err);
+  CHECK(d.exit_code == 0);
+  auto bob_again = login(n1.http(), bob, pw);
+  CHECK(notes_titled(n1.http(), bob_again, bob, "copy 2") == 1);
+}
+
+TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
+          "its CA", "[integration][cluster][tls]") {
+  temp_dir dir;
+  auto pki = dir / "pki";
+  fs::create_directories(pki);
+  auto ssl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "openssl");
+    auto r = run(args, {}, 60s);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  };
+  auto p = [&](const std::string& f) { return (pki / f).string(); };
+  // The cluster CA and one certificate per node, as in docs/cluster.md.
+  ssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"),
+       "-out", p("ca.pem"), "-days", "30", "-subj", "/CN=test cluster CA"});
+  for (std::string n : {"n1", "n2"}) {
+    ssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(n + ".key"),
+         "-out", p(n + ".csr"), "-subj", "/CN=" + n});
+    ssl({"x509", "-req", "-in", p(n + ".csr"), "-CA", p("ca.pem"), "-CAkey",
+         p("ca.key"), "-CAcreateserial", "-out", p(n + ".pem"), "-days", "30"});
+  }
+  // Another CA's certificate.
+  ssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+       p("rogue.key"), "-out", p("rogue.pem"), "-days", "30", "-subj",
+       "/CN=rogue"});
+  auto tls = [&](const std::string& n, const std::string& ca = "ca.pem") {
+    return std::vector<std::string>{"--tls-cert", p(n + ".pem"), "--tls-key",
+                                    p(n + ".key"), "--tls-ca", p(ca)};
+  };
+
+  node_process n1{dir / "n1", "n1", tls("n1")};
+  n1.start();
+  auto key = n1.data() / "cluster.key";
+  auto joining = [&](std::vector<std::string> extra) {
+    std::vector<std::string> j{"--join", n1.endpoint(), "--cluster-key",
+                               key.string()};
+    j.insert(j.end(), extra.begin(), extra.end());
+    return j;
+  };
+  node_process n2{dir / "n2", "n2", joining(tls("n2"))};
+  n2.start();
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2"}, tls("n2")); },
+                     30s));
+
+  // A node whose certificate another CA signed, and one without TLS.
+  node_process rogue{dir / "rogue", "rogue", joining(tls("rogue", "rogue.pem"))};
+  rogue.start();
+  node_process plain{dir / "plain", "plain", joining({})};
+  plain.start();
+  CHECK(eventually([&] {
+    auto e = rogue.err();
+    return e.find("cannot join") != std::string::npos;
+  }, 30s));
+  std::this_thread::sleep_for(3s);
+  auto s = status(n1.endpoint(), key, tls("n2"));
+  CHECK(s.size() == 2);
+  CHECK(s.count("rogue") == 0);
+  CHECK(s.count("plain") == 0);
+
+  // Clients too: no certificate, or one of another CA, is refused.
+  auto no_cert = run({MANTISSA_BINARY, "cluster", "status", "--connect",
+                      n1.endpoint(), "--key", key.string()},
+                     {}, 30s);
+  CHECK(no_cert.exit_code != 0);
+  auto argv = std::vector<std::string>{MANTISSA_BINARY, "cluster", "status",
+                                       "--connect", n1.endpoint(), "--key",
+                                       key.string()};
+  for (auto& a : tls("rogue", "ca.pem"))
+    argv.push_back(a);
+  auto bad_cert = run(argv, {}, 30s);
+  CHECK(bad_cert.exit_code != 0);
+  CHECK(bad_cert.err.find("not signed by the CA") != std::string::npos);
+}
