@@ -134,6 +134,16 @@ register_account_handlers(handler_registry& handlers,
         return std::move(acct).error_value();
       return to_json(*acct);
     }));
+  // Answers only who may administer the site (the owner check above): the
+  // HTTP front end of a cluster node asks the seed's site store this
+  // before it adds an account through the cluster as the system.
+  MANTISSA_TRY(handlers.add(
+    "mantissa.check_admin",
+    [site](store::store& s, const json&, const caller&) -> store::result<json> {
+      if (s.path() != site)
+        return wrong_store("mantissa.check_admin", "the site store");
+      return json{{"ok", true}};
+    }));
   MANTISSA_TRY(handlers.add(
     "mantissa.list_accounts",
     [site](store::store& s, const json&, const caller&) -> store::result<json> {

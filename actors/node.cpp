@@ -702,6 +702,10 @@ void node::stats(reply_handler done) {
                  completion{std::make_shared<reply_handler>(std::move(done))});
 }
 
+bool node::in_cluster() const noexcept {
+  return static_cast<bool>(impl_->cluster);
+}
+
 void node::cluster_command(const std::string& command, const std::string& json,
                            reply_handler done) {
   auto& d = *impl_;
@@ -710,13 +714,21 @@ void node::cluster_command(const std::string& command, const std::string& json,
                "this node is not part of a cluster"});
     return;
   }
-  auto timeout = caf::timespan{d.opts.request_timeout};
-  d.sys->spawn([cluster = d.cluster, command, json, timeout,
-                done = std::move(done)](caf::event_based_actor* self) {
-    self->request(cluster, timeout, cluster_atom::value, command, json)
-      .then([done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
-            [done](caf::error& err) { done(to_reply(err)); });
-  });
+  // The request's data go in as spawn arguments: CAF 0.17 dereferences a
+  // null pointer when a spawned function takes no argument but `self`.
+  d.sys->spawn(
+    [](caf::event_based_actor* self, const caf::actor& cluster,
+       const std::string& cmd, const std::string& args, caf::timespan timeout,
+       const reply_handler& answer) {
+      self->request(cluster, timeout, cluster_atom::value, cmd, args)
+        .then(
+          [answer](std::string& body) {
+            answer(reply{true, std::move(body), {}, {}});
+          },
+          [answer](caf::error& err) { answer(to_reply(err)); });
+    },
+    d.cluster, command, json, caf::timespan{d.opts.request_timeout},
+    std::move(done));
 }
 
 reply node::wait(const std::function<void(reply_handler)>& f) {

@@ -179,6 +179,8 @@ class node {
   void create_store(const std::string& address, reply_handler done);
   /// Counters of the node as JSON.
   void stats(reply_handler done);
+  /// True once a node started with `node_options::cluster` runs.
+  [[nodiscard]] bool in_cluster() const noexcept;
   /// A cluster command ("status", "add_user"; see docs/cluster.md) as the
   /// system; `store_unavailable` outside a cluster.
   void cluster_command(const std::string& command, const std::string& json,

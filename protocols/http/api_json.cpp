@@ -622,6 +622,28 @@ void on_admin_users(call& c) {
   auto password = user ? string_member(*body, "password", err) : std::nullopt;
   if (!user || !password)
     return c.done(std::move(err));
+  if (c.node.in_cluster()) {
+    // The seed's site store holds the accounts and places the new store on
+    // a node (docs/cluster.md): it checks that the caller administers the
+    // site, then the cluster adds the account as the system.
+    auto args = dump(json{{"username", *user}, {"password", *password}});
+    return c.node.run(
+      c.caller, "site:seed", "mantissa.check_admin", "{}",
+      [&n = c.node, args, done = c.done](actors::reply r) {
+        if (!r.ok)
+          return done(error_from(r));
+        n.cluster_command("add_user", args, [done](actors::reply added) {
+          if (!added.ok)
+            return done(error_from(added));
+          auto out = json::parse(added.body, nullptr, false);
+          if (!out.is_object())
+            return done(error_response(500, "internal",
+                                       "malformed reply to add_user"));
+          out["disabled"] = false;
+          done(json_reply(201, std::move(out)));
+        });
+      });
+  }
   // The site store checks that the caller administers it (owner-only
   // handler) before anything else happens.
   c.node.run(c.caller, "site", "mantissa.add_account",

@@ -245,6 +245,18 @@ TEST_CASE("three nodes serve each other's stores, survive kill -9 of a node "
           "[integration][cluster]") {
   temp_dir dir;
   node_process n1{dir / "n1", "n1", {"--no-demo"}};
+  // The seed's site, made offline, with an administrator.
+  auto offline = [&](std::vector<std::string> args, const std::string& in = {}) {
+    args.insert(args.begin(), MANTISSA_BINARY);
+    args.push_back("--data");
+    args.push_back(n1.data().string());
+    auto r = run(args, in, 60s);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  };
+  offline({"init", "--domain", "example.com"});
+  offline({"user", "add", "root@example.com", "--password-stdin"}, pw + "\n");
+  offline({"user", "admin", "root@example.com"});
   n1.start();
   auto key = n1.data() / "cluster.key";
   REQUIRE(fs::exists(key));
@@ -278,6 +290,27 @@ TEST_CASE("three nodes serve each other's stores, survive kill -9 of a node "
   CHECK(fs::exists(store_file(n3, "bob")));
   CHECK_FALSE(fs::exists(store_file(n1, "bob")));
   CHECK_FALSE(fs::exists(store_file(n2, "bob")));
+
+  // The HTTP API's account creation goes through the cluster too: an
+  // administrator at node 2 adds an account, placed by the seed.
+  {
+    auto body = json{{"username", "erin@example.com"}, {"password", pw}}.dump();
+    auto alice_auth = login(n2.http(), alice, pw);
+    auto refused = http_request(n2.http(), "POST", "/api/admin/users", body,
+                                alice_auth);
+    REQUIRE(refused);
+    CHECK(refused->status == 404);
+    auto root = login(n2.http(), "root@example.com", pw);
+    auto added = http_request(n2.http(), "POST", "/api/admin/users", body, root);
+    REQUIRE(added);
+    INFO(added->body);
+    REQUIRE(added->status == 201);
+    auto where = json::parse(added->body).at("node").get<std::string>();
+    node_process* holder = where == "n1" ? &n1 : where == "n2" ? &n2 : &n3;
+    CHECK(fs::exists(store_file(*holder, "erin")));
+    auto erin = login(n1.http(), "erin@example.com", pw);
+    CHECK(notes_titled(n1.http(), erin, "erin@example.com", "none") == 0);
+  }
 
   // HTTP on node 1 writes and reads bob's store on node 3.
   auto bob_on_n1 = login(n1.http(), bob, pw);
