@@ -32,6 +32,7 @@
 #include "actors/internal/timer.hpp"
 #include "actors/internal/wal_sync.hpp"
 #include "actors/messaging.hpp"
+#include "actors/network_tuning.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
 
@@ -87,6 +88,7 @@ class node_config : public caf::actor_system_config {
     set("logger.console", caf::atom("none"));
     // Detect dead or frozen peers (see docs/node.md).
     set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
+    apply_latency_defaults(*this);
     for (auto& [key, text] : opts.caf_settings) {
       auto v = caf::config_value::parse(text);
       if (!v) {

@@ -12,6 +12,8 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/network_tuning.hpp"
+
 namespace mantissa::client {
 
 namespace {
@@ -166,6 +168,8 @@ void configure(caf::actor_system_config& cfg) {
           caf::timespan{std::chrono::seconds(1)});
   cfg.set("middleman.connection-timeout",
           caf::timespan{std::chrono::seconds(5)});
+  // The node's scheduler and network settings for short round trips.
+  actors::apply_latency_defaults(cfg);
 }
 
 bool configure_tls(caf::actor_system_config& cfg,
