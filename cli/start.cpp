@@ -2,6 +2,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include <pthread.h>
 #include <unistd.h>
@@ -40,6 +42,7 @@ struct start_args {
   std::string advertise;   // empty: the --listen host
   double down_after = 5;   // seconds
   actors::network_tls tls; // empty parts: the settings cluster.*
+  std::vector<std::string> caf; // KEY=VALUE, CAF's config syntax
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
@@ -222,6 +225,16 @@ int run_start(const start_args& args) {
       return 2;
     }
   }
+  for (auto& kv : args.caf) {
+    auto eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == kv.size()) {
+      std::cerr << "mantissa start: --caf wants KEY=VALUE (for example "
+                   "scheduler.max-threads=8), got '"
+                << kv << "'\n";
+      return 2;
+    }
+    nopts.caf_settings.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+  }
   if (!args.name.empty() || !args.join.empty()) {
     nopts.cluster = true;
     if (!args.name.empty())
@@ -332,6 +345,8 @@ int run_start(const start_args& args) {
     std::cout << "mantissa: created a new site with a demo account\n";
   if (!setup.demo_login.empty())
     std::cout << "mantissa: demo login " << setup.demo_login << '\n';
+  for (auto& [key, value] : nopts.caf_settings)
+    std::cout << "mantissa: CAF setting " << key << " = " << value << '\n';
   if (nopts.listen)
     std::cout << "mantissa: listening for actors on " << nopts.listen_host
               << ':' << n.listen_port()
@@ -442,6 +457,10 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--tls-ca", args->tls.ca_file,
                   "PEM certificate of the cluster CA; peers need a "
                   "certificate it signed; default: the setting cluster.ca_file");
+  cmd->add_option("--caf", args->caf,
+                  "A setting of the actor system, KEY=VALUE in CAF's syntax "
+                  "(repeatable; overrides the node's defaults, see "
+                  "docs/cluster.md)");
   cmd->add_flag("--no-demo", args->no_demo,
                 "On the first run, do not create the demo account");
   cmd->callback([args, &exit_code] { exit_code = run_start(*args); });

@@ -757,14 +757,11 @@ std::size_t session::on_data(std::size_t pos) {
     // A CR is bare unless an LF follows it.
     if (data_prev_ == '\r' && pos < stop)
       data_bare_ = true;
-    for (const char* cr
-         = static_cast<const char*>(std::memchr(base + pos, '\r', stop - pos));
-         cr != nullptr;
-         cr = static_cast<const char*>(std::memchr(
-           cr + 1, '\r', static_cast<std::size_t>(base + stop - (cr + 1))))) {
-      if (cr + 1 < base + stop)
-        data_bare_ = true;
-    }
+    // Any CR before the last byte of the line is bare (the last one is
+    // followed by the LF, or by the next chunk's first byte).
+    if (stop > pos + 1
+        && std::memchr(base + pos, '\r', stop - 1 - pos) != nullptr)
+      data_bare_ = true;
     if (found == nullptr) {
       data_content(base + pos, end - pos);
       if (end > pos)

@@ -95,3 +95,37 @@ TEST_CASE("start fails clearly when the HTTP port is taken",
   first.signal(SIGTERM);
   CHECK(first.wait(2s) == 0);
 }
+
+TEST_CASE("start takes CAF settings with --caf and refuses malformed ones",
+          "[integration][start]") {
+  temp_dir dir;
+  auto data = (dir / "d").string();
+  SECTION("a setting is applied and reported") {
+    child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
+                "127.0.0.1:0", "--caf", "scheduler.max-threads=3", "--caf",
+                "work-stealing.moderate-poll-attempts=500"}};
+    auto line = node.wait_for_line("CAF setting scheduler.max-threads", 30s);
+    REQUIRE(line);
+    CHECK(line->find("= 3") != std::string::npos);
+    REQUIRE(node.wait_for_line("CAF setting work-stealing", 5s));
+    auto port = serving_port(node);
+    CHECK(http_request(port, "GET", "/healthz"));
+    node.signal(SIGTERM);
+    CHECK(node.wait(2s) == 0);
+  }
+  SECTION("without KEY=VALUE") {
+    auto r = mantissa::test::run({MANTISSA_BINARY, "start", "--data", data,
+                                  "--http", "127.0.0.1:0", "--caf",
+                                  "scheduler.max-threads"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("--caf wants KEY=VALUE") != std::string::npos);
+  }
+  SECTION("a value CAF cannot parse") {
+    auto r = mantissa::test::run({MANTISSA_BINARY, "start", "--data", data,
+                                  "--http", "127.0.0.1:0", "--caf",
+                                  "scheduler.max-threads=\"unterminated"});
+    CHECK(r.exit_code != 0);
+    CHECK(r.err.find("malformed CAF setting scheduler.max-threads")
+          != std::string::npos);
+  }
+}
