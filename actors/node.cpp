@@ -25,6 +25,7 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/cluster.hpp"
+#include "actors/internal/fanout.hpp"
 #include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/completion.hpp"
@@ -135,6 +136,7 @@ struct bridge_state {
   /// requests for user stores that are not on this node.
   caf::actor cluster;
   bool seed = true;  ///< this node keeps the accounts (internal::accounts_address)
+  std::filesystem::path data_dir;
 };
 
 using bridge_actor = caf::stateful_actor<bridge_state>;
@@ -208,10 +210,21 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
 
 
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
-                     caf::timespan timeout) {
+                     caf::timespan timeout, std::filesystem::path data_dir) {
   self->state.manager = std::move(manager);
   self->state.timeout = timeout;
+  self->state.data_dir = std::move(data_dir);
   return {
+    // A fan-out (actors/internal/fanout.hpp): a coordinator answers it.
+    [self](fanout_atom atm, std::string& spec,
+           caf::actor& watcher) -> caf::result<caf::message> {
+      auto& st = self->state;
+      auto coord = internal::spawn_fanout(
+        self->system(),
+        internal::fanout_env{caf::actor_cast<caf::actor>(self), st.cluster,
+                             st.data_dir});
+      return self->delegate(coord, atm, std::move(spec), std::move(watcher));
+    },
     [self](call_atom, std::string& address, caf::message& msg,
            completion& done) {
       auto& st = self->state;
@@ -426,7 +439,8 @@ bool node::start(std::string& err) {
   d.timer = internal::spawn_timer(*d.sys, d.rt, d.manager);
   d.rt.timer = d.timer;
   d.bridge = d.sys->spawn(bridge, d.manager,
-                          caf::timespan{d.opts.request_timeout});
+                          caf::timespan{d.opts.request_timeout},
+                          d.opts.data_dir);
   d.rt.router = d.bridge;
   d.rt.request_timeout = d.opts.request_timeout;
   d.rt.retry_min = d.opts.message_retry_min;
@@ -702,6 +716,38 @@ void node::stats(reply_handler done) {
   }
   caf::anon_send(impl_->bridge, stats_atom::value,
                  completion{std::make_shared<reply_handler>(std::move(done))});
+}
+
+void node::fanout(const std::string& spec_json, progress_handler progress,
+                  reply_handler done) {
+  if (!impl_->bridge) {
+    done(reply{false, {}, error_code::store_unavailable,
+               "the node is not running"});
+    return;
+  }
+  // An actor of its own receives the progress and the answer.
+  impl_->sys->spawn(
+    [](caf::event_based_actor* self, caf::actor to, std::string text,
+       progress_handler on_progress, reply_handler on_done) -> caf::behavior {
+      self->request(to, caf::infinite, fanout_atom::value, text,
+                    caf::actor_cast<caf::actor>(self))
+        .then(
+          [self, on_done](std::string& body) {
+            on_done(reply{true, std::move(body), {}, {}});
+            self->quit();
+          },
+          [self, on_done](caf::error& err) {
+            on_done(to_reply(err));
+            self->quit();
+          });
+      return {
+        [on_progress](progress_atom, std::uint64_t n, std::uint64_t total) {
+          if (on_progress)
+            on_progress(n, total);
+        },
+      };
+    },
+    impl_->bridge, spec_json, std::move(progress), std::move(done));
 }
 
 bool node::in_cluster() const noexcept {

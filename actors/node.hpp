@@ -94,6 +94,8 @@ struct reply {
 /// Completes a request. Runs on one of the node's actor threads: do not
 /// block in it (post to your own thread instead).
 using reply_handler = std::function<void(reply)>;
+/// Progress of a long operation: (done, total).
+using progress_handler = std::function<void(std::uint64_t, std::uint64_t)>;
 
 /// One Mantissa node: an actor system over one data directory, a manager
 /// that activates and passivates store actors, and a bridge through which
@@ -179,6 +181,13 @@ class node {
   void create_store(const std::string& address, reply_handler done);
   /// Counters of the node as JSON.
   void stats(reply_handler done);
+  /// Runs a fan-out (actors/fanout.hpp, docs/operations.md) as the system
+  /// over every selected user store of the node, or of the cluster when
+  /// the node is in one; `done` gets the collated result. `progress` (may
+  /// be empty) is called with (stores done, stores in all) at most 4 times
+  /// a second, on an actor thread.
+  void fanout(const std::string& spec_json, progress_handler progress,
+              reply_handler done);
   /// True once a node started with `node_options::cluster` runs.
   [[nodiscard]] bool in_cluster() const noexcept;
   /// A cluster command ("status", "add_user"; see docs/cluster.md) as the

@@ -128,4 +128,16 @@ using store_atom = caf::atom_constant<caf::atom("store")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
+// Fan-out (docs/operations.md; a system session, or the node itself):
+// (fanout_atom, spec json) -> string JSON   runs the spec of
+//   actors/fanout.hpp in every selected user store of the cluster (or of
+//   the node outside a cluster) and answers the collated result. While it
+//   runs, (progress_atom, uint64 done, uint64 total) messages go to the
+//   sender, at most 4 a second. Stopping the sender (or the session)
+//   cancels it: fan-outs only read or run handlers, so nothing is left
+//   half done beyond the stores already visited.
+//   errors: invalid_query (a bad spec), forbidden (not system)
+using fanout_atom = caf::atom_constant<caf::atom("fanout")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+
 } // namespace mantissa::actors

@@ -1,9 +1,11 @@
 #include "actors/internal/cluster.hpp"
+#include "actors/internal/fanout.hpp"
 
 #include <algorithm>
 #include <functional>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_map>
 #include <vector>
@@ -118,25 +120,7 @@ bool ours(const caf::error& err) {
 /// The addresses of the user stores in a data directory, sorted, as a JSON
 /// array.
 json local_user_stores(const std::filesystem::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  auto users = dir / "users";
-  if (!std::filesystem::is_directory(users, ec))
-    return out;
-  for (auto& domain : std::filesystem::directory_iterator(users, ec)) {
-    if (!domain.is_directory(ec))
-      continue;
-    for (auto& f : std::filesystem::directory_iterator(domain.path(), ec)) {
-      if (f.path().extension() != ".sqlite")
-        continue;
-      auto addr = f.path().stem().string() + "@"
-                  + domain.path().filename().string();
-      if (parse_address(addr))
-        out.push_back(std::move(addr));
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return json(out);
+  return json(list_user_stores(dir));
 }
 
 // -- the actor --------------------------------------------------------------------
@@ -270,7 +254,8 @@ void connect(cluster_actor* self, const std::string& key) {
 /// `done`; fails with store_unavailable when the node cannot be reached or
 /// goes away meanwhile (killed: at once; frozen: after `down_after`).
 void send_remote(cluster_actor* self, const std::string& node, caf::message msg,
-                 completion done) {
+                 completion done,
+                 std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
   auto& st = self->state;
   auto& p = peer_of(self, node);
   const auto key = peer_key(st, node);
@@ -286,13 +271,13 @@ void send_remote(cluster_actor* self, const std::string& node, caf::message msg,
       return;
     }
     p.waiting.emplace_back(
-      [self, node, msg, done](const std::string* why) mutable {
+      [self, node, msg, done, timeout](const std::string* why) mutable {
         if (why != nullptr) {
           done(unavailable("node " + (node.empty() ? "seed" : node)
                            + " cannot be reached: " + *why));
           return;
         }
-        send_remote(self, node, std::move(msg), std::move(done));
+        send_remote(self, node, std::move(msg), std::move(done), timeout);
       });
     if (!p.connecting)
       connect(self, key);
@@ -309,7 +294,8 @@ void send_remote(cluster_actor* self, const std::string& node, caf::message msg,
     q.in_flight.erase(i);
     return c;
   };
-  self->request(p.session, span(st.cfg.timeout), std::move(msg))
+  self->request(p.session, span(timeout.value_or(st.cfg.timeout)),
+                std::move(msg))
     .then(
       [take](std::string& body) {
         if (auto c = take())
@@ -652,6 +638,32 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
       else
         rp.deliver(json{{"node", node}}.dump());
     });
+    return rp;
+  }
+  if (cmd == "fanout") {
+    // This node's part of a fan-out (args: the spec).
+    auto part = spawn_local_fanout(self->system(), st.bridge, st.cfg.data_dir);
+    auto rp = self->make_response_promise<std::string>();
+    self
+      ->request(part, std::chrono::seconds(3600), fanout_atom::value, text,
+                caf::actor{})
+      .then([rp](std::string& partial) mutable { rp.deliver(std::move(partial)); },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    return rp;
+  }
+  if (cmd == "fanout_at") {
+    // From this node's fan-out coordinator: node `node`'s part.
+    auto node = args.value("node", std::string{});
+    if (node.empty() || !args.contains("spec") || !args["spec"].is_object())
+      return make_error(error_code::invalid_query,
+                        "cluster fanout_at: node and spec are needed");
+    if (node == st.cfg.name)
+      return on_command(self, "fanout", args["spec"].dump());
+    auto rp = self->make_response_promise<std::string>();
+    send_remote(self, node,
+                caf::make_message(cluster_atom::value, std::string{"fanout"},
+                                  args["spec"].dump()),
+                to_promise(rp), std::chrono::seconds(3600));
     return rp;
   }
   if (!st.seed) {

@@ -216,6 +216,15 @@ caf::behavior session_fun(session_actor* self, std::string role,
       return self->delegate(self->state.cluster, atm, std::move(cmd),
                             std::move(args));
     },
+    [self](fanout_atom atm, std::string& spec) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden,
+                          "a fan-out needs the system role");
+      // Progress goes to the sender; the answer too (delegated).
+      return self->delegate(self->state.bridge, atm, std::move(spec),
+                            caf::actor_cast<caf::actor>(
+                              self->current_sender()));
+    },
     [self](stats_atom atm) -> caf::result<caf::message> {
       if (self->state.role != system_role)
         return make_error(error_code::forbidden,

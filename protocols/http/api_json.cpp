@@ -220,6 +220,7 @@ enum class route {
   member,        // stores/{address}/groups/{group}/members/{member}
   default_share, // stores/{address}/default-share
   admin_users,   // admin/users
+  admin_fanout,  // admin/fanout
 };
 
 struct matched {
@@ -238,6 +239,8 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::me, "GET, HEAD"};
   if (n == 2 && s[0] == "admin" && s[1] == "users")
     return matched{route::admin_users, "GET, HEAD, POST"};
+  if (n == 2 && s[0] == "admin" && s[1] == "fanout")
+    return matched{route::admin_fanout, "POST"};
   if (n < 3 || s[0] != "stores" || s[1].empty())
     return std::nullopt;
   if (s[2] == "items" && n == 4 && !s[3].empty())
@@ -659,6 +662,27 @@ void on_admin_users(call& c) {
              });
 }
 
+/// POST /api/admin/fanout: a fan-out over every user store (docs/
+/// operations.md). The site store (the seed's in a cluster) checks that
+/// the caller administers the site; the node then runs it as the system.
+void on_admin_fanout(call& c) {
+  response err;
+  auto body = body_object(c.req, err);
+  if (!body)
+    return c.done(std::move(err));
+  auto site = c.node.in_cluster() ? "site:seed" : "site";
+  c.node.run(c.caller, site, "mantissa.check_admin", "{}",
+             [&n = c.node, spec = dump(*body), done = c.done](actors::reply r) {
+               if (!r.ok)
+                 return done(error_from(r));
+               n.fanout(spec, {}, [done](actors::reply out) {
+                 if (!out.ok)
+                   return done(error_from(out));
+                 done(json_response(200, std::move(out.body)));
+               });
+             });
+}
+
 // -- dispatch -----------------------------------------------------------------
 
 /// Wraps the server's responder: answers once (later calls are ignored, so
@@ -767,6 +791,8 @@ void serve(const api_context& ctx, request& req, responder done) {
       return on_default_share(c);
     case route::admin_users:
       return on_admin_users(c);
+    case route::admin_fanout:
+      return on_admin_fanout(c);
   }
 }
 

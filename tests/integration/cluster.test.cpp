@@ -8,6 +8,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -28,9 +29,11 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/scoped_actor.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include "actors/protocol.hpp"
 #include "client/client.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
@@ -503,4 +506,221 @@ TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
   auto bad_cert = run(argv, {}, 30s);
   CHECK(bad_cert.exit_code != 0);
   CHECK(bad_cert.err.find("not signed by the CA") != std::string::npos);
+}
+
+namespace {
+
+/// The first line of a key file (the key itself).
+std::string read_key(const fs::path& file) {
+  std::ifstream in{file};
+  std::string key;
+  std::getline(in, key);
+  return key;
+}
+
+/// A system session at one node, speaking the protocol itself: stores are
+/// created and read with `(route_atom, address, message)` (stores of that
+/// node only).
+class system_session {
+ public:
+  system_session(caf::actor_system& sys, const std::string& endpoint,
+                 const std::string& key)
+    : self_(sys) {
+    auto colon = endpoint.rfind(':');
+    auto gw = client::connect(
+      sys, endpoint.substr(0, colon),
+      static_cast<std::uint16_t>(std::stoi(endpoint.substr(colon + 1))));
+    REQUIRE(gw);
+    self_
+      ->request(*gw, 10s, mantissa::actors::login_atom::value,
+                std::string{"system"}, key)
+      .receive([&](caf::actor& s) { session_ = s; },
+               [&](caf::error& e) { FAIL("login: " << error_message(e)); });
+  }
+  ~system_session() {
+    caf::anon_send_exit(session_, caf::exit_reason::user_shutdown);
+  }
+
+  /// The store's answer to `msg`, or "error: ..." .
+  std::string route(const std::string& address, caf::message msg) {
+    std::string out;
+    self_
+      ->request(session_, 30s, mantissa::actors::route_atom::value, address,
+                std::move(msg))
+      .receive([&](std::string& body) { out = std::move(body); },
+               [&](caf::error& e) { out = "error: " + error_message(e); });
+    return out;
+  }
+
+ private:
+  caf::scoped_actor self_;
+  caf::actor session_;
+};
+
+/// `mantissa fanout --connect ENDPOINT --key KEY ARGS...`: exit code and
+/// the result (null when stdout is not JSON).
+std::pair<int, json> fanout(const std::string& endpoint, const fs::path& key,
+                            std::vector<std::string> args) {
+  std::vector<std::string> argv{MANTISSA_BINARY, "fanout", "--connect",
+                                endpoint,        "--key",  key.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run(argv, {}, 120s);
+  if (r.exit_code != 0 && r.exit_code != 3)
+    WARN("mantissa fanout " << args.front() << " failed: " << r.err);
+  return {r.exit_code, json::parse(r.out, nullptr, false)};
+}
+
+} // namespace
+
+TEST_CASE("a fan-out over 999 stores on three nodes equals the same "
+          "requests store by store, and reports a node that is down",
+          "[integration][cluster][fanout]") {
+  temp_dir dir;
+  node_process n1{dir / "n1", "n1", {"--no-demo"}};
+  n1.start();
+  auto key = n1.data() / "cluster.key";
+  REQUIRE(fs::exists(key));
+  std::vector<std::string> join{"--join", n1.endpoint(), "--cluster-key",
+                                key.string()};
+  node_process n2{dir / "n2", "n2", join};
+  node_process n3{dir / "n3", "n3", join};
+  n2.start();
+  n3.start();
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2", "n3"}); },
+                     30s));
+  std::array<node_process*, 3> nodes{&n1, &n2, &n3};
+
+  // 333 stores on each node; store i holds i % 5 notes of sizes i*10+k.
+  constexpr int stores = 999;
+  auto address = [](int i) { return "u" + std::to_string(i) + "@example.com"; };
+  client_system cs;
+  std::vector<std::unique_ptr<system_session>> sessions;
+  for (auto* n : nodes)
+    sessions.push_back(
+      std::make_unique<system_session>(cs.sys(), n->endpoint(), read_key(key)));
+  mantissa::actors::caller sys_caller{"system", "test"};
+  std::int64_t notes = 0, size_sum = 0;
+  for (int i = 0; i < stores; ++i) {
+    auto& s = *sessions[static_cast<std::size_t>(i % 3)];
+    REQUIRE(s.route(address(i),
+                    caf::make_message(mantissa::actors::create_atom::value))
+            == R"({"ok":true})");
+    for (int k = 0; k < i % 5; ++k) {
+      auto r = s.route(address(i),
+                       caf::make_message(
+                         mantissa::actors::put_atom::value, sys_caller,
+                         std::string{"notes.note"},
+                         json{{"title", "n" + std::to_string(k)},
+                              {"body", std::to_string(i * 10 + k)}}
+                           .dump()));
+      REQUIRE(r.rfind("error", 0) != 0);
+      ++notes;
+      size_sum += i * 10 + k;
+    }
+  }
+
+  // Node 3 restarts: joining, it tells the seed about the stores it holds
+  // (they were made behind the directory's back, through route).
+  sessions[2].reset();
+  n3.kill9();
+  n3.start();
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2", "n3"}); },
+                     30s));
+  sessions[2] = std::make_unique<system_session>(cs.sys(), n3.endpoint(),
+                                                 read_key(key));
+
+  // Store by store, through each store's own node.
+  std::int64_t counted = 0;
+  std::vector<std::string> with_notes;
+  for (int i = 0; i < stores; ++i) {
+    auto r = sessions[static_cast<std::size_t>(i % 3)]->route(
+      address(i), caf::make_message(mantissa::actors::count_atom::value,
+                                    sys_caller, std::string{"notes.note"},
+                                    std::string{"{}"}));
+    auto n = json::parse(r, nullptr, false).value("count", -1);
+    REQUIRE(n >= 0);
+    counted += n;
+    if (n > 0)
+      with_notes.push_back(address(i));
+  }
+  CHECK(counted == notes);
+
+  // The fan-out, asked at the seed and at another node.
+  for (auto* at : {&n1, &n2}) {
+    auto [code, out] = fanout(at->endpoint(), key,
+                              {"--type", "notes.note", "--quiet"});
+    REQUIRE(code == 0);
+    INFO(out.dump());
+    CHECK(out.at("stores") == stores);
+    CHECK(out.at("failed") == 0);
+    CHECK(out.at("result") == notes);
+    CHECK(out.at("nodes").size() == 3);
+  }
+  {
+    // Stores with notes (collate count), and a filter to some stores.
+    auto [code, out] = fanout(n3.endpoint(), key,
+                              {"--type", "notes.note", "--collate", "count",
+                               "--quiet"});
+    REQUIRE(code == 0);
+    CHECK(out.at("result") == static_cast<std::int64_t>(with_notes.size()));
+    auto [c2, only] = fanout(n1.endpoint(), key,
+                             {"--type", "notes.note", "--store", address(4),
+                              "--store", address(8), "--quiet"});
+    REQUIRE(c2 == 0);
+    CHECK(only.at("stores") == 2);
+    CHECK(only.at("result") == 4 + 3);
+  }
+  {
+    // The five biggest notes, by their body as a number: a run of the
+    // query in every store, each sending only its best five.
+    auto [code, out] = fanout(
+      n1.endpoint(), key,
+      {"--query", R"({"type":"notes.note"})", "--collate", "top", "--field",
+       "title", "--order", "asc", "--limit", "3", "--quiet"});
+    REQUIRE(code == 0);
+    INFO(out.dump());
+    REQUIRE(out.at("result").size() == 3);
+    for (auto& item : out.at("result")) {
+      CHECK(item.at("title") == "n0");
+      CHECK(item.at("store").get<std::string>().find("@example.com")
+            != std::string::npos);
+    }
+    auto [c2, all] = fanout(n2.endpoint(), key,
+                            {"--query", R"({"type":"notes.note"})",
+                             "--limit", "100000", "--quiet"});
+    REQUIRE(c2 == 0);
+    CHECK(all.at("result").size() == static_cast<std::size_t>(notes));
+    CHECK(all.at("truncated") == false);
+    std::int64_t sum = 0;
+    for (auto& item : all.at("result"))
+      sum += std::stoll(item.at("body").get<std::string>());
+    CHECK(sum == size_sum);
+  }
+
+  // A bad request is refused with a clear message, nothing run.
+  {
+    auto r = run({MANTISSA_BINARY, "fanout", "--connect", n1.endpoint(),
+                  "--key", key.string(), "--type", "notes.note", "--collate",
+                  "median", "--quiet"},
+                 {}, 30s);
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("collate must be") != std::string::npos);
+  }
+
+  // Node 3 down: its stores are reported failed, the others answered.
+  sessions.clear();
+  n3.kill9();
+  REQUIRE(eventually([&] { return status(n1.endpoint(), key)["n3"] == "down"; },
+                     20s));
+  auto [code, out] = fanout(n1.endpoint(), key, {"--type", "notes.note", "--quiet"});
+  INFO(out.dump());
+  CHECK(code == 3);
+  CHECK(out.at("failed") == stores / 3);
+  std::int64_t on_n3 = 0;
+  for (int i = 2; i < stores; i += 3)
+    on_n3 += i % 5;
+  CHECK(out.at("result") == notes - on_n3);
+  REQUIRE(out.at("failures").size() == 1);
+  CHECK(out.at("failures")[0].at("node") == "n3");
+  CHECK(out.at("failures")[0].at("code") == "store_unavailable");
 }
