@@ -10,7 +10,7 @@
 // over one tenth of them (one domain of ten), to show how it scales.
 //
 //   build/bench/fanout_bench [--stores 10000] [--items 3] [--data DIR]
-//                            [--concurrency 4,16,64] [--runs 3]
+//                            [--concurrency 4,16,64] [--runs 3] [--fanout-only]
 //
 // Without --data the stores are made under /tmp and removed afterwards;
 // with it they are kept and reused (made once).
@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -97,6 +98,7 @@ struct options {
   std::string data;
   std::vector<std::size_t> concurrency{4, 16, 64};
   int runs = 3;
+  bool baselines = true; ///< --fanout-only skips them (for profiling)
 };
 
 std::vector<std::size_t> parse_list(const std::string& text) {
@@ -121,8 +123,16 @@ double median(std::vector<double> xs) {
 
 int main(int argc, char** argv) {
   options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i], v = argv[i + 1];
+  for (int i = 1; i < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--fanout-only") {
+      o.baselines = false;
+      --i;
+      continue;
+    }
+    if (i + 1 >= argc)
+      die("a value is missing after " + a);
+    std::string v = argv[i + 1];
     if (a == "--stores")
       o.stores = std::atoi(v.c_str());
     else if (a == "--items")
@@ -148,18 +158,26 @@ int main(int argc, char** argv) {
   std::printf("fanout_bench: %d stores x %d items, %u cores, data under %s\n",
               o.stores, o.items, cores, dir.c_str());
 
+  // Active stores hold their files in exclusive mode, so the raw
+  // baselines run while no node is up: the node is started for the store
+  // phases of each run and stopped after them.
   actors::node_options opts;
   opts.data_dir = dir;
-  actors::node n{opts};
-  if (!n.types().add(item_decl()))
-    die("cannot declare the item type");
-  std::string err;
-  if (!n.start(err))
-    die(err);
+  std::unique_ptr<actors::node> node_ptr;
+  auto start_node = [&] {
+    node_ptr = std::make_unique<actors::node>(opts);
+    if (!node_ptr->types().add(item_decl()))
+      die("cannot declare the item type");
+    std::string err;
+    if (!node_ptr->start(err))
+      die(err);
+  };
+  start_node();
   const actors::caller sys{actors::system_role, "bench"};
 
   // The stores (made once; a kept directory is reused).
   {
+    auto& n = *node_ptr;
     auto t0 = clock_type::now();
     int made = 0;
     for (int i = 0; i < o.stores; ++i) {
@@ -185,8 +203,10 @@ int main(int argc, char** argv) {
                    seconds_since(t0));
   }
   const std::int64_t expected = static_cast<std::int64_t>(o.stores) * o.items;
+  node_ptr.reset();
 
   auto fanout = [&](const std::string& spec) {
+    auto& n = *node_ptr;
     auto t0 = clock_type::now();
     auto r = n.wait(
       [&](actors::reply_handler d) { n.fanout(spec, {}, std::move(d)); });
@@ -204,6 +224,16 @@ int main(int argc, char** argv) {
     fan_tenth(o.concurrency.size());
   for (int run = 0; run < o.runs; ++run) {
     auto t0 = clock_type::now();
+    if (!o.baselines) {
+      start_node();
+      for (std::size_t c = 0; c < o.concurrency.size(); ++c)
+        fan[c].push_back(
+          fanout(json{{"type", item_type}, {"concurrency", o.concurrency[c]}}
+                   .dump())
+            .first);
+      node_ptr.reset();
+      continue;
+    }
     if (raw_count(dir, 0, o.stores, 1) != expected)
       die("the raw count is wrong");
     raw1.push_back(seconds_since(t0));
@@ -222,6 +252,8 @@ int main(int argc, char** argv) {
       die("the parallel raw count is wrong");
     rawn.push_back(seconds_since(t0));
 
+    start_node();
+    auto& n = *node_ptr;
     t0 = clock_type::now();
     std::int64_t sum = 0;
     for (int i = 0; i < o.stores; ++i) {
@@ -248,6 +280,7 @@ int main(int argc, char** argv) {
         die("the one-domain fan-out count is wrong");
       fan_tenth[c].push_back(s10);
     }
+    node_ptr.reset();
   }
 
   std::printf("  open-store cap %zu (every fan-out activates stores cold)\n",
@@ -257,6 +290,14 @@ int main(int argc, char** argv) {
   auto row = [&](const std::string& what, double s, int stores) {
     std::printf("  %-44s %7.3f %10.0f\n", what.c_str(), s, stores / s);
   };
+  if (!o.baselines) {
+    for (std::size_t c = 0; c < o.concurrency.size(); ++c)
+      row("fan-out count, concurrency " + std::to_string(o.concurrency[c]),
+          median(fan[c]), o.stores);
+    if (!keep)
+      std::filesystem::remove_all(dir);
+    return 0;
+  }
   row("raw SQLite open+count+close, 1 thread", median(raw1), o.stores);
   row("raw SQLite, " + std::to_string(cores) + " threads (the floor)",
       median(rawn), o.stores);
@@ -280,7 +321,6 @@ int main(int argc, char** argv) {
               median(one_by_one) / best);
   std::printf("  target: %d stores in <= 2 s -> %s (%.3f s)\n", o.stores,
               best <= 2.0 ? "met" : "NOT met", best);
-  n.stop();
   if (!keep)
     std::filesystem::remove_all(dir);
   return 0;

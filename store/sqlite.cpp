@@ -1,8 +1,29 @@
 #include "store/sqlite.hpp"
 
+#include <mutex>
+
 #include <sqlite3.h>
 
 namespace mantissa::store::sqlite {
+
+namespace {
+
+/// Process-wide SQLite settings, before the library's first use (later
+/// calls of sqlite3_config fail harmlessly when something else initialized
+/// it first). Every connection is used by one thread at a time (its store
+/// actor), so SQLite's own locking is not needed; and its memory
+/// statistics take a global mutex on every allocation, which the store
+/// actors of a node would otherwise contend for (activation under a
+/// fan-out: docs/benchmarks.md).
+void configure_library() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  });
+}
+
+} // namespace
 
 errc map_error(int code) noexcept {
   switch (code & 0xFF) {
@@ -158,6 +179,7 @@ cached_statement::~cached_statement() {
 
 result<std::unique_ptr<connection>>
 connection::open(const std::filesystem::path& path, const open_options& opts) {
+  configure_library();
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
   if (opts.read_only)
     flags |= SQLITE_OPEN_READONLY;

@@ -596,6 +596,49 @@ TEST_CASE_METHOD(api_fixture,
 }
 
 TEST_CASE_METHOD(api_fixture,
+                 "a fan-out over every user store is for site admins, and a "
+                 "bad request is a 400",
+                 "[http][api][fanout]") {
+  start();
+  auto a = login(alice, "alice password");
+  auto b = login(bob, "bob password");
+  create_note(a, "one");
+  create_note(a, "two");
+  create_note(b, "three", bob);
+  auto spec = R"({"type":"notes.note"})";
+  for (auto& h : {bearer(b), headers{}}) {
+    auto refused = call("POST", "/api/admin/fanout", spec, h);
+    CHECK(refused.status == 404);
+  }
+  REQUIRE(wait([&](auto done) {
+            n->member(sys, "site", "user:" + alice, "group:admin", true,
+                      std::move(done));
+          }).ok);
+  auto counted = call("POST", "/api/admin/fanout", spec, bearer(a));
+  INFO(counted.body);
+  REQUIRE(counted.status == 200);
+  auto out = body_of(counted);
+  CHECK(out["result"] == 3);
+  CHECK(out["stores"] == 2);
+  CHECK(out["failed"] == 0);
+  auto listed = call("POST", "/api/admin/fanout",
+                     R"({"op":"query","query":{"type":"notes.note","sort":["title"]},)"
+                     R"("collate":"top","field":"title","order":"asc","limit":2})",
+                     bearer(a));
+  REQUIRE(listed.status == 200);
+  auto top = body_of(listed)["result"];
+  REQUIRE(top.size() == 2);
+  CHECK(top[0]["title"] == "one");
+  CHECK(top[1]["title"] == "three");
+  CHECK(top[1]["store"] == bob);
+  auto bad = call("POST", "/api/admin/fanout", R"({"op":"drop"})", bearer(a));
+  CHECK(bad.status == 400);
+  CHECK(error_code_of(bad) == "invalid_query");
+  CHECK(call("POST", "/api/admin/fanout", "[1,2]", bearer(a)).status == 400);
+  CHECK(call("GET", "/api/admin/fanout", {}, bearer(a)).status == 405);
+}
+
+TEST_CASE_METHOD(api_fixture,
                  "the account handlers run only where they "
                  "belong",
                  "[http][api]") {
