@@ -33,6 +33,7 @@
 #include "actors/internal/timer.hpp"
 #include "actors/internal/wal_sync.hpp"
 #include "actors/messaging.hpp"
+#include "actors/metrics.hpp"
 #include "actors/network_tuning.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
@@ -716,6 +717,35 @@ void node::stats(reply_handler done) {
   }
   caf::anon_send(impl_->bridge, stats_atom::value,
                  completion{std::make_shared<reply_handler>(std::move(done))});
+}
+
+void node::write_metrics(prometheus_text& out) const {
+  auto& c = impl_->rt.stats;
+  auto load = [](const std::atomic<std::int64_t>& a) {
+    return static_cast<double>(a.load(std::memory_order_relaxed));
+  };
+  out.family("mantissa_stores_open", "gauge", "Store actors open now");
+  out.sample("mantissa_stores_open", {}, load(c.open_stores));
+  out.family("mantissa_store_activations_total", "counter",
+             "Stores opened (activated) since the node started");
+  out.sample("mantissa_store_activations_total", {}, load(c.activations));
+  out.family("mantissa_store_passivations_total", "counter",
+             "Stores closed (passivated) since the node started");
+  out.sample("mantissa_store_passivations_total", {}, load(c.passivations));
+  out.family("mantissa_commits_total", "counter", "Store transactions committed");
+  out.sample("mantissa_commits_total", {}, load(c.commits));
+  out.family("mantissa_committed_writes_total", "counter",
+             "Writes acknowledged after their commit");
+  out.sample("mantissa_committed_writes_total", {}, load(c.committed_writes));
+  out.family("mantissa_commit_batch_writes", "histogram",
+             "Writes per commit (group commit)");
+  out.samples("mantissa_commit_batch_writes", {}, c.commit_batch);
+  out.family("mantissa_commit_seconds", "histogram",
+             "Time of SQLite's COMMIT of a batch");
+  out.samples("mantissa_commit_seconds", {}, c.commit_seconds);
+  out.family("mantissa_wal_sync_seconds", "histogram",
+             "Time from a commit to the end of its WAL sync (durable stores)");
+  out.samples("mantissa_wal_sync_seconds", {}, c.sync_seconds);
 }
 
 void node::fanout(const std::string& spec_json, progress_handler progress,

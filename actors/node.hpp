@@ -23,6 +23,10 @@ class actor;
 } // namespace caf
 
 namespace mantissa::actors {
+class prometheus_text;
+} // namespace mantissa::actors
+
+namespace mantissa::actors {
 
 /// Settings of one node process.
 struct node_options {
@@ -181,6 +185,9 @@ class node {
   void create_store(const std::string& address, reply_handler done);
   /// Counters of the node as JSON.
   void stats(reply_handler done);
+  /// Appends the node's metrics (stores, activations, commits) to `out`
+  /// (docs/operations.md, "Metrics"). Any thread; reads atomics only.
+  void write_metrics(prometheus_text& out) const;
   /// Runs a fan-out (actors/fanout.hpp, docs/operations.md) as the system
   /// over every selected user store of the node, or of the cluster when
   /// the node is in one; `done` gets the collated result. `progress` (may

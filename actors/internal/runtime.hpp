@@ -8,6 +8,7 @@
 #include <caf/actor.hpp>
 
 #include "actors/handlers.hpp"
+#include "actors/metrics.hpp"
 #include "store/registry.hpp"
 #include "store/sqlite.hpp"
 
@@ -23,6 +24,14 @@ struct counters {
   std::atomic<std::int64_t> committed_writes{0};
   std::atomic<std::int64_t> max_batch{0};
   std::atomic<std::int64_t> open_stores{0};
+  /// Writes per commit.
+  histogram commit_batch{1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096};
+  /// Seconds of SQLite's COMMIT (the WAL sync is timed apart: sync_seconds).
+  histogram commit_seconds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                           0.01, 0.025, 0.05, 0.1, 0.25, 1};
+  /// Seconds from a commit to its WAL sync's end, for durable stores.
+  histogram sync_seconds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                         0.01, 0.025, 0.05, 0.1, 0.25, 1};
 };
 
 /// What every store actor of a node needs; owned by the node, outlives its

@@ -492,7 +492,12 @@ class store_behavior {
     st.expected_batch = st.held.size();
     auto held = std::move(st.held);
     st.held.clear();
+    auto commit_started = std::chrono::steady_clock::now();
     auto r = st.db->commit();
+    st.rt->stats.commit_seconds.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                    - commit_started)
+        .count());
     if (!r) {
       st.cache.clear();
       auto err = make_error(error_code::store_unavailable,
@@ -508,6 +513,7 @@ class store_behavior {
     auto prev = st.rt->stats.max_batch.load(std::memory_order_relaxed);
     while (n > prev && !st.rt->stats.max_batch.compare_exchange_weak(prev, n)) {
     }
+    st.rt->stats.commit_batch.observe(static_cast<double>(n));
     auto durable = messages_committed();
     if (!st.deferred_sync) {
       for (auto& h : held)
@@ -543,7 +549,13 @@ class store_behavior {
     st.sync_in_flight = true;
     auto target = st.committed_seq;
     caf::actor me = caf::actor_cast<caf::actor>(self_);
-    st.rt->syncer->submit(st.wal, [me, target](int rc) {
+    auto* rt = st.rt;
+    auto started = std::chrono::steady_clock::now();
+    st.rt->syncer->submit(st.wal, [me, target, rt, started](int rc) {
+      rt->stats.sync_seconds.observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now()
+                                      - started)
+          .count());
       caf::anon_send(me, synced_atom_v, target, rc);
     });
   }

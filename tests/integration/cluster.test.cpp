@@ -712,6 +712,14 @@ TEST_CASE("a fan-out over 999 stores on three nodes equals the same "
   n3.kill9();
   REQUIRE(eventually([&] { return status(n1.endpoint(), key)["n3"] == "down"; },
                      20s));
+  // The seed's metrics show the membership.
+  auto scraped = http_request(n1.http(), "GET", "/metrics");
+  REQUIRE(scraped);
+  CHECK(scraped->status == 200);
+  CHECK(scraped->body.find("mantissa_cluster_node_up{node=\"n3\"} 0")
+        != std::string::npos);
+  CHECK(scraped->body.find("mantissa_cluster_node_up{node=\"n2\"} 1")
+        != std::string::npos);
   auto [code, out] = fanout(n1.endpoint(), key, {"--type", "notes.note", "--quiet"});
   INFO(out.dump());
   CHECK(code == 3);

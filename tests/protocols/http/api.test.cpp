@@ -6,6 +6,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <regex>
+#include <sstream>
+
 #include <cctype>
 #include <functional>
 #include <future>
@@ -636,6 +639,58 @@ TEST_CASE_METHOD(api_fixture,
   CHECK(error_code_of(bad) == "invalid_query");
   CHECK(call("POST", "/api/admin/fanout", "[1,2]", bearer(a)).status == 400);
   CHECK(call("GET", "/api/admin/fanout", {}, bearer(a)).status == 405);
+}
+
+TEST_CASE_METHOD(api_fixture,
+                 "GET /metrics gives the front end's and the node's series in "
+                 "the Prometheus text format",
+                 "[http][api][metrics]") {
+  start();
+  auto a = login(alice, "alice password");
+  create_note(a, "counted");
+  CHECK(call("GET", items_path(alice), {}, bearer(a)).status == 200);
+  CHECK(call("GET", "/api/stores/" + alice + "/items/notes.note/999999", {},
+             bearer(a))
+          .status
+        == 404);
+  auto m = call("GET", "/metrics", {}, {});
+  REQUIRE(m.status == 200);
+  CHECK(m.header("Content-Type").find("text/plain; version=0.0.4")
+        != std::string::npos);
+  auto has = [&](const std::string& line) {
+    INFO(line);
+    CHECK(m.body.find(line) != std::string::npos);
+  };
+  has("# TYPE mantissa_http_requests_total counter");
+  has("mantissa_http_requests_total{route=\"login\",status=\"200\"} 1");
+  has("mantissa_http_requests_total{route=\"items\",status=\"201\"} 1");
+  has("mantissa_http_requests_total{route=\"items\",status=\"200\"} 1");
+  has("mantissa_http_requests_total{route=\"item\",status=\"404\"} 1");
+  has("# TYPE mantissa_http_request_seconds histogram");
+  has("mantissa_http_request_seconds_bucket{route=\"items\",le=\"+Inf\"} 2");
+  has("mantissa_http_request_seconds_count{route=\"login\"} 1");
+  has("# TYPE mantissa_stores_open gauge");
+  has("mantissa_store_activations_total ");
+  has("mantissa_commits_total ");
+  has("mantissa_committed_writes_total ");
+  has("# TYPE mantissa_commit_batch_writes histogram");
+  has("mantissa_commit_batch_writes_bucket{le=\"1\"} ");
+  has("mantissa_commit_seconds_count ");
+  has("mantissa_wal_sync_seconds_count ");
+  // Each sample line is NAME{LABELS} VALUE or NAME VALUE.
+  std::istringstream lines{m.body};
+  std::string line;
+  std::regex sample{R"(^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+$)"};
+  while (std::getline(lines, line))
+    if (!line.empty() && line[0] != '#') {
+      INFO(line);
+      CHECK(std::regex_match(line, sample));
+    }
+  // The scrape itself is counted at the next one.
+  auto again = call("GET", "/metrics", {}, {});
+  CHECK(again.body.find("mantissa_http_requests_total{route=\"metrics\",status=\"200\"} 1")
+        != std::string::npos);
+  CHECK(call("POST", "/metrics", "{}", {}).status == 405);
 }
 
 TEST_CASE_METHOD(api_fixture,
