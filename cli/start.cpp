@@ -319,20 +319,28 @@ int run_start(const start_args& args) {
       }
     }
   }
+  // The SMTP server exists before the HTTP server starts (its metrics
+  // are part of /metrics); it starts listening after it.
+  std::unique_ptr<smtp::backend> mail_backend;
+  std::unique_ptr<smtp::server> mail;
+  if (!smtp_endpoint.empty()) {
+    mail_backend = smtp::make_node_backend(n);
+    mail = std::make_unique<smtp::server>(sopts, *mail_backend);
+  }
   http::api_context api{&n, &known, {}, false};
   if (!setup.domain.empty())
     api.domains.push_back(setup.domain);
+  if (mail)
+    api.extra_metrics = [m = mail.get()](actors::prometheus_text& out) {
+      m->write_metrics(out);
+    };
   http::server srv{hopts, http::make_api_handler(api)};
   if (!srv.start(err)) {
     std::cerr << "mantissa start: cannot serve HTTP on " << http_endpoint
               << ": " << err << '\n';
     return 1;
   }
-  std::unique_ptr<smtp::backend> mail_backend;
-  std::unique_ptr<smtp::server> mail;
-  if (!smtp_endpoint.empty()) {
-    mail_backend = smtp::make_node_backend(n);
-    mail = std::make_unique<smtp::server>(sopts, *mail_backend);
+  if (mail) {
     if (!mail->start(err)) {
       std::cerr << "mantissa start: cannot serve SMTP on " << smtp_endpoint
                 << ": " << err << '\n';

@@ -38,6 +38,8 @@ void serve_metrics(const api_context& ctx, const http_metrics& http,
   auto out = std::make_shared<actors::prometheus_text>();
   http.write(*out);
   ctx.node->write_metrics(*out);
+  if (ctx.extra_metrics)
+    ctx.extra_metrics(*out);
   auto finish = [reply, out] {
     reply(response{200, "text/plain; version=0.0.4; charset=utf-8", {},
                    out->text()});

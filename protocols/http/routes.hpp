@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct api_context {
   /// `Secure`. Requests that came over the server's own TLS
   /// (`request::secure`) get it anyway.
   bool tls = false;
+  /// More series for `GET /metrics` (the SMTP server's); may be empty.
+  /// Set before the server starts.
+  std::function<void(actors::prometheus_text&)> extra_metrics;
 };
 
 /// `/api/...`: login, logout, me, items, shares, admin (api_json.cpp).

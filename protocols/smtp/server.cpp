@@ -21,6 +21,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
+#include "actors/metrics.hpp"
+
 // Transport of the SMTP front end: a listener plus one connection per
 // client, everything a connection does on its own strand. The protocol
 // itself is `session` (pure); a connection only moves bytes, runs timers
@@ -69,6 +71,14 @@ struct core {
 
   server_options opts;
   backend& back;
+  /// For /metrics; shared with delivery callbacks that may outlive a
+  /// connection.
+  struct counts {
+    std::atomic<std::uint64_t> sessions{0};
+    std::atomic<std::uint64_t> delivered{0};
+    std::atomic<std::uint64_t> failed{0};
+  };
+  std::shared_ptr<counts> metrics = std::make_shared<counts>();
   std::shared_ptr<gate> gate_ = std::make_shared<gate>();
   std::atomic<bool> stopping{false};
 
@@ -338,7 +348,10 @@ class connection : public std::enable_shared_from_this<connection> {
       case request_kind::deliver:
         call_backend([&] {
           core_.back.deliver(
-            std::move(r.message), [weak, g](delivery_status s) {
+            std::move(r.message),
+            [weak, g, m = core_.metrics](delivery_status s) {
+              (s.ok ? m->delivered : m->failed)
+                .fetch_add(1, std::memory_order_relaxed);
               post_back(weak, g, [s = std::move(s)](connection& c) {
                 c.session_.delivered(s);
                 c.pump();
@@ -512,6 +525,7 @@ void core::on_accept(error_code ec, tcp::socket socket) {
     });
     return;
   }
+  metrics->sessions.fetch_add(1, std::memory_order_relaxed);
   bool reject;
   {
     std::lock_guard<std::mutex> guard{count_mutex};
@@ -636,6 +650,23 @@ std::uint16_t server::port() const noexcept {
 std::size_t server::connections() const {
   std::lock_guard<std::mutex> guard{impl_->count_mutex};
   return impl_->open_connections;
+}
+
+void server::write_metrics(actors::prometheus_text& out) const {
+  auto& m = *impl_->metrics;
+  out.family("mantissa_smtp_sessions_total", "counter",
+             "SMTP connections accepted");
+  out.sample("mantissa_smtp_sessions_total", {},
+             static_cast<double>(m.sessions.load(std::memory_order_relaxed)));
+  out.family("mantissa_smtp_connections", "gauge", "SMTP connections open now");
+  out.sample("mantissa_smtp_connections", {},
+             static_cast<double>(connections()));
+  out.family("mantissa_smtp_deliveries_total", "counter",
+             "Messages handed to the stores: accepted (ok) or refused");
+  out.sample("mantissa_smtp_deliveries_total", {{"result", "ok"}},
+             static_cast<double>(m.delivered.load(std::memory_order_relaxed)));
+  out.sample("mantissa_smtp_deliveries_total", {{"result", "failed"}},
+             static_cast<double>(m.failed.load(std::memory_order_relaxed)));
 }
 
 void server::stop() {

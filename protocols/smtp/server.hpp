@@ -13,6 +13,10 @@ namespace boost::asio::ssl {
 class context;
 } // namespace boost::asio::ssl
 
+namespace mantissa::actors {
+class prometheus_text;
+} // namespace mantissa::actors
+
 namespace mantissa::smtp {
 
 struct server_options {
@@ -56,6 +60,10 @@ class server {
 
   /// Open connections now.
   [[nodiscard]] std::size_t connections() const;
+
+  /// Appends `mantissa_smtp_sessions_total`, `mantissa_smtp_connections`
+  /// and `mantissa_smtp_deliveries_total{result}` to `out`. Any thread.
+  void write_metrics(actors::prometheus_text& out) const;
 
   /// Stops accepting, tells every session to close (421; a delivery in
   /// flight is answered first, for at most `shutdown_grace`), then closes

@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/smtp_client.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -70,6 +71,21 @@ TEST_CASE("start serves the site's smtp port with its settings",
   CHECK(c.code("RCPT TO:<nobody@example.net>") == 550);
   CHECK(c.data("Subject: hi\r\n\r\nhello\r\n") == 250);
   CHECK(c.code("QUIT") == 221);
+  // The delivery shows in the node's metrics.
+  auto http_line = node.wait_for_line("serving http://", 10s);
+  REQUIRE(http_line);
+  std::smatch hm;
+  REQUIRE(std::regex_search(*http_line, hm, std::regex{R"(:(\d+)/)"}));
+  auto metrics = mantissa::test::http_request(
+    static_cast<std::uint16_t>(std::stoi(hm[1])), "GET", "/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->status == 200);
+  CHECK(metrics->body.find("mantissa_smtp_sessions_total 1\n")
+        != std::string::npos);
+  CHECK(metrics->body.find("mantissa_smtp_deliveries_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(metrics->body.find("# TYPE mantissa_smtp_connections gauge")
+        != std::string::npos);
   node.signal(SIGTERM);
   CHECK(node.wait(10s) == 0);
 }
