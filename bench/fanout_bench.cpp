@@ -2,7 +2,7 @@
 // M10: 10,000 stores in <= 2 s on 2 cores) against, in the same run,
 //
 //   raw SQLite, 1 thread     open + SELECT count(*) + close of every file
-//   raw SQLite, N threads    the same split over N threads (the floor)
+//   raw SQLite, N threads    the same split over N threads
 //   store by store           node::count for each store, one at a time
 //                            (a client without fan-out)
 //
@@ -299,7 +299,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   row("raw SQLite open+count+close, 1 thread", median(raw1), o.stores);
-  row("raw SQLite, " + std::to_string(cores) + " threads (the floor)",
+  row("raw SQLite, " + std::to_string(cores) + " threads",
       median(rawn), o.stores);
   row("node::count store by store, 1 in flight", median(one_by_one), o.stores);
   for (std::size_t c = 0; c < o.concurrency.size(); ++c) {
@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
       best_c = o.concurrency[c];
     }
   std::printf("  best fan-out (concurrency %zu): %.2fx the 1-thread raw rate, "
-              "%.2fx the %u-thread floor, %.1fx store by store\n",
+              "%.2fx the %u-thread raw rate, %.1fx store by store\n",
               best_c, median(raw1) / best, median(rawn) / best, cores,
               median(one_by_one) / best);
   std::printf("  target: %d stores in <= 2 s -> %s (%.3f s)\n", o.stores,
