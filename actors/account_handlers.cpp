@@ -116,20 +116,33 @@ register_account_handlers(handler_registry& handlers,
         return wrong_store("mantissa.add_account", "the site store");
       if (!args.is_object())
         return error{errc::invalid_value,
-                     "mantissa.add_account takes {\"username\",\"password\"}"};
+                     "mantissa.add_account takes {\"username\",\"password\"} "
+                     "or {\"username\",\"artificial\":true}"};
       auto username = string_member(args, "username");
-      auto password = string_member(args, "password");
       if (!username)
         return error{errc::invalid_value, "username: a string is needed"};
-      if (!password)
-        return error{errc::invalid_value, "password: a string is needed"};
+      // An artificial account owns a store and cannot log in (no password).
+      bool artificial = args.contains("artificial")
+                        && args["artificial"].is_boolean()
+                        && args["artificial"].get<bool>();
+      std::optional<std::string> password;
+      if (artificial) {
+        if (args.contains("password"))
+          return error{errc::invalid_value,
+                       "an artificial account has no password"};
+      } else {
+        auto given = string_member(args, "password");
+        if (!given)
+          return error{errc::invalid_value, "password: a string is needed"};
+        password = std::move(*given);
+      }
       auto addr = parse_address(*username);
       if (!addr)
         return std::move(addr).error_value();
       if (addr->is_offering())
         return error{errc::invalid_value,
                      "username: an address user@domain is needed"};
-      auto acct = add_account(s, *addr, std::move(*password));
+      auto acct = add_account(s, *addr, std::move(password));
       if (!acct)
         return std::move(acct).error_value();
       return to_json(*acct);

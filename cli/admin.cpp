@@ -123,23 +123,26 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
         return;
       }
       if (!a->connect.empty()) {
-        if (!password || !a->products.empty()) {
-          exit_code = fail("with --connect: give --password-stdin; "
-                           "--no-password and --product work offline only");
+        if (!a->products.empty()) {
+          exit_code = fail("--product works offline only (add products with "
+                           "'mantissa user product add' on the seed)");
           return;
         }
         nlohmann::json out;
         std::string err;
         auto key = a->key.empty() ? default_key_file(a->data) : a->key;
-        if (!cluster_call(a->connect, key, a->tls, "add_user",
-                          {{"username", a->address},
-                           {"password", *password},
-                           {"node", a->node}},
-                          out, err)) {
+        nlohmann::json args{{"username", a->address}, {"node", a->node}};
+        if (password)
+          args["password"] = *password;
+        else
+          args["artificial"] = true;
+        if (!cluster_call(a->connect, key, a->tls, "add_user", args, out,
+                          err)) {
           exit_code = fail(err);
           return;
         }
-        std::cout << "added " << out.value("address", a->address) << " on node "
+        std::cout << "added " << out.value("address", a->address)
+                  << (password ? "" : " (no password)") << " on node "
                   << out.value("node", std::string{"?"}) << '\n';
         return;
       }

@@ -552,8 +552,11 @@ void add_user(cluster_actor* self, json args,
               caf::typed_response_promise<std::string> rp) {
   auto role = args.value("role", std::string{system_role});
   auto wanted = args.value("node", std::string{});
-  json account_args{{"username", args.value("username", std::string{})},
-                    {"password", args.value("password", std::string{})}};
+  json account_args{{"username", args.value("username", std::string{})}};
+  if (args.value("artificial", false))
+    account_args["artificial"] = true;
+  else
+    account_args["password"] = args.value("password", std::string{});
   // Choose first, so that nothing is created when the node is wrong.
   std::string refused;
   if (choose_node(self, wanted, refused).empty()) {

@@ -731,4 +731,21 @@ TEST_CASE("a fan-out over 999 stores on three nodes equals the same "
   REQUIRE(out.at("failures").size() == 1);
   CHECK(out.at("failures")[0].at("node") == "n3");
   CHECK(out.at("failures")[0].at("code") == "store_unavailable");
+
+  // An artificial account through the cluster: it owns a store on a node
+  // that is up and cannot log in.
+  auto art = run({MANTISSA_BINARY, "user", "add", "shared@example.com",
+                  "--no-password", "--connect", n2.endpoint(), "--key",
+                  key.string()},
+                 {}, 60s);
+  INFO(art.err);
+  REQUIRE(art.exit_code == 0);
+  CHECK(art.out.find("(no password) on node n") != std::string::npos);
+  CHECK((fs::exists(n1.data() / "users" / "example.com" / "shared.sqlite")
+         || fs::exists(n2.data() / "users" / "example.com" / "shared.sqlite")));
+  auto art_login = http_request(
+    n1.http(), "POST", "/api/login",
+    json{{"username", "shared@example.com"}, {"password", ""}}.dump());
+  REQUIRE(art_login);
+  CHECK(art_login->status != 200);
 }
