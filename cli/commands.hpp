@@ -21,6 +21,9 @@ void add_admin_commands(CLI::App& app, int& exit_code);
 /// of offerings); call after `add_admin_commands`.
 void add_offering_commands(CLI::App& app, int& exit_code);
 
+/// Adds `backup` and `restore` (docs/operations.md).
+void add_backup_commands(CLI::App& app, int& exit_code);
+
 /// What `start` learns from the site store before the node takes over.
 struct site_setup {
   bool created = false;   ///< this run created the site (first run)

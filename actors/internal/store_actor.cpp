@@ -19,6 +19,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/backup.hpp"
 #include "actors/errors.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/atoms.hpp"
@@ -28,6 +29,7 @@
 #include "actors/internal/wal_sync.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/protocol.hpp"
+#include "store/backup.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
 #include "store/messaging.hpp"
@@ -164,6 +166,19 @@ struct held_reply {
   }
 };
 
+/// A snapshot of the store in progress (docs/operations.md): copied in
+/// steps, then hashed in steps, then answered.
+struct backup_job {
+  caf::response_promise promise;
+  std::filesystem::path dest;
+  std::unique_ptr<store::online_backup> copy;  // while copying
+  std::unique_ptr<file_hasher> hasher;         // after the copy
+  std::uint64_t bytes = 0;
+  std::int64_t pages = 0;
+  int steps = 0;
+  std::chrono::steady_clock::time_point started;
+};
+
 struct store_state {
   static inline const char* name = "mantissa.store";
 
@@ -227,6 +242,10 @@ struct store_state {
   std::vector<std::pair<std::string, std::int64_t>> acks;
   std::unordered_map<std::string, std::int64_t> safe_acked;
   std::int64_t outbox_armed = -1;
+  // Backups, one at a time in arrival order; `backup_after_commit`: the
+  // next step waits for the open batch to commit.
+  std::deque<backup_job> backups;
+  bool backup_after_commit = false;
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -268,6 +287,11 @@ constexpr std::size_t max_batch = 4096;
 /// How long a batch waits for more writes when the last batch had several
 /// writers (commit_delay, as databases call it).
 constexpr auto commit_delay = std::chrono::microseconds(250);
+/// A backup copies this many pages (4 MiB of 4 KiB pages) per step and
+/// hashes this many bytes per step, so that one step keeps other requests
+/// waiting for a few milliseconds at most.
+constexpr int backup_pages_per_step = 1024;
+constexpr std::size_t backup_hash_bytes_per_step = 8 << 20;
 
 class store_behavior {
  public:
@@ -474,6 +498,18 @@ class store_behavior {
   /// each sync covers one commit of as many writes as arrived meanwhile.
   void commit(bool final = false) {
     auto& st = self_->state;
+    bool was_open = st.batch_open;
+    commit_batch(final);
+    if (was_open && !st.batch_open && st.backup_after_commit && !st.closing) {
+      // A backup waited for this batch: its next step runs now, between
+      // this commit and the next batch, so that writers cannot starve it.
+      st.backup_after_commit = false;
+      advance_backup(false);
+    }
+  }
+
+  void commit_batch(bool final) {
+    auto& st = self_->state;
     if (!st.batch_open)
       return;
     if (!final && st.sync_in_flight && st.held.size() < max_batch) {
@@ -627,6 +663,10 @@ class store_behavior {
     st.closing = true;
     if (st.batch_open)
       commit(true);
+    // A backup in progress is finished in one go before the file closes
+    // (the manager evicting the store, or the node stopping).
+    while (!st.backups.empty() && st.db)
+      advance_backup(true);
     sync_now();
     if (st.db)
       report_due(wake_due(next_due()), true, false);
@@ -648,7 +688,7 @@ class store_behavior {
     // A fresh activation waits for the request it was activated for (the
     // manager can still evict it under the cap).
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
-        || !st.in_flight.empty() || !st.asks.empty()
+        || !st.in_flight.empty() || !st.asks.empty() || !st.backups.empty()
         || idle_for < st.rt->idle_timeout) {
       if (!st.served)
         idle_for = clock_type::duration::zero();
@@ -656,6 +696,102 @@ class store_behavior {
       return;
     }
     passivate();
+  }
+
+  // -- backups (docs/operations.md) ------------------------------------------
+
+  /// Takes the next step of the first backup: starts its copy, copies
+  /// `backup_pages_per_step` pages, finishes the copy, or hashes the next
+  /// `backup_hash_bytes_per_step` bytes; then queues the next step behind
+  /// the requests waiting in the mailbox. A copy step never runs inside a
+  /// transaction: while a batch is open it waits for its commit. With
+  /// `to_end` (the store is closing, its batch committed) the whole backup
+  /// runs now.
+  void advance_backup(bool to_end) {
+    auto& st = self_->state;
+    if (st.backups.empty() || !st.db)
+      return;
+    auto& job = st.backups.front();
+    auto failed = [&](const store::error& e) {
+      job.promise.deliver(make_error(e));
+      st.backups.pop_front();
+      if (!st.backups.empty() && !to_end)
+        self_->send(self_, bkstep_atom_v);
+    };
+    do {
+      if (!job.hasher) {
+        if (st.batch_open || st.db->connection().in_transaction()) {
+          if (to_end) {  // cannot happen: a closing store commits first
+            failed(store::error{store::errc::busy,
+                                "the store closed during the backup"});
+            return;
+          }
+          st.backup_after_commit = true;
+          return;
+        }
+        if (!job.copy) {
+          auto c = store::online_backup::start(st.db->connection(), job.dest);
+          if (!c) {
+            failed(c.error_value());
+            return;
+          }
+          job.copy = std::move(*c);
+          job.started = clock_type::now();
+        }
+        // A copy that SQLite keeps restarting (a rolled-back batch that had
+        // spilled pages) finishes in one step after a while.
+        auto limit = 2 * (job.copy->page_count() / backup_pages_per_step) + 64;
+        int pages = to_end || job.copy->steps() > limit ? -1
+                                                        : backup_pages_per_step;
+        auto r = job.copy->step(pages);
+        if (!r) {
+          failed(r.error_value());
+          return;
+        }
+        if (!*r)
+          continue;
+        job.pages = job.copy->page_count();
+        job.steps = job.copy->steps();
+        auto bytes = job.copy->finish();
+        job.copy.reset();
+        if (!bytes) {
+          failed(bytes.error_value());
+          return;
+        }
+        job.bytes = *bytes;
+        auto h = file_hasher::open(job.dest);
+        if (!h) {
+          failed(h.error_value());
+          return;
+        }
+        job.hasher = std::move(*h);
+        continue;
+      }
+      auto r = job.hasher->step(to_end ? SIZE_MAX : backup_hash_bytes_per_step);
+      if (!r) {
+        failed(r.error_value());
+        return;
+      }
+      if (!*r)
+        continue;
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                      clock_type::now() - job.started)
+                      .count();
+      nlohmann::json out{{"address", st.address},
+                         {"path", job.dest.string()},
+                         {"bytes", job.bytes},
+                         {"sha256", job.hasher->hex()},
+                         {"pages", job.pages},
+                         {"steps", job.steps},
+                         {"micros", micros}};
+      auto rp = std::move(job.promise);
+      st.backups.pop_front();
+      finish(rp, caf::make_message(dump(out)));
+      if (!st.backups.empty() && !to_end)
+        self_->send(self_, bkstep_atom_v);
+      return;
+    } while (to_end);
+    self_->send(self_, bkstep_atom_v);
   }
 
   const store::type_decl* decl(const std::string& type,
@@ -1884,6 +2020,39 @@ class store_behavior {
                      why);
       },
       [this](outbox_atom) { pump(); },
+      [this](backup_atom, const caller& who,
+             const std::string& dest) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        if (who.role != system_role) {
+          fail(rp, make_error(error_code::forbidden,
+                              "backups need the system role"));
+          return rp;
+        }
+        std::filesystem::path p{dest};
+        if (dest.empty() || !p.is_absolute() || !p.has_filename()) {
+          fail(rp, make_error(error_code::invalid_value,
+                              "a backup needs an absolute file name, not '"
+                                + dest.substr(0, 256) + "'"));
+          return rp;
+        }
+        auto& s = self_->state;
+        backup_job job;
+        job.promise = rp;
+        job.dest = std::move(p);
+        s.backups.push_back(std::move(job));
+        if (s.backups.size() == 1)
+          advance_backup(false);
+        return rp;
+      },
+      [this](bkstep_atom) {
+        auto& s = self_->state;
+        if (!s.closing && !s.backup_after_commit) {
+          s.last_activity = clock_type::now();
+          advance_backup(false);
+        }
+      },
       [this](asked_atom, std::uint64_t token, bool ok,
              const std::string& body, std::uint8_t code,
              const std::string& why) {
