@@ -568,7 +568,7 @@ store::result<restore_report> restore_backup(const fs::path& backup_dir,
   auto take_lock = [&]() -> store::result<void> {
     auto lock = data_dir_lock::acquire(data_dir, "mantissa restore");
     if (!lock)
-      return error{lock.error_value().code(),
+      return error{lock.code(),
                    lock.error_value().message
                      + "; stop the node first (nothing was changed)"};
     held = std::move(*lock);

@@ -505,7 +505,7 @@ bool node::start(std::string& err) {
   {
     // Where commands given only --data find this node (see node.hpp); a
     // file left by a node that died is replaced or removed here.
-    std::error_code ec;
+    std::error_code fec;
     auto file = endpoint_file(d.opts.data_dir);
     if (d.opts.listen) {
       auto host = d.opts.listen_host;
@@ -521,9 +521,9 @@ bool node::start(std::string& err) {
         std::ofstream out{temp, std::ios::trunc};
         out << host << ':' << d.port << '\n';
       }
-      std::filesystem::rename(temp, file, ec);
+      std::filesystem::rename(temp, file, fec);
     } else {
-      std::filesystem::remove(file, ec);
+      std::filesystem::remove(file, fec);
     }
   }
   if (d.cluster)

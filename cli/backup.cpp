@@ -146,7 +146,7 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self,
       self->state.pending.emplace(id, rp);
       self
         ->request(self->state.session,
-                  std::chrono::hours(1) + std::chrono::minutes(1), atm,
+                  std::chrono::seconds(3660), atm,
                   std::move(address), std::move(dest))
         .then(
           [self, id](std::string& body) {
@@ -200,7 +200,10 @@ class online_source : public source {
             + sys_->render(gateway.error());
       return false;
     }
-    caf::scoped_actor self{*sys_};
+    // The session lives as long as the actor that logged in: this one,
+    // kept until the source is destroyed.
+    owner_ = std::make_unique<caf::scoped_actor>(*sys_);
+    auto& self = *owner_;
     self
       ->request(*gateway, std::chrono::seconds(30), actors::login_atom::value,
                 std::string{"system"}, key)
@@ -268,6 +271,7 @@ class online_source : public source {
  private:
   cli_config cfg_;
   std::unique_ptr<caf::actor_system> sys_;
+  std::unique_ptr<caf::scoped_actor> owner_;  // before sys_ goes
   caf::actor session_;
   caf::actor relay_;
 };

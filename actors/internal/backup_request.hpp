@@ -12,7 +12,7 @@ namespace mantissa::actors::internal {
 
 /// How long one store's backup may take before its requester gives up
 /// (a store of tens of GB on a slow disk). The store goes on regardless.
-inline constexpr std::chrono::hours backup_timeout{1};
+inline constexpr std::chrono::seconds backup_timeout{3600};
 
 /// From `self`: looks the store at `address` up at `manager` (activating
 /// it), asks it as the system role for a snapshot into `dest` (the store

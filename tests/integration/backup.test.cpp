@@ -265,7 +265,7 @@ TEST_CASE("backup of a running node restores into a wiped data directory "
       CHECK(alice.count(id) == 1);
   CHECK(notes_of(*s, users[3]).empty());
   auto setting = s->query("site", json{{"type", "mantissa.setting"},
-                                       {"where", {{"key", "backup.test"}}}});
+                                       {"where", {{"attr", "key"}, {"op", "="}, {"value", "backup.test"}}}});
   REQUIRE(setting);
   CHECK((*setting)["total"] == 1);
   // The accounts came back with the site store: alice logs in.
