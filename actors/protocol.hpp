@@ -102,12 +102,12 @@ using ask_atom = caf::atom_constant<caf::atom("ask")>;
 // Backups (docs/operations.md, "Backup and restore"). System role only
 // (forbidden otherwise):
 // (backup_atom, caller, dest path) -> {"address","path","bytes":N,
-//   "sha256":H,"pages":P,"steps":S,"micros":T}   a consistent snapshot of
+//   "sha256":H,"pages":P,"steps":S,"micros":T,"longest_step_micros":L}   a snapshot of
 //   the store, taken by its actor with SQLite's online backup API in steps
 //   of 1024 pages (requests are served between steps; a step waits for an
 //   open group-commit batch to commit) into `dest`.tmp, synced and renamed
 //   to `dest` (an absolute path on the node's machine; its directory is
-//   created), then hashed (SHA-256, in steps of 8 MiB).
+//   created) and hashed (SHA-256) by a thread of its own.
 //   errors: forbidden, invalid_value (dest not absolute), io_error
 using backup_atom = caf::atom_constant<caf::atom("backup")>;
 

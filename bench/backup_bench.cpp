@@ -153,6 +153,9 @@ int main(int argc, char** argv) {
   double node_secs = 0;
   double idle_max_ms = 0, during_max_ms = 0;
   std::size_t during_reads = 0;
+  std::vector<double> during_ms;
+  std::uint64_t big_bytes = 0;
+  std::int64_t longest_step_us = 0, big_steps = 0;
   std::uint64_t node_bytes = 0;
   {
     actors::node_options opts;
@@ -188,7 +191,8 @@ int main(int argc, char** argv) {
     std::atomic<bool> stop{false};
     std::thread reader{[&] {
       while (!stop) {
-        during_max_ms = std::max(during_max_ms, read_once());
+        during_ms.push_back(read_once());
+        during_max_ms = std::max(during_max_ms, during_ms.back());
         ++during_reads;
       }
     }};
@@ -212,8 +216,15 @@ int main(int argc, char** argv) {
                            failed = true;
                            std::fprintf(stderr, "%s\n", r.message.c_str());
                          } else {
-                           node_bytes += nlohmann::json::parse(r.body)["bytes"]
-                                           .get<std::uint64_t>();
+                           auto j = nlohmann::json::parse(r.body);
+                           node_bytes += j["bytes"].get<std::uint64_t>();
+                           longest_step_us = std::max(
+                             longest_step_us,
+                             j["longest_step_micros"].get<std::int64_t>());
+                           if (j["address"] == "big@example.com") {
+                             big_bytes = j["bytes"].get<std::uint64_t>();
+                             big_steps = j["steps"].get<std::int64_t>();
+                           }
                          }
                          --in_flight;
                          ++done;
@@ -259,9 +270,20 @@ int main(int argc, char** argv) {
               files->size() / sqlite_secs);
   std::printf("ratio node/sqlite (throughput): %.2fx\n",
               sqlite_secs / node_secs);
-  std::printf("reads of the large store: worst %.2f ms idle, worst %.2f ms "
-              "during the backup (%zu reads)\n",
-              idle_max_ms, during_max_ms, during_reads);
+  std::sort(during_ms.begin(), during_ms.end());
+  auto pct = [&](double q) {
+    return during_ms.empty()
+             ? 0.0
+             : during_ms[static_cast<std::size_t>(q * (during_ms.size() - 1))];
+  };
+  std::printf("large store: %.1f MiB; its reads: worst %.2f ms idle; during "
+              "the backup p50 %.2f ms, p99 %.2f ms, worst %.2f ms (%zu "
+              "reads)\n",
+              big_bytes / 1048576.0, idle_max_ms, pct(0.5), pct(0.99),
+              during_max_ms, during_reads);
+  std::printf("longest step of any store's backup (its actor busy): %.2f ms; "
+              "the large store's copy took %lld steps\n",
+              longest_step_us / 1000.0, static_cast<long long>(big_steps));
   std::error_code ec;
   fs::remove_all(root, ec);
   return 0;

@@ -148,7 +148,7 @@ std::int64_t online_backup::page_count() const noexcept {
   return total_ < 0 ? 0 : total_;
 }
 
-result<std::uint64_t> online_backup::finish() {
+result<void> online_backup::close() {
   if (!done_ || finished_)
     return error{errc::internal, "backup to " + dest_.string()
                                    + " is not complete"};
@@ -167,22 +167,31 @@ result<std::uint64_t> online_backup::finish() {
     return error{sqlite::map_error(rc),
                  "cannot close " + temp_.string() + ": " + sqlite3_errstr(rc)};
   }
-  if (auto r = sync_file(temp_); !r) {
-    abandon();
-    return std::move(r).error_value();
-  }
+  finished_ = true;  // the temporary file is the caller's now
+  return {};
+}
+
+result<std::uint64_t> online_backup::finish() {
+  MANTISSA_TRY(close());
+  return finish_copy(temp_, dest_);
+}
+
+result<std::uint64_t> finish_copy(const std::filesystem::path& temp,
+                                  const std::filesystem::path& dest) {
   std::error_code ec;
-  auto bytes = std::filesystem::file_size(temp_, ec);
-  if (!ec)
-    std::filesystem::rename(temp_, dest_, ec);
-  if (ec) {
-    abandon();
-    return error{errc::io_error,
-                 "cannot rename " + temp_.string() + ": " + ec.message()};
-  }
-  finished_ = true;
-  if (auto r = sync_directory(dest_.parent_path()); !r)
+  if (auto r = sync_file(temp); !r) {
+    std::filesystem::remove(temp, ec);
     return std::move(r).error_value();
+  }
+  auto bytes = std::filesystem::file_size(temp, ec);
+  if (!ec)
+    std::filesystem::rename(temp, dest, ec);
+  if (ec) {
+    std::string text = "cannot rename " + temp.string() + ": " + ec.message();
+    std::filesystem::remove(temp, ec);
+    return error{errc::io_error, std::move(text)};
+  }
+  MANTISSA_TRY(sync_directory(dest.parent_path()));
   return static_cast<std::uint64_t>(bytes);
 }
 

@@ -48,7 +48,18 @@ class online_backup {
 
   /// After `step` returned true: closes the copy, makes it durable and
   /// gives it its final name. Returns the size of the copy in bytes.
+  /// The same as `close` followed by `finish_copy`.
   [[nodiscard]] result<std::uint64_t> finish();
+
+  /// After `step` returned true: closes the copy (its pages are written,
+  /// not synced) and hands the temporary file (`temp()`) to the caller,
+  /// who finishes it with `finish_copy`, on any thread: the source
+  /// connection is not used any more.
+  [[nodiscard]] result<void> close();
+
+  [[nodiscard]] const std::filesystem::path& temp() const noexcept {
+    return temp_;
+  }
 
   [[nodiscard]] const std::filesystem::path& dest() const noexcept {
     return dest_;
@@ -71,6 +82,13 @@ class online_backup {
   std::int64_t remaining_ = -1;
   std::int64_t total_ = -1;
 };
+
+/// Makes the closed copy `temp` durable, renames it to `dest` and syncs
+/// the directory; returns its size. On failure `temp` is removed.
+/// Thread-safe (touches only these files).
+[[nodiscard]] result<std::uint64_t>
+finish_copy(const std::filesystem::path& temp,
+            const std::filesystem::path& dest);
 
 /// Syncs the file at `path` to the disk (fdatasync). Errors name it.
 [[nodiscard]] result<void> sync_file(const std::filesystem::path& path);

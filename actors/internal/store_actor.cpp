@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -177,6 +178,10 @@ struct backup_job {
   std::int64_t pages = 0;
   int steps = 0;
   std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::duration longest_step{};  // the longest pause
+  /// The copy is closed and a worker thread syncs, renames and hashes it
+  /// (answering with bkdone_atom); the store does not close meanwhile.
+  bool finishing = false;
 };
 
 struct store_state {
@@ -246,6 +251,7 @@ struct store_state {
   // next step waits for the open batch to commit.
   std::deque<backup_job> backups;
   bool backup_after_commit = false;
+  bool passivate_after_backup = false;  // asked to close while finishing
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -287,11 +293,30 @@ constexpr std::size_t max_batch = 4096;
 /// How long a batch waits for more writes when the last batch had several
 /// writers (commit_delay, as databases call it).
 constexpr auto commit_delay = std::chrono::microseconds(250);
-/// A backup copies this many pages (4 MiB of 4 KiB pages) per step and
-/// hashes this many bytes per step, so that one step keeps other requests
-/// waiting for a few milliseconds at most.
+/// A backup copies this many pages (4 MiB of 4 KiB pages) per step, so
+/// that one step keeps other requests waiting for a few milliseconds.
 constexpr int backup_pages_per_step = 1024;
-constexpr std::size_t backup_hash_bytes_per_step = 8 << 20;
+
+/// The last part of a backup, on a thread of its own (spawned detached):
+/// makes the closed copy durable, renames it into place, hashes it, and
+/// tells the store actor with `(bkdone_atom, ok, bytes, sha256 or error)`.
+void finish_backup(caf::event_based_actor* self, const caf::actor& store,
+                   const std::filesystem::path& temp,
+                   const std::filesystem::path& dest) {
+  auto bytes = store::finish_copy(temp, dest);
+  if (!bytes) {
+    self->send(store, bkdone_atom_v, false, std::uint64_t{0},
+               bytes.error_value().message);
+    return;
+  }
+  auto sum = sha256_file(dest);
+  if (!sum) {
+    self->send(store, bkdone_atom_v, false, std::uint64_t{0},
+               sum.error_value().message);
+    return;
+  }
+  self->send(store, bkdone_atom_v, true, *bytes, *sum);
+}
 
 class store_behavior {
  public:
@@ -660,6 +685,12 @@ class store_behavior {
     auto& st = self_->state;
     if (st.closing)
       return;
+    if (!st.backups.empty() && st.backups.front().finishing) {
+      // Its worker is syncing and hashing the copy: close once it is done
+      // (then the other backups are taken in one go).
+      st.passivate_after_backup = true;
+      return;
+    }
     st.closing = true;
     if (st.batch_open)
       commit(true);
@@ -700,18 +731,24 @@ class store_behavior {
 
   // -- backups (docs/operations.md) ------------------------------------------
 
-  /// Takes the next step of the first backup: starts its copy, copies
-  /// `backup_pages_per_step` pages, finishes the copy, or hashes the next
-  /// `backup_hash_bytes_per_step` bytes; then queues the next step behind
-  /// the requests waiting in the mailbox. A copy step never runs inside a
-  /// transaction: while a batch is open it waits for its commit. With
-  /// `to_end` (the store is closing, its batch committed) the whole backup
-  /// runs now.
+  /// Takes the next step of the first backup: starts its copy or copies
+  /// `backup_pages_per_step` pages, then queues the next step behind the
+  /// requests waiting in the mailbox; after the last, closes the copy and
+  /// hands it to a worker thread (`finish_backup`). A copy step never runs
+  /// inside a transaction: while a batch is open it waits for its commit.
+  /// With `to_end` (the store is closing, its batch committed) the whole
+  /// backup runs now, on this thread.
   void advance_backup(bool to_end) {
     auto& st = self_->state;
     if (st.backups.empty() || !st.db)
       return;
     auto& job = st.backups.front();
+    if (job.finishing)
+      return;  // its worker answers with bkdone_atom
+    auto t0 = clock_type::now();
+    auto timed = [&] {
+      job.longest_step = std::max(job.longest_step, clock_type::now() - t0);
+    };
     auto failed = [&](const store::error& e) {
       job.promise.deliver(make_error(e));
       st.backups.pop_front();
@@ -752,6 +789,25 @@ class store_behavior {
           continue;
         job.pages = job.copy->page_count();
         job.steps = job.copy->steps();
+        if (!to_end) {
+          // The rest (sync, rename, SHA-256) does not need the connection:
+          // a thread of its own does it, so that syncing and hashing a
+          // large copy does not hold up the store's requests.
+          auto closed = job.copy->close();
+          auto temp = job.copy->temp();
+          job.copy.reset();
+          if (!closed) {
+            failed(closed.error_value());
+            return;
+          }
+          job.finishing = true;
+          timed();
+          self_->system().spawn<caf::detached>(finish_backup,
+                                               caf::actor_cast<caf::actor>(
+                                                 self_),
+                                               temp, job.dest);
+          return;
+        }
         auto bytes = job.copy->finish();
         job.copy.reset();
         if (!bytes) {
@@ -767,31 +823,64 @@ class store_behavior {
         job.hasher = std::move(*h);
         continue;
       }
-      auto r = job.hasher->step(to_end ? SIZE_MAX : backup_hash_bytes_per_step);
+      auto r = job.hasher->step(SIZE_MAX);
       if (!r) {
         failed(r.error_value());
         return;
       }
       if (!*r)
         continue;
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
-                      clock_type::now() - job.started)
-                      .count();
-      nlohmann::json out{{"address", st.address},
-                         {"path", job.dest.string()},
-                         {"bytes", job.bytes},
-                         {"sha256", job.hasher->hex()},
-                         {"pages", job.pages},
-                         {"steps", job.steps},
-                         {"micros", micros}};
-      auto rp = std::move(job.promise);
-      st.backups.pop_front();
-      finish(rp, caf::make_message(dump(out)));
-      if (!st.backups.empty() && !to_end)
-        self_->send(self_, bkstep_atom_v);
+      timed();
+      answer_backup(job.hasher->hex());
       return;
     } while (to_end);
+    timed();
     self_->send(self_, bkstep_atom_v);
+  }
+
+  /// Answers the first backup (its copy is complete, durable and hashed)
+  /// and starts the next, if any.
+  void answer_backup(const std::string& sha256) {
+    auto& st = self_->state;
+    auto& job = st.backups.front();
+    auto us = [](clock_type::duration d) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    };
+    nlohmann::json out{{"address", st.address},
+                       {"path", job.dest.string()},
+                       {"bytes", job.bytes},
+                       {"sha256", sha256},
+                       {"pages", job.pages},
+                       {"steps", job.steps},
+                       {"micros", us(clock_type::now() - job.started)},
+                       {"longest_step_micros", us(job.longest_step)}};
+    auto rp = std::move(job.promise);
+    st.backups.pop_front();
+    finish(rp, caf::make_message(dump(out)));
+    if (!st.backups.empty() && !st.closing)
+      self_->send(self_, bkstep_atom_v);
+  }
+
+  /// The worker of the first backup is done.
+  void on_backup_finished(bool ok, std::uint64_t bytes,
+                          const std::string& sha256_or_error) {
+    auto& st = self_->state;
+    if (st.backups.empty() || !st.backups.front().finishing)
+      return;
+    if (ok) {
+      st.backups.front().bytes = bytes;
+      answer_backup(sha256_or_error);
+    } else {
+      st.backups.front().promise.deliver(
+        make_error(error_code::io_error, sha256_or_error));
+      st.backups.pop_front();
+      if (!st.backups.empty() && !st.closing)
+        self_->send(self_, bkstep_atom_v);
+    }
+    if (st.passivate_after_backup) {
+      st.passivate_after_backup = false;
+      passivate();
+    }
   }
 
   const store::type_decl* decl(const std::string& type,
@@ -2046,6 +2135,8 @@ class store_behavior {
           advance_backup(false);
         return rp;
       },
+      [this](bkdone_atom, bool ok, std::uint64_t bytes,
+             const std::string& text) { on_backup_finished(ok, bytes, text); },
       [this](bkstep_atom) {
         auto& s = self_->state;
         if (!s.closing && !s.backup_after_commit) {

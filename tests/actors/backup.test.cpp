@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -46,10 +47,12 @@ struct node_fixture {
   test::temp_dir dir;
   std::unique_ptr<actors::node> n;
 
-  void start(std::chrono::milliseconds idle = 60s) {
+  void start(std::chrono::milliseconds idle = 60s,
+             std::size_t max_open = 512) {
     actors::node_options opts;
     opts.data_dir = dir / "data";
     opts.idle_timeout = idle;
+    opts.max_open_stores = max_open;
     n = std::make_unique<actors::node>(opts);
     REQUIRE(n->types().add(note_decl()));
     std::string err;
@@ -151,6 +154,39 @@ TEST_CASE_METHOD(node_fixture,
   CHECK(in_copy <= sent_by_end);
   CHECK(bj["sha256"] == *actors::sha256_file(big));
   CHECK(acked.load() > 0);
+}
+
+TEST_CASE_METHOD(node_fixture,
+                 "a store evicted during its backup finishes the backup first",
+                 "[actors][backup]") {
+  start(60s, 2);  // the site store and one more
+  for (auto* a : {"alice@example.com", "bob@example.com", "carol@example.com"})
+    REQUIRE(n->wait([&](actors::reply_handler done) {
+               n->create_store(a, std::move(done));
+             }).ok);
+  std::string big(2000, 'x');
+  for (int i = 0; i < 8000; ++i)
+    REQUIRE(put("alice@example.com", {{"title", big + std::to_string(i)}}).ok);
+  for (int round = 0; round < 3; ++round) {
+    auto dest = dir / ("b/alice" + std::to_string(round) + ".sqlite");
+    std::promise<reply> p;
+    auto f = p.get_future();
+    n->backup_store("alice@example.com", dest,
+                    [&p](reply r) { p.set_value(std::move(r)); });
+    // Other stores take the only free slot: alice is evicted while the
+    // backup is in its steps, or while its worker finishes it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(round * 5));
+    REQUIRE(put("bob@example.com", {{"title", "b"}}).ok);
+    REQUIRE(put("carol@example.com", {{"title", "c"}}).ok);
+    REQUIRE(f.wait_for(60s) == std::future_status::ready);
+    auto r = f.get();
+    INFO(r.message);
+    REQUIRE(r.ok);
+    CHECK(json::parse(r.body)["sha256"] == *actors::sha256_file(dest));
+    CHECK(count_in(dest) == 8000);
+  }
+  auto stats = n->wait([&](actors::reply_handler d) { n->stats(d); });
+  CHECK(json::parse(stats.body)["passivations"].get<int>() >= 3);
 }
 
 TEST_CASE_METHOD(node_fixture, "only the system role may back up a store",
