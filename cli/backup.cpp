@@ -128,7 +128,7 @@ struct relay_state {
 };
 
 caf::behavior relay(caf::stateful_actor<relay_state>* self,
-                    caf::actor session) {
+                    const caf::actor& session) {
   self->state.session = session;
   self->monitor(session);
   self->set_down_handler([self](caf::down_msg&) {

@@ -26,7 +26,7 @@ reply to_reply(const caf::error& err) {
 
 void request_backup(caf::event_based_actor* self, const caf::actor& manager,
                     const std::string& address, const std::string& dest,
-                    std::function<void(reply)> done, int retries) {
+                    const std::function<void(reply)>& done, int retries) {
   self->request(manager, std::chrono::seconds(60), store_atom::value, address)
     .then(
       [self, manager, address, dest, done, retries](caf::actor& store) {

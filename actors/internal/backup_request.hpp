@@ -21,7 +21,8 @@ inline constexpr std::chrono::seconds backup_timeout{3600};
 /// new lookup (at most `retries` times).
 void request_backup(caf::event_based_actor* self, const caf::actor& manager,
                     const std::string& address, const std::string& dest,
-                    std::function<void(reply)> done, int retries = 8);
+                    const std::function<void(reply)>& done,
+                    int retries = 8);
 
 /// The answer to `(stores_atom)`: `{"node":NAME,"stores":[...]}` for the
 /// store files of `data_dir` (actors/backup.hpp, `list_store_files`).
