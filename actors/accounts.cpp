@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include <sodium.h>
@@ -687,6 +688,89 @@ store::result<account> read_account_copy(store::store& user_store) {
                                    + " holds " + std::to_string(copies->size())
                                    + " account copies"};
   return load_account(user_store, copies->front());
+}
+
+store::result<std::pair<account, bool>>
+adopt_account_copy(store::store& site, const account& copy) {
+  auto a = normalize(copy.addr);
+  if (!a)
+    return std::move(a).error_value();
+  std::vector<login_method> methods;
+  methods.reserve(copy.login_methods.size());
+  for (auto& m : copy.login_methods) {
+    auto c = checked_method(m);
+    if (!c)
+      return std::move(c).error_value();
+    methods.push_back(std::move(*c));
+  }
+  std::sort(methods.begin(), methods.end(),
+            [](const login_method& x, const login_method& y) {
+              return std::tie(x.protocol, x.addr.domain, x.addr.localpart)
+                     < std::tie(y.protocol, y.addr.domain, y.addr.localpart);
+            });
+  using out_type = std::pair<account, bool>;
+  return site.transact([&]() -> store::result<out_type> {
+    auto found = find_record(site, *a);
+    if (!found)
+      return std::move(found).error_value();
+    account_record r;
+    if (*found) {
+      r = std::move(**found);
+      auto held = load_account(site, r);
+      if (!held)
+        return std::move(held).error_value();
+      account want = *held;
+      want.disabled = copy.disabled;
+      want.password_hash = copy.password_hash;
+      want.created = copy.created;
+      want.login_methods = methods;
+      if (want == *held)
+        return out_type{std::move(*held), false};
+    }
+    // Every login address must be free, or this account's already.
+    for (auto& m : methods) {
+      auto taken = find_methods_at(site, m.addr);
+      if (!taken)
+        return std::move(taken).error_value();
+      for (auto& t : *taken)
+        if (!t.account || t.account->id != r.id || r.id == 0)
+          return error{errc::already_exists,
+                       to_string(m.addr) + " is a login address of another "
+                                           "account"};
+      if (m.addr != *a) {
+        auto other = find_record(site, m.addr);
+        if (!other)
+          return std::move(other).error_value();
+        if (*other)
+          return error{errc::already_exists,
+                       to_string(m.addr) + " is another account's address"};
+      }
+    }
+    auto revision = std::max(r.revision, copy.revision) + 1;
+    r.localpart = a->localpart;
+    r.domain = a->domain;
+    r.disabled = copy.disabled;
+    r.password_hash = copy.password_hash;
+    r.created = copy.created;
+    r.revision = revision;
+    if (r.id == 0) {
+      MANTISSA_TRY(account_item_type().insert(site, r));
+    } else {
+      MANTISSA_TRY(account_item_type().update(site, r));
+      auto removed = site.remove_where(std::string{login_method_type_name},
+                                       methods_of(r.id));
+      if (!removed)
+        return std::move(removed).error_value();
+    }
+    for (auto& m : methods) {
+      auto rec = to_record(m, r.id);
+      MANTISSA_TRY(login_method_item_type().insert(site, rec));
+    }
+    auto now_held = load_account(site, r);
+    if (!now_held)
+      return std::move(now_held).error_value();
+    return out_type{std::move(*now_held), true};
+  });
 }
 
 } // namespace mantissa::actors

@@ -254,4 +254,17 @@ add_login_method(store::store& site, const address& addr,
 [[nodiscard]] store::result<account>
 read_account_copy(store::store& user_store);
 
+/// The other direction, for a user store restored from a backup or
+/// arriving from another node: makes the site store's record of
+/// `copy.addr` (account fields and the whole set of login methods) equal
+/// to `copy`, creating the record when the site has none. When anything
+/// differs, the record gets revision max(site's, copy's) + 1 (so that
+/// writing it back with `write_account_copy` makes both equal); when the
+/// record already matches, nothing is written. Returns the account as the
+/// site now holds it and whether it was written. A login method whose
+/// address belongs to another account is `already_exists`; one
+/// transaction: on error nothing changes.
+[[nodiscard]] store::result<std::pair<account, bool>>
+adopt_account_copy(store::store& site, const account& copy);
+
 } // namespace mantissa::actors

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <cstdlib>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <system_error>
@@ -24,6 +25,7 @@
 #include "actors/data_dir.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/backup_request.hpp"
 #include "actors/internal/cluster.hpp"
 #include "actors/internal/fanout.hpp"
 #include "actors/internal/gateway.hpp"
@@ -415,6 +417,7 @@ bool node::start(std::string& err) {
   if (d.node_key.empty())
     return false;
   d.rt.data_dir = d.opts.data_dir;
+  d.rt.node_name = d.opts.name;
   d.rt.types = &d.types;
   d.rt.handlers = &d.handlers;
   d.rt.idle_timeout = d.opts.idle_timeout;
@@ -514,6 +517,30 @@ bool node::start(std::string& err) {
     }
     d.port = *port;
   }
+  {
+    // Where commands given only --data find this node (see node.hpp); a
+    // file left by a node that died is replaced or removed here.
+    std::error_code fec;
+    auto file = endpoint_file(d.opts.data_dir);
+    if (d.opts.listen) {
+      auto host = d.opts.listen_host;
+      if (host == "0.0.0.0" || host.empty())
+        host = "127.0.0.1";
+      else if (host == "::")
+        host = "::1";
+      if (host.find(':') != std::string::npos)
+        host = "[" + host + "]";
+      auto temp = file;
+      temp += ".tmp";
+      {
+        std::ofstream out{temp, std::ios::trunc};
+        out << host << ':' << d.port << '\n';
+      }
+      std::filesystem::rename(temp, file, fec);
+    } else {
+      std::filesystem::remove(file, fec);
+    }
+  }
   if (d.cluster)
     caf::anon_send(d.cluster, caf::publish_atom::value, d.port);
   return true;
@@ -565,6 +592,10 @@ void node::stop() {
   d.sys.reset();
   d.auth.reset();  // after the actors that point to it are gone
   d.cfg.reset();
+  if (d.lock) {
+    std::error_code ec;
+    std::filesystem::remove(endpoint_file(d.opts.data_dir), ec);
+  }
   d.lock.reset();
 }
 
@@ -701,6 +732,35 @@ void node::set_default_share(const caller& who, const std::string& address,
               std::move(done));
 }
 
+void node::backup_store(const std::string& address,
+                        const std::filesystem::path& dest,
+                        reply_handler done) {
+  auto& d = *impl_;
+  if (!d.sys || !d.manager) {
+    done(reply{false, {}, error_code::store_unavailable,
+               "the node is not running"});
+    return;
+  }
+  // The request's data go in as spawn arguments (see cluster_command).
+  d.sys->spawn(
+    [](caf::event_based_actor* self, const caf::actor& manager,
+       const std::string& addr, const std::string& path,
+       const reply_handler& answer) {
+      internal::request_backup(self, manager, addr, path, answer);
+    },
+    d.manager, address, dest.string(), std::move(done));
+}
+
+void node::list_stores(reply_handler done) {
+  auto& d = *impl_;
+  if (!d.sys) {
+    done(reply{false, {}, error_code::store_unavailable,
+               "the node is not running"});
+    return;
+  }
+  done(internal::list_stores(d.opts.data_dir, d.opts.name));
+}
+
 void node::create_store(const std::string& address, reply_handler done) {
   if (!impl_->bridge) {
     done(reply{false, {}, error_code::store_unavailable, "the node is not running"});
@@ -814,6 +874,10 @@ reply node::wait(const std::function<void(reply_handler)>& f) {
   auto fut = p->get_future();
   f([p](reply r) { p->set_value(std::move(r)); });
   return fut.get();
+}
+
+std::filesystem::path endpoint_file(const std::filesystem::path& data_dir) {
+  return data_dir / "node.endpoint";
 }
 
 std::filesystem::path default_data_dir() {

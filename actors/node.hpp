@@ -181,6 +181,17 @@ class node {
   void set_default_share(const caller& who, const std::string& address,
                          const std::string& share_id, reply_handler done);
 
+  /// A consistent snapshot of the store at `address` into `dest` (an
+  /// absolute path; its directory is created), taken by the store's own
+  /// actor — activated if it was passivated — as the system role: the
+  /// store message `backup_atom` (actors/protocol.hpp lists the answer,
+  /// docs/operations.md the procedure). Waits up to an hour for the store.
+  void backup_store(const std::string& address,
+                    const std::filesystem::path& dest, reply_handler done);
+  /// Every store file of the data directory, passivated ones included:
+  /// `{"node":NAME,"stores":["site","user@domain",...]}`.
+  void list_stores(reply_handler done);
+
   /// Creates the store file for `address` if it does not exist.
   void create_store(const std::string& address, reply_handler done);
   /// Counters of the node as JSON.
@@ -215,6 +226,13 @@ class node {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// While a node with a network port runs, `<data>/node.endpoint` holds
+/// the `HOST:PORT` it listens on (removed when it stops), so that commands
+/// given only `--data` can reach it (`mantissa backup`). A stale file of a
+/// node that died means nothing: check the data directory's lock first.
+[[nodiscard]] std::filesystem::path
+endpoint_file(const std::filesystem::path& data_dir);
 
 /// The data directory used when none is given: `$MANTISSA_DATA` when set
 /// and not empty, else `./mantissa-data`.

@@ -99,6 +99,18 @@ using inbox_atom = caf::atom_constant<caf::atom("inbox")>;
 //   same rule for who may claim a sender.
 using ask_atom = caf::atom_constant<caf::atom("ask")>;
 
+// Backups (docs/operations.md, "Backup and restore"). System role only
+// (forbidden otherwise):
+// (backup_atom, caller, dest path) -> {"address","path","bytes":N,
+//   "sha256":H,"pages":P,"steps":S,"micros":T,"longest_step_micros":L}   a snapshot of
+//   the store, taken by its actor with SQLite's online backup API in steps
+//   of 1024 pages (requests are served between steps; a step waits for an
+//   open group-commit batch to commit) into `dest`.tmp, synced and renamed
+//   to `dest` (an absolute path on the node's machine; its directory is
+//   created) and hashed (SHA-256) by a thread of its own.
+//   errors: forbidden, invalid_value (dest not absolute), io_error
+using backup_atom = caf::atom_constant<caf::atom("backup")>;
+
 // Gateway (the node's network port, see docs/security.md):
 // (login_atom, username, password) -> actor   a session bound to the role
 //   the credentials prove; then (store_atom, address) -> actor (a forwarder
@@ -124,6 +136,12 @@ using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 // (store_atom, address) -> actor         activates the store if needed
 // (create_atom, address) -> actor        creates the store file too
 // (stats_atom) -> string JSON            active stores, activations, ...
+// (stores_atom) -> {"node":NAME,"stores":[ADDRESS,...]}   every store file
+//   of the node's data directory, passivated ones included (also to a
+//   system session, which takes (backup_atom, address, dest) as well: the
+//   store message above, for a store of this node, with a timeout of an
+//   hour instead of the request timeout)
+using stores_atom = caf::atom_constant<caf::atom("stores")>;
 using store_atom = caf::atom_constant<caf::atom("store")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;

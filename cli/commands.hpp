@@ -23,6 +23,8 @@ void add_offering_commands(CLI::App& app, int& exit_code);
 
 /// Adds `fanout` (docs/operations.md).
 void add_fanout_command(CLI::App& app, int& exit_code);
+/// Adds `backup` and `restore` (docs/operations.md).
+void add_backup_commands(CLI::App& app, int& exit_code);
 
 /// What `start` learns from the site store before the node takes over.
 struct site_setup {

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   mantissa::cli::add_offering_commands(app, exit_code);
   mantissa::cli::add_cluster_commands(app, exit_code);
   mantissa::cli::add_fanout_command(app, exit_code);
+  mantissa::cli::add_backup_commands(app, exit_code);
   if (argc > 1 && argv[1][0] != '-') {
     bool known = false;
     for (auto* sub : app.get_subcommands([](CLI::App*) { return true; }))

@@ -32,6 +32,12 @@ constexpr outbox_atom outbox_atom_v = outbox_atom{};
 // a store's handler made (store_actor.cpp).
 using asked_atom = caf::atom_constant<caf::atom("asked")>;
 constexpr asked_atom asked_atom_v = asked_atom{};
+// (bkstep_atom): the store actor's next step of a backup (store_actor.cpp).
+using bkstep_atom = caf::atom_constant<caf::atom("bkstep")>;
+constexpr bkstep_atom bkstep_atom_v = bkstep_atom{};
+// (bkdone_atom, ok, bytes, sha256 or error): a backup's worker finished.
+using bkdone_atom = caf::atom_constant<caf::atom("bkdone")>;
+constexpr bkdone_atom bkdone_atom_v = bkdone_atom{};
 using ok_atom = caf::ok_atom;
 constexpr ok_atom ok_atom_v = ok_atom{};
 

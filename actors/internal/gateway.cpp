@@ -15,6 +15,7 @@
 #include "actors/auth.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/backup_request.hpp"
 #include "actors/internal/cluster.hpp"
 #include "actors/protocol.hpp"
 
@@ -224,6 +225,27 @@ caf::behavior session_fun(session_actor* self, std::string role,
       return self->delegate(self->state.bridge, atm, std::move(spec),
                             caf::actor_cast<caf::actor>(
                               self->current_sender()));
+    },
+    [self](stores_atom atm) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden,
+                          "listing stores needs the system role");
+      return self->delegate(self->state.manager, atm);
+    },
+    [self](backup_atom, const std::string& address,
+           const std::string& dest) -> caf::result<std::string> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden,
+                          "backups need the system role");
+      auto rp = self->make_response_promise<std::string>();
+      request_backup(self, self->state.manager, address, dest,
+                     [rp](reply r) mutable {
+                       if (r.ok)
+                         rp.deliver(std::move(r.body));
+                       else
+                         rp.deliver(make_error(r.code, std::move(r.message)));
+                     });
+      return rp;
     },
     [self](stats_atom atm) -> caf::result<caf::message> {
       if (self->state.role != system_role)

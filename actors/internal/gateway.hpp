@@ -17,7 +17,8 @@ namespace mantissa::actors::internal {
 /// (`user:ADDRESS`, or `system` for the username `system` with the node
 /// key); a bad login is `unauthorized`. The session actor answers
 /// `(store_atom, address) -> actor` with a forwarder for that store and
-/// `(stats_atom) -> string` (system role only). A forwarder passes every
+/// `(stats_atom) -> string`, `(stores_atom) -> string` and `(backup_atom,
+/// address, dest) -> string` (system role only; actors/protocol.hpp). A forwarder passes every
 /// protocol message to the store actor after replacing the role in its
 /// `caller` with the session's role: what a remote program writes there is
 /// ignored. Store actors' own handles never leave the node. A session (and

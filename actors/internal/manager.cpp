@@ -13,6 +13,7 @@
 #include "actors/accounts.hpp"
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/backup_request.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor.hpp"
 #include "actors/protocol.hpp"
@@ -256,6 +257,13 @@ class manager {
           rp.deliver(ok_atom_v);
         drain();  // fails queued lookups
         return rp;
+      },
+      [this](stores_atom) -> caf::result<std::string> {
+        auto r = list_stores(self_->state.rt->data_dir,
+                             self_->state.rt->node_name);
+        if (!r.ok)
+          return make_error(r.code, std::move(r.message));
+        return std::move(r.body);
       },
       [this](stats_atom) -> std::string {
         auto& st = self_->state;

@@ -16,7 +16,8 @@ inline constexpr const char* site_address = "site";
 ///
 /// Messages: `(store_atom, address) -> actor` (`no_such_store` when the
 /// file does not exist), `(create_atom, address) -> actor` (creates the
-/// file), `(stats_atom) -> string` (JSON counters).
+/// file), `(stats_atom) -> string` (JSON counters), `(stores_atom) ->
+/// string` (every store file of the data directory, see protocol.hpp).
 caf::actor spawn_manager(caf::actor_system& sys, runtime& rt);
 
 } // namespace mantissa::actors::internal

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <string>
 
 #include <caf/actor.hpp>
 
@@ -38,6 +39,8 @@ struct counters {
 /// actors, read-only after start (except the counters).
 struct runtime {
   std::filesystem::path data_dir;
+  /// The node's name (node_options::name), for backup manifests.
+  std::string node_name;
   const store::type_registry* types = nullptr;
   const handler_registry* handlers = nullptr;
   std::chrono::milliseconds idle_timeout{60'000};

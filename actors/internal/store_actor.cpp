@@ -16,9 +16,11 @@
 #include <vector>
 
 #include <caf/actor_system.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include "actors/backup.hpp"
 #include "actors/errors.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/atoms.hpp"
@@ -28,6 +30,7 @@
 #include "actors/internal/wal_sync.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/protocol.hpp"
+#include "store/backup.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
 #include "store/messaging.hpp"
@@ -164,6 +167,23 @@ struct held_reply {
   }
 };
 
+/// A snapshot of the store in progress (docs/operations.md): copied in
+/// steps, then hashed in steps, then answered.
+struct backup_job {
+  caf::response_promise promise;
+  std::filesystem::path dest;
+  std::unique_ptr<store::online_backup> copy;  // while copying
+  std::unique_ptr<file_hasher> hasher;         // after the copy
+  std::uint64_t bytes = 0;
+  std::int64_t pages = 0;
+  int steps = 0;
+  std::chrono::steady_clock::time_point started;
+  std::chrono::steady_clock::duration longest_step{};  // the longest pause
+  /// The copy is closed and a worker thread syncs, renames and hashes it
+  /// (answering with bkdone_atom); the store does not close meanwhile.
+  bool finishing = false;
+};
+
 struct store_state {
   static inline const char* name = "mantissa.store";
 
@@ -227,6 +247,11 @@ struct store_state {
   std::vector<std::pair<std::string, std::int64_t>> acks;
   std::unordered_map<std::string, std::int64_t> safe_acked;
   std::int64_t outbox_armed = -1;
+  // Backups, one at a time in arrival order; `backup_after_commit`: the
+  // next step waits for the open batch to commit.
+  std::deque<backup_job> backups;
+  bool backup_after_commit = false;
+  bool passivate_after_backup = false;  // asked to close while finishing
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -268,6 +293,30 @@ constexpr std::size_t max_batch = 4096;
 /// How long a batch waits for more writes when the last batch had several
 /// writers (commit_delay, as databases call it).
 constexpr auto commit_delay = std::chrono::microseconds(250);
+/// A backup copies this many pages (4 MiB of 4 KiB pages) per step, so
+/// that one step keeps other requests waiting for a few milliseconds.
+constexpr int backup_pages_per_step = 1024;
+
+/// The last part of a backup, on a thread of its own (spawned detached):
+/// makes the closed copy durable, renames it into place, hashes it, and
+/// tells the store actor with `(bkdone_atom, ok, bytes, sha256 or error)`.
+void finish_backup(caf::event_based_actor* self, const caf::actor& store,
+                   const std::filesystem::path& temp,
+                   const std::filesystem::path& dest) {
+  auto bytes = store::finish_copy(temp, dest);
+  if (!bytes) {
+    self->send(store, bkdone_atom_v, false, std::uint64_t{0},
+               bytes.error_value().message);
+    return;
+  }
+  auto sum = sha256_file(dest);
+  if (!sum) {
+    self->send(store, bkdone_atom_v, false, std::uint64_t{0},
+               sum.error_value().message);
+    return;
+  }
+  self->send(store, bkdone_atom_v, true, *bytes, *sum);
+}
 
 class store_behavior {
  public:
@@ -474,6 +523,18 @@ class store_behavior {
   /// each sync covers one commit of as many writes as arrived meanwhile.
   void commit(bool final = false) {
     auto& st = self_->state;
+    bool was_open = st.batch_open;
+    commit_batch(final);
+    if (was_open && !st.batch_open && st.backup_after_commit && !st.closing) {
+      // A backup waited for this batch: its next step runs now, between
+      // this commit and the next batch, so that writers cannot starve it.
+      st.backup_after_commit = false;
+      advance_backup(false);
+    }
+  }
+
+  void commit_batch(bool final) {
+    auto& st = self_->state;
     if (!st.batch_open)
       return;
     if (!final && st.sync_in_flight && st.held.size() < max_batch) {
@@ -636,9 +697,19 @@ class store_behavior {
     auto& st = self_->state;
     if (st.closing)
       return;
+    if (!st.backups.empty() && st.backups.front().finishing) {
+      // Its worker is syncing and hashing the copy: close once it is done
+      // (then the other backups are taken in one go).
+      st.passivate_after_backup = true;
+      return;
+    }
     st.closing = true;
     if (st.batch_open)
       commit(true);
+    // A backup in progress is finished in one go before the file closes
+    // (the manager evicting the store, or the node stopping).
+    while (!st.backups.empty() && st.db)
+      advance_backup(true);
     sync_now();
     if (st.db)
       report_due(wake_due(next_due()), true, false);
@@ -660,7 +731,7 @@ class store_behavior {
     // A fresh activation waits for the request it was activated for (the
     // manager can still evict it under the cap).
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
-        || !st.in_flight.empty() || !st.asks.empty()
+        || !st.in_flight.empty() || !st.asks.empty() || !st.backups.empty()
         || idle_for < st.rt->idle_timeout) {
       if (!st.served)
         idle_for = clock_type::duration::zero();
@@ -668,6 +739,160 @@ class store_behavior {
       return;
     }
     passivate();
+  }
+
+  // -- backups (docs/operations.md) ------------------------------------------
+
+  /// Takes the next step of the first backup: starts its copy or copies
+  /// `backup_pages_per_step` pages, then queues the next step behind the
+  /// requests waiting in the mailbox; after the last, closes the copy and
+  /// hands it to a worker thread (`finish_backup`). A copy step never runs
+  /// inside a transaction: while a batch is open it waits for its commit.
+  /// With `to_end` (the store is closing, its batch committed) the whole
+  /// backup runs now, on this thread.
+  void advance_backup(bool to_end) {
+    auto& st = self_->state;
+    if (st.backups.empty() || !st.db)
+      return;
+    auto& job = st.backups.front();
+    if (job.finishing)
+      return;  // its worker answers with bkdone_atom
+    auto t0 = clock_type::now();
+    auto timed = [&] {
+      job.longest_step = std::max(job.longest_step, clock_type::now() - t0);
+    };
+    auto failed = [&](const store::error& e) {
+      job.promise.deliver(make_error(e));
+      st.backups.pop_front();
+      if (!st.backups.empty() && !to_end)
+        self_->send(self_, bkstep_atom_v);
+    };
+    do {
+      if (!job.hasher) {
+        if (st.batch_open || st.db->connection().in_transaction()) {
+          if (to_end) {  // cannot happen: a closing store commits first
+            failed(store::error{store::errc::busy,
+                                "the store closed during the backup"});
+            return;
+          }
+          st.backup_after_commit = true;
+          return;
+        }
+        if (!job.copy) {
+          auto c = store::online_backup::start(st.db->connection(), job.dest);
+          if (!c) {
+            failed(c.error_value());
+            return;
+          }
+          job.copy = std::move(*c);
+          job.started = clock_type::now();
+        }
+        // A copy that SQLite keeps restarting (a rolled-back batch that had
+        // spilled pages) finishes in one step after a while.
+        auto limit = 2 * (job.copy->page_count() / backup_pages_per_step) + 64;
+        int pages = to_end || job.copy->steps() > limit ? -1
+                                                        : backup_pages_per_step;
+        auto r = job.copy->step(pages);
+        if (!r) {
+          failed(r.error_value());
+          return;
+        }
+        if (!*r)
+          continue;
+        job.pages = job.copy->page_count();
+        job.steps = job.copy->steps();
+        if (!to_end) {
+          // The rest (sync, rename, SHA-256) does not need the connection:
+          // a thread of its own does it, so that syncing and hashing a
+          // large copy does not hold up the store's requests.
+          auto closed = job.copy->close();
+          auto temp = job.copy->temp();
+          job.copy.reset();
+          if (!closed) {
+            failed(closed.error_value());
+            return;
+          }
+          job.finishing = true;
+          timed();
+          self_->system().spawn<caf::detached>(finish_backup,
+                                               caf::actor_cast<caf::actor>(
+                                                 self_),
+                                               temp, job.dest);
+          return;
+        }
+        auto bytes = job.copy->finish();
+        job.copy.reset();
+        if (!bytes) {
+          failed(bytes.error_value());
+          return;
+        }
+        job.bytes = *bytes;
+        auto h = file_hasher::open(job.dest);
+        if (!h) {
+          failed(h.error_value());
+          return;
+        }
+        job.hasher = std::move(*h);
+        continue;
+      }
+      auto r = job.hasher->step(SIZE_MAX);
+      if (!r) {
+        failed(r.error_value());
+        return;
+      }
+      if (!*r)
+        continue;
+      timed();
+      answer_backup(job.hasher->hex());
+      return;
+    } while (to_end);
+    timed();
+    self_->send(self_, bkstep_atom_v);
+  }
+
+  /// Answers the first backup (its copy is complete, durable and hashed)
+  /// and starts the next, if any.
+  void answer_backup(const std::string& sha256) {
+    auto& st = self_->state;
+    auto& job = st.backups.front();
+    auto us = [](clock_type::duration d) {
+      return std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    };
+    nlohmann::json out{{"address", st.address},
+                       {"path", job.dest.string()},
+                       {"bytes", job.bytes},
+                       {"sha256", sha256},
+                       {"pages", job.pages},
+                       {"steps", job.steps},
+                       {"micros", us(clock_type::now() - job.started)},
+                       {"longest_step_micros", us(job.longest_step)}};
+    auto rp = std::move(job.promise);
+    st.backups.pop_front();
+    finish(rp, caf::make_message(dump(out)));
+    if (!st.backups.empty() && !st.closing)
+      self_->send(self_, bkstep_atom_v);
+  }
+
+  /// The worker of the first backup is done.
+  void on_backup_finished(bool ok, std::uint64_t bytes,
+                          const std::string& sha256_or_error) {
+    auto& st = self_->state;
+    if (st.backups.empty() || !st.backups.front().finishing)
+      return;
+    if (ok) {
+      st.backups.front().bytes = bytes;
+      answer_backup(sha256_or_error);
+    } else {
+      st.backups.front().promise.deliver(
+        make_error(error_code::io_error, sha256_or_error));
+      st.backups.pop_front();
+      if (!st.backups.empty() && !st.closing)
+        self_->send(self_, bkstep_atom_v);
+    }
+    if (st.passivate_after_backup) {
+      st.passivate_after_backup = false;
+      passivate();
+    }
   }
 
   const store::type_decl* decl(const std::string& type,
@@ -1896,6 +2121,41 @@ class store_behavior {
                      why);
       },
       [this](outbox_atom) { pump(); },
+      [this](backup_atom, const caller& who,
+             const std::string& dest) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        if (who.role != system_role) {
+          fail(rp, make_error(error_code::forbidden,
+                              "backups need the system role"));
+          return rp;
+        }
+        std::filesystem::path p{dest};
+        if (dest.empty() || !p.is_absolute() || !p.has_filename()) {
+          fail(rp, make_error(error_code::invalid_value,
+                              "a backup needs an absolute file name, not '"
+                                + dest.substr(0, 256) + "'"));
+          return rp;
+        }
+        auto& s = self_->state;
+        backup_job job;
+        job.promise = rp;
+        job.dest = std::move(p);
+        s.backups.push_back(std::move(job));
+        if (s.backups.size() == 1)
+          advance_backup(false);
+        return rp;
+      },
+      [this](bkdone_atom, bool ok, std::uint64_t bytes,
+             const std::string& text) { on_backup_finished(ok, bytes, text); },
+      [this](bkstep_atom) {
+        auto& s = self_->state;
+        if (!s.closing && !s.backup_after_commit) {
+          s.last_activity = clock_type::now();
+          advance_backup(false);
+        }
+      },
       [this](asked_atom, std::uint64_t token, bool ok,
              const std::string& body, std::uint8_t code,
              const std::string& why) {

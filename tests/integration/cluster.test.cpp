@@ -565,8 +565,9 @@ std::pair<int, json> fanout(const std::string& endpoint, const fs::path& key,
                                 endpoint,        "--key",  key.string()};
   argv.insert(argv.end(), args.begin(), args.end());
   auto r = run(argv, {}, 120s);
-  if (r.exit_code != 0 && r.exit_code != 3)
-    WARN("mantissa fanout " << args.front() << " failed: " << r.err);
+  if (r.exit_code != 0)
+    WARN("mantissa fanout " << args.front() << " exited " << r.exit_code
+                            << ": " << r.err << "\n" << r.out.substr(0, 2000));
   return {r.exit_code, json::parse(r.out, nullptr, false)};
 }
 
