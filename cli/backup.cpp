@@ -38,6 +38,7 @@
 #include "cli/cluster.hpp"
 #include "cli/commands.hpp"
 #include "cli/offline.hpp"
+#include "cli/progress.hpp"
 #include "client/client.hpp"
 
 namespace mantissa::cli {
@@ -284,62 +285,6 @@ std::string mib(double bytes) {
   return buf;
 }
 
-class progress {
- public:
-  explicit progress(std::size_t total)
-    : total_(total), tty_(::isatty(STDERR_FILENO) == 1),
-      start_(std::chrono::steady_clock::now()) {}
-
-  void add(std::uint64_t bytes) {
-    std::lock_guard<std::mutex> g{mu_};
-    ++done_;
-    bytes_ += bytes;
-    auto now = std::chrono::steady_clock::now();
-    bool last = done_ == total_;
-    if (!last && now - printed_ < (tty_ ? std::chrono::milliseconds(100)
-                                        : std::chrono::milliseconds(2000)))
-      return;
-    printed_ = now;
-    print(last);
-  }
-
-  void print(bool last) {
-    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                              - start_)
-                  .count();
-    char rate[48];
-    std::snprintf(rate, sizeof rate, "%s/s",
-                  mib(secs > 0 ? static_cast<double>(bytes_) / secs : 0)
-                    .c_str());
-    char elapsed[32];
-    std::snprintf(elapsed, sizeof elapsed, "%.1f s", secs);
-    std::string line = "mantissa backup: " + std::to_string(done_) + "/"
-                       + std::to_string(total_) + " stores, "
-                       + mib(static_cast<double>(bytes_)) + ", " + rate
-                       + ", " + elapsed;
-    if (tty_)
-      std::cerr << '\r' << line << "   " << (last ? "\n" : "") << std::flush;
-    else
-      std::cerr << line << '\n';
-  }
-
-  [[nodiscard]] std::uint64_t bytes() const { return bytes_; }
-  [[nodiscard]] double seconds() const {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                         - start_)
-      .count();
-  }
-
- private:
-  std::mutex mu_;
-  std::size_t total_;
-  std::size_t done_ = 0;
-  std::uint64_t bytes_ = 0;
-  bool tty_;
-  std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point printed_{};
-};
-
 // -- the commands --------------------------------------------------------------
 
 struct backup_args : common_args {
@@ -416,7 +361,9 @@ int run_backup(const backup_args& a) {
   std::vector<outcome> results(addresses.size());
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
-  progress shown{addresses.size()};
+  progress_meter shown{"mantissa backup", "stores"};
+  std::atomic<std::size_t> stores_done{0};
+  std::atomic<std::uint64_t> bytes_done{0};
   auto work = [&] {
     for (;;) {
       auto i = next++;
@@ -433,7 +380,8 @@ int run_backup(const backup_args& a) {
         failed = true;
         return;
       }
-      shown.add(results[i].entry.bytes);
+      auto bytes = bytes_done += results[i].entry.bytes;
+      shown.update(++stores_done, addresses.size(), bytes);
     }
   };
   std::vector<std::thread> workers;
@@ -443,8 +391,7 @@ int run_backup(const backup_args& a) {
     workers.emplace_back(work);
   for (auto& t : workers)
     t.join();
-  if (addresses.empty())
-    shown.print(true);
+  shown.finish();
   for (std::size_t i = 0; i < results.size(); ++i)
     if (!results[i].ok && !results[i].error.empty())
       return fail("backup: store " + addresses[i] + ": " + results[i].error
@@ -456,7 +403,7 @@ int run_backup(const backup_args& a) {
   if (auto w = actors::write_manifest(dir, m); !w)
     return fail("backup: " + w.error_value().message);
   std::cout << "backed up " << m.stores.size() << " stores ("
-            << mib(static_cast<double>(shown.bytes())) << ") of node "
+            << mib(static_cast<double>(bytes_done.load())) << ") of node "
             << m.node << " into " << dir.string() << '\n';
   return 0;
 }
@@ -506,7 +453,7 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
   backup->add_option("--connect", b->connect,
                      "A running node's --listen HOST:PORT (on this machine: "
                      "it writes the copies into --to)");
-  backup->add_option("--key-file", b->key_file,
+  backup->add_option("--key", b->key_file,
                      "The node key (default: DATA/node.key, or "
                      "DATA/cluster.key with --connect)");
   backup->add_option("--parallel", b->parallel,

@@ -1,6 +1,7 @@
 #include "cli/progress.hpp"
 
 #include <cstdio>
+#include <string>
 #include <utility>
 
 #include <unistd.h>
@@ -12,6 +13,16 @@ progress_meter::progress_meter(std::string what, std::string unit)
     unit_(std::move(unit)),
     tty_(::isatty(STDERR_FILENO) == 1),
     start_(clock::now()) {
+}
+
+void progress_meter::update(std::uint64_t done, std::uint64_t total,
+                            std::uint64_t bytes) {
+  {
+    std::lock_guard<std::mutex> guard{mutex_};
+    bytes_ = bytes;
+    has_bytes_ = true;
+  }
+  update(done, total);
 }
 
 void progress_meter::update(std::uint64_t done, std::uint64_t total) {
@@ -52,10 +63,18 @@ void progress_meter::draw(bool final) {
     std::snprintf(line, sizeof line, "%s: %llu/%llu %s", what_.c_str(),
                   static_cast<unsigned long long>(done_),
                   static_cast<unsigned long long>(total_), unit_.c_str());
+  std::string text = line;
+  if (has_bytes_) {
+    char more[96];
+    double mib = static_cast<double>(bytes_) / (1024.0 * 1024.0);
+    std::snprintf(more, sizeof more, ", %.1f MiB (%.1f MiB/s)", mib,
+                  secs > 0 ? mib / secs : 0.0);
+    text += more;
+  }
   if (tty_)
-    std::fprintf(stderr, "\r%-78s%s", line, final ? "\n" : "");
+    std::fprintf(stderr, "\r%-78s%s", text.c_str(), final ? "\n" : "");
   else
-    std::fprintf(stderr, "%s\n", line);
+    std::fprintf(stderr, "%s\n", text.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }

@@ -18,6 +18,8 @@ class progress_meter {
 
   /// Records `done` of `total` and redraws when due.
   void update(std::uint64_t done, std::uint64_t total);
+  /// The same with the bytes handled so far (shown with their rate).
+  void update(std::uint64_t done, std::uint64_t total, std::uint64_t bytes);
   /// Draws the last state and ends the line.
   void finish();
 
@@ -34,6 +36,8 @@ class progress_meter {
   clock::time_point last_{};
   std::uint64_t done_ = 0;
   std::uint64_t total_ = 0;
+  std::uint64_t bytes_ = 0;
+  bool has_bytes_ = false;
   static constexpr std::chrono::milliseconds tty_interval{200};
   static constexpr std::chrono::seconds quiet_interval{2};
 };
