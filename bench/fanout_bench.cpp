@@ -81,6 +81,11 @@ std::int64_t raw_count(const std::filesystem::path& dir, int begin, int end,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr)
         != SQLITE_OK)
       die("raw open " + path.string());
+    // Leave the files as the node keeps them: a persistent WAL file (a
+    // last close would otherwise delete it, and the node's next activation
+    // would have to create it again).
+    int persist = 1;
+    sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
     sqlite3_stmt* st = nullptr;
     if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
       die(std::string{"raw prepare: "} + sqlite3_errmsg(db));
