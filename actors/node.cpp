@@ -803,6 +803,26 @@ void node::write_metrics(prometheus_text& out) const {
   out.family("mantissa_commit_seconds", "histogram",
              "Time of SQLite's COMMIT of a batch");
   out.samples("mantissa_commit_seconds", {}, c.commit_seconds);
+  out.family("mantissa_interstore_deliveries_total", "counter",
+             "Deliveries of reliable messages to a store: answered (ok), "
+             "to be retried, or final (no such store)");
+  out.sample("mantissa_interstore_deliveries_total", {{"result", "ok"}},
+             load(c.deliveries_ok));
+  out.sample("mantissa_interstore_deliveries_total", {{"result", "retry"}},
+             load(c.deliveries_retried));
+  out.sample("mantissa_interstore_deliveries_total", {{"result", "final"}},
+             load(c.deliveries_final));
+  out.family("mantissa_interstore_answers_total", "counter",
+             "Answers to reliable messages taken by their senders");
+  out.sample("mantissa_interstore_answers_total", {{"result", "ok"}},
+             load(c.answers_ok));
+  out.sample("mantissa_interstore_answers_total", {{"result", "error"}},
+             load(c.answers_failed));
+  out.family("mantissa_interstore_received_total", "counter",
+             "Reliable messages that arrived at this node's stores (repeats "
+             "included)");
+  out.sample("mantissa_interstore_received_total", {},
+             load(c.messages_received));
   out.family("mantissa_wal_sync_seconds", "histogram",
              "Time from a commit to the end of its WAL sync (durable stores)");
   out.samples("mantissa_wal_sync_seconds", {}, c.sync_seconds);

@@ -31,6 +31,16 @@ struct counters {
   histogram commit_seconds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                            0.01, 0.025, 0.05, 0.1, 0.25, 1};
   /// Seconds from a commit to its WAL sync's end, for durable stores.
+  /// Reliable messages (docs/interstore.md): deliveries of a batch to a
+  /// target answered (ok), to be retried (a transport failure), or final
+  /// (no such store); answers taken (ok or an error answer); messages that
+  /// arrived in batches from truthful senders (repeats included).
+  std::atomic<std::int64_t> deliveries_ok{0};
+  std::atomic<std::int64_t> deliveries_retried{0};
+  std::atomic<std::int64_t> deliveries_final{0};
+  std::atomic<std::int64_t> answers_ok{0};
+  std::atomic<std::int64_t> answers_failed{0};
+  std::atomic<std::int64_t> messages_received{0};
   histogram sync_seconds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                          0.01, 0.025, 0.05, 0.1, 0.25, 1};
 };

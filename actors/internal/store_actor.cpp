@@ -1232,6 +1232,8 @@ class store_behavior {
     if (!ok) {
       bool final = code == error_code::no_such_store
                    || code == error_code::invalid_name;
+      (final ? st.rt->stats.deliveries_final : st.rt->stats.deliveries_retried)
+        .fetch_add(1, std::memory_order_relaxed);
       if (!final) {
         ++t->attempts;
         auto wait = backoff(*st.rt, t->attempts);
@@ -1254,6 +1256,8 @@ class store_behavior {
              {"answer", error_answer(error_code::no_such_user,
                                      "no store " + target.substr(0, 128))}});
     }
+    if (ok)
+      st.rt->stats.deliveries_ok.fetch_add(1, std::memory_order_relaxed);
     if (st.safe_acked.count(target) == 0)
       st.safe_acked[target] = t->acked;
     for (auto& a : answers) {
@@ -1286,6 +1290,10 @@ class store_behavior {
     auto& st = self_->state;
     auto& db = *st.db;
     message_answer a;
+    (answer.is_object() && answer.value("ok", false)
+       ? st.rt->stats.answers_ok
+       : st.rt->stats.answers_failed)
+      .fetch_add(1, std::memory_order_relaxed);
     if (answer.is_object() && answer.value("ok", false)) {
       a.ok = true;
       a.value = answer.contains("value") ? answer["value"] : nlohmann::json{};
@@ -1585,6 +1593,10 @@ class store_behavior {
     if (!open_batch(rp))
       return;
     auto& db = *st.db;
+    if (truthful)
+      st.rt->stats.messages_received.fetch_add(
+        static_cast<std::int64_t>((*j)["messages"].size()),
+        std::memory_order_relaxed);
     auto acked = j->value("acked", std::int64_t{0});
     if (truthful && acked > 0)
       if (auto r = store::forget_received(db, sender, acked); !r)

@@ -16,6 +16,7 @@
 
 #include "actors/internal/atoms.hpp"
 #include "actors/messaging.hpp"
+#include "actors/metrics.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "store/store.hpp"
@@ -305,6 +306,17 @@ TEST_CASE_METHOD(fixture,
   std::this_thread::sleep_for(200ms);
   CHECK(answers().size() == 1);
   CHECK(consequence_calls == 1);
+  // The node's metrics count the delivery, the arrival and the answer.
+  actors::prometheus_text m;
+  n->write_metrics(m);
+  CHECK(m.text().find("mantissa_interstore_deliveries_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(m.text().find("mantissa_interstore_received_total 1\n")
+        != std::string::npos);
+  CHECK(m.text().find("mantissa_interstore_answers_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(m.text().find("mantissa_interstore_deliveries_total{result=\"retry\"} 0\n")
+        != std::string::npos);
 }
 
 TEST_CASE_METHOD(fixture, "a sender that rolls back sends nothing",
