@@ -96,6 +96,12 @@ void prometheus_text::sample(std::string_view name, const labels& ls,
   out_ += '\n';
 }
 
+void prometheus_text::single(std::string_view name, std::string_view type,
+                             std::string_view help, double value) {
+  family(name, type, help);
+  sample(name, {}, value);
+}
+
 void prometheus_text::samples(std::string_view name, const labels& ls,
                               const histogram& h) {
   auto counts = h.cumulative();

@@ -48,6 +48,9 @@ class prometheus_text {
   void family(std::string_view name, std::string_view type,
               std::string_view help);
   void sample(std::string_view name, const labels& ls, double value);
+  /// A family of one unlabelled sample (`family` and `sample` in one).
+  void single(std::string_view name, std::string_view type,
+              std::string_view help, double value);
   /// The `_bucket`, `_sum` and `_count` samples of `h`.
   void samples(std::string_view name, const labels& ls, const histogram& h);
 

@@ -784,19 +784,21 @@ void node::write_metrics(prometheus_text& out) const {
   auto load = [](const std::atomic<std::int64_t>& a) {
     return static_cast<double>(a.load(std::memory_order_relaxed));
   };
-  out.family("mantissa_stores_open", "gauge", "Store actors open now");
-  out.sample("mantissa_stores_open", {}, load(c.open_stores));
-  out.family("mantissa_store_activations_total", "counter",
-             "Stores opened (activated) since the node started");
-  out.sample("mantissa_store_activations_total", {}, load(c.activations));
-  out.family("mantissa_store_passivations_total", "counter",
-             "Stores closed (passivated) since the node started");
-  out.sample("mantissa_store_passivations_total", {}, load(c.passivations));
-  out.family("mantissa_commits_total", "counter", "Store transactions committed");
-  out.sample("mantissa_commits_total", {}, load(c.commits));
-  out.family("mantissa_committed_writes_total", "counter",
-             "Writes acknowledged after their commit");
-  out.sample("mantissa_committed_writes_total", {}, load(c.committed_writes));
+  out.single("mantissa_stores_open", "gauge",
+             "Store actors open now",
+             load(c.open_stores));
+  out.single("mantissa_store_activations_total", "counter",
+             "Stores opened (activated) since the node started",
+             load(c.activations));
+  out.single("mantissa_store_passivations_total", "counter",
+             "Stores closed (passivated) since the node started",
+             load(c.passivations));
+  out.single("mantissa_commits_total", "counter",
+             "Store transactions committed",
+             load(c.commits));
+  out.single("mantissa_committed_writes_total", "counter",
+             "Writes acknowledged after their commit",
+             load(c.committed_writes));
   out.family("mantissa_commit_batch_writes", "histogram",
              "Writes per commit (group commit)");
   out.samples("mantissa_commit_batch_writes", {}, c.commit_batch);
@@ -818,10 +820,8 @@ void node::write_metrics(prometheus_text& out) const {
              load(c.answers_ok));
   out.sample("mantissa_interstore_answers_total", {{"result", "error"}},
              load(c.answers_failed));
-  out.family("mantissa_interstore_received_total", "counter",
-             "Reliable messages that arrived at this node's stores (repeats "
-             "included)");
-  out.sample("mantissa_interstore_received_total", {},
+  out.single("mantissa_interstore_received_total", "counter",
+             "Reliable messages that arrived at this node's stores (repeats " "included)",
              load(c.messages_received));
   out.family("mantissa_wal_sync_seconds", "histogram",
              "Time from a commit to the end of its WAL sync (durable stores)");

@@ -109,14 +109,6 @@ class offline_source : public source {
 
 // -- online: through the node's network port ---------------------------------
 
-class cli_config : public caf::actor_system_config {
- public:
-  cli_config() {
-    client::configure(*this);
-    set("logger.console", caf::atom("none"));
-  }
-};
-
 /// Sends the backup requests of the worker threads to the node's session
 /// and fails them all at once when the node goes away (a request to a dead
 /// node would otherwise wait for its whole timeout).
@@ -175,56 +167,23 @@ class online_source : public source {
   ~online_source() override {
     if (relay_)
       caf::anon_send_exit(relay_, caf::exit_reason::user_shutdown);
-    if (session_)
-      caf::anon_send_exit(session_, caf::exit_reason::user_shutdown);
   }
 
   bool connect(const std::string& endpoint, const std::string& key_file,
                const actors::network_tls& tls, std::string& err) {
-    std::string host;
-    unsigned short port = 0;
-    if (!parse_endpoint(endpoint, host, port, err)) {
-      err = "--connect: " + err;
+    // The session lives as long as `login_`: until the source is destroyed.
+    if (!login_.open(endpoint, key_file, tls, err))
       return false;
-    }
-    auto key = actors::load_key_file(key_file, false, err);
-    if (key.empty())
-      return false;
-    if (tls.enabled() && !client::configure_tls(cfg_, tls, err)) {
-      err = "TLS: " + err;
-      return false;
-    }
-    sys_ = std::make_unique<caf::actor_system>(cfg_);
-    auto gateway = client::connect(*sys_, host, port);
-    if (!gateway) {
-      err = "cannot connect to " + endpoint + ": "
-            + sys_->render(gateway.error());
-      return false;
-    }
-    // The session lives as long as the actor that logged in: this one,
-    // kept until the source is destroyed.
-    owner_ = std::make_unique<caf::scoped_actor>(*sys_);
-    auto& self = *owner_;
-    self
-      ->request(*gateway, std::chrono::seconds(30), actors::login_atom::value,
-                std::string{"system"}, key)
-      .receive([&](caf::actor& s) { session_ = std::move(s); },
-               [&](caf::error& e) {
-                 err = "cannot log in at " + endpoint + ": "
-                       + actors::error_message(e);
-               });
-    if (!session_)
-      return false;
-    relay_ = sys_->spawn(relay, session_);
+    relay_ = login_.system().spawn(relay, login_.session());
     return true;
   }
 
   bool stores(std::string& node, std::vector<std::string>& out,
               std::string& err) override {
-    caf::scoped_actor self{*sys_};
+    caf::scoped_actor self{login_.system()};
     bool ok = false;
     self
-      ->request(session_, std::chrono::seconds(60),
+      ->request(login_.session(), std::chrono::seconds(60),
                 actors::stores_atom::value)
       .receive(
         [&](std::string& body) {
@@ -246,7 +205,7 @@ class online_source : public source {
 
   outcome backup(const std::string& address, const fs::path& dest,
                  const fs::path& dir) override {
-    caf::scoped_actor self{*sys_};
+    caf::scoped_actor self{login_.system()};
     outcome out;
     self
       ->request(relay_, caf::infinite, actors::backup_atom::value, address,
@@ -270,10 +229,7 @@ class online_source : public source {
   }
 
  private:
-  cli_config cfg_;
-  std::unique_ptr<caf::actor_system> sys_;
-  std::unique_ptr<caf::scoped_actor> owner_;  // before sys_ goes
-  caf::actor session_;
+  system_login login_;
   caf::actor relay_;
 };
 

@@ -55,9 +55,25 @@ void add_tls_options(CLI::App* cmd, actors::network_tls& tls) {
                   "PEM certificate of the cluster CA");
 }
 
-bool cluster_call(const std::string& endpoint, const std::string& key_file,
-                  const actors::network_tls& tls, const std::string& command, const json& args, json& out,
-                  std::string& err) {
+struct system_login::impl {
+  cli_config cfg;
+  std::unique_ptr<caf::actor_system> sys;
+  std::unique_ptr<caf::scoped_actor> owner; // goes before sys
+  caf::actor session;
+};
+
+system_login::system_login() : impl_(std::make_unique<impl>()) {
+}
+
+system_login::~system_login() {
+  if (impl_->session)
+    caf::anon_send_exit(impl_->session, caf::exit_reason::user_shutdown);
+}
+
+bool system_login::open(const std::string& endpoint,
+                        const std::string& key_file,
+                        const actors::network_tls& tls, std::string& err) {
+  auto& d = *impl_;
   std::string host;
   unsigned short port = 0;
   if (!parse_endpoint(endpoint, host, port, err)) {
@@ -67,45 +83,55 @@ bool cluster_call(const std::string& endpoint, const std::string& key_file,
   auto key = actors::load_key_file(key_file, false, err);
   if (key.empty())
     return false;
-  cli_config cfg;
-  if (tls.enabled() && !client::configure_tls(cfg, tls, err)) {
+  if (tls.enabled() && !client::configure_tls(d.cfg, tls, err)) {
     err = "TLS: " + err;
     return false;
   }
-  caf::actor_system sys{cfg};
-  auto gateway = client::connect(sys, host, port);
+  d.sys = std::make_unique<caf::actor_system>(d.cfg);
+  auto gateway = client::connect(*d.sys, host, port);
   if (!gateway) {
-    err = "cannot connect to " + endpoint + ": " + sys.render(gateway.error());
+    err = "cannot connect to " + endpoint + ": " + d.sys->render(gateway.error());
     return false;
   }
-  auto timeout = std::chrono::seconds(30);
+  d.owner = std::make_unique<caf::scoped_actor>(*d.sys);
+  (*d.owner)
+    ->request(*gateway, std::chrono::seconds(30), actors::login_atom::value,
+              std::string{"system"}, key)
+    .receive([&](caf::actor& s) { d.session = std::move(s); },
+             [&](caf::error& e) {
+               err = "cannot log in at " + endpoint + ": "
+                     + actors::error_message(e);
+             });
+  return static_cast<bool>(d.session);
+}
+
+caf::actor_system& system_login::system() {
+  return *impl_->sys;
+}
+
+const caf::actor& system_login::session() const {
+  return impl_->session;
+}
+
+bool cluster_call(const std::string& endpoint, const std::string& key_file,
+                  const actors::network_tls& tls, const std::string& command,
+                  const json& args, json& out, std::string& err) {
+  system_login login;
+  if (!login.open(endpoint, key_file, tls, err))
+    return false;
   bool ok = false;
-  {
-    caf::scoped_actor self{sys};
-    caf::actor session;
-    self
-      ->request(*gateway, timeout, actors::login_atom::value,
-                std::string{"system"}, key)
-      .receive([&](caf::actor& s) { session = std::move(s); },
-               [&](caf::error& e) {
-                 err = "cannot log in at " + endpoint + ": "
-                       + actors::error_message(e);
-               });
-    if (session) {
-      self
-        ->request(session, timeout, actors::cluster_atom::value, command,
-                  args.dump())
-        .receive(
-          [&](std::string& body) {
-            out = json::parse(body, nullptr, false);
-            ok = !out.is_discarded();
-            if (!ok)
-              err = "malformed answer from the node";
-          },
-          [&](caf::error& e) { err = actors::error_message(e); });
-      caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
-    }
-  }
+  caf::scoped_actor self{login.system()};
+  self
+    ->request(login.session(), std::chrono::seconds(30),
+              actors::cluster_atom::value, command, args.dump())
+    .receive(
+      [&](std::string& body) {
+        out = json::parse(body, nullptr, false);
+        ok = !out.is_discarded();
+        if (!ok)
+          err = "malformed answer from the node";
+      },
+      [&](caf::error& e) { err = actors::error_message(e); });
   return ok;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "actors/network_tls.hpp"
@@ -9,6 +10,11 @@
 namespace CLI {
 class App;
 }
+
+namespace caf {
+class actor;
+class actor_system;
+} // namespace caf
 
 namespace mantissa::cli {
 
@@ -22,6 +28,32 @@ void add_cluster_commands(CLI::App& app, int& exit_code);
 /// `DATA/cluster.key` if it exists, else `DATA/node.key` (DATA: `data`, or
 /// the default data directory).
 [[nodiscard]] std::string default_key_file(const std::string& data);
+
+/// A system session at a running node, for the `--connect` commands: an
+/// actor system of this process (`client::configure`, TLS when `tls` is
+/// enabled), a login as `system` with a key file, and the actor that logged
+/// in, kept as long as this object (the session ends with it).
+class system_login {
+ public:
+  system_login();
+  ~system_login(); ///< ends the session
+  system_login(const system_login&) = delete;
+  system_login& operator=(const system_login&) = delete;
+
+  /// Connects to `endpoint` (HOST:PORT) and logs in with the key in
+  /// `key_file`. False with `err` set on any failure.
+  [[nodiscard]] bool open(const std::string& endpoint,
+                          const std::string& key_file,
+                          const actors::network_tls& tls, std::string& err);
+
+  /// After a successful `open`.
+  [[nodiscard]] caf::actor_system& system();
+  [[nodiscard]] const caf::actor& session() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 /// Connects to the node listening on `endpoint` (HOST:PORT), logs in as the
 /// system role with the key in `key_file` and sends it the cluster command

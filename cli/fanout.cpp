@@ -119,51 +119,16 @@ bool build_spec(const fanout_args& a, std::string& out, std::string& err) {
 /// event-based actor of ours (it receives the progress as it goes).
 bool run_connected(const fanout_args& a, const std::string& spec,
                    progress_meter* meter, std::string& out, std::string& err) {
-  std::string host;
-  unsigned short port = 0;
-  if (!parse_endpoint(a.connect, host, port, err)) {
-    err = "--connect: " + err;
-    return false;
-  }
-  auto key = actors::load_key_file(
-    a.key.empty() ? default_key_file(a.data) : a.key, false, err);
-  if (key.empty())
-    return false;
-  struct config : caf::actor_system_config {
-    config() {
-      client::configure(*this);
-      set("logger.console", caf::atom("none"));
-    }
-  } cfg;
-  if (a.tls.enabled() && !client::configure_tls(cfg, a.tls, err)) {
-    err = "TLS: " + err;
-    return false;
-  }
-  caf::actor_system sys{cfg};
-  auto gateway = client::connect(sys, host, port);
-  if (!gateway) {
-    err = "cannot connect to " + a.connect + ": " + sys.render(gateway.error());
-    return false;
-  }
-  caf::actor session;
-  // The session lasts as long as the actor that logged in: this one, kept
-  // until the answer is in.
-  caf::scoped_actor owner{sys};
-  owner
-    ->request(*gateway, std::chrono::seconds(30), actors::login_atom::value,
-              std::string{"system"}, key)
-    .receive([&](caf::actor& s) { session = std::move(s); },
-             [&](caf::error& e) {
-               err = "cannot log in at " + a.connect + ": "
-                     + actors::error_message(e);
-             });
-  if (!session)
+  // The session lasts as long as `login`, kept until the answer is in.
+  system_login login;
+  if (!login.open(a.connect, a.key.empty() ? default_key_file(a.data) : a.key,
+                  a.tls, err))
     return false;
   auto result = std::make_shared<std::promise<actors::reply>>();
   auto answer = result->get_future();
   // (The data goes in as spawn arguments: CAF 0.17 dereferences a null
   // pointer for a spawned function that takes none.)
-  sys.spawn([](caf::event_based_actor* self, caf::actor to,
+  login.system().spawn([](caf::event_based_actor* self, caf::actor to,
                             std::string text, progress_meter* shown,
                             std::shared_ptr<std::promise<actors::reply>> promised)
                            -> caf::behavior {
@@ -192,9 +157,8 @@ bool run_connected(const fanout_args& a, const std::string& spec,
           shown->update(done, total);
       },
     };
-  }, session, spec, meter, result);
+  }, login.session(), spec, meter, result);
   auto r = answer.get();
-  caf::anon_send_exit(session, caf::exit_reason::user_shutdown);
   if (!r.ok) {
     err = r.message;
     return false;

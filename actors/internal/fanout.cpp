@@ -33,6 +33,17 @@ constexpr auto store_timeout = std::chrono::seconds(60);
 constexpr auto part_timeout = std::chrono::seconds(3600);
 constexpr auto progress_every = std::chrono::milliseconds(250);
 
+/// Whether a progress report to `watcher` is due (at most every
+/// `progress_every`, or `force`d); if so, `last` becomes now.
+bool report_due(const caf::actor& watcher, steady::time_point& last,
+                bool force) {
+  auto now = steady::now();
+  if (!watcher || (!force && now - last < progress_every))
+    return false;
+  last = now;
+  return true;
+}
+
 caf::message store_message(const fanout_spec& spec) {
   caller who{system_role, "fanout"};
   switch (spec.op) {
@@ -66,10 +77,8 @@ using local_actor = caf::stateful_actor<local_state>;
 
 void report(local_actor* self, bool force) {
   auto& st = self->state;
-  auto now = steady::now();
-  if (!st.watcher || (!force && now - st.last_progress < progress_every))
+  if (!report_due(st.watcher, st.last_progress, force))
     return;
-  st.last_progress = now;
   self->send(st.watcher, progress_atom::value,
              static_cast<std::uint64_t>(st.done),
              static_cast<std::uint64_t>(st.stores.size()));
@@ -166,10 +175,8 @@ using coordinator_actor = caf::stateful_actor<coordinator_state>;
 
 void report(coordinator_actor* self, bool force) {
   auto& st = self->state;
-  auto now = steady::now();
-  if (!st.watcher || (!force && now - st.last_progress < progress_every))
+  if (!report_due(st.watcher, st.last_progress, force))
     return;
-  st.last_progress = now;
   std::uint64_t done = 0, total = 0;
   for (auto& [name, p] : st.progress) {
     done += p.done;

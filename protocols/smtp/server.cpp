@@ -654,12 +654,11 @@ std::size_t server::connections() const {
 
 void server::write_metrics(actors::prometheus_text& out) const {
   auto& m = *impl_->metrics;
-  out.family("mantissa_smtp_sessions_total", "counter",
-             "SMTP connections accepted");
-  out.sample("mantissa_smtp_sessions_total", {},
+  out.single("mantissa_smtp_sessions_total", "counter",
+             "SMTP connections accepted",
              static_cast<double>(m.sessions.load(std::memory_order_relaxed)));
-  out.family("mantissa_smtp_connections", "gauge", "SMTP connections open now");
-  out.sample("mantissa_smtp_connections", {},
+  out.single("mantissa_smtp_connections", "gauge",
+             "SMTP connections open now",
              static_cast<double>(connections()));
   out.family("mantissa_smtp_deliveries_total", "counter",
              "Messages handed to the stores: accepted (ok) or refused");
