@@ -7,6 +7,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <set>
 #include <unordered_map>
 
 #include <unistd.h>
@@ -30,6 +31,7 @@
 #include "actors/internal/fanout.hpp"
 #include "actors/internal/gateway.hpp"
 #include "actors/internal/manager.hpp"
+#include "actors/internal/move.hpp"
 #include "actors/internal/completion.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/timer.hpp"
@@ -140,6 +142,9 @@ struct bridge_state {
   caf::actor cluster;
   bool seed = true;  ///< this node keeps the accounts (internal::accounts_address)
   std::filesystem::path data_dir;
+  std::string node_name;
+  caf::actor receiver;  ///< incoming store moves, spawned on first use
+  std::set<caf::actor_addr> movers;  ///< moves from this node in progress
 };
 
 using bridge_actor = caf::stateful_actor<bridge_state>;
@@ -212,12 +217,59 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
 }
 
 
+internal::move_env move_env_of(bridge_actor* self) {
+  auto& st = self->state;
+  internal::move_env env;
+  env.manager = st.manager;
+  env.cluster = st.cluster;
+  env.data_dir = st.data_dir;
+  env.node = st.node_name;
+  env.timeout = std::max(st.timeout, caf::timespan{std::chrono::seconds(30)});
+  return env;
+}
+
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
-                     caf::timespan timeout, std::filesystem::path data_dir) {
+                     caf::timespan timeout, std::filesystem::path data_dir,
+                     std::string node_name) {
   self->state.manager = std::move(manager);
   self->state.timeout = timeout;
   self->state.data_dir = std::move(data_dir);
+  self->state.node_name = std::move(node_name);
+  // Movers and the receiver are linked to the bridge so that they stop
+  // with it; their own ends (even a failure) must not stop the bridge.
+  self->set_exit_handler([self](caf::exit_msg& m) {
+    auto& st = self->state;
+    if (st.receiver && m.source == st.receiver.address()) {
+      st.receiver = nullptr;
+      return;
+    }
+    if (st.movers.erase(m.source) > 0)
+      return;
+    if (m.reason)
+      self->quit(m.reason);
+  });
   return {
+    // A store move from this node (actors/internal/move.hpp).
+    [self](move_atom atm, std::string& address, std::string& to,
+           caf::actor& watcher) -> caf::result<caf::message> {
+      auto mover = internal::spawn_mover(self->system(), move_env_of(self));
+      self->link_to(mover);  // the node stopping stops its moves
+      self->state.movers.insert(mover.address());
+      return self->delegate(mover, atm, std::move(address), std::move(to),
+                            std::move(watcher));
+    },
+    // A store move to this node.
+    [self](incoming_atom atm, std::string& op, std::string& address,
+           std::string& data) -> caf::result<caf::message> {
+      auto& st = self->state;
+      if (!st.receiver)
+      {
+        st.receiver = internal::spawn_receiver(self->system(), move_env_of(self));
+        self->link_to(st.receiver);
+      }
+      return self->delegate(st.receiver, atm, std::move(op), std::move(address),
+                            std::move(data));
+    },
     // A fan-out (actors/internal/fanout.hpp): a coordinator answers it.
     [self](fanout_atom atm, std::string& spec,
            caf::actor& watcher) -> caf::result<caf::message> {
@@ -418,6 +470,7 @@ bool node::start(std::string& err) {
     return false;
   d.rt.data_dir = d.opts.data_dir;
   d.rt.node_name = d.opts.name;
+  d.rt.clustered = d.opts.cluster;
   d.rt.types = &d.types;
   d.rt.handlers = &d.handlers;
   d.rt.idle_timeout = d.opts.idle_timeout;
@@ -444,7 +497,7 @@ bool node::start(std::string& err) {
   d.rt.timer = d.timer;
   d.bridge = d.sys->spawn(bridge, d.manager,
                           caf::timespan{d.opts.request_timeout},
-                          d.opts.data_dir);
+                          d.opts.data_dir, d.opts.name);
   d.rt.router = d.bridge;
   d.rt.request_timeout = d.opts.request_timeout;
   d.rt.retry_min = d.opts.message_retry_min;
@@ -497,6 +550,7 @@ bool node::start(std::string& err) {
                           std::chrono::milliseconds{10'000});
     d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
     caf::anon_send(d.bridge, cluster_atom::value, d.cluster, seed);
+    caf::anon_send(d.manager, cluster_atom::value, d.cluster);
   }
   if (d.opts.listen) {
     d.gateway = internal::spawn_gateway(*d.sys, d.manager, d.bridge, d.cluster,

@@ -158,4 +158,18 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using fanout_atom = caf::atom_constant<caf::atom("fanout")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 
+// Store moves (docs/operations.md, "Moving a store"; system sessions only):
+// (move_atom, address, target node) -> {"address","from","to","bytes",
+//   "changes","pause_ms","elapsed_ms"}   moves a user store of the
+//   receiving node to `target` while it serves; (progress_atom, bytes
+//   shipped, bytes total) messages go to the sender meanwhile, and
+//   stopping the sender before the switch cancels the move.
+//   errors: no_such_store (not on this node), invalid_value (bad target),
+//   busy (a move of that store runs), store_unavailable (a node failed;
+//   the store stays where it was)
+using move_atom = caf::atom_constant<caf::atom("move")>;
+// (incoming_atom, op, address, data) -> string   between nodes: the
+//   target's side of a move (actors/internal/move.hpp).
+using incoming_atom = caf::atom_constant<caf::atom("incoming")>;
+
 } // namespace mantissa::actors

@@ -3,11 +3,13 @@
 
 #include "cli/cluster.hpp"
 
+#include <future>
 #include <iomanip>
 #include <iostream>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <CLI/CLI.hpp>
@@ -111,6 +113,54 @@ caf::actor_system& system_login::system() {
 
 const caf::actor& system_login::session() const {
   return impl_->session;
+}
+
+namespace {
+
+using progress_fn = std::function<void(std::uint64_t, std::uint64_t)>;
+using answer_ptr = std::shared_ptr<std::promise<actors::reply>>;
+
+// (The data goes in as spawn arguments: CAF 0.17 dereferences a null
+// pointer for a spawned function that takes none.)
+caf::behavior progress_caller(caf::event_based_actor* self, caf::actor to,
+                              caf::message msg, progress_fn progress,
+                              answer_ptr promised) {
+  self->request(to, caf::infinite, std::move(msg))
+    .then(
+      [self, promised](std::string& body) {
+        promised->set_value(actors::reply{true, std::move(body), {}, {}});
+        self->quit();
+      },
+      [self, promised](caf::error& e) {
+        promised->set_value(actors::reply{false, {}, actors::code_of(e),
+                                          actors::error_message(e)});
+        self->quit();
+      });
+  // The node is gone: nothing will answer.
+  self->monitor(to);
+  self->set_down_handler([self, promised](caf::down_msg&) {
+    promised->set_value(actors::reply{false, {},
+                                      actors::error_code::store_unavailable,
+                                      "the node went away"});
+    self->quit();
+  });
+  return {
+    [progress](actors::progress_atom, std::uint64_t done, std::uint64_t total) {
+      if (progress)
+        progress(done, total);
+    },
+  };
+}
+
+} // namespace
+
+actors::reply call_with_progress(system_login& login, const caf::message& msg,
+                                 progress_fn progress) {
+  auto promised = std::make_shared<std::promise<actors::reply>>();
+  auto answer = promised->get_future();
+  login.system().spawn(progress_caller, login.session(), msg,
+                       std::move(progress), promised);
+  return answer.get();
 }
 
 bool cluster_call(const std::string& endpoint, const std::string& key_file,

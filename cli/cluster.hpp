@@ -1,9 +1,12 @@
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "actors/network_tls.hpp"
+#include "actors/node.hpp"
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -14,6 +17,7 @@ class App;
 namespace caf {
 class actor;
 class actor_system;
+class message;
 } // namespace caf
 
 namespace mantissa::cli {
@@ -54,6 +58,14 @@ class system_login {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// Sends `msg` to the session of `login` and waits for the answer; the
+/// `(progress_atom, done, total)` messages that come meanwhile go to
+/// `progress` (on an actor thread of `login`'s system). The answer is
+/// `store_unavailable` if the node goes away first.
+[[nodiscard]] actors::reply
+call_with_progress(system_login& login, const caf::message& msg,
+                   std::function<void(std::uint64_t, std::uint64_t)> progress);
 
 /// Connects to the node listening on `endpoint` (HOST:PORT), logs in as the
 /// system role with the key in `key_file` and sends it the cluster command

@@ -23,6 +23,9 @@ void add_offering_commands(CLI::App& app, int& exit_code);
 
 /// Adds `fanout` (docs/operations.md).
 void add_fanout_command(CLI::App& app, int& exit_code);
+/// Adds `store move` and `cluster rebalance` (docs/operations.md); call
+/// after `add_cluster_commands`.
+void add_move_commands(CLI::App& app, int& exit_code);
 /// Adds `backup` and `restore` (docs/operations.md).
 void add_backup_commands(CLI::App& app, int& exit_code);
 

@@ -116,7 +116,7 @@ bool build_spec(const fanout_args& a, std::string& out, std::string& err) {
 }
 
 /// Through a running node: a system session, the fan-out asked by an
-/// event-based actor of ours (it receives the progress as it goes).
+/// actor of ours that receives the progress as it goes.
 bool run_connected(const fanout_args& a, const std::string& spec,
                    progress_meter* meter, std::string& out, std::string& err) {
   // The session lasts as long as `login`, kept until the answer is in.
@@ -124,41 +124,12 @@ bool run_connected(const fanout_args& a, const std::string& spec,
   if (!login.open(a.connect, a.key.empty() ? default_key_file(a.data) : a.key,
                   a.tls, err))
     return false;
-  auto result = std::make_shared<std::promise<actors::reply>>();
-  auto answer = result->get_future();
-  // (The data goes in as spawn arguments: CAF 0.17 dereferences a null
-  // pointer for a spawned function that takes none.)
-  login.system().spawn([](caf::event_based_actor* self, caf::actor to,
-                            std::string text, progress_meter* shown,
-                            std::shared_ptr<std::promise<actors::reply>> promised)
-                           -> caf::behavior {
-    self->request(to, caf::infinite, actors::fanout_atom::value, text)
-      .then(
-        [self, promised](std::string& body) {
-          promised->set_value(actors::reply{true, std::move(body), {}, {}});
-          self->quit();
-        },
-        [self, promised](caf::error& e) {
-          promised->set_value(actors::reply{false, {}, actors::code_of(e),
-                                          actors::error_message(e)});
-          self->quit();
-        });
-    // The node is gone: nothing will answer.
-    self->monitor(to);
-    self->set_down_handler([self, promised](caf::down_msg&) {
-      promised->set_value(actors::reply{false, {},
-                                      actors::error_code::store_unavailable,
-                                      "the node went away"});
-      self->quit();
+  auto r = call_with_progress(
+    login, caf::make_message(actors::fanout_atom::value, spec),
+    [meter](std::uint64_t done, std::uint64_t total) {
+      if (meter != nullptr)
+        meter->update(done, total);
     });
-    return {
-      [shown](actors::progress_atom, std::uint64_t done, std::uint64_t total) {
-        if (shown != nullptr)
-          shown->update(done, total);
-      },
-    };
-  }, login.session(), spec, meter, result);
-  auto r = answer.get();
   if (!r.ok) {
     err = r.message;
     return false;

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   mantissa::cli::add_admin_commands(app, exit_code);
   mantissa::cli::add_offering_commands(app, exit_code);
   mantissa::cli::add_cluster_commands(app, exit_code);
+  mantissa::cli::add_move_commands(app, exit_code);
   mantissa::cli::add_fanout_command(app, exit_code);
   mantissa::cli::add_backup_commands(app, exit_code);
   if (argc > 1 && argv[1][0] != '-') {

@@ -38,6 +38,25 @@ constexpr bkstep_atom bkstep_atom_v = bkstep_atom{};
 // (bkdone_atom, ok, bytes, sha256 or error): a backup's worker finished.
 using bkdone_atom = caf::atom_constant<caf::atom("bkdone")>;
 constexpr bkdone_atom bkdone_atom_v = bkdone_atom{};
+// Store moves (actors/internal/move.hpp):
+// (movesnap_atom, caller, dest) -> like backup_atom, and the store records
+//   its changes from the snapshot on;
+// (freeze_atom) -> changeset bytes: the store stops taking messages;
+// (thaw_atom) -> ok: the move failed, the store serves again;
+// (movedone_atom, bool remove) -> ok: the store closes for good (removing
+//   its files when `remove`), bouncing what waits in its mailbox.
+using movesnap_atom = caf::atom_constant<caf::atom("movesnap")>;
+constexpr movesnap_atom movesnap_atom_v = movesnap_atom{};
+using freeze_atom = caf::atom_constant<caf::atom("freeze")>;
+constexpr freeze_atom freeze_atom_v = freeze_atom{};
+using thaw_atom = caf::atom_constant<caf::atom("thaw")>;
+constexpr thaw_atom thaw_atom_v = thaw_atom{};
+using movedone_atom = caf::atom_constant<caf::atom("movedone")>;
+constexpr movedone_atom movedone_atom_v = movedone_atom{};
+// (relay_atom, node, message, timeout) -> string: the cluster actor sends
+// `message` to node's system session.
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
+constexpr relay_atom relay_atom_v = relay_atom{};
 using ok_atom = caf::ok_atom;
 constexpr ok_atom ok_atom_v = ok_atom{};
 

@@ -1,4 +1,5 @@
 #include "actors/internal/backup_request.hpp"
+#include "actors/internal/move.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
@@ -55,8 +56,12 @@ reply list_stores(const std::filesystem::path& data_dir,
   if (!files)
     return {false, {}, error_code::io_error, files.error_value().message};
   auto stores = nlohmann::json::array();
-  for (auto& f : *files)
-    stores.push_back(f.address);
+  for (auto& f : *files) {
+    // A copy of a move that is not confirmed yet is not this node's.
+    std::error_code ec;
+    if (!std::filesystem::exists(moving_in_marker(f.path), ec))
+      stores.push_back(f.address);
+  }
   nlohmann::json out{{"node", node_name}, {"stores", std::move(stores)}};
   return {true, out.dump(), {}, {}};
 }

@@ -453,8 +453,17 @@ void route(cluster_actor* self, std::string address, caf::message msg,
              return;
            }
            if (node == self->state.cfg.name) {
-             done(unavailable("the directory places " + address
-                              + " on this node, but its file is missing"));
+             // Here (a store that just moved to this node, asked through
+             // a forwarder made while it was elsewhere).
+             route_to(self, node, address, msg,
+                      completion{std::make_shared<reply_handler>(
+                        [address, done](reply r) {
+                          if (!r.ok && r.code == error_code::no_such_store)
+                            r = unavailable("the directory places " + address
+                                            + " on this node, but its file "
+                                              "is missing");
+                          done(std::move(r));
+                        })});
              return;
            }
            auto retry = [self, address, msg, done, attempt,
@@ -667,6 +676,101 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
                 caf::make_message(cluster_atom::value, std::string{"fanout"},
                                   args["spec"].dump()),
                 to_promise(rp), std::chrono::seconds(3600));
+    return rp;
+  }
+  if (cmd == "whereis") {
+    // Where the seed's directory (not a cache) places a store: what a node
+    // asks before it serves a copy with a move marker (actors/internal/move.hpp).
+    auto address = args.value("address", std::string{});
+    auto rp = self->make_response_promise<std::string>();
+    if (st.seed) {
+      locate(self, address, [rp](std::string node, const reply* err) mutable {
+        if (err != nullptr)
+          rp.deliver(make_error(err->code, err->message));
+        else
+          rp.deliver(json{{"node", node}}.dump());
+      });
+      return rp;
+    }
+    send_remote(self, st.seed_name,
+                caf::make_message(cluster_atom::value, std::string{"locate"},
+                                  json{{"address", address}}.dump()),
+                completion{std::make_shared<reply_handler>(
+                  [self, rp, address](reply r) mutable {
+                    if (!r.ok) {
+                      rp.deliver(make_error(r.code, std::move(r.message)));
+                      return;
+                    }
+                    auto j = json::parse(r.body, nullptr, false);
+                    auto node = j.is_object() ? j.value("node", std::string{})
+                                              : std::string{};
+                    if (!node.empty())
+                      self->state.directory[address] = node;
+                    rp.deliver(std::move(r.body));
+                  })});
+    return rp;
+  }
+  if (cmd == "moved_here") {
+    // From this node's receiver of a move: the store lives here now.
+    auto address = args.value("address", std::string{});
+    if (!address.empty() && !st.seed)
+      st.directory[address] = st.cfg.name;
+    return std::string{"{}"};
+  }
+  if (cmd == "move_commit") {
+    // The commit point of a store move: the directory places `address` on
+    // `to` if it still places it on `from`.
+    auto address = args.value("address", std::string{});
+    auto from = args.value("from", std::string{});
+    auto to = args.value("to", std::string{});
+    if (address.empty() || from.empty() || to.empty())
+      return make_error(error_code::invalid_value,
+                        "cluster move_commit: address, from and to are needed");
+    auto rp = self->make_response_promise<std::string>();
+    if (!st.seed) {
+      send_remote(self, st.seed_name,
+                  caf::make_message(cluster_atom::value, cmd, text),
+                  completion{std::make_shared<reply_handler>(
+                    [self, rp, address, to](reply r) mutable {
+                      if (!r.ok) {
+                        rp.deliver(make_error(r.code, std::move(r.message)));
+                        return;
+                      }
+                      self->state.directory[address] = to;
+                      rp.deliver(std::move(r.body));
+                    })});
+      return rp;
+    }
+    when_loaded(self, [self, rp, address, from, to]() mutable {
+      auto& s = self->state;
+      auto i = s.directory.find(address);
+      if (i == s.directory.end() || i->second != from) {
+        rp.deliver(make_error(
+          error_code::invalid_value,
+          "the directory places " + address + " on "
+            + (i == s.directory.end() ? std::string{"no node"} : i->second)
+            + ", not on " + from));
+        return;
+      }
+      if (s.members.count(to) == 0) {
+        rp.deliver(make_error(error_code::invalid_value,
+                              "no node is named " + to));
+        return;
+      }
+      persist_placements(
+        self, json::array({{{"address", address}, {"node", to}}}),
+        [self, rp, address, from, to](reply r) mutable {
+          if (!r.ok) {
+            rp.deliver(make_error(error_code::store_unavailable,
+                                  "the directory cannot be written: "
+                                    + r.message));
+            return;
+          }
+          self->state.directory[address] = to;
+          log("store " + address + " moved from " + from + " to " + to);
+          rp.deliver(json{{"address", address}, {"node", to}}.dump());
+        });
+    });
     return rp;
   }
   if (!st.seed) {
@@ -885,6 +989,15 @@ caf::behavior cluster_fun(cluster_actor* self, cluster_config cfg,
     [self](cluster_atom, const std::string& cmd,
            const std::string& args) -> caf::result<std::string> {
       return on_command(self, cmd, args);
+    },
+    // A message for another node's system session (a store move's
+    // chunks, actors/internal/move.hpp), answered as that node answers.
+    [self](relay_atom, const std::string& node, caf::message& msg,
+           caf::timespan timeout) -> caf::result<std::string> {
+      auto rp = self->make_response_promise<std::string>();
+      send_remote(self, node, std::move(msg), to_promise(rp),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(timeout));
+      return rp;
     },
     [self](tick_atom) { tick(self); },
     [self](ok_atom) { load(self); },

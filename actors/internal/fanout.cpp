@@ -1,6 +1,7 @@
 #include "actors/internal/fanout.hpp"
 
 #include <algorithm>
+#include <set>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -350,11 +351,23 @@ std::vector<std::string> list_user_stores(const std::filesystem::path& dir) {
   for (auto& domain : std::filesystem::directory_iterator(users, ec)) {
     if (!domain.is_directory(ec))
       continue;
+    // A copy that arrived by a move not yet confirmed (`.moving-in`) is
+    // not this node's store (actors/internal/move.hpp).
+    std::set<std::string> incoming;
+    std::vector<std::string> found;
     for (auto& f : std::filesystem::directory_iterator(domain.path(), ec)) {
-      if (f.path().extension() != ".sqlite")
+      auto ext = f.path().extension();
+      if (ext == ".moving-in") {
+        incoming.insert(f.path().stem().stem().string());
         continue;
-      auto addr = f.path().stem().string() + "@"
-                  + domain.path().filename().string();
+      }
+      if (ext == ".sqlite")
+        found.push_back(f.path().stem().string());
+    }
+    for (auto& local : found) {
+      if (incoming.count(local) != 0)
+        continue;
+      auto addr = local + "@" + domain.path().filename().string();
       if (parse_address(addr))
         out.push_back(std::move(addr));
     }

@@ -46,6 +46,9 @@ struct forwarder_state {
   /// Set for a store on another node: every message goes through the
   /// node's cluster actor.
   caf::actor cluster;
+  /// The node's cluster actor (invalid outside a cluster), for a local
+  /// store that moves away: then `cluster` is set to it.
+  caf::actor fallback;
 };
 
 using forwarder_actor = caf::stateful_actor<forwarder_state>;
@@ -66,7 +69,16 @@ void forward(forwarder_actor* self, caf::message msg, caf::response_promise rp,
           self->state.store = std::move(store);
           forward(self, std::move(msg), std::move(rp), retries);
         },
-        [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+        [self, msg, rp, retries](caf::error& err) mutable {
+          auto& s = self->state;
+          if (s.fallback && may_be_elsewhere(s.address, err)) {
+            // The store moved to another node.
+            s.cluster = s.fallback;
+            forward(self, std::move(msg), std::move(rp), retries);
+            return;
+          }
+          rp.deliver(std::move(err));
+        });
     return;
   }
   self->request(st.store, st.timeout, msg)
@@ -86,10 +98,11 @@ void forward(forwarder_actor* self, caf::message msg, caf::response_promise rp,
 caf::behavior forwarder(forwarder_actor* self, std::string role,
                         std::string address, caf::actor manager,
                         caf::timespan timeout, caf::actor store,
-                        caf::actor cluster) {
+                        caf::actor cluster, caf::actor fallback) {
   auto& st = self->state;
   st.store = std::move(store);
   st.cluster = std::move(cluster);
+  st.fallback = std::move(fallback);
   st.role = std::move(role);
   st.address = std::move(address);
   st.manager = std::move(manager);
@@ -168,7 +181,8 @@ caf::behavior session_fun(session_actor* self, std::string role,
               ss.forwarders.clear();
             auto fwd = self->spawn<caf::linked>(forwarder, ss.role, address,
                                                 ss.manager, ss.timeout,
-                                                std::move(store), caf::actor{});
+                                                std::move(store), caf::actor{},
+                                                ss.cluster);
             ss.forwarders.emplace(address, fwd);
             rp.deliver(std::move(fwd));
           },
@@ -190,7 +204,7 @@ caf::behavior session_fun(session_actor* self, std::string role,
                     s2.forwarders.clear();
                   auto fwd = self->spawn<caf::linked>(
                     forwarder, s2.role, address, s2.manager, s2.timeout,
-                    caf::actor{}, s2.cluster);
+                    caf::actor{}, s2.cluster, s2.cluster);
                   s2.forwarders.emplace(address, fwd);
                   rp.deliver(std::move(fwd));
                 },
@@ -225,6 +239,22 @@ caf::behavior session_fun(session_actor* self, std::string role,
       return self->delegate(self->state.bridge, atm, std::move(spec),
                             caf::actor_cast<caf::actor>(
                               self->current_sender()));
+    },
+    [self](move_atom atm, std::string& address,
+           std::string& to) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden, "moves need the system role");
+      // Progress goes to the sender; the answer too (delegated).
+      return self->delegate(self->state.bridge, atm, std::move(address),
+                            std::move(to),
+                            caf::actor_cast<caf::actor>(self->current_sender()));
+    },
+    [self](incoming_atom atm, std::string& op, std::string& address,
+           std::string& data) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden, "moves need the system role");
+      return self->delegate(self->state.bridge, atm, std::move(op),
+                            std::move(address), std::move(data));
     },
     [self](stores_atom atm) -> caf::result<caf::message> {
       if (self->state.role != system_role)

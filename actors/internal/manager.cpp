@@ -5,6 +5,7 @@
 #include <optional>
 #include <system_error>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
@@ -14,10 +15,13 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_request.hpp"
+#include "actors/internal/move.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor.hpp"
 #include "actors/protocol.hpp"
 #include "store/store.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace mantissa::actors::internal {
 
@@ -44,6 +48,10 @@ struct manager_state {
   std::size_t closing = 0;
   std::deque<waiter> waiting;
   std::optional<caf::response_promise> shutdown;  // set while shutting down
+  /// The node's cluster actor: asked where a store with a move marker lives.
+  caf::actor cluster;
+  /// Lookups of marked stores waiting for the directory's answer.
+  std::unordered_map<std::string, std::vector<waiter>> resolving;
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -192,6 +200,95 @@ class manager {
     make_room();
   }
 
+  /// A store file with a move marker (an interrupted move): served only if
+  /// the directory places the store on this node; a source copy placed
+  /// elsewhere is removed.
+  void resolve_marked(const std::string& address,
+                      const std::filesystem::path& path,
+                      caf::response_promise rp) {
+    auto& st = self_->state;
+    if (!st.rt->clustered) {
+      // Outside a cluster nothing else can hold the store.
+      log("store " + address + " has a move marker outside a cluster; serving it");
+      std::error_code ec;
+      std::filesystem::remove(moving_in_marker(path), ec);
+      std::filesystem::remove(moving_out_marker(path), ec);
+      lookup(address, path, std::move(rp));
+      return;
+    }
+    if (!st.cluster) {
+      rp.deliver(make_error(error_code::store_unavailable,
+                            "store " + address
+                              + " was being moved; the node is not in its "
+                                "cluster yet"));
+      return;
+    }
+    auto& q = st.resolving[address];
+    q.push_back({address, path, std::move(rp)});
+    if (q.size() > 1)
+      return;
+    self_
+      ->request(st.cluster, caf::timespan{st.rt->request_timeout},
+                cluster_atom::value,
+                std::string{"whereis"},
+                std::string{"{\"address\":"} + nlohmann::json(address).dump()
+                  + "}")
+      .then(
+        [this, address, path](std::string& body) {
+          auto j = nlohmann::json::parse(body, nullptr, false);
+          auto node = j.is_object() ? j.value("node", std::string{}) : "";
+          resolved(address, path, node, {});
+        },
+        [this, address, path](caf::error& err) {
+          resolved(address, path, {}, err);
+        });
+  }
+
+  void resolved(const std::string& address, const std::filesystem::path& path,
+                const std::string& node, const caf::error& err) {
+    auto& st = self_->state;
+    auto waiters = std::move(st.resolving[address]);
+    st.resolving.erase(address);
+    std::error_code ec;
+    caf::error answer;
+    if (!node.empty() && node == st.rt->node_name) {
+      std::filesystem::remove(moving_in_marker(path), ec);
+      std::filesystem::remove(moving_out_marker(path), ec);
+      log("store " + address + ": the directory places it here; serving it");
+      for (auto& w : waiters)
+        lookup(w.address, w.path, std::move(w.promise));
+      return;
+    }
+    if (!node.empty()) {
+      if (std::filesystem::exists(moving_out_marker(path), ec)) {
+        // Moved away: this copy is stale.
+        auto e = remove_store_files(path);
+        log("store " + address + " lives on " + node + "; removed the old copy"
+            + (e.empty() ? std::string{} : " (" + e + ")"));
+      }
+      answer = make_error(error_code::no_such_store,
+                          "no store for " + address + " on this node");
+    } else if (code_of(err) == error_code::no_such_store) {
+      answer = make_error(error_code::store_unavailable,
+                          "store " + address
+                            + " was being moved and the directory has no "
+                              "entry for it");
+    } else {
+      answer = make_error(error_code::store_unavailable,
+                          "store " + address
+                            + " was being moved; the directory cannot be "
+                              "asked where it lives: "
+                            + error_message(err));
+    }
+    for (auto& w : waiters)
+      w.promise.deliver(answer);
+  }
+
+  static void log(const std::string& line) {
+    auto text = "mantissa: " + line + "\n";
+    std::fwrite(text.data(), 1, text.size(), stderr);
+  }
+
   caf::behavior make() {
     self_->set_down_handler([this](caf::down_msg& msg) {
       // A store actor that died without passivating (a crash): forget it.
@@ -217,9 +314,18 @@ class manager {
                                   "no store for " + address));
             return rp;
           }
+          if (address != site_address
+              && (std::filesystem::exists(moving_in_marker(*path), ec)
+                  || std::filesystem::exists(moving_out_marker(*path), ec))) {
+            resolve_marked(address, *path, rp);
+            return rp;
+          }
         }
         lookup(address, *path, rp);
         return rp;
+      },
+      [this](cluster_atom, caf::actor& cluster) {
+        self_->state.cluster = std::move(cluster);
       },
       [this](create_atom, std::string& address) -> caf::response_promise {
         auto rp = self_->make_response_promise();

@@ -51,6 +51,9 @@ struct runtime {
   std::filesystem::path data_dir;
   /// The node's name (node_options::name), for backup manifests.
   std::string node_name;
+  /// The node is part of a cluster: a store with a move marker is served
+  /// only once the directory says it lives here (actors/internal/move.hpp).
+  bool clustered = false;
   const store::type_registry* types = nullptr;
   const handler_registry* handlers = nullptr;
   std::chrono::milliseconds idle_timeout{60'000};

@@ -21,6 +21,7 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/backup.hpp"
+#include "actors/internal/move.hpp"
 #include "actors/errors.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/atoms.hpp"
@@ -31,6 +32,7 @@
 #include "actors/scheduler.hpp"
 #include "actors/protocol.hpp"
 #include "store/backup.hpp"
+#include "store/changes.hpp"
 #include "store/item.hpp"
 #include "store/query.hpp"
 #include "store/messaging.hpp"
@@ -182,6 +184,9 @@ struct backup_job {
   /// The copy is closed and a worker thread syncs, renames and hashes it
   /// (answering with bkdone_atom); the store does not close meanwhile.
   bool finishing = false;
+  /// The snapshot of a move (actors/internal/move.hpp): the store records
+  /// its changes from the moment the copy is complete.
+  bool for_move = false;
 };
 
 struct store_state {
@@ -252,6 +257,12 @@ struct store_state {
   std::deque<backup_job> backups;
   bool backup_after_commit = false;
   bool passivate_after_backup = false;  // asked to close while finishing
+  // A move (actors/internal/move.hpp): the changes since its snapshot, and
+  // whether the store is frozen for the switch (it takes no messages but
+  // the mover's until it thaws or closes for good).
+  std::unique_ptr<store::change_recorder> recorder;
+  caf::actor_addr mover;
+  bool frozen = false;
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -715,6 +726,7 @@ class store_behavior {
       report_due(wake_due(next_due()), true, false);
     st.index_gate = UINT64_MAX;  // closing: nothing more to wait for
     deliver_synced();
+    st.recorder.reset();  // a move in progress fails (its freeze bounces)
     st.db.reset();  // closes the file before the manager hears of it
     st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
     self_->send(st.manager, passivated_atom_v, st.address);
@@ -732,7 +744,7 @@ class store_behavior {
     // manager can still evict it under the cap).
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
         || !st.in_flight.empty() || !st.asks.empty() || !st.backups.empty()
-        || idle_for < st.rt->idle_timeout) {
+        || st.recorder || idle_for < st.rt->idle_timeout) {
       if (!st.served)
         idle_for = clock_type::duration::zero();
       schedule_idle_check(st.rt->idle_timeout - idle_for);
@@ -799,6 +811,16 @@ class store_behavior {
         }
         if (!*r)
           continue;
+        if (job.for_move) {
+          // The copy is the store as of now: record every change from
+          // here on, in this same turn (no transaction in between).
+          auto rec = store::change_recorder::start(st.db->connection());
+          if (!rec) {
+            failed(rec.error_value());
+            return;
+          }
+          st.recorder = std::move(*rec);
+        }
         job.pages = job.copy->page_count();
         job.steps = job.copy->steps();
         if (!to_end) {
@@ -893,6 +915,91 @@ class store_behavior {
       st.passivate_after_backup = false;
       passivate();
     }
+  }
+
+  // -- moves (actors/internal/move.hpp) ---------------------------------------
+
+  /// The switch of a move: commits and syncs what is open, then stops
+  /// taking messages (they wait in the mailbox) and answers the changes
+  /// made since the snapshot.
+  caf::result<std::string> freeze() {
+    auto& st = self_->state;
+    if (!st.recorder || !st.db || st.closing)
+      return make_error(error_code::invalid_value,
+                        "no move of " + st.address + " is in progress");
+    if (!st.asks.empty() || !st.backups.empty())
+      return make_error(error_code::busy, "the store is waiting for an answer "
+                                          "or taking a backup");
+    if (st.batch_open)
+      commit(true);
+    sync_now();
+    auto cs = st.recorder->changeset();
+    if (!cs)
+      return make_error(cs.error_value());
+    st.frozen = true;
+    self_->set_default_handler(caf::skip);
+    self_->become(caf::keep_behavior, frozen_behavior());
+    return std::move(*cs);
+  }
+
+  /// The move failed: serve again (what waited is taken now).
+  void thaw() {
+    auto& st = self_->state;
+    st.recorder.reset();
+    st.mover = caf::actor_addr{};
+    if (!st.frozen)
+      return;
+    st.frozen = false;
+    self_->set_default_handler(caf::print_and_drop);
+    self_->unbecome();
+  }
+
+  /// The move committed (or cannot be undone): close for good. With
+  /// `remove` the files go (the new home has the store); without, the
+  /// copy stays fenced by its marker and its next activation asks the
+  /// directory. What waits in the mailbox bounces back to its senders,
+  /// whose retries find the new home.
+  void close_moved(bool remove) {
+    auto& st = self_->state;
+    st.closing = true;
+    st.index_gate = UINT64_MAX;
+    deliver_synced();
+    st.recorder.reset();
+    st.db.reset();
+    if (remove) {
+      if (auto e = remove_store_files(st.path); !e.empty()) {
+        auto line = "mantissa: store " + st.address + ": " + e + "\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
+      }
+    }
+    st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
+    self_->send(st.manager, passivated_atom_v, st.address);
+    self_->quit();
+  }
+
+  caf::behavior frozen_behavior() {
+    return {
+      [this](thaw_atom) { thaw(); },
+      [this](movedone_atom, bool remove) -> caf::result<caf::ok_atom> {
+        auto rp = self_->make_response_promise<caf::ok_atom>();
+        close_moved(remove);  // the files are gone before the answer
+        rp.deliver(caf::ok_atom_v);
+        return rp;
+      },
+      [](ok_atom) {},
+    };
+  }
+
+  /// The mover went away (a node stopping): undo, unless the switch got
+  /// as far as the marker (then the directory decides at the next
+  /// activation).
+  void on_mover_gone() {
+    auto& st = self_->state;
+    std::error_code ec;
+    if (st.frozen && std::filesystem::exists(moving_out_marker(st.path), ec))
+      close_moved(false);
+    else
+      thaw();
   }
 
   const store::type_decl* decl(const std::string& type,
@@ -2159,6 +2266,39 @@ class store_behavior {
           advance_backup(false);
         return rp;
       },
+      [this](movesnap_atom, const caller& who,
+             const std::string& dest) -> caf::response_promise {
+        auto rp = begin_request();
+        if (!ensure_open(rp))
+          return rp;
+        auto& s = self_->state;
+        if (who.role != system_role) {
+          fail(rp, make_error(error_code::forbidden,
+                              "moves need the system role"));
+          return rp;
+        }
+        bool moving = s.recorder != nullptr;
+        for (auto& b : s.backups)
+          moving = moving || b.for_move;
+        if (moving) {
+          fail(rp, make_error(error_code::busy,
+                              "a move of " + s.address + " is in progress"));
+          return rp;
+        }
+        s.mover = caf::actor_cast<caf::actor_addr>(self_->current_sender());
+        if (auto m = caf::actor_cast<caf::actor>(s.mover))
+          self_->monitor(m);
+        backup_job job;
+        job.promise = rp;
+        job.dest = dest;
+        job.for_move = true;
+        s.backups.push_back(std::move(job));
+        if (s.backups.size() == 1)
+          advance_backup(false);
+        return rp;
+      },
+      [this](freeze_atom) -> caf::result<std::string> { return freeze(); },
+      [this](thaw_atom) { thaw(); },
       [this](bkdone_atom, bool ok, std::uint64_t bytes,
              const std::string& text) { on_backup_finished(ok, bytes, text); },
       [this](bkstep_atom) {
@@ -2215,6 +2355,10 @@ caf::behavior store_actor_fun(store_actor* self, runtime* rt,
     st.owner_role = "user:" + st.address;
   auto impl = std::make_shared<store_behavior>(self);
   st.behavior_impl = impl;
+  self->set_down_handler([impl, self](caf::down_msg& dm) {
+    if (dm.source == self->state.mover)
+      impl->on_mover_gone();
+  });
   return impl->make();
 }
 

@@ -35,6 +35,7 @@
 
 #include "actors/protocol.hpp"
 #include "client/client.hpp"
+#include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -50,158 +51,9 @@ using mantissa::test::temp_dir;
 using nlohmann::json;
 namespace client = mantissa::client;
 namespace fs = std::filesystem;
+using namespace mantissa::test::cluster;
 
 namespace {
-
-using clock_type = std::chrono::steady_clock;
-
-/// A port nothing listens on right now (a node restarted on the same data
-/// must come back on the same --listen port, so the test picks them).
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  socklen_t len = sizeof(a);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-/// Polls `pred` every 100 ms until it holds or `timeout` passes.
-bool eventually(const std::function<bool()>& pred,
-                std::chrono::milliseconds timeout) {
-  auto until = clock_type::now() + timeout;
-  while (true) {
-    if (pred())
-      return true;
-    if (clock_type::now() > until)
-      return false;
-    std::this_thread::sleep_for(100ms);
-  }
-}
-
-/// One node: a data directory, a fixed --listen port, and the process
-/// while it runs.
-class node_process {
- public:
-  node_process(fs::path data, std::string name, std::vector<std::string> extra)
-    : data_(std::move(data)),
-      name_(std::move(name)),
-      listen_(free_port()),
-      extra_(std::move(extra)) {}
-
-  void start() {
-    std::vector<std::string> argv{MANTISSA_BINARY,
-                                  "start",
-                                  "--data",
-                                  data_.string(),
-                                  "--http",
-                                  "127.0.0.1:0",
-                                  "--listen",
-                                  "127.0.0.1:" + std::to_string(listen_),
-                                  "--name",
-                                  name_,
-                                  "--node-down-after",
-                                  "2"};
-    argv.insert(argv.end(), extra_.begin(), extra_.end());
-    proc_ = std::make_unique<child>(argv);
-    auto line = proc_->wait_for_line("serving http://", 60s);
-    INFO("node " << name_ << " stderr: " << proc_->err());
-    REQUIRE(line);
-    std::smatch m;
-    REQUIRE(std::regex_search(*line, m, std::regex{R"(:(\d+)/)"}));
-    http_ = static_cast<std::uint16_t>(std::stoi(m[1]));
-  }
-
-  /// kill -9, and waits until the process is gone.
-  void kill9() {
-    REQUIRE(proc_);
-    proc_->signal(SIGKILL);
-    REQUIRE(proc_->wait(10s));
-    proc_.reset();
-  }
-
-  [[nodiscard]] std::uint16_t http() const noexcept { return http_; }
-  [[nodiscard]] std::uint16_t listen() const noexcept { return listen_; }
-  [[nodiscard]] std::string endpoint() const {
-    return "127.0.0.1:" + std::to_string(listen_);
-  }
-  [[nodiscard]] const fs::path& data() const noexcept { return data_; }
-  [[nodiscard]] std::string err() { return proc_ ? proc_->err() : ""; }
-
- private:
-  fs::path data_;
-  std::string name_;
-  std::uint16_t listen_;
-  std::vector<std::string> extra_;
-  std::unique_ptr<child> proc_;
-  std::uint16_t http_ = 0;
-};
-
-/// `mantissa cluster status` through `endpoint`: node name → "up"/"down".
-std::map<std::string, std::string>
-status(const std::string& endpoint, const fs::path& key,
-       const std::vector<std::string>& extra = {}) {
-  std::vector<std::string> argv{MANTISSA_BINARY, "cluster",   "status",
-                                "--connect",     endpoint, "--key",
-                                key.string()};
-  argv.insert(argv.end(), extra.begin(), extra.end());
-  auto r = run(argv, {}, 30s);
-  std::map<std::string, std::string> out;
-  if (r.exit_code != 0)
-    return out;
-  std::istringstream lines{r.out};
-  std::string line;
-  std::regex row{R"(^(\S+)(?: \(seed\))?\s+\S+:\d+\s+(up|down)\s+\d+)"};
-  while (std::getline(lines, line)) {
-    std::smatch m;
-    if (std::regex_search(line, m, row))
-      out[m[1]] = m[2];
-  }
-  return out;
-}
-
-bool all_up(const std::string& endpoint, const fs::path& key,
-            std::initializer_list<const char*> names,
-            const std::vector<std::string>& extra = {}) {
-  auto s = status(endpoint, key, extra);
-  for (auto* n : names)
-    if (s[n] != "up")
-      return false;
-  return true;
-}
-
-/// `mantissa user add ADDRESS --connect ENDPOINT [--node NODE]`.
-mantissa::test::run_result add_user(const std::string& endpoint,
-                                    const fs::path& key,
-                                    const std::string& address,
-                                    const std::string& password,
-                                    const std::string& node = {}) {
-  std::vector<std::string> argv{MANTISSA_BINARY, "user",    "add",
-                                address,         "--password-stdin",
-                                "--connect",     endpoint, "--key",
-                                key.string()};
-  if (!node.empty()) {
-    argv.push_back("--node");
-    argv.push_back(node);
-  }
-  return run(argv, password + "\n", 60s);
-}
-
-/// Logs in over HTTP; returns the bearer header.
-std::vector<std::pair<std::string, std::string>>
-login(std::uint16_t http, const std::string& user, const std::string& pw) {
-  auto r = http_request(http, "POST", "/api/login",
-                        json{{"username", user}, {"password", pw}}.dump());
-  REQUIRE(r);
-  INFO(r->body);
-  REQUIRE(r->status == 200);
-  auto token = json::parse(r->body).at("token").get<std::string>();
-  return {{"Authorization", "Bearer " + token}};
-}
 
 /// How many of `address`'s notes have `title`, read over HTTP on `http`
 /// (-1 when the request failed).

@@ -1,0 +1,837 @@
+#include "actors/internal/move.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <system_error>
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "actors/accounts.hpp"
+#include "actors/errors.hpp"
+#include "actors/internal/atoms.hpp"
+#include "actors/internal/failpoint.hpp"
+#include "actors/protocol.hpp"
+#include "store/backup.hpp"
+#include "store/changes.hpp"
+#include "store/sqlite.hpp"
+
+namespace mantissa::actors::internal {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+fs::path with_suffix(const fs::path& p, const char* suffix) {
+  return fs::path{p.string() + suffix};
+}
+
+void log(const std::string& line) {
+  auto text = "mantissa: move: " + line + "\n";
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+/// Writes `text` to `path` and makes it durable (file and directory).
+std::string write_durably(const fs::path& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return "cannot create " + path.string() + ": " + std::strerror(errno);
+  std::size_t off = 0;
+  while (off < text.size()) {
+    auto n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      return "cannot write " + path.string() + ": " + why;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  if (::fdatasync(fd) != 0) {
+    std::string why = std::strerror(errno);
+    ::close(fd);
+    return "cannot sync " + path.string() + ": " + why;
+  }
+  ::close(fd);
+  if (auto r = store::sync_directory(path.parent_path()); !r)
+    return r.error_value().message;
+  return {};
+}
+
+std::string remove_file(const fs::path& p) {
+  std::error_code ec;
+  fs::remove(p, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory)
+    return "cannot remove " + p.string() + ": " + ec.message();
+  return {};
+}
+
+/// The file of a user store named by `address` (canonical form in `out`).
+caf::expected<fs::path> user_store_path(const fs::path& data_dir,
+                                        const std::string& address,
+                                        std::string& canonical) {
+  auto addr = parse_address(address);
+  if (!addr)
+    return make_error(addr.error_value());
+  if (addr->domain.empty())
+    return make_error(error_code::invalid_value,
+                      "only user stores move between nodes, not " + address);
+  canonical = to_string(*addr);
+  return store_path(data_dir, *addr);
+}
+
+std::string hex_of(const unsigned char* d, std::size_t n) {
+  std::string out(2 * n + 1, '\0');
+  sodium_bin2hex(out.data(), out.size(), d, n);
+  out.pop_back();
+  return out;
+}
+
+} // namespace
+
+fs::path moving_out_marker(const fs::path& store) {
+  return with_suffix(store, ".moving-out");
+}
+
+fs::path moving_in_marker(const fs::path& store) {
+  return with_suffix(store, ".moving-in");
+}
+
+fs::path incoming_path(const fs::path& store) {
+  return with_suffix(store, ".incoming");
+}
+
+fs::path snapshot_path(const fs::path& store) {
+  return with_suffix(store, ".move-snapshot");
+}
+
+std::string remove_store_files(const fs::path& store) {
+  for (const char* s : {"", "-wal", "-shm", ".moving-in", ".moving-out"}) {
+    if (auto e = remove_file(with_suffix(store, s)); !e.empty())
+      return e;
+  }
+  if (auto r = store::sync_directory(store.parent_path()); !r)
+    return r.error_value().message;
+  return {};
+}
+
+// -- the mover (the source node) ----------------------------------------------
+
+namespace {
+
+/// Chunks in flight to the target at once.
+constexpr int chunk_window = 4;
+constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
+
+struct mover_state {
+  static inline const char* name = "mantissa.mover";
+  move_env env;
+  std::string address;
+  std::string to;
+  caf::actor watcher;
+  caf::typed_response_promise<std::string> rp;
+  caf::actor store;
+  fs::path path;
+  fs::path snap;
+  std::uint64_t bytes = 0;  // of the snapshot
+  std::string sha256;
+  std::uint64_t read_off = 0;   // next chunk to read
+  std::uint64_t acked = 0;      // bytes the target confirmed
+  int in_flight = 0;
+  int fd = -1;
+  std::size_t changes = 0;      // bytes of the changeset
+  bool recording = false;  // the store records changes (snapshot taken)
+  bool begun = false;      // the target has a transfer open
+  bool frozen = false;
+  bool marked = false;     // the source marker is written
+  bool deciding = false;   // the commit was sent: no more cancelling
+  bool cancelled = false;
+  bool done = false;
+  steady::time_point started;
+  steady::time_point frozen_at;
+  steady::time_point last_report;
+};
+
+using mover_actor = caf::stateful_actor<mover_state>;
+
+void fail(mover_actor* self, error_code code, std::string why);
+
+using reply_k = std::function<void(bool ok, std::string body, error_code code,
+                                   std::string why)>;
+
+/// Sends `(incoming_atom, op, address, data)` to the target node.
+void relay(mover_actor* self, std::string op, std::string data, reply_k k) {
+  auto& st = self->state;
+  self
+    ->request(st.env.cluster, st.env.timeout + std::chrono::seconds(5),
+              relay_atom_v, st.to,
+              caf::make_message(incoming_atom::value, std::move(op), st.address,
+                                std::move(data)),
+              st.env.timeout)
+    .then([k](std::string& body) { k(true, std::move(body), {}, {}); },
+          [k](caf::error& err) {
+            k(false, {}, code_of(err), error_message(err));
+          });
+}
+
+void report(mover_actor* self, bool force) {
+  auto& st = self->state;
+  if (!st.watcher)
+    return;
+  auto now = steady::now();
+  if (!force && now - st.last_report < std::chrono::milliseconds(250))
+    return;
+  st.last_report = now;
+  self->send(st.watcher, progress_atom::value, st.acked, st.bytes);
+}
+
+void close_snapshot(mover_actor* self) {
+  auto& st = self->state;
+  if (st.fd >= 0) {
+    ::close(st.fd);
+    st.fd = -1;
+  }
+  if (!st.snap.empty())
+    (void) remove_file(st.snap);
+}
+
+void finish(mover_actor* self, json out) {
+  auto& st = self->state;
+  st.done = true;
+  close_snapshot(self);
+  report(self, true);
+  st.rp.deliver(out.dump());
+  self->quit();
+}
+
+/// Undoes a move that has not committed: the store serves again, the
+/// target drops its copy.
+void fail(mover_actor* self, error_code code, std::string why) {
+  auto& st = self->state;
+  if (st.done)
+    return;
+  st.done = true;
+  close_snapshot(self);
+  if (st.marked) {
+    if (auto e = remove_file(moving_out_marker(st.path)); !e.empty())
+      log(e);
+  }
+  if (st.recording && st.store)
+    caf::anon_send(st.store, thaw_atom_v);
+  if (st.begun)
+    relay(self, "abort", {}, [](bool, std::string, error_code, std::string) {});
+  log("moving " + st.address + " to " + st.to + " failed: " + why);
+  st.rp.deliver(make_error(code, "moving " + st.address + " to " + st.to
+                                   + " failed: " + why));
+  self->quit();
+}
+
+/// Once the directory names the target: the source copy closes for good.
+void committed(mover_actor* self) {
+  auto& st = self->state;
+  failpoint("move.committed");
+  // The target may serve now even before it hears this (a marked copy
+  // asks the directory); the source copy goes at once.
+  relay(self, "commit", {},
+        [self](bool ok, std::string, error_code, std::string why) {
+          if (!ok)
+            log("the target did not confirm " + self->state.address
+                + " (it will ask the directory): " + why);
+        });
+  self->request(st.store, st.env.timeout, movedone_atom_v, true)
+    .then(
+      [self](caf::ok_atom) {
+        auto& s = self->state;
+        auto now = steady::now();
+        auto ms = [](steady::duration d) {
+          return std::chrono::duration<double, std::milli>(d).count();
+        };
+        finish(self, json{{"address", s.address},
+                          {"from", s.env.node},
+                          {"to", s.to},
+                          {"bytes", s.bytes},
+                          {"changes", s.changes},
+                          {"pause_ms", ms(now - s.frozen_at)},
+                          {"elapsed_ms", ms(now - s.started)}});
+      },
+      [self](caf::error& err) {
+        // The move is committed; the old copy is fenced by its marker and
+        // removed at its next activation.
+        log("the old copy of " + self->state.address
+            + " did not close cleanly: " + error_message(err));
+        auto& s = self->state;
+        finish(self, json{{"address", s.address},
+                          {"from", s.env.node},
+                          {"to", s.to},
+                          {"bytes", s.bytes},
+                          {"changes", s.changes}});
+      });
+}
+
+/// The commit's answer was lost: ask the directory until it says where
+/// the store lives; if it cannot be asked, the old copy stays fenced.
+void resolve_commit(mover_actor* self, int attempt, std::string why) {
+  auto& st = self->state;
+  if (attempt >= 10) {
+    log("cannot learn whether moving " + st.address + " committed (" + why
+        + "); its copy here stays fenced until the directory answers");
+    caf::anon_send(st.store, movedone_atom_v, false);
+    st.done = true;
+    close_snapshot(self);
+    st.rp.deliver(make_error(error_code::store_unavailable,
+                             "moving " + st.address + " to " + st.to
+                               + ": the directory could not be reached to "
+                                 "commit (" + why
+                               + "); the store stays unavailable until it "
+                                 "can be asked"));
+    self->quit();
+    return;
+  }
+  self
+    ->request(st.env.cluster, st.env.timeout, cluster_atom::value,
+              std::string{"whereis"}, json{{"address", st.address}}.dump())
+    .then(
+      [self](std::string& body) {
+        auto j = json::parse(body, nullptr, false);
+        auto node = j.is_object() ? j.value("node", std::string{}) : "";
+        auto& s = self->state;
+        if (node == s.to) {
+          committed(self);
+        } else if (node == s.env.node) {
+          s.deciding = false;
+          fail(self, error_code::store_unavailable,
+               "the directory was not changed");
+        } else {
+          resolve_commit(self, 10, "the directory names " + node);
+        }
+      },
+      [self, attempt](caf::error& err) {
+        self->delayed_send(self, std::chrono::milliseconds(500), ok_atom_v,
+                           attempt + 1, error_message(err));
+      });
+}
+
+void commit_move(mover_actor* self) {
+  auto& st = self->state;
+  st.deciding = true;
+  self
+    ->request(st.env.cluster, st.env.timeout, cluster_atom::value,
+              std::string{"move_commit"},
+              json{{"address", st.address}, {"from", st.env.node}, {"to", st.to}}
+                .dump())
+    .then([self](std::string&) { committed(self); },
+          [self](caf::error& err) {
+            auto code = code_of(err);
+            if (code == error_code::invalid_value) {
+              // A definite no: the directory did not change.
+              self->state.deciding = false;
+              fail(self, code, error_message(err));
+              return;
+            }
+            resolve_commit(self, 0, error_message(err));
+          });
+}
+
+/// The target holds the complete copy: write the source's marker, then
+/// commit.
+void switch_over(mover_actor* self) {
+  auto& st = self->state;
+  if (st.cancelled) {
+    fail(self, error_code::store_unavailable, "cancelled");
+    return;
+  }
+  auto e = write_durably(moving_out_marker(st.path),
+                         json{{"to", st.to}, {"from", st.env.node}}.dump());
+  if (!e.empty()) {
+    fail(self, error_code::io_error, e);
+    return;
+  }
+  st.marked = true;
+  commit_move(self);
+}
+
+void freeze(mover_actor* self, int attempt) {
+  auto& st = self->state;
+  if (st.cancelled) {
+    fail(self, error_code::store_unavailable, "cancelled");
+    return;
+  }
+  self->request(st.store, st.env.timeout, freeze_atom_v)
+    .then(
+      [self](std::string& changeset) {
+        auto& s = self->state;
+        s.frozen = true;
+        s.frozen_at = steady::now();
+        s.changes = changeset.size();
+        relay(self, "apply", std::move(changeset),
+              [self](bool ok, std::string, error_code code, std::string why) {
+                if (!ok) {
+                  fail(self, code, "the target could not apply the changes: "
+                                     + why);
+                  return;
+                }
+                failpoint("move.applied");
+                switch_over(self);
+              });
+      },
+      [self, attempt](caf::error& err) {
+        if (code_of(err) == error_code::busy && attempt < 100) {
+          // A backup or a plain request of the store is in progress.
+          self->delayed_send(self, std::chrono::milliseconds(20), freeze_atom_v,
+                             attempt + 1);
+          return;
+        }
+        fail(self, code_of(err), "the store cannot be frozen: "
+                                   + error_message(err));
+      });
+}
+
+void send_chunks(mover_actor* self);
+
+void chunk_acked(mover_actor* self, std::uint64_t n) {
+  auto& st = self->state;
+  --st.in_flight;
+  if (st.acked == 0)
+    failpoint("move.shipping");
+  st.acked += n;
+  report(self, false);
+  if (st.acked == st.bytes) {
+    relay(self, "end", {},
+          [self](bool ok, std::string, error_code code, std::string why) {
+            if (!ok) {
+              fail(self, code, "the target refused the copy: " + why);
+              return;
+            }
+            close_snapshot(self);
+            freeze(self, 0);
+          });
+    return;
+  }
+  send_chunks(self);
+}
+
+void send_chunks(mover_actor* self) {
+  auto& st = self->state;
+  if (st.cancelled) {
+    fail(self, error_code::store_unavailable, "cancelled");
+    return;
+  }
+  while (st.in_flight < chunk_window && st.read_off < st.bytes) {
+    auto n = std::min<std::uint64_t>(chunk_bytes, st.bytes - st.read_off);
+    std::string buf(n, '\0');
+    std::size_t got = 0;
+    while (got < n) {
+      auto r = ::pread(st.fd, buf.data() + got, n - got,
+                       static_cast<off_t>(st.read_off + got));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r <= 0) {
+        fail(self, error_code::io_error,
+             "cannot read the snapshot " + st.snap.string() + ": "
+               + (r == 0 ? std::string{"it is shorter than it was"}
+                         : std::string{std::strerror(errno)}));
+        return;
+      }
+      got += static_cast<std::size_t>(r);
+    }
+    st.read_off += n;
+    ++st.in_flight;
+    relay(self, "chunk", std::move(buf),
+          [self, n](bool ok, std::string, error_code code, std::string why) {
+            if (self->state.done)
+              return;
+            if (!ok) {
+              fail(self, code, "shipping the copy failed: " + why);
+              return;
+            }
+            chunk_acked(self, n);
+          });
+  }
+}
+
+void begin_transfer(mover_actor* self, const std::string& snapshot_answer) {
+  auto& st = self->state;
+  auto j = json::parse(snapshot_answer, nullptr, false);
+  if (!j.is_object()) {
+    fail(self, error_code::internal, "malformed snapshot answer");
+    return;
+  }
+  st.bytes = j.value("bytes", std::uint64_t{0});
+  st.sha256 = j.value("sha256", std::string{});
+  if (st.bytes == 0 || st.sha256.empty()) {
+    fail(self, error_code::internal, "the snapshot is empty");
+    return;
+  }
+  st.fd = ::open(st.snap.c_str(), O_RDONLY | O_CLOEXEC);
+  if (st.fd < 0) {
+    fail(self, error_code::io_error,
+         "cannot open the snapshot " + st.snap.string() + ": "
+           + std::strerror(errno));
+    return;
+  }
+  report(self, true);
+  relay(self, "begin",
+        json{{"from", st.env.node}, {"bytes", st.bytes}, {"sha256", st.sha256}}
+          .dump(),
+        [self](bool ok, std::string, error_code code, std::string why) {
+          if (!ok) {
+            fail(self, code, "the target refused the move: " + why);
+            return;
+          }
+          self->state.begun = true;
+          send_chunks(self);
+        });
+}
+
+void start(mover_actor* self) {
+  auto& st = self->state;
+  st.started = steady::now();
+  std::string canonical;
+  auto path = user_store_path(st.env.data_dir, st.address, canonical);
+  if (!path) {
+    fail(self, code_of(path.error()), error_message(path.error()));
+    return;
+  }
+  st.address = canonical;
+  st.path = *path;
+  st.snap = snapshot_path(st.path);
+  if (st.to == st.env.node) {
+    fail(self, error_code::invalid_value, "the store is on " + st.to + " already");
+    return;
+  }
+  if (!st.env.cluster) {
+    fail(self, error_code::invalid_value, "this node is not part of a cluster");
+    return;
+  }
+  // Is the target a member, and up?
+  self
+    ->request(st.env.cluster, st.env.timeout, cluster_atom::value,
+              std::string{"status"}, std::string{"{}"})
+    .then(
+      [self](std::string& body) {
+        auto& s = self->state;
+        auto j = json::parse(body, nullptr, false);
+        bool up = false;
+        bool known = false;
+        if (j.is_object())
+          for (auto& n : j.value("nodes", json::array()))
+            if (n.value("name", std::string{}) == s.to) {
+              known = true;
+              up = n.value("state", std::string{}) == "up";
+            }
+        if (!known) {
+          fail(self, error_code::invalid_value, "no node is named " + s.to);
+          return;
+        }
+        if (!up) {
+          fail(self, error_code::store_unavailable, "node " + s.to + " is down");
+          return;
+        }
+        self->request(s.env.manager, s.env.timeout, store_atom::value, s.address)
+          .then(
+            [self](caf::actor& store) {
+              auto& s2 = self->state;
+              s2.store = store;
+              s2.recording = true;
+              self
+                ->request(store, caf::timespan{std::chrono::hours(1)}, movesnap_atom_v,
+                          caller{system_role, "move"}, s2.snap.string())
+                .then(
+                  [self](std::string& answer) {
+                    if (self->state.cancelled) {
+                      fail(self, error_code::store_unavailable, "cancelled");
+                      return;
+                    }
+                    begin_transfer(self, answer);
+                  },
+                  [self](caf::error& err) {
+                    auto& s3 = self->state;
+                    if (code_of(err) == error_code::busy)
+                      s3.recording = false;  // another move's recorder
+                    fail(self, code_of(err),
+                         "the snapshot failed: " + error_message(err));
+                  });
+            },
+            [self](caf::error& err) {
+              auto code = code_of(err);
+              fail(self, code,
+                   code == error_code::no_such_store
+                     ? "the store is not on this node (" + self->state.env.node
+                         + ")"
+                     : error_message(err));
+            });
+      },
+      [self](caf::error& err) {
+        fail(self, code_of(err), "the cluster cannot be asked: "
+                                   + error_message(err));
+      });
+}
+
+caf::behavior mover_fun(mover_actor* self, move_env env) {
+  self->state.env = std::move(env);
+  self->set_down_handler([self](caf::down_msg&) {
+    auto& st = self->state;
+    // The one who asked went away: cancel, unless the switch is deciding.
+    if (!st.deciding && !st.done) {
+      st.cancelled = true;
+      log("moving " + st.address + " is cancelled");
+    }
+  });
+  return {
+    [self](move_atom, std::string& address, std::string& to,
+           caf::actor& watcher) -> caf::typed_response_promise<std::string> {
+      auto& st = self->state;
+      st.rp = self->make_response_promise<std::string>();
+      st.address = std::move(address);
+      st.to = std::move(to);
+      st.watcher = std::move(watcher);
+      if (st.watcher)
+        self->monitor(st.watcher);
+      start(self);
+      return st.rp;
+    },
+    [self](freeze_atom, int attempt) { freeze(self, attempt); },
+    [self](ok_atom, int attempt, std::string& why) {
+      resolve_commit(self, attempt, std::move(why));
+    },
+  };
+}
+
+// -- the receiver (the target node) --------------------------------------------
+
+struct incoming {
+  std::string from;
+  fs::path path;
+  int fd = -1;
+  std::uint64_t expected = 0;
+  std::uint64_t received = 0;
+  std::string sha256;
+  crypto_hash_sha256_state hash;
+  bool complete = false;
+  bool applied = false;
+};
+
+struct receiver_state {
+  static inline const char* name = "mantissa.receiver";
+  move_env env;
+  std::map<std::string, incoming> moves;
+};
+
+using receiver_actor = caf::stateful_actor<receiver_state>;
+
+void drop(receiver_state& st, const std::string& address) {
+  auto i = st.moves.find(address);
+  if (i == st.moves.end())
+    return;
+  if (i->second.fd >= 0)
+    ::close(i->second.fd);
+  st.moves.erase(i);
+}
+
+caf::result<std::string> on_begin(receiver_actor* self,
+                                  const std::string& address,
+                                  const fs::path& path,
+                                  const std::string& data) {
+  auto& st = self->state;
+  auto j = json::parse(data, nullptr, false);
+  if (!j.is_object() || !j.contains("bytes") || !j.contains("sha256"))
+    return make_error(error_code::invalid_query, "begin: bytes and sha256 needed");
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
+    if (!fs::exists(moving_in_marker(path), ec)
+        && !fs::exists(moving_out_marker(path), ec))
+      return make_error(error_code::already_exists,
+                        "node " + st.env.node + " has a store " + address
+                          + " already");
+    // A copy left by an earlier move that never committed here, or one
+    // that moved away: the source serves the store, so this copy is stale.
+    if (auto e = remove_store_files(path); !e.empty())
+      return make_error(error_code::io_error, e);
+  }
+  drop(st, address);
+  fs::create_directories(path.parent_path(), ec);
+  auto in = incoming_path(path);
+  for (const char* s : {"", "-wal", "-shm", "-journal"})
+    (void) remove_file(fs::path{in.string() + s});
+  incoming m;
+  m.from = j.value("from", std::string{});
+  m.path = path;
+  m.expected = j.value("bytes", std::uint64_t{0});
+  m.sha256 = j.value("sha256", std::string{});
+  m.fd = ::open(in.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (m.fd < 0)
+    return make_error(error_code::io_error,
+                      "cannot create " + in.string() + ": " + std::strerror(errno));
+  crypto_hash_sha256_init(&m.hash);
+  st.moves.emplace(address, std::move(m));
+  return std::string{"{\"ok\":true}"};
+}
+
+caf::result<std::string> on_chunk(receiver_actor* self, incoming& m,
+                                  const std::string& address,
+                                  const std::string& data) {
+  if (m.fd < 0 || m.complete)
+    return make_error(error_code::invalid_query, "chunk: no transfer open");
+  if (m.received + data.size() > m.expected) {
+    drop(self->state, address);
+    return make_error(error_code::invalid_value, "chunk: more bytes than announced");
+  }
+  std::size_t off = 0;
+  while (off < data.size()) {
+    auto n = ::write(m.fd, data.data() + off, data.size() - off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      std::string why = std::strerror(errno);
+      drop(self->state, address);
+      return make_error(error_code::io_error,
+                        "cannot write " + incoming_path(m.path).string() + ": "
+                          + why);
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  crypto_hash_sha256_update(&m.hash,
+                            reinterpret_cast<const unsigned char*>(data.data()),
+                            data.size());
+  m.received += data.size();
+  return std::string{"{\"ok\":true}"};
+}
+
+caf::result<std::string> on_end(receiver_actor* self, incoming& m,
+                                 const std::string& address) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&m.hash, digest);
+  auto hex = hex_of(digest, sizeof digest);
+  if (m.received != m.expected || hex != m.sha256) {
+    auto why = m.received != m.expected
+                 ? "received " + std::to_string(m.received) + " of "
+                     + std::to_string(m.expected) + " bytes"
+                 : "the copy's SHA-256 is " + hex + ", not " + m.sha256;
+    drop(self->state, address);
+    (void) remove_file(incoming_path(m.path));
+    return make_error(error_code::io_error, "the copy is damaged: " + why);
+  }
+  ::close(m.fd);
+  m.fd = -1;
+  m.complete = true;
+  return std::string{"{\"ok\":true}"};
+}
+
+caf::result<std::string> on_apply(receiver_actor* self, incoming& m,
+                                  const std::string& address,
+                                  const std::string& changeset) {
+  auto in = incoming_path(m.path);
+  auto fail_with = [&](std::string why) -> caf::error {
+    drop(self->state, address);
+    for (const char* s : {"", "-wal", "-shm"})
+      (void) remove_file(fs::path{in.string() + s});
+    return make_error(error_code::io_error, std::move(why));
+  };
+  if (!m.complete)
+    return fail_with("apply: the copy is not complete");
+  if (!changeset.empty()) {
+    store::sqlite::open_options opts;
+    opts.create = false;
+    auto conn = store::sqlite::connection::open(in, opts);
+    if (!conn)
+      return fail_with(conn.error_value().message);
+    if (auto r = store::apply_changeset(**conn, changeset); !r)
+      return fail_with("cannot apply the changes made during the copy: "
+                       + r.error_value().message);
+    conn->reset();  // checkpoints the WAL into the file, removes it
+  }
+  if (auto r = store::sync_file(in); !r)
+    return fail_with(r.error_value().message);
+  if (auto e = write_durably(moving_in_marker(m.path),
+                             json{{"from", m.from}}.dump());
+      !e.empty())
+    return fail_with(e);
+  std::error_code ec;
+  fs::rename(in, m.path, ec);
+  if (ec) {
+    (void) remove_file(moving_in_marker(m.path));
+    return fail_with("cannot rename " + in.string() + ": " + ec.message());
+  }
+  if (auto r = store::sync_directory(m.path.parent_path()); !r)
+    return fail_with(r.error_value().message);
+  m.applied = true;
+  failpoint("move.received");
+  return std::string{"{\"ok\":true}"};
+}
+
+caf::behavior receiver_fun(receiver_actor* self, move_env env) {
+  self->state.env = std::move(env);
+  return {
+    [self](incoming_atom, const std::string& op, const std::string& address,
+           const std::string& data) -> caf::result<std::string> {
+      auto& st = self->state;
+      std::string canonical;
+      auto path = user_store_path(st.env.data_dir, address, canonical);
+      if (!path)
+        return path.error();
+      if (op == "begin")
+        return on_begin(self, canonical, *path, data);
+      auto i = st.moves.find(canonical);
+      if (op == "commit") {
+        // Also for a move this node no longer tracks (a restart): the
+        // marker goes; the directory names this node now.
+        if (auto e = remove_file(moving_in_marker(*path)); !e.empty())
+          return make_error(error_code::io_error, e);
+        (void) store::sync_directory(path->parent_path());
+        drop(st, canonical);
+        if (st.env.cluster)
+          caf::anon_send(st.env.cluster, cluster_atom::value,
+                         std::string{"moved_here"},
+                         json{{"address", canonical}}.dump());
+        return std::string{"{\"ok\":true}"};
+      }
+      if (op == "abort") {
+        bool applied = i != st.moves.end() && i->second.applied;
+        drop(st, canonical);
+        auto in = incoming_path(*path);
+        for (const char* s : {"", "-wal", "-shm"})
+          (void) remove_file(fs::path{in.string() + s});
+        std::error_code ec;
+        if (applied && fs::exists(moving_in_marker(*path), ec)) {
+          if (auto e = remove_store_files(*path); !e.empty())
+            return make_error(error_code::io_error, e);
+        }
+        return std::string{"{\"ok\":true}"};
+      }
+      if (i == st.moves.end())
+        return make_error(error_code::invalid_query,
+                          op + ": no move of " + canonical + " is open here");
+      if (op == "chunk")
+        return on_chunk(self, i->second, canonical, data);
+      if (op == "end")
+        return on_end(self, i->second, canonical);
+      if (op == "apply")
+        return on_apply(self, i->second, canonical, data);
+      return make_error(error_code::invalid_query, "unknown move step " + op);
+    },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_mover(caf::actor_system& sys, move_env env) {
+  return sys.spawn<caf::detached>(mover_fun, std::move(env));
+}
+
+caf::actor spawn_receiver(caf::actor_system& sys, move_env env) {
+  return sys.spawn<caf::detached>(receiver_fun, std::move(env));
+}
+
+} // namespace mantissa::actors::internal
