@@ -144,8 +144,11 @@ def parse(path, text):
 
 
 def pattern(expected):
-    """An expected line: the whole output line, `…` standing for any text."""
-    return re.compile(".*".join(re.escape(p) for p in expected.split("…")))
+    """An expected line: the whole output line, `…` standing for any text
+    and a run of spaces for any run of whitespace (tabs in tables)."""
+    def part(text):
+        return r"\s+".join(re.escape(w) for w in re.split(r"\s+", text))
+    return re.compile(".*".join(part(p) for p in expected.split("…")))
 
 
 def find_subset(expected, output):
