@@ -145,6 +145,7 @@ struct bridge_state {
   std::string node_name;
   caf::actor receiver;  ///< incoming store moves, spawned on first use
   std::set<caf::actor_addr> movers;  ///< moves from this node in progress
+  internal::counters* stats = nullptr;
 };
 
 using bridge_actor = caf::stateful_actor<bridge_state>;
@@ -225,12 +226,14 @@ internal::move_env move_env_of(bridge_actor* self) {
   env.data_dir = st.data_dir;
   env.node = st.node_name;
   env.timeout = std::max(st.timeout, caf::timespan{std::chrono::seconds(30)});
+  env.stats = st.stats;
   return env;
 }
 
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
                      caf::timespan timeout, std::filesystem::path data_dir,
-                     std::string node_name) {
+                     std::string node_name, internal::counters* stats) {
+  self->state.stats = stats;
   self->state.manager = std::move(manager);
   self->state.timeout = timeout;
   self->state.data_dir = std::move(data_dir);
@@ -497,7 +500,7 @@ bool node::start(std::string& err) {
   d.rt.timer = d.timer;
   d.bridge = d.sys->spawn(bridge, d.manager,
                           caf::timespan{d.opts.request_timeout},
-                          d.opts.data_dir, d.opts.name);
+                          d.opts.data_dir, d.opts.name, &d.rt.stats);
   d.rt.router = d.bridge;
   d.rt.request_timeout = d.opts.request_timeout;
   d.rt.retry_min = d.opts.message_retry_min;
@@ -880,6 +883,23 @@ void node::write_metrics(prometheus_text& out) const {
   out.family("mantissa_wal_sync_seconds", "histogram",
              "Time from a commit to the end of its WAL sync (durable stores)");
   out.samples("mantissa_wal_sync_seconds", {}, c.sync_seconds);
+  out.single("mantissa_interstore_outbox_depth", "gauge",
+             "Reliable messages waiting for their answer in open stores",
+             load(c.outbox_depth));
+  out.family("mantissa_scheduler_lag_seconds", "histogram",
+             "How late the timer woke stores for their timed events and "
+             "outboxes");
+  out.samples("mantissa_scheduler_lag_seconds", {}, c.scheduler_lag);
+  out.single("mantissa_moves_in_progress", "gauge",
+             "Store moves from this node in progress", load(c.moves_running));
+  out.family("mantissa_moves_total", "counter",
+             "Store moves from this node, by result");
+  out.sample("mantissa_moves_total", {{"result", "ok"}}, load(c.moves_ok));
+  out.sample("mantissa_moves_total", {{"result", "failed"}},
+             load(c.moves_failed));
+  out.single("mantissa_snapshots_in_progress", "gauge",
+             "Store snapshots (backups and moves) being taken",
+             load(c.snapshots_running));
 }
 
 void node::fanout(const std::string& spec_json, progress_handler progress,

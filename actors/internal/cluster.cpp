@@ -24,6 +24,7 @@
 #include "actors/internal/completion.hpp"
 #include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/typed.hpp"
 
 namespace mantissa::actors::internal {
@@ -102,7 +103,7 @@ store::result<void> put_by_key(store::store& s, const store::item_type<T>& type,
 }
 
 void log(const std::string& line) {
-  std::cerr << "mantissa: cluster: " << line << std::endl;
+  mantissa::log::info("cluster", line);
 }
 
 reply unavailable(std::string why) {

@@ -19,6 +19,7 @@
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/store.hpp"
 
 #include <nlohmann/json.hpp>
@@ -209,7 +210,7 @@ class manager {
     auto& st = self_->state;
     if (!st.rt->clustered) {
       // Outside a cluster nothing else can hold the store.
-      log("store " + address + " has a move marker outside a cluster; serving it");
+      log(address, "a move marker outside a cluster; serving the store");
       std::error_code ec;
       std::filesystem::remove(moving_in_marker(path), ec);
       std::filesystem::remove(moving_out_marker(path), ec);
@@ -254,7 +255,7 @@ class manager {
     if (!node.empty() && node == st.rt->node_name) {
       std::filesystem::remove(moving_in_marker(path), ec);
       std::filesystem::remove(moving_out_marker(path), ec);
-      log("store " + address + ": the directory places it here; serving it");
+      log(address, "the directory places the store here; serving it");
       for (auto& w : waiters)
         lookup(w.address, w.path, std::move(w.promise));
       return;
@@ -263,8 +264,8 @@ class manager {
       if (std::filesystem::exists(moving_out_marker(path), ec)) {
         // Moved away: this copy is stale.
         auto e = remove_store_files(path);
-        log("store " + address + " lives on " + node + "; removed the old copy"
-            + (e.empty() ? std::string{} : " (" + e + ")"));
+        log(address, "the store lives on " + node + "; removed the old copy"
+                       + (e.empty() ? std::string{} : " (" + e + ")"));
       }
       answer = make_error(error_code::no_such_store,
                           "no store for " + address + " on this node");
@@ -284,9 +285,8 @@ class manager {
       w.promise.deliver(answer);
   }
 
-  static void log(const std::string& line) {
-    auto text = "mantissa: " + line + "\n";
-    std::fwrite(text.data(), 1, text.size(), stderr);
+  static void log(const std::string& address, const std::string& line) {
+    mantissa::log::info("manager", line, {{"store", address}});
   }
 
   caf::behavior make() {

@@ -20,7 +20,9 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/failpoint.hpp"
+#include "actors/internal/runtime.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/backup.hpp"
 #include "store/changes.hpp"
 #include "store/sqlite.hpp"
@@ -38,8 +40,7 @@ fs::path with_suffix(const fs::path& p, const char* suffix) {
 }
 
 void log(const std::string& line) {
-  auto text = "mantissa: move: " + line + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);
+  mantissa::log::info("move", line);
 }
 
 /// Writes `text` to `path` and makes it durable (file and directory).
@@ -207,9 +208,18 @@ void close_snapshot(mover_actor* self) {
     (void) remove_file(st.snap);
 }
 
+/// Counts a move that ended (the running gauge went up in `start`).
+void count_end(mover_actor* self, bool ok) {
+  if (auto* c = self->state.env.stats) {
+    c->moves_running.fetch_sub(1, std::memory_order_relaxed);
+    (ok ? c->moves_ok : c->moves_failed).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void finish(mover_actor* self, json out) {
   auto& st = self->state;
   st.done = true;
+  count_end(self, true);
   close_snapshot(self);
   report(self, true);
   st.rp.deliver(out.dump());
@@ -223,6 +233,7 @@ void fail(mover_actor* self, error_code code, std::string why) {
   if (st.done)
     return;
   st.done = true;
+  count_end(self, false);
   close_snapshot(self);
   if (st.marked) {
     if (auto e = remove_file(moving_out_marker(st.path)); !e.empty())
@@ -289,6 +300,7 @@ void resolve_commit(mover_actor* self, int attempt, std::string why) {
         + "); its copy here stays fenced until the directory answers");
     caf::anon_send(st.store, movedone_atom_v, false);
     st.done = true;
+    count_end(self, false);
     close_snapshot(self);
     st.rp.deliver(make_error(error_code::store_unavailable,
                              "moving " + st.address + " to " + st.to
@@ -498,6 +510,8 @@ void begin_transfer(mover_actor* self, const std::string& snapshot_answer) {
 void start(mover_actor* self) {
   auto& st = self->state;
   st.started = steady::now();
+  if (auto* c = st.env.stats)
+    c->moves_running.fetch_add(1, std::memory_order_relaxed);
   std::string canonical;
   auto path = user_store_path(st.env.data_dir, st.address, canonical);
   if (!path) {
@@ -804,6 +818,16 @@ caf::behavior receiver_fun(receiver_actor* self, move_env env) {
           caf::anon_send(st.env.cluster, cluster_atom::value,
                          std::string{"moved_here"},
                          json{{"address", canonical}}.dump());
+        // Open the store once, so that it tells this node's timer about
+        // its timed events and undelivered messages (their wake-ups were
+        // the old node's).
+        self->request(st.env.manager, st.env.timeout, store_atom::value,
+                      canonical)
+          .then([self](caf::actor& store) { self->send(store, tick_atom_v); },
+                [canonical](caf::error& err) {
+                  log("cannot open " + canonical
+                      + " after its move: " + error_message(err));
+                });
         return std::string{"{\"ok\":true}"};
       }
       if (op == "abort") {

@@ -27,12 +27,15 @@
 /// exactly one copy is served: the one the directory names.
 namespace mantissa::actors::internal {
 
+struct counters;
+
 struct move_env {
   caf::actor manager;
   caf::actor cluster;
   std::filesystem::path data_dir;
   std::string node;  ///< this node's name
   caf::timespan timeout{std::chrono::seconds(30)};
+  counters* stats = nullptr;  ///< the node's (moves in progress); may be null
 };
 
 /// `<store>.moving-out`: the source's copy while a move commits.

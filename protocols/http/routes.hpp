@@ -33,6 +33,9 @@ struct api_context {
   /// More series for `GET /metrics` (the SMTP server's); may be empty.
   /// Set before the server starts.
   std::function<void(actors::prometheus_text&)> extra_metrics;
+  /// One log line per answered request (method, path, status, time,
+  /// request id, peer; `mantissa start --access-log`).
+  bool access_log = false;
 };
 
 /// `/api/...`: login, logout, me, items, shares, admin (api_json.cpp).

@@ -215,6 +215,18 @@ TEST_CASE("a store moves there and back while it is written to and sent "
   CHECK(second.at("from") == "n2");
   CHECK(second.at("to") == "n1");
 
+  // The nodes count their moves.
+  auto metrics_of = [](std::uint16_t http) {
+    auto r = http_request(http, "GET", "/metrics", {}, {});
+    return r && r->status == 200 ? r->body : std::string{};
+  };
+  CHECK(metrics_of(n1.http()).find("mantissa_moves_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(metrics_of(n2.http()).find("mantissa_moves_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(metrics_of(n1.http()).find("mantissa_moves_in_progress 0\n")
+        != std::string::npos);
+
   // One copy, at the new home; none left behind.
   CHECK(fs::exists(store_file(n1, "alice")));
   CHECK_FALSE(fs::exists(store_file(n2, "alice")));

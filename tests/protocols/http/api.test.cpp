@@ -677,6 +677,13 @@ TEST_CASE_METHOD(api_fixture,
   has("mantissa_commit_batch_writes_bucket{le=\"1\"} ");
   has("mantissa_commit_seconds_count ");
   has("mantissa_wal_sync_seconds_count ");
+  has("# TYPE mantissa_interstore_outbox_depth gauge");
+  has("mantissa_interstore_outbox_depth 0\n");
+  has("# TYPE mantissa_scheduler_lag_seconds histogram");
+  has("mantissa_scheduler_lag_seconds_count ");
+  has("mantissa_moves_in_progress 0\n");
+  has("mantissa_moves_total{result=\"ok\"} 0\n");
+  has("mantissa_snapshots_in_progress 0\n");
   // Each sample line is NAME{LABELS} VALUE or NAME VALUE.
   std::istringstream lines{m.body};
   std::string line;
