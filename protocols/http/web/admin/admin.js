@@ -121,6 +121,7 @@ async function pollStats() {
   }
   samples.push(s);
   if (samples.length > keptSamples + 1) samples.shift();
+  $("charts").dataset.samples = String(samples.length);
   const req = rates("http_requests");
   const com = rates("commits");
   const open = samples.map((x) => x.open_stores);
@@ -283,7 +284,7 @@ $("add-form").addEventListener("submit", async (ev) => {
                            { username: f.username.value.trim(), password: f.password.value });
     say($("accounts-status"), `Created ${acct.address}.`, "ok");
     f.reset();
-    await Promise.all([loadUsers(), loadStores()]);
+    await Promise.all([loadUsers(), loadStores(), loadOverview()]);
   } catch (e) {
     if (e.status === 401) return failed(e);
     say($("accounts-status"), e.message);
