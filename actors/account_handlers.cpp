@@ -189,8 +189,8 @@ register_account_handlers(handler_registry& handlers,
            const caller&) -> store::result<json> {
       if (s.path() != site)
         return wrong_store("mantissa.set_disabled", "the site store");
-      auto address = args.is_object() ? string_member(args, "address")
-                                      : std::nullopt;
+      auto address
+        = args.is_object() ? string_member(args, "address") : std::nullopt;
       auto flag = args.is_object() ? args.find("disabled") : args.end();
       if (!address || flag == args.end() || !flag->is_boolean())
         return error{errc::invalid_value,
@@ -213,10 +213,10 @@ register_account_handlers(handler_registry& handlers,
            const caller&) -> store::result<json> {
       if (s.path() != site)
         return wrong_store("mantissa.set_password", "the site store");
-      auto address = args.is_object() ? string_member(args, "address")
-                                      : std::nullopt;
-      auto password = args.is_object() ? string_member(args, "password")
-                                       : std::nullopt;
+      auto address
+        = args.is_object() ? string_member(args, "address") : std::nullopt;
+      auto password
+        = args.is_object() ? string_member(args, "password") : std::nullopt;
       if (!address || !password)
         return error{errc::invalid_value,
                      "mantissa.set_password takes {\"address\":string,"

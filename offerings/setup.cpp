@@ -62,8 +62,8 @@ store::result<void> add_list_offerings(const offering_registry& registry,
     return {};
   std::map<std::string, offering_status> known;
   for (auto* o : registry.all())
-    known[o->name] = offering_status{o->name, o->description, o->version,
-                                     true, false, {}};
+    known[o->name]
+      = offering_status{o->name, o->description, o->version, true, false, {}};
   auto site = actors::site_path(n.options().data_dir);
   return n.handlers().add(
     "mantissa.list_offerings",
@@ -92,12 +92,13 @@ store::result<void> add_list_offerings(const offering_registry& registry,
       nlohmann::json out{{"offerings", nlohmann::json::array()},
                          {"products", nlohmann::json::array()}};
       for (auto& [name, st] : all)
-        out["offerings"].push_back({{"name", st.name},
-                                    {"description", st.description},
-                                    {"version", st.version},
-                                    {"known", st.known},
-                                    {"installed", st.installed},
-                                    {"installed_version", st.installed_version}});
+        out["offerings"].push_back(
+          {{"name", st.name},
+           {"description", st.description},
+           {"version", st.version},
+           {"known", st.known},
+           {"installed", st.installed},
+           {"installed_version", st.installed_version}});
       for (auto& p : *products)
         out["products"].push_back({{"name", p.name}, {"powerups", p.powerups}});
       return out;

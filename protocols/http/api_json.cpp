@@ -117,11 +117,11 @@ bool only_members(const json& obj,
       std::string list;
       for (auto k : known)
         list += (list.empty() ? "" : ", ") + std::string{k};
-      err = bad_request("invalid_value",
-                        "unknown member '" + key.substr(0, 64) + "' ("
-                          + (list.empty() ? "this request takes none"
-                                          : "expected: " + list)
-                          + ")");
+      err = bad_request(
+        "invalid_value",
+        "unknown member '" + key.substr(0, 64) + "' ("
+          + (list.empty() ? "this request takes none" : "expected: " + list)
+          + ")");
       return false;
     }
   }
@@ -219,16 +219,16 @@ enum class route {
   login,
   logout,
   me,
-  items,         // stores/{address}/items/{type}
-  item,          // stores/{address}/items/{type}/{id}
-  shares,        // stores/{address}/shares
-  share,         // stores/{address}/shares/{share_id}
-  members,       // stores/{address}/groups/{group}/members
-  member,        // stores/{address}/groups/{group}/members/{member}
-  default_share, // stores/{address}/default-share
-  admin_users,   // admin/users
-  admin_user,    // admin/users/{address}/{disable|enable|password}
-  admin_fanout,  // admin/fanout
+  items,           // stores/{address}/items/{type}
+  item,            // stores/{address}/items/{type}/{id}
+  shares,          // stores/{address}/shares
+  share,           // stores/{address}/shares/{share_id}
+  members,         // stores/{address}/groups/{group}/members
+  member,          // stores/{address}/groups/{group}/members/{member}
+  default_share,   // stores/{address}/default-share
+  admin_users,     // admin/users
+  admin_user,      // admin/users/{address}/{disable|enable|password}
+  admin_fanout,    // admin/fanout
   admin_overview,  // admin/overview
   admin_stats,     // admin/stats
   admin_stores,    // admin/stores
@@ -740,25 +740,25 @@ std::string loggable(std::string_view text) {
 /// and the error's message; never a body, so never a password).
 responder admin_logged(responder inner, std::string who, std::string method,
                        std::string path, std::string client) {
-  return [inner = std::move(inner), who = std::move(who),
-          method = std::move(method), path = std::move(path),
-          client = std::move(client)](response r) {
-    bool read = method == "GET" || method == "HEAD";
-    if (!read || r.status >= 400) {
-      std::string line = "mantissa http: admin " + method + " "
-                         + loggable(path) + " by " + loggable(who) + " from "
-                         + loggable(client) + ": " + std::to_string(r.status);
-      if (r.status >= 400) {
-        auto j = json::parse(r.body, nullptr, false);
-        if (j.is_object() && j.contains("error") && j["error"].is_object())
-          line += " " + loggable(j["error"].value("code", "")) + ": "
-                  + loggable(j["error"].value("message", ""));
+  return
+    [inner = std::move(inner), who = std::move(who), method = std::move(method),
+     path = std::move(path), client = std::move(client)](response r) {
+      bool read = method == "GET" || method == "HEAD";
+      if (!read || r.status >= 400) {
+        std::string line = "mantissa http: admin " + method + " "
+                           + loggable(path) + " by " + loggable(who) + " from "
+                           + loggable(client) + ": " + std::to_string(r.status);
+        if (r.status >= 400) {
+          auto j = json::parse(r.body, nullptr, false);
+          if (j.is_object() && j.contains("error") && j["error"].is_object())
+            line += " " + loggable(j["error"].value("code", "")) + ": "
+                    + loggable(j["error"].value("message", ""));
+        }
+        line += '\n';
+        std::fwrite(line.data(), 1, line.size(), stderr);
       }
-      line += '\n';
-      std::fwrite(line.data(), 1, line.size(), stderr);
-    }
-    inner(std::move(r));
-  };
+      inner(std::move(r));
+    };
 }
 
 /// Where the accounts are: this node's site store, or the seed's in a
@@ -807,8 +807,8 @@ void on_admin_user(call& c) {
     if (!password)
       return c.done(std::move(err));
     if (password->empty())
-      return c.done(
-        bad_request("invalid_value", "the member 'password' must not be empty"));
+      return c.done(bad_request("invalid_value",
+                                "the member 'password' must not be empty"));
     args["password"] = std::move(*password);
     handler = "mantissa.set_password";
   } else {
@@ -829,8 +829,8 @@ void on_admin_user(call& c) {
       auto acct = json::parse(r.body, nullptr, false);
       if (!acct.is_object() || !acct.contains("disabled")
           || !acct["disabled"].is_boolean())
-        return done(error_response(500, "internal",
-                                   "malformed reply to " + action));
+        return done(
+          error_response(500, "internal", "malformed reply to " + action));
       bool disabled = acct["disabled"].get<bool>();
       // A disabled account, or one whose password was reset, must log in
       // again (with the new password): its sessions end now.
@@ -856,8 +856,8 @@ void on_admin_user(call& c) {
 /// knows them) and how many stores this node's data directory holds.
 void on_admin_overview(call& c) {
   as_admin(c, [&n = c.node, done = c.done] {
-    auto out = std::make_shared<json>(json{{"node", n.options().name},
-                                           {"cluster", n.in_cluster()}});
+    auto out = std::make_shared<json>(
+      json{{"node", n.options().name}, {"cluster", n.in_cluster()}});
     n.list_stores([&n, done, out](actors::reply r) {
       auto listed = json::parse(r.body, nullptr, false);
       if (r.ok && listed.is_object() && listed.contains("stores")
@@ -871,9 +871,8 @@ void on_admin_overview(call& c) {
           else if (name != "site")
             ++apps;
         }
-        (*out)["stores"] = {{"total", listed["stores"].size()},
-                            {"user", users},
-                            {"app", apps}};
+        (*out)["stores"] = {
+          {"total", listed["stores"].size()}, {"user", users}, {"app", apps}};
       } else {
         (*out)["stores"] = {{"error", r.ok ? "malformed" : r.message}};
       }

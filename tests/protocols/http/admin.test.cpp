@@ -63,12 +63,9 @@ TEST_CASE_METHOD(admin_fixture,
   auto a = login(alice, "alice password");
   auto b = login(bob, "bob password");
   const std::vector<std::pair<std::string, std::string>> routes{
-    {"GET", "/api/admin/overview"},
-    {"GET", "/api/admin/stats"},
-    {"GET", "/api/admin/stores"},
-    {"GET", "/api/admin/offerings"},
-    {"POST", bob_path + "/disable"},
-    {"POST", bob_path + "/enable"},
+    {"GET", "/api/admin/overview"},  {"GET", "/api/admin/stats"},
+    {"GET", "/api/admin/stores"},    {"GET", "/api/admin/offerings"},
+    {"POST", bob_path + "/disable"}, {"POST", bob_path + "/enable"},
   };
   auto password = json{{"password", "a new password"}}.dump();
   for (auto& h : {bearer(a), bearer(b), headers{}}) {
@@ -178,9 +175,9 @@ TEST_CASE_METHOD(admin_fixture, "bad input to the admin routes is 400",
   CHECK(code("/api/admin/users/bob@@example.com/disable", "")
         == "invalid_name");
   CHECK(code("/api/admin/users/notes/disable", "") == "invalid_name");
-  CHECK(code("/api/admin/users/bob%20x@example.com/password",
-             R"({"password":"x"})")
-        == "invalid_name");
+  CHECK(
+    code("/api/admin/users/bob%20x@example.com/password", R"({"password":"x"})")
+    == "invalid_name");
   // An unknown account is a clear 404.
   auto unknown = admin("POST", "/api/admin/users/nobody@example.com/disable");
   CHECK(unknown.status == 404);
