@@ -245,3 +245,37 @@ TEST_CASE_METHOD(admin_fixture,
   CHECK(notes);
   CHECK(offers["products"].is_array());
 }
+
+TEST_CASE_METHOD(api_fixture,
+                 "the built-in web pages are static files for anyone, with "
+                 "a strict content security policy",
+                 "[http][api][pages]") {
+  start();
+  for (auto target : {"/admin", "/admin/", "/notes", "/notes/"}) {
+    INFO(target);
+    auto r = call("GET", target);
+    REQUIRE(r.status == 200);
+    CHECK(r.header("Content-Type") == "text/html; charset=utf-8");
+    CHECK(r.header("Content-Security-Policy").find("script-src 'self'")
+          != std::string::npos);
+    CHECK(r.header("Content-Security-Policy").find("frame-ancestors 'none'")
+          != std::string::npos);
+    CHECK(r.header("X-Frame-Options") == "DENY");
+    CHECK(r.body.find("<script type=\"module\"") != std::string::npos);
+  }
+  auto js = call("GET", "/assets/api.js");
+  CHECK(js.status == 200);
+  CHECK(js.header("Content-Type") == "text/javascript; charset=utf-8");
+  CHECK(js.body.find("X-Requested-With") != std::string::npos);
+  CHECK(call("GET", "/admin/admin.css").header("Content-Type")
+        == "text/css; charset=utf-8");
+  // Only the table's files: no other names, no way out of it.
+  CHECK(call("GET", "/admin/nothing.js").status == 404);
+  CHECK(call("GET", "/admin/../notes/index.html").status == 404);
+  CHECK(call("GET", "/assets/%2e%2e/admin/index.html").status == 404);
+  CHECK(call("GET", "/assets/").status == 404);
+  CHECK(call("POST", "/admin", "{}").status == 405);
+  // Other paths are not the pages'.
+  CHECK(call("GET", "/adminx").status == 404);
+  CHECK(call("GET", "/admin-page").status == 404);
+}
