@@ -27,6 +27,7 @@
 #include "actors/accounts.hpp"
 #include "actors/auth.hpp"
 #include "actors/node.hpp"
+#include "log/log.hpp"
 #include "protocols/http/api_util.hpp"
 #include "protocols/http/metrics.hpp"
 #include "protocols/http/routes.hpp"
@@ -745,17 +746,19 @@ responder admin_logged(responder inner, std::string who, std::string method,
      path = std::move(path), client = std::move(client)](response r) {
       bool read = method == "GET" || method == "HEAD";
       if (!read || r.status >= 400) {
-        std::string line = "mantissa http: admin " + method + " "
-                           + loggable(path) + " by " + loggable(who) + " from "
-                           + loggable(client) + ": " + std::to_string(r.status);
+        std::string error;
         if (r.status >= 400) {
           auto j = json::parse(r.body, nullptr, false);
           if (j.is_object() && j.contains("error") && j["error"].is_object())
-            line += " " + loggable(j["error"].value("code", "")) + ": "
+            error = loggable(j["error"].value("code", "")) + ": "
                     + loggable(j["error"].value("message", ""));
         }
-        line += '\n';
-        std::fwrite(line.data(), 1, line.size(), stderr);
+        log::write(r.status >= 400 ? log::level::warn : log::level::info,
+                   "admin", method + " " + loggable(path),
+                   {{"by", loggable(who)},
+                    {"peer", loggable(client)},
+                    {"status", std::to_string(r.status)},
+                    {"error", error}});
       }
       inner(std::move(r));
     };
