@@ -252,6 +252,24 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
       self->quit(m.reason);
   });
   return {
+    // A replica for a store of this node (actors/internal/move.hpp).
+    [self](replicate_atom atm, std::string& address, std::string& node,
+           caf::actor& watcher) -> caf::result<caf::message> {
+      auto mover = internal::spawn_mover(self->system(), move_env_of(self));
+      self->link_to(mover);
+      self->state.movers.insert(mover.address());
+      return self->delegate(mover, atm, std::move(address), std::move(node),
+                            std::move(watcher));
+    },
+    // Changes for a replica, from a store actor of this node.
+    [self](internal::relay_atom atm, std::string& node, caf::message& msg,
+           caf::timespan wait) -> caf::result<caf::message> {
+      if (!self->state.cluster)
+        return make_error(error_code::store_unavailable,
+                          "this node is not part of a cluster");
+      return self->delegate(self->state.cluster, atm, std::move(node),
+                            std::move(msg), wait);
+    },
     // A store move from this node (actors/internal/move.hpp).
     [self](move_atom atm, std::string& address, std::string& to,
            caf::actor& watcher) -> caf::result<caf::message> {
@@ -549,6 +567,7 @@ bool node::start(std::string& err) {
     cc.data_dir = d.opts.data_dir;
     cc.heartbeat = d.opts.cluster_heartbeat;
     cc.down_after = d.opts.node_down_after;
+    cc.failover_after = d.opts.failover_after;
     cc.timeout = std::min(d.opts.request_timeout,
                           std::chrono::milliseconds{10'000});
     d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
@@ -897,6 +916,15 @@ void node::write_metrics(prometheus_text& out) const {
   out.sample("mantissa_moves_total", {{"result", "ok"}}, load(c.moves_ok));
   out.sample("mantissa_moves_total", {{"result", "failed"}},
              load(c.moves_failed));
+  out.family("mantissa_replication_changesets_total", "counter",
+             "Changes shipped to replicas, by result");
+  out.sample("mantissa_replication_changesets_total", {{"result", "ok"}},
+             load(c.replication_ok));
+  out.sample("mantissa_replication_changesets_total", {{"result", "failed"}},
+             load(c.replication_failed));
+  out.single("mantissa_replication_pending", "gauge",
+             "Changes shipped to replicas and not confirmed yet (the lag)",
+             load(c.replication_pending));
   out.single("mantissa_snapshots_in_progress", "gauge",
              "Store snapshots (backups and moves) being taken",
              load(c.snapshots_running));

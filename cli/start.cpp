@@ -42,6 +42,7 @@ struct start_args {
   std::string cluster_key; // empty: <data>/cluster.key
   std::string advertise;   // empty: the --listen host
   double down_after = 5;   // seconds
+  double failover_after = 0;  // seconds; 0: no automatic failover
   actors::network_tls tls; // empty parts: the settings cluster.*
   std::vector<std::string> caf; // KEY=VALUE, CAF's config syntax
   std::string log_format = "text";
@@ -280,6 +281,14 @@ int run_start(const start_args& args) {
       static_cast<std::int64_t>(args.down_after * 1000)};
     nopts.cluster_heartbeat
       = std::min(std::chrono::milliseconds{1000}, nopts.node_down_after / 3);
+    if (args.failover_after < 0
+        || (args.failover_after > 0 && args.failover_after < args.down_after)) {
+      std::cerr << "mantissa start: --failover-after: 0 (off) or at least "
+                   "--node-down-after\n";
+      return 2;
+    }
+    nopts.failover_after = std::chrono::milliseconds{
+      static_cast<std::int64_t>(args.failover_after * 1000)};
     nopts.cluster_key_file = args.cluster_key;
     nopts.advertise_host = args.advertise;
   }
@@ -472,6 +481,10 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--advertise", args->advertise,
                   "The host other nodes reach this one at (default: the "
                   "--listen host)");
+  cmd->add_option("--failover-after", args->failover_after,
+                  "Seed: promote the replicas of a node's stores once it is "
+                  "down for this many seconds (default 0: only `mantissa "
+                  "cluster failover`)");
   cmd->add_option("--node-down-after", args->down_after,
                   "Seconds without an answer before a node counts as down "
                   "(default 5)");

@@ -237,31 +237,53 @@ class manager {
       .then(
         [this, address, path](std::string& body) {
           auto j = nlohmann::json::parse(body, nullptr, false);
-          auto node = j.is_object() ? j.value("node", std::string{}) : "";
-          resolved(address, path, node, {});
+          if (!j.is_object())
+            j = nlohmann::json::object();
+          resolved(address, path, j, {});
         },
         [this, address, path](caf::error& err) {
-          resolved(address, path, {}, err);
+          resolved(address, path, nlohmann::json::object(), err);
         });
   }
 
   void resolved(const std::string& address, const std::filesystem::path& path,
-                const std::string& node, const caf::error& err) {
+                const nlohmann::json& where, const caf::error& err) {
     auto& st = self_->state;
     auto waiters = std::move(st.resolving[address]);
     st.resolving.erase(address);
+    auto node = where.value("node", std::string{});
     std::error_code ec;
     caf::error answer;
-    if (!node.empty() && node == st.rt->node_name) {
+    bool epoch_marked = std::filesystem::exists(epoch_marker(path), ec);
+    auto epoch = where.value("epoch", std::int64_t{0});
+    if (!node.empty() && node == st.rt->node_name
+        && (!epoch_marked || read_epoch(path) >= epoch)) {
       std::filesystem::remove(moving_in_marker(path), ec);
       std::filesystem::remove(moving_out_marker(path), ec);
       log(address, "the directory places the store here; serving it");
       for (auto& w : waiters)
         lookup(w.address, w.path, std::move(w.promise));
+      // A store with a replica: the replica takes a fresh copy.
+      auto replica = where.value("replica", std::string{});
+      if (!replica.empty())
+        caf::anon_send(st.rt->router, replicate_atom::value, address, replica,
+                       caf::actor{});
+      return;
+    }
+    if (!node.empty() && node == st.rt->node_name) {
+      // Ours, but an older epoch than the directory's: a copy from
+      // before a promotion came back here; it is not the store.
+      answer = make_error(error_code::store_unavailable,
+                          "store " + address + " here has epoch "
+                            + std::to_string(read_epoch(path))
+                            + ", the directory " + std::to_string(epoch));
+      log(address, "an old epoch of the store: not serving it");
+      for (auto& w : waiters)
+        w.promise.deliver(answer);
       return;
     }
     if (!node.empty()) {
-      if (std::filesystem::exists(moving_out_marker(path), ec)) {
+      if (std::filesystem::exists(moving_out_marker(path), ec) || epoch_marked) {
         // Moved away: this copy is stale.
         auto e = remove_store_files(path);
         log(address, "the store lives on " + node + "; removed the old copy"
@@ -316,7 +338,8 @@ class manager {
           }
           if (address != site_address
               && (std::filesystem::exists(moving_in_marker(*path), ec)
-                  || std::filesystem::exists(moving_out_marker(*path), ec))) {
+                  || std::filesystem::exists(moving_out_marker(*path), ec)
+                  || std::filesystem::exists(epoch_marker(*path), ec))) {
             resolve_marked(address, *path, rp);
             return rp;
           }

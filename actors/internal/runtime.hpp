@@ -56,6 +56,11 @@ struct counters {
   std::atomic<std::int64_t> moves_ok{0};
   std::atomic<std::int64_t> moves_failed{0};
   std::atomic<std::int64_t> snapshots_running{0};
+  /// Replicas: changesets shipped and confirmed, or failed (the replica
+  /// is then taken again from a snapshot), and those still unconfirmed.
+  std::atomic<std::int64_t> replication_ok{0};
+  std::atomic<std::int64_t> replication_failed{0};
+  std::atomic<std::int64_t> replication_pending{0};
 };
 
 /// What every store actor of a node needs; owned by the node, outlives its

@@ -265,6 +265,13 @@ struct store_state {
   caf::actor_addr mover;
   bool frozen = false;
   std::int64_t outbox_counted = 0;  // this store's part of outbox_depth
+  // A replica (docs/operations.md, "Replicas"): its node, and the changes
+  // shipped after each commit, numbered from 1 per stream.
+  std::string replica_node;
+  std::int64_t replica_epoch = 0;
+  bool replicating = false;
+  bool resync_armed = false;
+  std::uint64_t replica_seq = 0;
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -479,6 +486,7 @@ class store_behavior {
   void after_commit() {
     auto& st = self_->state;
     count_outbox();
+    ship_changes();
     auto due = next_due();
     arm_tick(due);
     bool exact = st.force_report;
@@ -957,6 +965,76 @@ class store_behavior {
       st.passivate_after_backup = false;
       passivate();
     }
+  }
+
+  // -- replicas (actors/internal/move.hpp) ------------------------------------
+
+  /// Ships what changed since the last call to the replica's node, in
+  /// order, without waiting: the replica lags by what is unconfirmed.
+  void ship_changes() {
+    auto& st = self_->state;
+    if (!st.replicating || !st.recorder || !st.db)
+      return;
+    auto cs = st.recorder->changeset();
+    if (!cs) {
+      replica_failed("cannot read the changes: " + cs.error_value().message);
+      return;
+    }
+    if (cs->empty())
+      return;
+    // A fresh session for the next changes.
+    st.recorder.reset();
+    auto rec = store::change_recorder::start(st.db->connection());
+    if (!rec) {
+      replica_failed("cannot record changes: " + rec.error_value().message);
+      return;
+    }
+    st.recorder = std::move(*rec);
+    auto seq = ++st.replica_seq;
+    auto* stats = &st.rt->stats;
+    stats->replication_pending.fetch_add(1, std::memory_order_relaxed);
+    self_
+      ->request(st.rt->router, caf::timespan{st.rt->request_timeout}, relay_atom_v,
+                st.replica_node,
+                caf::make_message(incoming_atom::value, std::string{"rapply"},
+                                  st.address,
+                                  std::to_string(seq) + "\n" + std::move(*cs)),
+                caf::timespan{st.rt->request_timeout})
+      .then(
+        [stats](std::string&) {
+          stats->replication_pending.fetch_sub(1, std::memory_order_relaxed);
+          stats->replication_ok.fetch_add(1, std::memory_order_relaxed);
+        },
+        [this, stats, seq](caf::error& err) {
+          stats->replication_pending.fetch_sub(1, std::memory_order_relaxed);
+          stats->replication_failed.fetch_add(1, std::memory_order_relaxed);
+          if (seq <= self_->state.replica_seq)
+            replica_failed(error_message(err));
+        });
+  }
+
+  /// The replica fell out of step: stop shipping, take a new copy soon.
+  void replica_failed(const std::string& why) {
+    auto& st = self_->state;
+    if (!st.replicating)
+      return;
+    log("the replica on " + st.replica_node + " fell behind (" + why
+        + "); taking a new copy in 5 s");
+    st.replicating = false;
+    st.recorder.reset();
+    if (!st.resync_armed) {
+      st.resync_armed = true;
+      self_->delayed_send(self_, std::chrono::seconds(5), resync_atom_v);
+    }
+  }
+
+  void resync() {
+    auto& st = self_->state;
+    st.resync_armed = false;
+    if (st.closing || st.replicating || st.recorder || st.replica_node.empty())
+      return;
+    caf::anon_send(st.rt->router, replicate_atom::value, st.address,
+                   st.replica_node, caf::actor{});
   }
 
   // -- moves (actors/internal/move.hpp) ---------------------------------------
@@ -2360,7 +2438,28 @@ class store_behavior {
           advance_backup(false);
         return rp;
       },
-      [this](freeze_atom) -> caf::result<std::string> { return freeze(); },
+      [this](freeze_atom) -> caf::result<std::string> {
+        if (self_->state.replicating)
+          return make_error(error_code::invalid_value,
+                            "a store with a replica does not move (promote or "
+                            "drop the replica first)");
+        return freeze();
+      },
+      [this](replstart_atom, const std::string& node,
+             std::int64_t epoch) -> caf::result<caf::ok_atom> {
+        auto& s = self_->state;
+        if (!s.recorder || !s.db)
+          return make_error(error_code::invalid_value,
+                            "no snapshot for a replica was taken");
+        s.replica_node = node;
+        s.replica_epoch = epoch;
+        s.replica_seq = 0;
+        s.replicating = true;
+        s.mover = caf::actor_addr{};  // the recorder is the store's now
+        ship_changes();
+        return caf::ok_atom_v;
+      },
+      [this](resync_atom) { resync(); },
       [this](thaw_atom) { thaw(); },
       [this](bkdone_atom, bool ok, std::uint64_t bytes,
              const std::string& text) { on_backup_finished(ok, bytes, text); },
