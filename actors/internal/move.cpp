@@ -646,9 +646,10 @@ void check_target(mover_actor* self) {
               known = true;
               up = n.value("state", std::string{}) == "up";
             }
-        if (!known && s.status_tries < 10) {
-          // A node that joined a moment ago reaches the other nodes'
-          // views with the seed's next answer to their heartbeat.
+        if ((!known || !up) && s.status_tries < 10) {
+          // A node that joined (or came back) a moment ago reaches the
+          // other nodes' views with the seed's next answer to their
+          // heartbeat.
           ++s.status_tries;
           self->delayed_send(self, std::chrono::milliseconds(300),
                              ok_atom_v);
@@ -670,7 +671,8 @@ void check_target(mover_actor* self) {
               s2.recording = true;
               self
                 ->request(store, caf::timespan{std::chrono::hours(1)}, movesnap_atom_v,
-                          caller{system_role, "move"}, s2.snap.string())
+                          caller{system_role, s2.replicate ? "replica" : "move"},
+                          s2.snap.string())
                 .then(
                   [self](std::string& answer) {
                     if (self->state.cancelled) {

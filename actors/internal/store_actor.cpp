@@ -2417,6 +2417,16 @@ class store_behavior {
                               "moves need the system role"));
           return rp;
         }
+        if (s.replicating) {
+          fail(rp, who.request_id == "replica"
+                     ? make_error(error_code::already_exists,
+                                  s.address + " has a replica on "
+                                    + s.replica_node + " already")
+                     : make_error(error_code::invalid_value,
+                                  "a store with a replica does not move "
+                                  "(promote or drop the replica first)"));
+          return rp;
+        }
         bool moving = s.recorder != nullptr;
         for (auto& b : s.backups)
           moving = moving || b.for_move;
