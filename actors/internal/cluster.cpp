@@ -846,6 +846,49 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
                   })});
     return rp;
   }
+  if (cmd == "move") {
+    // A store move asked through any node (the admin page): the store's
+    // node runs it (its mover reports no progress; the answer is its).
+    auto address = args.value("address", std::string{});
+    auto to = args.value("to", std::string{});
+    bool here = args.value("here", false);
+    if (address.empty() || to.empty())
+      return make_error(error_code::invalid_value,
+                        "cluster move: address and to are needed");
+    auto rp = self->make_response_promise<std::string>();
+    auto local = [self, rp, address, to]() mutable {
+      self
+        ->request(self->state.bridge, caf::timespan{std::chrono::hours(1)},
+                  move_atom::value, address, to, caf::actor{})
+        .then([rp](std::string& body) mutable { rp.deliver(std::move(body)); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    };
+    if (here) {
+      local();
+      return rp;
+    }
+    locate(self, address,
+           [self, rp, address, to, local](std::string node,
+                                          const reply* err) mutable {
+             if (err != nullptr) {
+               rp.deliver(make_error(err->code, err->message));
+               return;
+             }
+             if (node == self->state.cfg.name) {
+               local();
+               return;
+             }
+             send_remote(self, node,
+                         caf::make_message(cluster_atom::value,
+                                           std::string{"move"},
+                                           json{{"address", address},
+                                                {"to", to},
+                                                {"here", true}}
+                                             .dump()),
+                         to_promise(rp), std::chrono::hours(1));
+           });
+    return rp;
+  }
   if (cmd == "moved_here") {
     // From this node's receiver of a move: the store lives here now.
     auto address = args.value("address", std::string{});

@@ -406,6 +406,10 @@ class manager {
           {"commits", c.commits.load()},
           {"committed_writes", c.committed_writes.load()},
           {"max_batch", c.max_batch.load()},
+          {"moves_running", c.moves_running.load()},
+          {"snapshots_running", c.snapshots_running.load()},
+          {"outbox_depth", c.outbox_depth.load()},
+          {"replication_pending", c.replication_pending.load()},
         };
         return j.dump();
       },

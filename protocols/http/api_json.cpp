@@ -234,6 +234,7 @@ enum class route {
   admin_stats,     // admin/stats
   admin_stores,    // admin/stores
   admin_offerings, // admin/offerings
+  admin_store,     // admin/stores/{address}/{move|backup}
 };
 
 struct matched {
@@ -262,6 +263,9 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::admin_stores, "GET, HEAD"};
   if (n == 2 && s[0] == "admin" && s[1] == "offerings")
     return matched{route::admin_offerings, "GET, HEAD"};
+  if (n == 4 && s[0] == "admin" && s[1] == "stores" && !s[2].empty()
+      && (s[3] == "move" || s[3] == "backup"))
+    return matched{route::admin_store, "POST"};
   if (n == 4 && s[0] == "admin" && s[1] == "users" && !s[2].empty()
       && (s[3] == "disable" || s[3] == "enable" || s[3] == "password"))
     return matched{route::admin_user, "POST"};
@@ -719,6 +723,7 @@ bool is_admin_route(route r) {
     case route::admin_stats:
     case route::admin_stores:
     case route::admin_offerings:
+    case route::admin_store:
       return true;
     default:
       return false;
@@ -950,6 +955,48 @@ void on_admin_stores(call& c) {
   });
 }
 
+/// POST /api/admin/stores/{address}/move `{"to":NODE}`: the store moves
+/// (docs/operations.md, "Moving a store"), run by the node that holds it;
+/// the answer is the move's. POST /api/admin/stores/{address}/backup: a
+/// snapshot of a store of this node into `<data>/backups/manual/`.
+void on_admin_store(call& c) {
+  std::string address = "site";
+  if (c.seg[2] != "site") {
+    auto addr = actors::parse_address(c.seg[2]);
+    if (!addr)
+      return c.done(bad_request("invalid_name", addr.error_value().message));
+    address = actors::to_string(*addr);
+  } else if (c.seg[3] == "move") {
+    return c.done(bad_request("invalid_value", "the site store does not move"));
+  }
+  if (c.seg[3] == "move") {
+    response err;
+    auto body = body_object(c.req, err);
+    if (!body)
+      return c.done(std::move(err));
+    auto it = body->find("to");
+    if (it == body->end() || !it->is_string() || it->get<std::string>().empty())
+      return c.done(bad_request("invalid_value", "to: the node to move it to"));
+    auto to = it->get<std::string>();
+    as_admin(c, [&n = c.node, done = c.done, address, to] {
+      if (!n.in_cluster())
+        return done(bad_request("invalid_value",
+                                "this node is not part of a cluster"));
+      n.cluster_command("move", dump(json{{"address", address}, {"to", to}}),
+                        relay(done));
+    });
+    return;
+  }
+  as_admin(c, [&n = c.node, done = c.done, address] {
+    auto stamp = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    auto dest = n.options().data_dir / "backups" / "manual"
+                / (address + "-" + std::to_string(stamp) + ".sqlite");
+    n.backup_store(address, std::filesystem::absolute(dest), relay(done));
+  });
+}
+
 /// GET /api/admin/offerings: the site store's `mantissa.list_offerings`
 /// (owner-only: the site store refuses non-admins).
 void on_admin_offerings(call& c) {
@@ -1081,6 +1128,8 @@ void serve(const api_context& ctx, const http_metrics* http, request& req,
       return on_admin_stores(c);
     case route::admin_offerings:
       return on_admin_offerings(c);
+    case route::admin_store:
+      return on_admin_store(c);
   }
 }
 

@@ -68,6 +68,14 @@ await run("browser pages", async (step) => {
     await page.click("#password-form button[type=submit]");
     await page.locator("#accounts-status", { hasText: "New password set for " + carol }).waitFor();
 
+    step("admin: back up carol's store from the store list");
+    const carolStore = page.locator("#store-list li", { hasText: carol });
+    await carolStore.locator("button", { hasText: "Back up" }).click();
+    await carolStore.locator(".status", { hasText: "backed up:" }).waitFor();
+    assert.match(await carolStore.locator(".status").textContent(),
+                 /backups\/manual\/carol@example\.com-\d+\.sqlite \(\d+ bytes\)/);
+    assert.equal(await page.textContent("#long-ops"), "none");
+
     step("admin: the charts get samples");
     await page.waitForFunction(() => Number(document.getElementById("charts").dataset.samples) >= 4,
                                null, { timeout: 30_000 });

@@ -406,6 +406,23 @@ TEST_CASE("cluster rebalance evens out the nodes, and --dry-run only tells",
   CHECK(count(n1) == 2);
   auto again = rebalance(true);
   CHECK(again.out.find("balanced") != std::string::npos);
+  // The admin page's move: POST /api/admin/stores/{address}/move through
+  // any node, run by the node that holds the store.
+  auto root = login(n1.http(), "root@example.com", pw);
+  auto moved = http_request(n1.http(), "POST", "/api/admin/stores/u0@example.com/move",
+                            json{{"to", "n1"}}.dump(), root);
+  REQUIRE(moved);
+  INFO(moved->body);
+  REQUIRE(moved->status == 200);
+  CHECK(json::parse(moved->body).at("from") == "n2");
+  CHECK(fs::exists(store_file(n1, "u0")));
+  CHECK_FALSE(fs::exists(store_file(n2, "u0")));
+  auto refused = http_request(n1.http(), "POST",
+                              "/api/admin/stores/u0@example.com/move",
+                              json{{"to", "n1"}}.dump(),
+                              login(n1.http(), "u0@example.com", pw));
+  REQUIRE(refused);
+  CHECK(refused->status == 404);
   // Every moved user still logs in and reads their store.
   for (int i = 0; i < 6; ++i) {
     auto u = "u" + std::to_string(i) + "@example.com";

@@ -279,3 +279,38 @@ TEST_CASE_METHOD(api_fixture,
   CHECK(call("GET", "/adminx").status == 404);
   CHECK(call("GET", "/admin-page").status == 404);
 }
+
+TEST_CASE_METHOD(admin_fixture,
+                 "the store actions of the admin page: a backup of a store of "
+                 "this node, and moves only in a cluster",
+                 "[http][api][admin]") {
+  start_with_admin();
+  auto b = login(bob, "bob password");
+  auto bob_store = "/api/admin/stores/" + bob;
+  // Not for others.
+  CHECK(call("POST", bob_store + "/backup", "{}", bearer(b)).status == 404);
+  CHECK(call("POST", bob_store + "/move", R"({"to":"n2"})", bearer(b)).status
+        == 404);
+
+  auto r = admin("POST", bob_store + "/backup");
+  INFO(r.body);
+  REQUIRE(r.status == 200);
+  auto j = body_of(r);
+  CHECK(j["address"] == bob);
+  std::filesystem::path copy = j["path"].get<std::string>();
+  CHECK(copy.parent_path() == std::filesystem::absolute(data() / "backups" / "manual"));
+  CHECK(std::filesystem::file_size(copy) == j["bytes"].get<std::uint64_t>());
+  CHECK(j["sha256"].get<std::string>().size() == 64);
+  CHECK(admin("POST", "/api/admin/stores/site/backup").status == 200);
+
+  // Bad input, and a node outside any cluster.
+  CHECK(admin("POST", "/api/admin/stores/not%20an%20address/backup").status == 400);
+  CHECK(admin("POST", "/api/admin/stores/nobody@example.com/backup").status == 404);
+  CHECK(admin("POST", bob_store + "/move", "[]").status == 400);
+  CHECK(admin("POST", bob_store + "/move", R"({"to":7})").status == 400);
+  auto lonely = admin("POST", bob_store + "/move", R"({"to":"n2"})");
+  CHECK(lonely.status == 400);
+  CHECK(lonely.body.find("not part of a cluster") != std::string::npos);
+  CHECK(admin("POST", "/api/admin/stores/site/move", R"({"to":"n2"})").status == 400);
+  CHECK(admin("GET", bob_store + "/backup").status == 405);
+}

@@ -12,6 +12,8 @@ let me = null;
 let pollTimer = null;
 let samples = [];
 let allStores = [];
+let otherNodes = [];  // members a store of this node can move to
+let thisNode = "";
 
 function show(which) {
   $("login").hidden = which !== "login";
@@ -43,6 +45,9 @@ async function loadOverview() {
   $("ov-stores").textContent = st.error
     ? "cannot list: " + st.error
     : `${st.total} (${st.user} user, ${st.app} app, and the site store)`;
+  thisNode = ov.node;
+  otherNodes = (ov.members || []).filter((m) => m.name !== ov.node && m.state === "up")
+    .map((m) => m.name);
   const body = $("members").tBodies[0];
   body.replaceChildren();
   for (const m of ov.members || []) {
@@ -131,6 +136,13 @@ async function pollStats() {
   $("v-requests").textContent = req.length ? req[req.length - 1].toFixed(1) : "";
   $("v-commits").textContent = com.length ? com[com.length - 1].toFixed(1) : "";
   $("v-open").textContent = String(s.open_stores);
+  // Long operations in progress (docs/operations.md).
+  const running = [];
+  if (s.moves_running) running.push(`${s.moves_running} store move${s.moves_running > 1 ? "s" : ""}`);
+  if (s.snapshots_running) running.push(`${s.snapshots_running} snapshot${s.snapshots_running > 1 ? "s" : ""}`);
+  if (s.replication_pending) running.push(`${s.replication_pending} replica change${s.replication_pending > 1 ? "s" : ""} unconfirmed`);
+  if (s.outbox_depth) running.push(`${s.outbox_depth} message${s.outbox_depth > 1 ? "s" : ""} waiting in outboxes`);
+  $("long-ops").textContent = running.length ? running.join(" · ") : "none";
 }
 
 function startPolling() {
@@ -225,9 +237,51 @@ function renderStores() {
   const filter = $("store-filter").filter.value.trim().toLowerCase();
   const shown = allStores.filter((s) => !filter || s.includes(filter));
   const list = $("store-list");
-  list.replaceChildren(...shown.slice(0, 500).map((s) => el("li", {}, s)));
+  list.replaceChildren(...shown.slice(0, 500).map(storeItem));
   $("store-count").textContent = `${shown.length} shown of ${allStores.length}` +
     (allStores.truncatedTotal ? ` (the node lists the first ${allStores.length} of ${allStores.truncatedTotal})` : "");
+}
+
+/** A store of the list, with its actions: a backup, and a move to another
+ * node of the cluster (user stores only). */
+function storeItem(address) {
+  const result = el("span", { class: "muted store-result" });
+  const backup = el("button", { type: "button", class: "small" }, "Back up");
+  backup.addEventListener("click", async () => {
+    backup.disabled = true;
+    say(result, "backing up…", "info");
+    try {
+      const r = await api("POST", `/api/admin/stores/${encodeURIComponent(address)}/backup`, {});
+      say(result, `backed up: ${r.path} (${r.bytes} bytes)`, "info");
+    } catch (e) {
+      say(result, e.message);
+    } finally {
+      backup.disabled = false;
+    }
+  });
+  const parts = [el("span", { class: "store-address" }, address), backup];
+  if (address.includes("@") && otherNodes.length) {
+    const to = el("select", { "aria-label": "move to" },
+      ...otherNodes.map((n) => el("option", { value: n }, n)));
+    const move = el("button", { type: "button", class: "small" }, "Move");
+    move.addEventListener("click", async () => {
+      move.disabled = true;
+      say(result, `moving to ${to.value}…`, "info");
+      try {
+        const r = await api("POST", `/api/admin/stores/${encodeURIComponent(address)}/move`,
+          { to: to.value });
+        say(result, `moved to ${r.to} (${r.bytes} bytes, writes paused ${Math.round(r.pause_ms)} ms)`, "info");
+        setTimeout(() => loadStores().catch(failed), 500);
+      } catch (e) {
+        say(result, e.message);
+      } finally {
+        move.disabled = false;
+      }
+    });
+    parts.push(to, move);
+  }
+  parts.push(result);
+  return el("li", {}, ...parts);
 }
 
 async function loadStores() {
