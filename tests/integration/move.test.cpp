@@ -204,6 +204,7 @@ TEST_CASE("a store moves there and back while it is written to and sent "
   bool moved_back = back.exit_code == 0;
   std::this_thread::sleep_for(300ms);
   stop_all();
+  INFO("n1: " << n1.err() << "\nn2: " << n2.err());
   REQUIRE(moved_there);
   REQUIRE(moved_back);
   auto first = json::parse(there.out);
@@ -529,8 +530,11 @@ TEST_CASE("a replica kept current is promoted when its primary's node dies, "
 TEST_CASE("with --failover-after the seed promotes the replicas of a node "
           "that stays down", "[integration][move][replica]") {
   temp_dir dir;
+  // One second more than the nodes' --node-down-after.
+  auto failover_after
+    = std::to_string(std::stod(node_process::down_after()) + 1);
   test_cluster c{dir.path(), {"n1", "n2", "n3"}, pw,
-                 {{"n1", {"--failover-after", "3"}}}};
+                 {{"n1", {"--failover-after", failover_after}}}};
   auto& n1 = c[0];
   auto& n2 = c[1];
   auto& n3 = c[2];
@@ -546,7 +550,7 @@ TEST_CASE("with --failover-after the seed promotes the replicas of a node "
   add_notes(n1.http(), auth, alice, "more ", 5, "y");
   REQUIRE(eventually([&] { return replicas_current(n2); }, 30s));
   n2.kill9();
-  // Down after 2 s, promoted 3 s later: reads work again through n1.
+  // Down after 2 s, promoted a second later: reads work again through n1.
   REQUIRE(eventually(
     [&] {
       bool ok = false;

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <cstdlib>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -92,7 +93,7 @@ class node_process {
                                   "--name",
                                   name_,
                                   "--node-down-after",
-                                  "2"};
+                                  down_after()};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     std::vector<std::string> env;
     for (auto& [k, v] : env_)
@@ -104,6 +105,13 @@ class node_process {
     std::smatch m;
     REQUIRE(std::regex_search(*line, m, std::regex{R"(:(\d+)/)"}));
     http_ = static_cast<std::uint16_t>(std::stoi(m[1]));
+  }
+
+  /// `--node-down-after` of the test nodes: 2 s, or MANTISSA_TEST_DOWN_AFTER
+  /// (a ThreadSanitizer build is slow enough to need more).
+  static std::string down_after() {
+    const char* v = std::getenv("MANTISSA_TEST_DOWN_AFTER");
+    return v != nullptr && *v != '\0' ? std::string{v} : std::string{"2"};
   }
 
   /// kill -9, and waits until the process is gone.
