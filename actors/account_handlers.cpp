@@ -180,6 +180,68 @@ register_account_handlers(handler_registry& handlers,
       }
       return out;
     }));
+  // Disabling and password resets change the site's record; the caller
+  // (the HTTP front end) then writes the user store's copy with
+  // mantissa.write_account_copy and ends the account's sessions.
+  MANTISSA_TRY(handlers.add(
+    "mantissa.set_disabled",
+    [site](store::store& s, const json& args,
+           const caller&) -> store::result<json> {
+      if (s.path() != site)
+        return wrong_store("mantissa.set_disabled", "the site store");
+      auto address
+        = args.is_object() ? string_member(args, "address") : std::nullopt;
+      auto flag = args.is_object() ? args.find("disabled") : args.end();
+      if (!address || flag == args.end() || !flag->is_boolean())
+        return error{errc::invalid_value,
+                     "mantissa.set_disabled takes {\"address\":string,"
+                     "\"disabled\":bool}"};
+      auto addr = parse_address(*address);
+      if (!addr)
+        return std::move(addr).error_value();
+      if (addr->is_offering())
+        return error{errc::invalid_value,
+                     "address: an address user@domain is needed"};
+      auto acct = set_disabled(s, *addr, flag->get<bool>());
+      if (!acct)
+        return std::move(acct).error_value();
+      return to_json(*acct);
+    }));
+  MANTISSA_TRY(handlers.add(
+    "mantissa.set_password",
+    [site](store::store& s, const json& args,
+           const caller&) -> store::result<json> {
+      if (s.path() != site)
+        return wrong_store("mantissa.set_password", "the site store");
+      auto address
+        = args.is_object() ? string_member(args, "address") : std::nullopt;
+      auto password
+        = args.is_object() ? string_member(args, "password") : std::nullopt;
+      if (!address || !password)
+        return error{errc::invalid_value,
+                     "mantissa.set_password takes {\"address\":string,"
+                     "\"password\":string}"};
+      if (password->empty())
+        return error{errc::invalid_value, "password: must not be empty"};
+      auto addr = parse_address(*address);
+      if (!addr)
+        return std::move(addr).error_value();
+      if (addr->is_offering())
+        return error{errc::invalid_value,
+                     "address: an address user@domain is needed"};
+      // Artificial accounts stay artificial: they own a store and must
+      // not become able to log in through a reset.
+      auto found = find_account(s, *addr);
+      if (!found)
+        return std::move(found).error_value();
+      if (found->artificial())
+        return error{errc::invalid_value,
+                     to_string(*addr) + " is artificial and has no password"};
+      auto acct = set_password(s, *addr, std::move(*password));
+      if (!acct)
+        return std::move(acct).error_value();
+      return to_json(*acct);
+    }));
   return handlers.add("mantissa.write_account_copy",
                       [data_dir](store::store& s, const json& args,
                                  const caller& who) -> store::result<json> {

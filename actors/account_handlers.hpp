@@ -22,6 +22,15 @@
 /// - `mantissa.list_accounts` (site store): `{}` -> `[{"address",
 ///   "disabled","artificial","admin","created"}]`, sorted by domain, then
 ///   localpart; no hashes.
+/// - `mantissa.set_disabled` (site store): `{"address","disabled":bool}`
+///   -> the account as it now is, in the form of `mantissa.add_account`
+///   (with its hash, for `mantissa.write_account_copy`). An unknown
+///   address is `no_such_item`; an offering's address `invalid_value`.
+/// - `mantissa.set_password` (site store): `{"address","password"}` -> the
+///   account as it now is (same form). The new password is hashed inside
+///   the site store actor, like `mantissa.add_account`'s. An empty
+///   password or an artificial account is `invalid_value`, an unknown
+///   address `no_such_item`.
 /// - `mantissa.write_account_copy` (a user store, `system` only): the
 ///   account JSON of `mantissa.add_account` -> `{"written":bool}`; writes
 ///   the user store's copy of its own account (`write_account_copy`).
@@ -30,7 +39,7 @@
 /// since the owner of any user store may run handlers there.
 namespace mantissa::actors {
 
-/// Adds the three handlers; `data_dir` is the node's data directory (the
+/// Adds the handlers; `data_dir` is the node's data directory (the
 /// handlers recognize the site store and user stores by their paths).
 [[nodiscard]] store::result<void>
 register_account_handlers(handler_registry& handlers,

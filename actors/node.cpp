@@ -148,6 +148,7 @@ struct bridge_state {
   std::string node_name;
   caf::actor receiver;  ///< incoming store moves, spawned on first use
   std::set<caf::actor_addr> movers;  ///< moves from this node in progress
+  internal::counters* stats = nullptr;
   caf::actor streamer;  ///< streamed backups, spawned on first use
 };
 
@@ -229,6 +230,7 @@ internal::move_env move_env_of(bridge_actor* self) {
   env.data_dir = st.data_dir;
   env.node = st.node_name;
   env.timeout = std::max(st.timeout, caf::timespan{std::chrono::seconds(30)});
+  env.stats = st.stats;
   return env;
 }
 
@@ -244,7 +246,8 @@ const caf::actor& streamer_of(bridge_actor* self) {
 
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
                      caf::timespan timeout, std::filesystem::path data_dir,
-                     std::string node_name) {
+                     std::string node_name, internal::counters* stats) {
+  self->state.stats = stats;
   self->state.manager = std::move(manager);
   self->state.timeout = timeout;
   self->state.data_dir = std::move(data_dir);
@@ -267,6 +270,24 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
       self->quit(m.reason);
   });
   return {
+    // A replica for a store of this node (actors/internal/move.hpp).
+    [self](replicate_atom atm, std::string& address, std::string& node,
+           caf::actor& watcher) -> caf::result<caf::message> {
+      auto mover = internal::spawn_mover(self->system(), move_env_of(self));
+      self->link_to(mover);
+      self->state.movers.insert(mover.address());
+      return self->delegate(mover, atm, std::move(address), std::move(node),
+                            std::move(watcher));
+    },
+    // Changes for a replica, from a store actor of this node.
+    [self](internal::relay_atom atm, std::string& node, caf::message& msg,
+           caf::timespan wait) -> caf::result<caf::message> {
+      if (!self->state.cluster)
+        return make_error(error_code::store_unavailable,
+                          "this node is not part of a cluster");
+      return self->delegate(self->state.cluster, atm, std::move(node),
+                            std::move(msg), wait);
+    },
     // A store move from this node (actors/internal/move.hpp).
     [self](move_atom atm, std::string& address, std::string& to,
            caf::actor& watcher) -> caf::result<caf::message> {
@@ -535,7 +556,7 @@ bool node::start(std::string& err) {
   d.rt.timer = d.timer;
   d.bridge = d.sys->spawn(bridge, d.manager,
                           caf::timespan{d.opts.request_timeout},
-                          d.opts.data_dir, d.opts.name);
+                          d.opts.data_dir, d.opts.name, &d.rt.stats);
   d.rt.router = d.bridge;
   d.rt.request_timeout = d.opts.request_timeout;
   d.rt.retry_min = d.opts.message_retry_min;
@@ -588,6 +609,7 @@ bool node::start(std::string& err) {
     cc.data_dir = d.opts.data_dir;
     cc.heartbeat = d.opts.cluster_heartbeat;
     cc.down_after = d.opts.node_down_after;
+    cc.failover_after = d.opts.failover_after;
     cc.timeout = std::min(d.opts.request_timeout,
                           std::chrono::milliseconds{10'000});
     d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
@@ -927,6 +949,32 @@ void node::write_metrics(prometheus_text& out) const {
   out.family("mantissa_wal_sync_seconds", "histogram",
              "Time from a commit to the end of its WAL sync (durable stores)");
   out.samples("mantissa_wal_sync_seconds", {}, c.sync_seconds);
+  out.single("mantissa_interstore_outbox_depth", "gauge",
+             "Reliable messages waiting for their answer in open stores",
+             load(c.outbox_depth));
+  out.family("mantissa_scheduler_lag_seconds", "histogram",
+             "How late the timer woke stores for their timed events and "
+             "outboxes");
+  out.samples("mantissa_scheduler_lag_seconds", {}, c.scheduler_lag);
+  out.single("mantissa_moves_in_progress", "gauge",
+             "Store moves from this node in progress", load(c.moves_running));
+  out.family("mantissa_moves_total", "counter",
+             "Store moves from this node, by result");
+  out.sample("mantissa_moves_total", {{"result", "ok"}}, load(c.moves_ok));
+  out.sample("mantissa_moves_total", {{"result", "failed"}},
+             load(c.moves_failed));
+  out.family("mantissa_replication_changesets_total", "counter",
+             "Changes shipped to replicas, by result");
+  out.sample("mantissa_replication_changesets_total", {{"result", "ok"}},
+             load(c.replication_ok));
+  out.sample("mantissa_replication_changesets_total", {{"result", "failed"}},
+             load(c.replication_failed));
+  out.single("mantissa_replication_pending", "gauge",
+             "Changes shipped to replicas and not confirmed yet (the lag)",
+             load(c.replication_pending));
+  out.single("mantissa_snapshots_in_progress", "gauge",
+             "Store snapshots (backups and moves) being taken",
+             load(c.snapshots_running));
 }
 
 void node::fanout(const std::string& spec_json, progress_handler progress,

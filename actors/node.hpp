@@ -74,6 +74,9 @@ struct node_options {
   std::chrono::milliseconds cluster_heartbeat{1000};
   /// A node not heard from for this long is down.
   std::chrono::milliseconds node_down_after{5000};
+  /// Seed: promote the replicas of a node's stores once it is down for
+  /// this long (0: never automatically; docs/operations.md, "Replicas").
+  std::chrono::milliseconds failover_after{0};
   /// Mutual TLS on the network port (off when no file is named); every
   /// node of a TLS cluster, and every client of this port, needs a
   /// certificate of the same CA (docs/cluster.md).

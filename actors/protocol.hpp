@@ -182,6 +182,12 @@ using progress_atom = caf::atom_constant<caf::atom("progress")>;
 //   busy (a move of that store runs), store_unavailable (a node failed;
 //   the store stays where it was)
 using move_atom = caf::atom_constant<caf::atom("move")>;
+// (replicate_atom, address, replica node) -> {"address","primary",
+//   "replica","epoch","bytes","elapsed_ms"}   gives a user store of the
+//   receiving node a replica on another node, kept current
+//   asynchronously (docs/operations.md, "Replicas"); progress as for
+//   move_atom.
+using replicate_atom = caf::atom_constant<caf::atom("replicate")>;
 // (incoming_atom, op, address, data) -> string   between nodes: the
 //   target's side of a move (actors/internal/move.hpp).
 using incoming_atom = caf::atom_constant<caf::atom("incoming")>;

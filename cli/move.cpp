@@ -136,6 +136,67 @@ int run_move(const connect_args& a, const std::string& address,
   return 0;
 }
 
+/// `store replicate`: a replica of `address` on `node`, through the node
+/// that holds the store.
+int run_replicate(const connect_args& a, const std::string& address,
+                  const std::string& node, bool quiet) {
+  std::string err;
+  json where;
+  if (!cluster_call(a.connect, a.key_file(), a.tls, "whereis",
+                    json{{"address", address}}, where, err)) {
+    std::cerr << "mantissa store replicate: " << err << '\n';
+    return 1;
+  }
+  std::map<std::string, member> members;
+  if (!members_of(a, members, err)) {
+    std::cerr << "mantissa store replicate: " << err << '\n';
+    return 1;
+  }
+  auto primary = where.value("node", std::string{});
+  auto src = members.find(primary);
+  if (src == members.end() || src->second.port == 0) {
+    std::cerr << "mantissa store replicate: " << address << " is on " << primary
+              << ", which is not reachable\n";
+    return 1;
+  }
+  system_login login;
+  if (!login.open(endpoint_of(src->second), a.key_file(), a.tls, err)) {
+    std::cerr << "mantissa store replicate: " << err << '\n';
+    return 1;
+  }
+  std::unique_ptr<progress_meter> meter;
+  if (!quiet)
+    meter = std::make_unique<progress_meter>("replica of " + address, "MiB");
+  auto r = call_with_progress(
+    login, caf::make_message(actors::replicate_atom::value, address, node),
+    [m = meter.get()](std::uint64_t done, std::uint64_t total) {
+      if (m != nullptr)
+        m->update(done >> 20, (total + (1 << 20) - 1) >> 20, done);
+    });
+  if (meter && r.ok)
+    meter->finish();
+  if (!r.ok) {
+    std::cerr << "mantissa store replicate: " << r.message << '\n';
+    return 1;
+  }
+  auto out = json::parse(r.body, nullptr, false);
+  std::cout << (out.is_discarded() ? r.body : out.dump(2)) << '\n';
+  return 0;
+}
+
+/// A cluster command answered by the seed, printed as JSON.
+int run_seed_command(const connect_args& a, const char* what,
+                     const std::string& command, const json& args) {
+  std::string err;
+  json out;
+  if (!cluster_call(a.connect, a.key_file(), a.tls, command, args, out, err)) {
+    std::cerr << "mantissa " << what << ": " << err << '\n';
+    return 1;
+  }
+  std::cout << out.dump(2) << '\n';
+  return out.contains("failed") && !out["failed"].empty() ? 3 : 0;
+}
+
 /// One step of a rebalance plan.
 struct planned_move {
   std::string address;
@@ -269,7 +330,58 @@ void add_move_commands(CLI::App& app, int& exit_code) {
       exit_code = run_move(*a, a->address, a->to, a->quiet);
     });
   }
+  {
+    struct replicate_args : connect_args {
+      std::string address;
+      std::string on;
+      bool quiet = false;
+    };
+    auto a = std::make_shared<replicate_args>();
+    auto* cmd = store->add_subcommand(
+      "replicate", "Keep a replica of a user store on another node");
+    cmd->add_option("ADDRESS", a->address, "user@domain")->required();
+    cmd->add_option("--on", a->on, "The node to keep the replica on")
+      ->required();
+    add_connect_options(cmd, *a);
+    cmd->add_flag("--quiet", a->quiet, "No progress on the terminal");
+    cmd->callback([a, &exit_code] {
+      exit_code = run_replicate(*a, a->address, a->on, a->quiet);
+    });
+  }
+  {
+    struct promote_args : connect_args {
+      std::string address;
+      bool force = false;
+    };
+    auto a = std::make_shared<promote_args>();
+    auto* cmd = store->add_subcommand(
+      "promote", "Make a store's replica its primary (its node is down)");
+    cmd->add_option("ADDRESS", a->address, "user@domain")->required();
+    add_connect_options(cmd, *a);
+    cmd->add_flag("--force", a->force,
+                  "Even if the primary's node is up (its copy is fenced when "
+                  "it next opens the store)");
+    cmd->callback([a, &exit_code] {
+      exit_code = run_seed_command(*a, "store promote", "promote",
+                                   json{{"address", a->address},
+                                        {"force", a->force}});
+    });
+  }
   auto* cluster = app.get_subcommand("cluster");
+  {
+    struct failover_args : connect_args {
+      std::string node;
+    };
+    auto a = std::make_shared<failover_args>();
+    auto* cmd = cluster->add_subcommand(
+      "failover", "Promote the replicas of every store of a node that is down");
+    cmd->add_option("NODE", a->node, "The node that is down")->required();
+    add_connect_options(cmd, *a);
+    cmd->callback([a, &exit_code] {
+      exit_code = run_seed_command(*a, "cluster failover", "failover",
+                                   json{{"node", a->node}});
+    });
+  }
   {
     struct rebalance_args : connect_args {
       bool dry_run = false;

@@ -14,6 +14,7 @@
 #include "actors/backup.hpp"
 #include "actors/node.hpp"
 #include "cli/commands.hpp"
+#include "log/log.hpp"
 #include "offerings/setup.hpp"
 #include "protocols/http/api.hpp"
 #include "protocols/http/server.hpp"
@@ -42,8 +43,12 @@ struct start_args {
   std::string cluster_key; // empty: <data>/cluster.key
   std::string advertise;   // empty: the --listen host
   double down_after = 5;   // seconds
+  double failover_after = 0;  // seconds; 0: no automatic failover
   actors::network_tls tls; // empty parts: the settings cluster.*
   std::vector<std::string> caf; // KEY=VALUE, CAF's config syntax
+  std::string log_format = "text";
+  std::string log_level = "info";
+  bool access_log = false;
 };
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
@@ -180,6 +185,21 @@ int run_start(const start_args& args) {
   sigset_t stop_signals;
   block_stop_signals(stop_signals);
   std::string err;
+  {
+    log::format f{};
+    log::level lv{};
+    if (!log::parse_format(args.log_format, f)) {
+      std::cerr << "mantissa start: --log-format: 'text' or 'json', not '"
+                << args.log_format << "'\n";
+      return 2;
+    }
+    if (!log::parse_level(args.log_level, lv)) {
+      std::cerr << "mantissa start: --log-level: debug, info, warn or error, "
+                   "not '" << args.log_level << "'\n";
+      return 2;
+    }
+    log::configure(f, lv);
+  }
   auto data_dir = args.data.empty() ? actors::default_data_dir()
                                     : std::filesystem::path{args.data};
   site_setup setup;
@@ -276,6 +296,14 @@ int run_start(const start_args& args) {
       static_cast<std::int64_t>(args.down_after * 1000)};
     nopts.cluster_heartbeat
       = std::min(std::chrono::milliseconds{1000}, nopts.node_down_after / 3);
+    if (args.failover_after < 0
+        || (args.failover_after > 0 && args.failover_after < args.down_after)) {
+      std::cerr << "mantissa start: --failover-after: 0 (off) or at least "
+                   "--node-down-after\n";
+      return 2;
+    }
+    nopts.failover_after = std::chrono::milliseconds{
+      static_cast<std::int64_t>(args.failover_after * 1000)};
     nopts.cluster_key_file = args.cluster_key;
     nopts.advertise_host = args.advertise;
   }
@@ -343,6 +371,7 @@ int run_start(const start_args& args) {
     mail = std::make_unique<smtp::server>(sopts, *mail_backend);
   }
   http::api_context api{&n, &known, {}, false};
+  api.access_log = args.access_log;
   if (!setup.domain.empty())
     api.domains.push_back(setup.domain);
   if (mail)
@@ -467,6 +496,10 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--advertise", args->advertise,
                   "The host other nodes reach this one at (default: the "
                   "--listen host)");
+  cmd->add_option("--failover-after", args->failover_after,
+                  "Seed: promote the replicas of a node's stores once it is "
+                  "down for this many seconds (default 0: only `mantissa "
+                  "cluster failover`)");
   cmd->add_option("--node-down-after", args->down_after,
                   "Seconds without an answer before a node counts as down "
                   "(default 5)");
@@ -484,6 +517,13 @@ void add_start_command(CLI::App& app, int& exit_code) {
                   "A setting of the actor system, KEY=VALUE in CAF's syntax "
                   "(repeatable; overrides the node's defaults, see "
                   "docs/cluster.md)");
+  cmd->add_option("--log-format", args->log_format,
+                  "Log lines as 'text' (default) or 'json' (one object a line)");
+  cmd->add_option("--log-level", args->log_level,
+                  "The lowest level logged: debug, info (default), warn, error");
+  cmd->add_flag("--access-log", args->access_log,
+                "Log every HTTP request (method, path, status, time, request "
+                "id)");
   cmd->add_flag("--no-demo", args->no_demo,
                 "On the first run, do not create the demo account");
   cmd->callback([args, &exit_code] { exit_code = run_start(*args); });

@@ -1,5 +1,9 @@
 #include "offerings/setup.hpp"
 
+#include <map>
+#include <utility>
+
+#include "actors/accounts.hpp"
 #include "offerings/mail.hpp"
 #include "offerings/notes.hpp"
 #include "offerings/site.hpp"
@@ -44,9 +48,69 @@ store::result<void> register_offerings(const offering_registry& registry,
   return {};
 }
 
+namespace {
+
+/// `mantissa.list_offerings` (site store, owner-only like every handler:
+/// `system` and the site's admins): `{}` -> `{"offerings":[{"name",
+/// "description","version","known","installed","installed_version"}],
+/// "products":[{"name","powerups":[...]}]}`, both sorted by name. The
+/// known offerings are a copy taken now: the registry may not outlive the
+/// registration, and it does not change once the node runs.
+store::result<void> add_list_offerings(const offering_registry& registry,
+                                       actors::node& n) {
+  if (n.handlers().find("mantissa.list_offerings") != nullptr)
+    return {};
+  std::map<std::string, offering_status> known;
+  for (auto* o : registry.all())
+    known[o->name]
+      = offering_status{o->name, o->description, o->version, true, false, {}};
+  auto site = actors::site_path(n.options().data_dir);
+  return n.handlers().add(
+    "mantissa.list_offerings",
+    [site, known = std::move(known)](
+      store::store& s, const nlohmann::json&,
+      const actors::caller&) -> store::result<nlohmann::json> {
+      if (s.path() != site)
+        return store::error{store::errc::forbidden,
+                            "mantissa.list_offerings runs in the site store "
+                            "only"};
+      auto all = known;
+      auto installed = installed_offering_item_type().select(s);
+      if (!installed)
+        return std::move(installed).error_value();
+      for (auto& rec : *installed) {
+        auto& st = all[rec.name];
+        st.name = rec.name;
+        if (st.version.empty())
+          st.version = rec.version;
+        st.installed = true;
+        st.installed_version = rec.version;
+      }
+      auto products = list_products(s);
+      if (!products)
+        return std::move(products).error_value();
+      nlohmann::json out{{"offerings", nlohmann::json::array()},
+                         {"products", nlohmann::json::array()}};
+      for (auto& [name, st] : all)
+        out["offerings"].push_back(
+          {{"name", st.name},
+           {"description", st.description},
+           {"version", st.version},
+           {"known", st.known},
+           {"installed", st.installed},
+           {"installed_version", st.installed_version}});
+      for (auto& p : *products)
+        out["products"].push_back({{"name", p.name}, {"powerups", p.powerups}});
+      return out;
+    });
+}
+
+} // namespace
+
 store::result<void> register_offerings(const offering_registry& registry,
                                        actors::node& n) {
-  return register_offerings(registry, n.types(), n.handlers());
+  MANTISSA_TRY(register_offerings(registry, n.types(), n.handlers()));
+  return add_list_offerings(registry, n);
 }
 
 store::result<void> register_builtin_offerings(actors::node& n) {

@@ -35,7 +35,9 @@ register_offerings(const offering_registry& registry,
                    store::type_registry& types,
                    actors::handler_registry& handlers);
 
-/// `register_offerings` into a node that has not started yet.
+/// `register_offerings` into a node that has not started yet, plus the
+/// site store's handler `mantissa.list_offerings` (the known and installed
+/// offerings and the products, for the admins; docs/http-api.md).
 [[nodiscard]] store::result<void>
 register_offerings(const offering_registry& registry, actors::node& n);
 

@@ -101,6 +101,17 @@ result<bool> has_unanswered(store& s, std::string_view target) {
   return *row;
 }
 
+result<std::int64_t> unanswered_count(store& s) {
+  auto st = s.connection().query(
+    "SELECT count(*) FROM mantissa_outbox WHERE answer IS NULL");
+  if (!st)
+    return std::move(st).error_value();
+  auto row = (*st)->step();
+  if (!row)
+    return std::move(row).error_value();
+  return *row ? (*st)->column_int64(0) : 0;
+}
+
 result<std::vector<outgoing>> outbox(store& s, std::size_t limit) {
   auto st = s.connection().query(std::string{outgoing_columns}
                                    + "ORDER BY seq LIMIT ?",

@@ -50,6 +50,9 @@ queue_message(store& s, std::string_view target, std::string_view share_id,
 unanswered(store& s, std::string_view target, std::int64_t max_seq,
            std::size_t limit);
 
+/// How many messages of the outbox wait for their answer.
+[[nodiscard]] result<std::int64_t> unanswered_count(store& s);
+
 /// Whether any message to `target` is unanswered.
 [[nodiscard]] result<bool> has_unanswered(store& s, std::string_view target);
 

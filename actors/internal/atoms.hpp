@@ -56,6 +56,13 @@ constexpr movedone_atom movedone_atom_v = movedone_atom{};
 // (relay_atom, node, message, timeout) -> string: the cluster actor sends
 // `message` to node's system session.
 using relay_atom = caf::atom_constant<caf::atom("relay")>;
+// Replicas (actors/internal/move.hpp): (replstart_atom, node, epoch) -> ok
+// starts shipping the store's changes after every commit; (resync_atom)
+// takes a new snapshot for a replica that fell out of step.
+using replstart_atom = caf::atom_constant<caf::atom("replstart")>;
+constexpr replstart_atom replstart_atom_v = replstart_atom{};
+using resync_atom = caf::atom_constant<caf::atom("resync")>;
+constexpr resync_atom resync_atom_v = resync_atom{};
 constexpr relay_atom relay_atom_v = relay_atom{};
 using ok_atom = caf::ok_atom;
 constexpr ok_atom ok_atom_v = ok_atom{};

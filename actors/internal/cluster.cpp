@@ -24,6 +24,7 @@
 #include "actors/internal/completion.hpp"
 #include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/typed.hpp"
 
 namespace mantissa::actors::internal {
@@ -58,6 +59,15 @@ struct placement_rec {
   std::string node;
 };
 
+/// A store's replica (docs/operations.md, "Replicas"): the node that holds
+/// it ("" when none) and the store's epoch, raised at every promotion.
+struct replica_rec {
+  store::item_id id = 0;
+  std::string address;
+  std::string node;
+  std::int64_t epoch = 0;
+};
+
 constexpr std::size_t max_node_name = 64;
 
 const store::item_type<node_rec>& node_type() {
@@ -76,6 +86,16 @@ const store::item_type<placement_rec>& placement_type() {
                    {.indexed = true, .max_size = 512})
         .attribute("node", &placement_rec::node,
                    {.indexed = true, .max_size = max_node_name});
+  return t;
+}
+
+const store::item_type<replica_rec>& replica_type() {
+  static const auto t
+    = store::item_type<replica_rec>{"mantissa.replica", 1}
+        .attribute("address", &replica_rec::address,
+                   {.indexed = true, .max_size = 512})
+        .attribute("node", &replica_rec::node, {.max_size = max_node_name})
+        .attribute("epoch", &replica_rec::epoch);
   return t;
 }
 
@@ -102,7 +122,7 @@ store::result<void> put_by_key(store::store& s, const store::item_type<T>& type,
 }
 
 void log(const std::string& line) {
-  std::cerr << "mantissa: cluster: " << line << std::endl;
+  mantissa::log::info("cluster", line);
 }
 
 reply unavailable(std::string why) {
@@ -157,6 +177,13 @@ struct cluster_state {
   std::vector<std::function<void()>> after_load;
   std::map<std::string, member> members;
   std::unordered_map<std::string, std::string> directory;  // address -> node
+  struct replica_info {
+    std::string node;        // "" when the store has none
+    std::int64_t epoch = 0;  // raised at every promotion
+  };
+  std::unordered_map<std::string, replica_info> replicas;  // seed only
+  /// Seed: promote the replicas of a node down for this long (0: never).
+  std::map<std::string, steady::time_point> down_since;
   std::map<std::string, peer> peers;  // by node name; "" is the seed link
   std::uint64_t next_call = 1;
   /// Non-seed: the user stores found in the data directory at the first
@@ -627,6 +654,112 @@ void add_user(cluster_actor* self, json args,
     role);
 }
 
+/// The seed's answer to where a store lives: its node, and its replica and
+/// epoch when it has them.
+json where_json(cluster_actor* self, const std::string& address,
+                const std::string& node) {
+  json out{{"node", node}};
+  auto& st = self->state;
+  if (auto i = st.replicas.find(address); i != st.replicas.end()) {
+    out["epoch"] = i->second.epoch;
+    if (!i->second.node.empty())
+      out["replica"] = i->second.node;
+  }
+  return out;
+}
+
+/// Seed: makes the replica of `address` its primary, with a higher epoch.
+/// The directory is the commit point; the replica's node then turns its
+/// copy into the store. Unless `force`, the primary's node must be down.
+void promote(cluster_actor* self, const std::string& address, bool force,
+             std::function<void(reply)> k) {
+  auto& st = self->state;
+  auto r = st.replicas.find(address);
+  auto d = st.directory.find(address);
+  if (d == st.directory.end()) {
+    k(reply{false, {}, error_code::no_such_store, "no store has the address " + address});
+    return;
+  }
+  if (r == st.replicas.end() || r->second.node.empty()) {
+    k(reply{false, {}, error_code::invalid_value, address + " has no replica"});
+    return;
+  }
+  auto from = d->second;
+  auto to = r->second.node;
+  if (auto m = st.members.find(from);
+      !force && m != st.members.end() && m->second.up) {
+    k(reply{false, {}, error_code::invalid_value,
+            "node " + from + " is up: promote only the replicas of a node that "
+                             "is down (or force it)"});
+    return;
+  }
+  auto epoch = r->second.epoch + 1;
+  site_run(
+    self, "mantissa.cluster_replica",
+    json{{"address", address}, {"node", ""}, {"epoch", epoch}, {"primary", to}},
+    [self, address, from, to, epoch, k](reply w) {
+      if (!w.ok) {
+        k(reply{false, {}, error_code::store_unavailable,
+                "the directory cannot be written: " + w.message});
+        return;
+      }
+      auto& s = self->state;
+      s.directory[address] = to;
+      s.replicas[address] = {"", epoch};
+      log("store " + address + ": the replica on " + to
+          + " is its primary now (epoch " + std::to_string(epoch) + ", was on "
+          + from + ")");
+      json done{{"address", address}, {"from", from}, {"node", to}, {"epoch", epoch}};
+      auto msg = caf::make_message(incoming_atom::value, std::string{"promote"},
+                                   address, json{{"epoch", epoch}}.dump());
+      auto answer = [done, k](reply p) mutable {
+        if (!p.ok)
+          done["warning"] = "the directory names the new primary, but it did "
+                            "not confirm (it turns its copy into the store "
+                            "when first asked): "
+                            + p.message;
+        k(reply{true, done.dump(), {}, {}});
+      };
+      if (to == s.cfg.name) {
+        self->request(s.bridge, span(s.cfg.timeout), std::move(msg))
+          .then([answer](std::string& b) mutable { answer(reply{true, b, {}, {}}); },
+                [answer](caf::error& e) mutable { answer(to_reply(e)); });
+        return;
+      }
+      send_remote(self, to, std::move(msg),
+                  completion{std::make_shared<reply_handler>(answer)});
+    });
+}
+
+/// Seed: promotes every replica of the stores whose primary is `node`.
+void failover(cluster_actor* self, const std::string& node,
+              std::function<void(json)> k) {
+  auto& st = self->state;
+  std::vector<std::string> todo;
+  for (auto& [address, r] : st.replicas)
+    if (!r.node.empty()) {
+      auto d = st.directory.find(address);
+      if (d != st.directory.end() && d->second == node)
+        todo.push_back(address);
+    }
+  auto out = std::make_shared<json>(
+    json{{"node", node}, {"promoted", json::array()}, {"failed", json::array()}});
+  auto left = std::make_shared<std::size_t>(todo.size());
+  if (todo.empty()) {
+    k(*out);
+    return;
+  }
+  for (auto& address : todo)
+    promote(self, address, false, [out, left, k, address](reply r) {
+      if (r.ok)
+        (*out)["promoted"].push_back(json::parse(r.body, nullptr, false));
+      else
+        (*out)["failed"].push_back({{"address", address}, {"error", r.message}});
+      if (--*left == 0)
+        k(*out);
+    });
+}
+
 caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
                                     const std::string& text) {
   auto& st = self->state;
@@ -644,12 +777,14 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
   if (cmd == "locate") {
     auto address = args.value("address", std::string{});
     auto rp = self->make_response_promise<std::string>();
-    locate(self, address, [rp](std::string node, const reply* err) mutable {
-      if (err != nullptr)
-        rp.deliver(make_error(err->code, err->message));
-      else
-        rp.deliver(json{{"node", node}}.dump());
-    });
+    locate(self, address,
+           [self, rp, address](std::string node, const reply* err) mutable {
+             if (err != nullptr) {
+               rp.deliver(make_error(err->code, err->message));
+               return;
+             }
+             rp.deliver(where_json(self, address, node).dump());
+           });
     return rp;
   }
   if (cmd == "fanout") {
@@ -684,12 +819,13 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
     auto address = args.value("address", std::string{});
     auto rp = self->make_response_promise<std::string>();
     if (st.seed) {
-      locate(self, address, [rp](std::string node, const reply* err) mutable {
-        if (err != nullptr)
-          rp.deliver(make_error(err->code, err->message));
-        else
-          rp.deliver(json{{"node", node}}.dump());
-      });
+      locate(self, address,
+             [self, rp, address](std::string node, const reply* err) mutable {
+               if (err != nullptr)
+                 rp.deliver(make_error(err->code, err->message));
+               else
+                 rp.deliver(where_json(self, address, node).dump());
+             });
       return rp;
     }
     send_remote(self, st.seed_name,
@@ -708,6 +844,49 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
                       self->state.directory[address] = node;
                     rp.deliver(std::move(r.body));
                   })});
+    return rp;
+  }
+  if (cmd == "move") {
+    // A store move asked through any node (the admin page): the store's
+    // node runs it (its mover reports no progress; the answer is its).
+    auto address = args.value("address", std::string{});
+    auto to = args.value("to", std::string{});
+    bool here = args.value("here", false);
+    if (address.empty() || to.empty())
+      return make_error(error_code::invalid_value,
+                        "cluster move: address and to are needed");
+    auto rp = self->make_response_promise<std::string>();
+    auto local = [self, rp, address, to]() mutable {
+      self
+        ->request(self->state.bridge, caf::timespan{std::chrono::hours(1)},
+                  move_atom::value, address, to, caf::actor{})
+        .then([rp](std::string& body) mutable { rp.deliver(std::move(body)); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+    };
+    if (here) {
+      local();
+      return rp;
+    }
+    locate(self, address,
+           [self, rp, address, to, local](std::string node,
+                                          const reply* err) mutable {
+             if (err != nullptr) {
+               rp.deliver(make_error(err->code, err->message));
+               return;
+             }
+             if (node == self->state.cfg.name) {
+               local();
+               return;
+             }
+             send_remote(self, node,
+                         caf::make_message(cluster_atom::value,
+                                           std::string{"move"},
+                                           json{{"address", address},
+                                                {"to", to},
+                                                {"here", true}}
+                                             .dump()),
+                         to_promise(rp), std::chrono::hours(1));
+           });
     return rp;
   }
   if (cmd == "moved_here") {
@@ -770,6 +949,77 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
           log("store " + address + " moved from " + from + " to " + to);
           rp.deliver(json{{"address", address}, {"node", to}}.dump());
         });
+    });
+    return rp;
+  }
+  if (!st.seed && (cmd == "replica_set" || cmd == "replica_drop"
+                   || cmd == "promote" || cmd == "failover")) {
+    auto rp = self->make_response_promise<std::string>();
+    send_remote(self, st.seed_name,
+                caf::make_message(cluster_atom::value, cmd, text),
+                to_promise(rp));
+    return rp;
+  }
+  if (cmd == "replica_set" || cmd == "replica_drop") {
+    auto address = args.value("address", std::string{});
+    auto primary = args.value("primary", std::string{});
+    auto replica = cmd == "replica_set" ? args.value("replica", std::string{})
+                                        : std::string{};
+    auto rp = self->make_response_promise<std::string>();
+    when_loaded(self, [self, rp, address, primary, replica]() mutable {
+      auto& s = self->state;
+      auto i = s.directory.find(address);
+      if (i == s.directory.end() || (!primary.empty() && i->second != primary)) {
+        rp.deliver(make_error(error_code::invalid_value,
+                              "the directory does not place " + address
+                                + " on " + primary));
+        return;
+      }
+      if (!replica.empty()
+          && (replica == i->second || s.members.count(replica) == 0)) {
+        rp.deliver(make_error(error_code::invalid_value,
+                              "node " + replica + " cannot hold the replica of "
+                                + address));
+        return;
+      }
+      auto epoch = std::max<std::int64_t>(1, s.replicas[address].epoch);
+      site_run(self, "mantissa.cluster_replica",
+               json{{"address", address}, {"node", replica}, {"epoch", epoch}},
+               [self, rp, address, replica, epoch](reply r) mutable {
+                 if (!r.ok) {
+                   rp.deliver(make_error(error_code::store_unavailable,
+                                         "the directory cannot be written: "
+                                           + r.message));
+                   return;
+                 }
+                 self->state.replicas[address] = {replica, epoch};
+                 rp.deliver(json{{"address", address},
+                                 {"replica", replica},
+                                 {"epoch", epoch}}
+                              .dump());
+               });
+    });
+    return rp;
+  }
+  if (cmd == "promote") {
+    auto address = args.value("address", std::string{});
+    auto force = args.value("force", false);
+    auto rp = self->make_response_promise<std::string>();
+    when_loaded(self, [self, rp, address, force]() mutable {
+      promote(self, address, force, [rp](reply r) mutable {
+        if (r.ok)
+          rp.deliver(std::move(r.body));
+        else
+          rp.deliver(make_error(r.code, std::move(r.message)));
+      });
+    });
+    return rp;
+  }
+  if (cmd == "failover") {
+    auto node = args.value("node", std::string{});
+    auto rp = self->make_response_promise<std::string>();
+    when_loaded(self, [self, rp, node]() mutable {
+      failover(self, node, [rp](json out) mutable { rp.deliver(out.dump()); });
     });
     return rp;
   }
@@ -845,6 +1095,25 @@ void tick(cluster_actor* self) {
     for (auto& [name, m] : st.members)
       if (name != st.cfg.name && m.up && now - m.last_seen > st.cfg.down_after)
         mark(self, name, false);
+    // The automatic failover policy: the replicas of a node down for
+    // longer than --failover-after become primaries, once per outage.
+    if (st.cfg.failover_after.count() > 0)
+      for (auto& [name, m] : st.members) {
+        if (name == st.cfg.name || m.up) {
+          st.down_since.erase(name);
+          continue;
+        }
+        auto [since, fresh] = st.down_since.emplace(name, now);
+        if (since->second == steady::time_point::max()
+            || now - since->second < st.cfg.failover_after)
+          continue;
+        since->second = steady::time_point::max();  // done for this outage
+        log("node " + name + " is down for longer than the failover time: "
+            "promoting the replicas of its stores");
+        failover(self, name, [name](json out) {
+          log("failover of " + name + ": " + out.dump());
+        });
+      }
   } else {
     json me{{"name", st.cfg.name}, {"host", st.cfg.host}, {"port", st.cfg.port}};
     std::string cmd = st.joined ? "beat" : "join";
@@ -929,6 +1198,10 @@ void load(cluster_actor* self) {
       for (auto& p : j.value("placements", json::array()))
         st.directory[p.value("address", std::string{})]
           = p.value("node", std::string{});
+      for (auto& rep : j.value("replicas", json::array()))
+        st.replicas[rep.value("address", std::string{})]
+          = {rep.value("node", std::string{}),
+             rep.value("epoch", std::int64_t{0})};
     }
     st.loaded = true;
     claim(self, st.cfg.name, local_user_stores(st.cfg.data_dir));
@@ -1013,6 +1286,7 @@ bool may_be_elsewhere(const std::string& address, const caf::error& err) {
 
 store::result<void> register_cluster_types(store::type_registry& types) {
   MANTISSA_TRY(types.add(node_type().decl()));
+  MANTISSA_TRY(types.add(replica_type().decl()));
   return types.add(placement_type().decl());
 }
 
@@ -1033,7 +1307,15 @@ store::result<void> register_cluster_handlers(handler_registry& handlers) {
       auto places = placement_type().select(s, store::query{});
       if (!places)
         return std::move(places).error_value();
-      json out{{"nodes", json::array()}, {"placements", json::array()}};
+      auto reps = replica_type().select(s, store::query{});
+      if (!reps)
+        return std::move(reps).error_value();
+      json out{{"nodes", json::array()},
+               {"placements", json::array()},
+               {"replicas", json::array()}};
+      for (auto& r : *reps)
+        out["replicas"].push_back(
+          {{"address", r.address}, {"node", r.node}, {"epoch", r.epoch}});
       for (auto& n : *nodes)
         out["nodes"].push_back(
           {{"name", n.name}, {"host", n.host}, {"port", n.port}});
@@ -1052,6 +1334,29 @@ store::result<void> register_cluster_handlers(handler_registry& handlers) {
       n.port = args.value("port", std::int64_t{0});
       auto name = n.name;
       MANTISSA_TRY(put_by_key(s, node_type(), "name", name, std::move(n)));
+      return json{{"ok", true}};
+    }));
+  MANTISSA_TRY(handlers.add(
+    "mantissa.cluster_replica",
+    [system_only](store::store& s, const json& args,
+                  const caller& who) -> store::result<json> {
+      MANTISSA_TRY(system_only(who));
+      replica_rec r;
+      r.address = args.value("address", std::string{});
+      r.node = args.value("node", std::string{});
+      r.epoch = args.value("epoch", std::int64_t{0});
+      if (r.address.empty())
+        return error{errc::invalid_value, "address is needed"};
+      auto address = r.address;
+      MANTISSA_TRY(put_by_key(s, replica_type(), "address", address, std::move(r)));
+      // A promotion moves the store in the same transaction.
+      if (args.contains("primary") && args["primary"].is_string()) {
+        placement_rec p;
+        p.address = address;
+        p.node = args["primary"].get<std::string>();
+        MANTISSA_TRY(put_by_key(s, placement_type(), "address", address,
+                                std::move(p)));
+      }
       return json{{"ok", true}};
     }));
   return handlers.add(

@@ -41,6 +41,9 @@ struct cluster_config {
   std::chrono::milliseconds down_after{5000};
   /// How long one request to another node may take.
   std::chrono::milliseconds timeout{10'000};
+  /// Seed: promote the replicas of the stores of a node that has been
+  /// down for this long (0: only `mantissa cluster failover` does).
+  std::chrono::milliseconds failover_after{0};
 };
 
 /// The cluster's item types in the site store.

@@ -249,6 +249,15 @@ caf::behavior session_fun(session_actor* self, std::string role,
                             std::move(to),
                             caf::actor_cast<caf::actor>(self->current_sender()));
     },
+    [self](replicate_atom atm, std::string& address,
+           std::string& node) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden,
+                          "replicas need the system role");
+      return self->delegate(self->state.bridge, atm, std::move(address),
+                            std::move(node),
+                            caf::actor_cast<caf::actor>(self->current_sender()));
+    },
     [self](incoming_atom atm, std::string& op, std::string& address,
            std::string& data) -> caf::result<caf::message> {
       if (self->state.role != system_role)

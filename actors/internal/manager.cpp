@@ -19,6 +19,7 @@
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/store.hpp"
 
 #include <nlohmann/json.hpp>
@@ -209,7 +210,7 @@ class manager {
     auto& st = self_->state;
     if (!st.rt->clustered) {
       // Outside a cluster nothing else can hold the store.
-      log("store " + address + " has a move marker outside a cluster; serving it");
+      log(address, "a move marker outside a cluster; serving the store");
       std::error_code ec;
       std::filesystem::remove(moving_in_marker(path), ec);
       std::filesystem::remove(moving_out_marker(path), ec);
@@ -236,35 +237,57 @@ class manager {
       .then(
         [this, address, path](std::string& body) {
           auto j = nlohmann::json::parse(body, nullptr, false);
-          auto node = j.is_object() ? j.value("node", std::string{}) : "";
-          resolved(address, path, node, {});
+          if (!j.is_object())
+            j = nlohmann::json::object();
+          resolved(address, path, j, {});
         },
         [this, address, path](caf::error& err) {
-          resolved(address, path, {}, err);
+          resolved(address, path, nlohmann::json::object(), err);
         });
   }
 
   void resolved(const std::string& address, const std::filesystem::path& path,
-                const std::string& node, const caf::error& err) {
+                const nlohmann::json& where, const caf::error& err) {
     auto& st = self_->state;
     auto waiters = std::move(st.resolving[address]);
     st.resolving.erase(address);
+    auto node = where.value("node", std::string{});
     std::error_code ec;
     caf::error answer;
-    if (!node.empty() && node == st.rt->node_name) {
+    bool epoch_marked = std::filesystem::exists(epoch_marker(path), ec);
+    auto epoch = where.value("epoch", std::int64_t{0});
+    if (!node.empty() && node == st.rt->node_name
+        && (!epoch_marked || read_epoch(path) >= epoch)) {
       std::filesystem::remove(moving_in_marker(path), ec);
       std::filesystem::remove(moving_out_marker(path), ec);
-      log("store " + address + ": the directory places it here; serving it");
+      log(address, "the directory places the store here; serving it");
       for (auto& w : waiters)
         lookup(w.address, w.path, std::move(w.promise));
+      // A store with a replica: the replica takes a fresh copy.
+      auto replica = where.value("replica", std::string{});
+      if (!replica.empty())
+        caf::anon_send(st.rt->router, replicate_atom::value, address, replica,
+                       caf::actor{});
+      return;
+    }
+    if (!node.empty() && node == st.rt->node_name) {
+      // Ours, but an older epoch than the directory's: a copy from
+      // before a promotion came back here; it is not the store.
+      answer = make_error(error_code::store_unavailable,
+                          "store " + address + " here has epoch "
+                            + std::to_string(read_epoch(path))
+                            + ", the directory " + std::to_string(epoch));
+      log(address, "an old epoch of the store: not serving it");
+      for (auto& w : waiters)
+        w.promise.deliver(answer);
       return;
     }
     if (!node.empty()) {
-      if (std::filesystem::exists(moving_out_marker(path), ec)) {
+      if (std::filesystem::exists(moving_out_marker(path), ec) || epoch_marked) {
         // Moved away: this copy is stale.
         auto e = remove_store_files(path);
-        log("store " + address + " lives on " + node + "; removed the old copy"
-            + (e.empty() ? std::string{} : " (" + e + ")"));
+        log(address, "the store lives on " + node + "; removed the old copy"
+                       + (e.empty() ? std::string{} : " (" + e + ")"));
       }
       answer = make_error(error_code::no_such_store,
                           "no store for " + address + " on this node");
@@ -284,9 +307,8 @@ class manager {
       w.promise.deliver(answer);
   }
 
-  static void log(const std::string& line) {
-    auto text = "mantissa: " + line + "\n";
-    std::fwrite(text.data(), 1, text.size(), stderr);
+  static void log(const std::string& address, const std::string& line) {
+    mantissa::log::info("manager", line, {{"store", address}});
   }
 
   caf::behavior make() {
@@ -316,7 +338,8 @@ class manager {
           }
           if (address != site_address
               && (std::filesystem::exists(moving_in_marker(*path), ec)
-                  || std::filesystem::exists(moving_out_marker(*path), ec))) {
+                  || std::filesystem::exists(moving_out_marker(*path), ec)
+                  || std::filesystem::exists(epoch_marker(*path), ec))) {
             resolve_marked(address, *path, rp);
             return rp;
           }
@@ -383,6 +406,10 @@ class manager {
           {"commits", c.commits.load()},
           {"committed_writes", c.committed_writes.load()},
           {"max_batch", c.max_batch.load()},
+          {"moves_running", c.moves_running.load()},
+          {"snapshots_running", c.snapshots_running.load()},
+          {"outbox_depth", c.outbox_depth.load()},
+          {"replication_pending", c.replication_pending.load()},
         };
         return j.dump();
       },

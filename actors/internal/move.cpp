@@ -20,7 +20,9 @@
 #include "actors/file_chunks.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/failpoint.hpp"
+#include "actors/internal/runtime.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/backup.hpp"
 #include "store/changes.hpp"
 #include "store/sqlite.hpp"
@@ -38,8 +40,7 @@ fs::path with_suffix(const fs::path& p, const char* suffix) {
 }
 
 void log(const std::string& line) {
-  auto text = "mantissa: move: " + line + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);
+  mantissa::log::info("move", line);
 }
 
 /// Writes `text` to `path` and makes it durable (file and directory).
@@ -110,8 +111,31 @@ fs::path snapshot_path(const fs::path& store) {
   return with_suffix(store, ".move-snapshot");
 }
 
+fs::path epoch_marker(const fs::path& store) {
+  return with_suffix(store, ".epoch");
+}
+
+fs::path replica_path(const fs::path& store) {
+  return with_suffix(store, ".replica");
+}
+
+std::int64_t read_epoch(const fs::path& store) {
+  std::error_code ec;
+  auto m = epoch_marker(store);
+  if (!fs::exists(m, ec))
+    return 0;
+  std::FILE* f = std::fopen(m.c_str(), "rb");
+  if (f == nullptr)
+    return 0;
+  char buf[512] = {};
+  auto n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  auto j = json::parse(std::string{buf, n}, nullptr, false);
+  return j.is_object() ? j.value("epoch", std::int64_t{0}) : 0;
+}
+
 std::string remove_store_files(const fs::path& store) {
-  for (const char* s : {"", "-wal", "-shm", ".moving-in", ".moving-out"}) {
+  for (const char* s : {"", "-wal", "-shm", ".moving-in", ".moving-out", ".epoch"}) {
     if (auto e = remove_file(with_suffix(store, s)); !e.empty())
       return e;
   }
@@ -150,6 +174,9 @@ struct mover_state {
   bool frozen = false;
   bool marked = false;     // the source marker is written
   bool deciding = false;   // the commit was sent: no more cancelling
+  bool replicate = false;  // a replica, not a move: the store stays here
+  int status_tries = 0;
+  std::int64_t epoch = 0;
   bool cancelled = false;
   bool done = false;
   steady::time_point started;
@@ -200,9 +227,18 @@ void close_snapshot(mover_actor* self) {
     (void) remove_file(st.snap);
 }
 
+/// Counts a move that ended (the running gauge went up in `start`).
+void count_end(mover_actor* self, bool ok) {
+  if (auto* c = self->state.env.stats) {
+    c->moves_running.fetch_sub(1, std::memory_order_relaxed);
+    (ok ? c->moves_ok : c->moves_failed).fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
 void finish(mover_actor* self, json out) {
   auto& st = self->state;
   st.done = true;
+  count_end(self, true);
   close_snapshot(self);
   report(self, true);
   st.rp.deliver(out.dump());
@@ -216,6 +252,7 @@ void fail(mover_actor* self, error_code code, std::string why) {
   if (st.done)
     return;
   st.done = true;
+  count_end(self, false);
   close_snapshot(self);
   if (st.marked) {
     if (auto e = remove_file(moving_out_marker(st.path)); !e.empty())
@@ -225,9 +262,10 @@ void fail(mover_actor* self, error_code code, std::string why) {
     caf::anon_send(st.store, thaw_atom_v);
   if (st.begun)
     relay(self, "abort", {}, [](bool, std::string, error_code, std::string) {});
-  log("moving " + st.address + " to " + st.to + " failed: " + why);
-  st.rp.deliver(make_error(code, "moving " + st.address + " to " + st.to
-                                   + " failed: " + why));
+  auto what = (st.replicate ? "a replica of " : "moving ") + st.address
+              + (st.replicate ? " on " : " to ") + st.to;
+  log(what + " failed: " + why);
+  st.rp.deliver(make_error(code, what + " failed: " + why));
   self->quit();
 }
 
@@ -282,6 +320,7 @@ void resolve_commit(mover_actor* self, int attempt, std::string why) {
         + "); its copy here stays fenced until the directory answers");
     caf::anon_send(st.store, movedone_atom_v, false);
     st.done = true;
+    count_end(self, false);
     close_snapshot(self);
     st.rp.deliver(make_error(error_code::store_unavailable,
                              "moving " + st.address + " to " + st.to
@@ -393,6 +432,67 @@ void freeze(mover_actor* self, int attempt) {
 
 void send_chunks(mover_actor* self);
 
+/// A replica's copy arrived: the directory records it, the target keeps
+/// it as `<store>.replica`, and the store ships its changes from now on.
+void set_up_replica(mover_actor* self) {
+  auto& st = self->state;
+  st.deciding = true;
+  self
+    ->request(st.env.cluster, st.env.timeout, cluster_atom::value,
+              std::string{"replica_set"},
+              json{{"address", st.address}, {"primary", st.env.node},
+                   {"replica", st.to}}
+                .dump())
+    .then(
+      [self](std::string& body) {
+        auto& s = self->state;
+        auto j = json::parse(body, nullptr, false);
+        s.epoch = j.is_object() ? j.value("epoch", std::int64_t{1}) : 1;
+        relay(self, "rinit",
+              json{{"epoch", s.epoch}, {"primary", s.env.node}}.dump(),
+              [self](bool ok, std::string, error_code code, std::string why) {
+                auto& s2 = self->state;
+                if (!ok) {
+                  fail(self, code, "the replica could not be set up: " + why);
+                  return;
+                }
+                auto e = write_durably(
+                  epoch_marker(s2.path),
+                  json{{"epoch", s2.epoch}, {"replica", s2.to}}.dump());
+                if (!e.empty()) {
+                  fail(self, error_code::io_error, e);
+                  return;
+                }
+                self
+                  ->request(s2.store, s2.env.timeout, replstart_atom_v, s2.to,
+                            s2.epoch)
+                  .then(
+                    [self](caf::ok_atom) {
+                      auto& s3 = self->state;
+                      auto ms = std::chrono::duration<double, std::milli>(
+                                  steady::now() - s3.started)
+                                  .count();
+                      s3.recording = false;  // the store's now
+                      finish(self, json{{"address", s3.address},
+                                        {"primary", s3.env.node},
+                                        {"replica", s3.to},
+                                        {"epoch", s3.epoch},
+                                        {"bytes", s3.bytes},
+                                        {"elapsed_ms", ms}});
+                    },
+                    [self](caf::error& err) {
+                      fail(self, code_of(err),
+                           "the store did not start shipping its changes: "
+                             + error_message(err));
+                    });
+              });
+      },
+      [self](caf::error& err) {
+        fail(self, code_of(err),
+             "the directory did not record the replica: " + error_message(err));
+      });
+}
+
 void chunk_acked(mover_actor* self, std::uint64_t n) {
   auto& st = self->state;
   --st.in_flight;
@@ -408,7 +508,10 @@ void chunk_acked(mover_actor* self, std::uint64_t n) {
               return;
             }
             close_snapshot(self);
-            freeze(self, 0);
+            if (self->state.replicate)
+              set_up_replica(self);
+            else
+              freeze(self, 0);
           });
     return;
   }
@@ -467,7 +570,10 @@ void begin_transfer(mover_actor* self, const std::string& snapshot_answer) {
   }
   report(self, true);
   relay(self, "begin",
-        json{{"from", st.env.node}, {"bytes", st.bytes}, {"sha256", st.sha256}}
+        json{{"from", st.env.node},
+             {"bytes", st.bytes},
+             {"sha256", st.sha256},
+             {"replica", st.replicate}}
           .dump(),
         [self](bool ok, std::string, error_code code, std::string why) {
           if (!ok) {
@@ -479,9 +585,13 @@ void begin_transfer(mover_actor* self, const std::string& snapshot_answer) {
         });
 }
 
+void check_target(mover_actor* self);
+
 void start(mover_actor* self) {
   auto& st = self->state;
   st.started = steady::now();
+  if (auto* c = st.env.stats)
+    c->moves_running.fetch_add(1, std::memory_order_relaxed);
   std::string canonical;
   auto path = user_store_path(st.env.data_dir, st.address, canonical);
   if (!path) {
@@ -499,7 +609,12 @@ void start(mover_actor* self) {
     fail(self, error_code::invalid_value, "this node is not part of a cluster");
     return;
   }
-  // Is the target a member, and up?
+  check_target(self);
+}
+
+/// Is the target a member, and up? Then the snapshot starts.
+void check_target(mover_actor* self) {
+  auto& st = self->state;
   self
     ->request(st.env.cluster, st.env.timeout, cluster_atom::value,
               std::string{"status"}, std::string{"{}"})
@@ -515,6 +630,15 @@ void start(mover_actor* self) {
               known = true;
               up = n.value("state", std::string{}) == "up";
             }
+        if ((!known || !up) && s.status_tries < 10) {
+          // A node that joined (or came back) a moment ago reaches the
+          // other nodes' views with the seed's next answer to their
+          // heartbeat.
+          ++s.status_tries;
+          self->delayed_send(self, std::chrono::milliseconds(300),
+                             ok_atom_v);
+          return;
+        }
         if (!known) {
           fail(self, error_code::invalid_value, "no node is named " + s.to);
           return;
@@ -531,7 +655,8 @@ void start(mover_actor* self) {
               s2.recording = true;
               self
                 ->request(store, caf::timespan{std::chrono::hours(1)}, movesnap_atom_v,
-                          caller{system_role, "move"}, s2.snap.string())
+                          caller{system_role, s2.replicate ? "replica" : "move"},
+                          s2.snap.string())
                 .then(
                   [self](std::string& answer) {
                     if (self->state.cancelled) {
@@ -586,7 +711,21 @@ caf::behavior mover_fun(mover_actor* self, move_env env) {
       start(self);
       return st.rp;
     },
+    [self](replicate_atom, std::string& address, std::string& to,
+           caf::actor& watcher) -> caf::typed_response_promise<std::string> {
+      auto& st = self->state;
+      st.rp = self->make_response_promise<std::string>();
+      st.address = std::move(address);
+      st.to = std::move(to);
+      st.watcher = std::move(watcher);
+      st.replicate = true;
+      if (st.watcher)
+        self->monitor(st.watcher);
+      start(self);
+      return st.rp;
+    },
     [self](freeze_atom, int attempt) { freeze(self, attempt); },
+    [self](ok_atom) { check_target(self); },
     [self](ok_atom, int attempt, std::string& why) {
       resolve_commit(self, attempt, std::move(why));
     },
@@ -596,6 +735,7 @@ caf::behavior mover_fun(mover_actor* self, move_env env) {
 // -- the receiver (the target node) --------------------------------------------
 
 struct incoming {
+  bool replica = false;  // becomes `<store>.replica`, not the store
   std::string from;
   fs::path path;
   std::unique_ptr<chunk_sink> sink;  // while chunks arrive
@@ -603,10 +743,17 @@ struct incoming {
   bool applied = false;
 };
 
+/// A replica this node keeps current.
+struct replica_stream {
+  std::unique_ptr<store::sqlite::connection> conn;
+  std::uint64_t last = 0;  // the last changeset applied
+};
+
 struct receiver_state {
   static inline const char* name = "mantissa.receiver";
   move_env env;
   std::map<std::string, incoming> moves;
+  std::map<std::string, replica_stream> replicas;
 };
 
 using receiver_actor = caf::stateful_actor<receiver_state>;
@@ -627,7 +774,8 @@ caf::result<std::string> on_begin(receiver_actor* self,
   if (!j.is_object() || !j.contains("bytes") || !j.contains("sha256"))
     return make_error(error_code::invalid_query, "begin: bytes and sha256 needed");
   std::error_code ec;
-  if (fs::exists(path, ec)) {
+  bool replica = j.value("replica", false);
+  if (!replica && fs::exists(path, ec)) {
     if (!fs::exists(moving_in_marker(path), ec)
         && !fs::exists(moving_out_marker(path), ec))
       return make_error(error_code::already_exists,
@@ -644,6 +792,7 @@ caf::result<std::string> on_begin(receiver_actor* self,
   for (const char* s : {"", "-wal", "-shm", "-journal"})
     (void) remove_file(fs::path{in.string() + s});
   incoming m;
+  m.replica = replica;
   m.from = j.value("from", std::string{});
   m.path = path;
   auto sink = chunk_sink::create(in, j.value("bytes", std::uint64_t{0}),
@@ -733,6 +882,118 @@ caf::result<std::string> on_apply(receiver_actor* self, incoming& m,
   return std::string{"{\"ok\":true}"};
 }
 
+/// The copy of a replica is complete: it becomes `<store>.replica` (never
+/// served) with its epoch, and takes the primary's changes from now on.
+caf::result<std::string> on_rinit(receiver_actor* self, incoming& m,
+                                  const std::string& address,
+                                  const std::string& data) {
+  auto& st = self->state;
+  auto j = json::parse(data, nullptr, false);
+  auto epoch = j.is_object() ? j.value("epoch", std::int64_t{0}) : 0;
+  auto in = incoming_path(m.path);
+  auto dest = replica_path(m.path);
+  auto from = m.from;  // `m` goes with drop()
+  st.replicas.erase(address);  // closes an older stream's connection
+  for (const char* s : {"", "-wal", "-shm"})
+    (void) remove_file(fs::path{dest.string() + s});
+  std::error_code ec;
+  fs::rename(in, dest, ec);
+  if (ec) {
+    drop(st, address);
+    return make_error(error_code::io_error,
+                      "cannot rename " + in.string() + ": " + ec.message());
+  }
+  if (auto e = write_durably(fs::path{dest.string() + ".epoch"},
+                             json{{"epoch", epoch}, {"primary", from}}.dump());
+      !e.empty()) {
+    drop(st, address);
+    return make_error(error_code::io_error, e);
+  }
+  drop(st, address);
+  store::sqlite::open_options opts;
+  opts.create = false;
+  opts.synchronous = store::sqlite::synchronous_mode::normal;
+  auto conn = store::sqlite::connection::open(dest, opts);
+  if (!conn)
+    return make_error(conn.error_value());
+  st.replicas[address] = replica_stream{std::move(*conn), 0};
+  log("keeping a replica of " + address + " for " + from + " (epoch "
+      + std::to_string(epoch) + ")");
+  return std::string{"{\"ok\":true}"};
+}
+
+/// The primary's changes since the last: "SEQ\n" then the changeset.
+caf::result<std::string> on_rapply(receiver_actor* self,
+                                   const std::string& address,
+                                   const fs::path& path,
+                                   const std::string& data) {
+  auto& st = self->state;
+  auto nl = data.find('\n');
+  std::uint64_t seq = 0;
+  if (nl == std::string::npos || nl == 0 || nl > 20
+      || data.find_first_not_of("0123456789") < nl)
+    return make_error(error_code::invalid_query, "rapply: SEQ\\n first");
+  seq = std::stoull(data.substr(0, nl));
+  auto i = st.replicas.find(address);
+  if (i == st.replicas.end())
+    return make_error(error_code::store_unavailable,
+                      "no replica stream of " + address + " is open on "
+                        + st.env.node + " (it restarted): a new copy is needed");
+  if (seq != i->second.last + 1)
+    return make_error(error_code::store_unavailable,
+                      "replica of " + address + ": changes "
+                        + std::to_string(seq) + " after "
+                        + std::to_string(i->second.last)
+                        + ": a new copy is needed");
+  if (auto r = store::apply_changeset(*i->second.conn, data.substr(nl + 1)); !r) {
+    st.replicas.erase(i);
+    return make_error(error_code::store_unavailable,
+                      "replica of " + address + ": " + r.error_value().message
+                        + ": a new copy is needed");
+  }
+  i->second.last = seq;
+  (void) path;
+  return std::string{"{\"ok\":true}"};
+}
+
+/// The directory made this node's replica the store (a promotion): the
+/// copy becomes `<store>`, with the new epoch.
+caf::result<std::string> on_promote(receiver_actor* self,
+                                    const std::string& address,
+                                    const fs::path& path,
+                                    const std::string& data) {
+  auto& st = self->state;
+  auto j = json::parse(data, nullptr, false);
+  auto epoch = j.is_object() ? j.value("epoch", std::int64_t{0}) : 0;
+  st.replicas.erase(address);  // closes the connection (checkpoints the WAL)
+  auto src = replica_path(path);
+  std::error_code ec;
+  if (!fs::exists(src, ec)) {
+    if (fs::exists(path, ec) && read_epoch(path) == epoch)
+      return std::string{"{\"ok\":true}"};  // done before
+    return make_error(error_code::no_such_store,
+                      "node " + st.env.node + " has no replica of " + address);
+  }
+  for (const char* s : {"", "-wal", "-shm", ".moving-in", ".moving-out"})
+    (void) remove_file(fs::path{path.string() + s});
+  if (auto e = write_durably(epoch_marker(path), json{{"epoch", epoch}}.dump());
+      !e.empty())
+    return make_error(error_code::io_error, e);
+  fs::rename(src, path, ec);
+  if (ec)
+    return make_error(error_code::io_error,
+                      "cannot rename " + src.string() + ": " + ec.message());
+  for (const char* s : {"-wal", "-shm", ".epoch"})
+    (void) remove_file(fs::path{src.string() + s});
+  (void) store::sync_directory(path.parent_path());
+  if (st.env.cluster)
+    caf::anon_send(st.env.cluster, cluster_atom::value,
+                   std::string{"moved_here"}, json{{"address", address}}.dump());
+  log("the replica of " + address + " is its primary now (epoch "
+      + std::to_string(epoch) + ")");
+  return std::string{"{\"ok\":true}"};
+}
+
 caf::behavior receiver_fun(receiver_actor* self, move_env env) {
   self->state.env = std::move(env);
   return {
@@ -746,6 +1007,16 @@ caf::behavior receiver_fun(receiver_actor* self, move_env env) {
       if (op == "begin")
         return on_begin(self, canonical, *path, data);
       auto i = st.moves.find(canonical);
+      if (op == "rapply")
+        return on_rapply(self, canonical, *path, data);
+      if (op == "promote")
+        return on_promote(self, canonical, *path, data);
+      if (op == "rinit") {
+        if (i == st.moves.end() || !i->second.complete || !i->second.replica)
+          return make_error(error_code::invalid_query,
+                            "rinit: no complete replica copy of " + canonical);
+        return on_rinit(self, i->second, canonical, data);
+      }
       if (op == "commit") {
         // Also for a move this node no longer tracks (a restart): the
         // marker goes; the directory names this node now.
@@ -757,6 +1028,16 @@ caf::behavior receiver_fun(receiver_actor* self, move_env env) {
           caf::anon_send(st.env.cluster, cluster_atom::value,
                          std::string{"moved_here"},
                          json{{"address", canonical}}.dump());
+        // Open the store once, so that it tells this node's timer about
+        // its timed events and undelivered messages (their wake-ups were
+        // the old node's).
+        self->request(st.env.manager, st.env.timeout, store_atom::value,
+                      canonical)
+          .then([self](caf::actor& store) { self->send(store, tick_atom_v); },
+                [canonical](caf::error& err) {
+                  log("cannot open " + canonical
+                      + " after its move: " + error_message(err));
+                });
         return std::string{"{\"ok\":true}"};
       }
       if (op == "abort") {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -27,12 +28,15 @@
 /// exactly one copy is served: the one the directory names.
 namespace mantissa::actors::internal {
 
+struct counters;
+
 struct move_env {
   caf::actor manager;
   caf::actor cluster;
   std::filesystem::path data_dir;
   std::string node;  ///< this node's name
   caf::timespan timeout{std::chrono::seconds(30)};
+  counters* stats = nullptr;  ///< the node's (moves in progress); may be null
 };
 
 /// `<store>.moving-out`: the source's copy while a move commits.
@@ -47,6 +51,16 @@ incoming_path(const std::filesystem::path& store);
 /// `<store>.move-snapshot`: the source's snapshot while it is shipped.
 [[nodiscard]] std::filesystem::path
 snapshot_path(const std::filesystem::path& store);
+
+/// `<store>.epoch`: a store that has (or had) a replica, with its epoch
+/// (JSON `{"epoch":N}`): served only once the directory agrees.
+[[nodiscard]] std::filesystem::path
+epoch_marker(const std::filesystem::path& store);
+/// `<store>.replica`: the copy a replica's node keeps current (never served).
+[[nodiscard]] std::filesystem::path
+replica_path(const std::filesystem::path& store);
+/// The epoch in `<store>.epoch`, 0 when there is none.
+[[nodiscard]] std::int64_t read_epoch(const std::filesystem::path& store);
 
 /// Removes a store's file with its `-wal` and `-shm` files, then its move
 /// markers. Errors other than "not there" are returned as text.

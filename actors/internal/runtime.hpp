@@ -43,6 +43,24 @@ struct counters {
   std::atomic<std::int64_t> messages_received{0};
   histogram sync_seconds{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
                          0.01, 0.025, 0.05, 0.1, 0.25, 1};
+  /// Reliable messages waiting for their answer in the outboxes of the
+  /// open stores (each store adds its count when it opens, keeps it
+  /// current at every commit, and takes it back when it closes).
+  std::atomic<std::int64_t> outbox_depth{0};
+  /// How late the node's timer woke stores for their timed events and
+  /// outboxes, in seconds (the scheduler's lag).
+  histogram scheduler_lag{0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60};
+  /// Long operations: store moves from this node in progress and done,
+  /// and store snapshots (backups and moves) being taken.
+  std::atomic<std::int64_t> moves_running{0};
+  std::atomic<std::int64_t> moves_ok{0};
+  std::atomic<std::int64_t> moves_failed{0};
+  std::atomic<std::int64_t> snapshots_running{0};
+  /// Replicas: changesets shipped and confirmed, or failed (the replica
+  /// is then taken again from a snapshot), and those still unconfirmed.
+  std::atomic<std::int64_t> replication_ok{0};
+  std::atomic<std::int64_t> replication_failed{0};
+  std::atomic<std::int64_t> replication_pending{0};
 };
 
 /// What every store actor of a node needs; owned by the node, outlives its

@@ -22,6 +22,7 @@
 
 #include "actors/backup.hpp"
 #include "actors/internal/move.hpp"
+#include "log/log.hpp"
 #include "actors/errors.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/atoms.hpp"
@@ -263,6 +264,14 @@ struct store_state {
   std::unique_ptr<store::change_recorder> recorder;
   caf::actor_addr mover;
   bool frozen = false;
+  std::int64_t outbox_counted = 0;  // this store's part of outbox_depth
+  // A replica (docs/operations.md, "Replicas"): its node, and the changes
+  // shipped after each commit, numbered from 1 per stream.
+  std::string replica_node;
+  std::int64_t replica_epoch = 0;
+  bool replicating = false;
+  bool resync_armed = false;
+  std::uint64_t replica_seq = 0;
   std::shared_ptr<void> behavior_impl;  // keeps the handlers' target alive
 };
 
@@ -353,6 +362,7 @@ class store_behavior {
       return false;
     }
     st.db = std::move(*s);
+    count_outbox();
     arm_tick(next_due());
     if (auto q = store::last_queued(*st.db)) {
       st.durable_seq = st.queued_seq = *q;
@@ -378,10 +388,46 @@ class store_behavior {
     return *nd ? (*nd)->micros : -1;
   }
 
+  /// Keeps the node's outbox depth (runtime.hpp) current with this store's
+  /// unanswered messages.
+  void count_outbox() {
+    auto& st = self_->state;
+    if (!st.db)
+      return;
+    auto n = store::unanswered_count(*st.db);
+    if (!n)
+      return;
+    st.rt->stats.outbox_depth.fetch_add(*n - st.outbox_counted,
+                                        std::memory_order_relaxed);
+    st.outbox_counted = *n;
+  }
+
+  /// The store closes: its messages leave the node's outbox depth.
+  void uncount_outbox() {
+    auto& st = self_->state;
+    st.rt->stats.outbox_depth.fetch_sub(st.outbox_counted,
+                                        std::memory_order_relaxed);
+    st.outbox_counted = 0;
+  }
+
+  void snapshots(int delta) {
+    self_->state.rt->stats.snapshots_running.fetch_add(
+      delta, std::memory_order_relaxed);
+  }
+
+  /// A debug line per request (`mantissa start --log-level debug`): the
+  /// operation, the caller's role and request id (actors/protocol.hpp).
+  void trace(const caller& who, const char* op) {
+    if (!mantissa::log::enabled(mantissa::log::level::debug))
+      return;
+    mantissa::log::debug("store", op,
+                         {{"store", self_->state.address},
+                          {"role", who.role},
+                          {"request_id", who.request_id}});
+  }
+
   void log(const std::string& what) {
-    std::string line = "mantissa: store " + self_->state.address + ": " + what
-                       + "\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    mantissa::log::warn("store", what, {{"store", self_->state.address}});
   }
 
   /// Makes sure a tick arrives by `due`.
@@ -439,6 +485,8 @@ class store_behavior {
   /// After a commit: the next due time may have changed.
   void after_commit() {
     auto& st = self_->state;
+    count_outbox();
+    ship_changes();
     auto due = next_due();
     arm_tick(due);
     bool exact = st.force_report;
@@ -665,9 +713,8 @@ class store_behavior {
   /// store closes so that its next activation starts from the file.
   void sync_failed(std::uint64_t target, const std::string& why) {
     auto& st = self_->state;
-    std::string line = "mantissa: store " + st.address
-                       + ": cannot make commits durable: " + why + "\n";
-    std::fwrite(line.data(), 1, line.size(), stderr);
+    mantissa::log::error("store", "cannot make commits durable: " + why,
+                         {{"store", st.address}});
     auto err = make_error(error_code::store_unavailable,
                           "the store could not make the write durable: " + why);
     while (!st.waiting.empty() && st.waiting.front().first <= target) {
@@ -693,9 +740,8 @@ class store_behavior {
         err = std::strerror(rc);
       auto e = make_error(error_code::store_unavailable,
                           "the store could not make the write durable: " + err);
-      std::string line = "mantissa: store " + st.address
-                         + ": cannot make commits durable: " + err + "\n";
-      std::fwrite(line.data(), 1, line.size(), stderr);
+      mantissa::log::error("store", "cannot make commits durable: " + err,
+                           {{"store", st.address}});
       for (auto& w : st.waiting)
         w.second.fail(e);
       st.waiting.clear();
@@ -727,6 +773,7 @@ class store_behavior {
     st.index_gate = UINT64_MAX;  // closing: nothing more to wait for
     deliver_synced();
     st.recorder.reset();  // a move in progress fails (its freeze bounces)
+    uncount_outbox();
     st.db.reset();  // closes the file before the manager hears of it
     st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
     self_->send(st.manager, passivated_atom_v, st.address);
@@ -776,6 +823,7 @@ class store_behavior {
     auto failed = [&](const store::error& e) {
       job.promise.deliver(make_error(e));
       st.backups.pop_front();
+      snapshots(-1);
       if (!st.backups.empty() && !to_end)
         self_->send(self_, bkstep_atom_v);
     };
@@ -890,6 +938,7 @@ class store_behavior {
                        {"longest_step_micros", us(job.longest_step)}};
     auto rp = std::move(job.promise);
     st.backups.pop_front();
+    snapshots(-1);
     finish(rp, caf::make_message(dump(out)));
     if (!st.backups.empty() && !st.closing)
       self_->send(self_, bkstep_atom_v);
@@ -908,6 +957,7 @@ class store_behavior {
       st.backups.front().promise.deliver(
         make_error(error_code::io_error, sha256_or_error));
       st.backups.pop_front();
+      snapshots(-1);
       if (!st.backups.empty() && !st.closing)
         self_->send(self_, bkstep_atom_v);
     }
@@ -915,6 +965,76 @@ class store_behavior {
       st.passivate_after_backup = false;
       passivate();
     }
+  }
+
+  // -- replicas (actors/internal/move.hpp) ------------------------------------
+
+  /// Ships what changed since the last call to the replica's node, in
+  /// order, without waiting: the replica lags by what is unconfirmed.
+  void ship_changes() {
+    auto& st = self_->state;
+    if (!st.replicating || !st.recorder || !st.db)
+      return;
+    auto cs = st.recorder->changeset();
+    if (!cs) {
+      replica_failed("cannot read the changes: " + cs.error_value().message);
+      return;
+    }
+    if (cs->empty())
+      return;
+    // A fresh session for the next changes.
+    st.recorder.reset();
+    auto rec = store::change_recorder::start(st.db->connection());
+    if (!rec) {
+      replica_failed("cannot record changes: " + rec.error_value().message);
+      return;
+    }
+    st.recorder = std::move(*rec);
+    auto seq = ++st.replica_seq;
+    auto* stats = &st.rt->stats;
+    stats->replication_pending.fetch_add(1, std::memory_order_relaxed);
+    self_
+      ->request(st.rt->router, caf::timespan{st.rt->request_timeout}, relay_atom_v,
+                st.replica_node,
+                caf::make_message(incoming_atom::value, std::string{"rapply"},
+                                  st.address,
+                                  std::to_string(seq) + "\n" + std::move(*cs)),
+                caf::timespan{st.rt->request_timeout})
+      .then(
+        [stats](std::string&) {
+          stats->replication_pending.fetch_sub(1, std::memory_order_relaxed);
+          stats->replication_ok.fetch_add(1, std::memory_order_relaxed);
+        },
+        [this, stats, seq](caf::error& err) {
+          stats->replication_pending.fetch_sub(1, std::memory_order_relaxed);
+          stats->replication_failed.fetch_add(1, std::memory_order_relaxed);
+          if (seq <= self_->state.replica_seq)
+            replica_failed(error_message(err));
+        });
+  }
+
+  /// The replica fell out of step: stop shipping, take a new copy soon.
+  void replica_failed(const std::string& why) {
+    auto& st = self_->state;
+    if (!st.replicating)
+      return;
+    log("the replica on " + st.replica_node + " fell behind (" + why
+        + "); taking a new copy in 5 s");
+    st.replicating = false;
+    st.recorder.reset();
+    if (!st.resync_armed) {
+      st.resync_armed = true;
+      self_->delayed_send(self_, std::chrono::seconds(5), resync_atom_v);
+    }
+  }
+
+  void resync() {
+    auto& st = self_->state;
+    st.resync_armed = false;
+    if (st.closing || st.replicating || st.recorder || st.replica_node.empty())
+      return;
+    caf::anon_send(st.rt->router, replicate_atom::value, st.address,
+                   st.replica_node, caf::actor{});
   }
 
   // -- moves (actors/internal/move.hpp) ---------------------------------------
@@ -965,11 +1085,11 @@ class store_behavior {
     st.index_gate = UINT64_MAX;
     deliver_synced();
     st.recorder.reset();
+    uncount_outbox();
     st.db.reset();
     if (remove) {
       if (auto e = remove_store_files(st.path); !e.empty()) {
-        auto line = "mantissa: store " + st.address + ": " + e + "\n";
-        std::fwrite(line.data(), 1, line.size(), stderr);
+        mantissa::log::error("store", e, {{"store", st.address}});
       }
     }
     st.rt->stats.passivations.fetch_add(1, std::memory_order_relaxed);
@@ -1749,6 +1869,7 @@ class store_behavior {
       [this](get_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "get");
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "read")) {
@@ -1778,6 +1899,7 @@ class store_behavior {
       [this](put_atom, const caller& who, const std::string& type,
              const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "put");
         if (!ensure_open(rp) || !require_owner(who, rp, "creating items"))
           return rp;
         auto* d = decl(type, rp);
@@ -1803,6 +1925,7 @@ class store_behavior {
       [this](update_atom, const caller& who, const std::string& type,
              std::int64_t id, const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "update");
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "write")) {
@@ -1844,6 +1967,7 @@ class store_behavior {
       [this](delete_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "delete");
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "delete")) {
@@ -1871,6 +1995,7 @@ class store_behavior {
       [this](query_atom, const caller& who,
              const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "query");
         if (!ensure_open(rp))
           return rp;
         auto j = parse_json(json, "the query");
@@ -1914,6 +2039,7 @@ class store_behavior {
       [this](count_atom, const caller& who, const std::string& type,
              const std::string& where) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "count");
         if (!ensure_open(rp))
           return rp;
         store::condition cond;
@@ -1945,6 +2071,7 @@ class store_behavior {
       [this](install_atom, const caller& who, const std::string& type,
              std::int64_t id, const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "install");
         if (!ensure_open(rp) || !require_owner(who, rp, "installing powerups"))
           return rp;
         std::optional<std::vector<store::powerup_interface>> ifaces;
@@ -1989,6 +2116,7 @@ class store_behavior {
       [this](uninstall_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "uninstall");
         if (!ensure_open(rp)
             || !require_owner(who, rp, "uninstalling powerups"))
           return rp;
@@ -2007,6 +2135,7 @@ class store_behavior {
       [this](powerups_atom, const caller& who,
              const std::string& interface) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "powerups");
         if (!ensure_open(rp) || !require_owner(who, rp, "listing powerups"))
           return rp;
         auto& s = self_->state;
@@ -2025,6 +2154,7 @@ class store_behavior {
       [this](run_atom, const caller& who, const std::string& name,
              const std::string& args) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "run");
         if (!ensure_open(rp) || !require_owner(who, rp, "running handlers"))
           return rp;
         auto* h = self_->state.rt->handlers->find(name);
@@ -2086,6 +2216,7 @@ class store_behavior {
              const std::string& interfaces,
              const std::string& share_id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "share");
         if (!ensure_open(rp) || !require_owner(who, rp, "sharing"))
           return rp;
         auto j = parse_or_fail(rp, interfaces, "the interfaces");
@@ -2118,6 +2249,7 @@ class store_behavior {
       [this](unshare_atom, const caller& who, const std::string& share_id,
              const std::string& role) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "unshare");
         if (!ensure_open(rp) || !require_owner(who, rp, "unsharing"))
           return rp;
         if (!open_batch(rp))
@@ -2135,6 +2267,7 @@ class store_behavior {
       [this](shares_atom, const caller& who,
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "shares");
         if (!ensure_open(rp) || !require_owner(who, rp, "listing shares"))
           return rp;
         auto& s = self_->state;
@@ -2157,6 +2290,7 @@ class store_behavior {
       [this](getshare_atom, const caller& who,
              const std::string& share_id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "getshare");
         if (!ensure_open(rp))
           return rp;
         auto shared = find_share(who, share_id);
@@ -2185,6 +2319,7 @@ class store_behavior {
       [this](member_atom, const caller& who, const std::string& member,
              const std::string& group, bool add) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "member");
         if (!ensure_open(rp) || !require_owner(who, rp, "changing groups"))
           return rp;
         if (!open_batch(rp))
@@ -2208,6 +2343,7 @@ class store_behavior {
       [this](defshare_atom, const caller& who,
              const std::string& share_id) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "defshare");
         if (!ensure_open(rp)
             || !require_owner(who, rp, "setting the default share"))
           return rp;
@@ -2229,6 +2365,7 @@ class store_behavior {
       [this](inbox_atom, const caller& who,
              const std::string& batch) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "inbox");
         if (ensure_open(rp))
           on_inbox(rp, who, batch);
         return rp;
@@ -2243,6 +2380,7 @@ class store_behavior {
       [this](backup_atom, const caller& who,
              const std::string& dest) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "backup");
         if (!ensure_open(rp))
           return rp;
         if (who.role != system_role) {
@@ -2262,6 +2400,7 @@ class store_behavior {
         job.promise = rp;
         job.dest = std::move(p);
         s.backups.push_back(std::move(job));
+        snapshots(1);
         if (s.backups.size() == 1)
           advance_backup(false);
         return rp;
@@ -2269,12 +2408,23 @@ class store_behavior {
       [this](movesnap_atom, const caller& who,
              const std::string& dest) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "movesnap");
         if (!ensure_open(rp))
           return rp;
         auto& s = self_->state;
         if (who.role != system_role) {
           fail(rp, make_error(error_code::forbidden,
                               "moves need the system role"));
+          return rp;
+        }
+        if (s.replicating) {
+          fail(rp, who.request_id == "replica"
+                     ? make_error(error_code::already_exists,
+                                  s.address + " has a replica on "
+                                    + s.replica_node + " already")
+                     : make_error(error_code::invalid_value,
+                                  "a store with a replica does not move "
+                                  "(promote or drop the replica first)"));
           return rp;
         }
         bool moving = s.recorder != nullptr;
@@ -2293,11 +2443,33 @@ class store_behavior {
         job.dest = dest;
         job.for_move = true;
         s.backups.push_back(std::move(job));
+        snapshots(1);
         if (s.backups.size() == 1)
           advance_backup(false);
         return rp;
       },
-      [this](freeze_atom) -> caf::result<std::string> { return freeze(); },
+      [this](freeze_atom) -> caf::result<std::string> {
+        if (self_->state.replicating)
+          return make_error(error_code::invalid_value,
+                            "a store with a replica does not move (promote or "
+                            "drop the replica first)");
+        return freeze();
+      },
+      [this](replstart_atom, const std::string& node,
+             std::int64_t epoch) -> caf::result<caf::ok_atom> {
+        auto& s = self_->state;
+        if (!s.recorder || !s.db)
+          return make_error(error_code::invalid_value,
+                            "no snapshot for a replica was taken");
+        s.replica_node = node;
+        s.replica_epoch = epoch;
+        s.replica_seq = 0;
+        s.replicating = true;
+        s.mover = caf::actor_addr{};  // the recorder is the store's now
+        ship_changes();
+        return caf::ok_atom_v;
+      },
+      [this](resync_atom) { resync(); },
       [this](thaw_atom) { thaw(); },
       [this](bkdone_atom, bool ok, std::uint64_t bytes,
              const std::string& text) { on_backup_finished(ok, bytes, text); },
@@ -2316,6 +2488,7 @@ class store_behavior {
       [this](ask_atom, const caller& who,
              const std::string& request) -> caf::response_promise {
         auto rp = begin_request();
+        trace(who, "ask");
         if (ensure_open(rp))
           on_ask(rp, who, request);
         return rp;

@@ -1,3 +1,4 @@
+#include "log/log.hpp"
 #include "actors/internal/timer.hpp"
 
 #include <algorithm>
@@ -31,8 +32,7 @@ constexpr std::int64_t retry_micros = 60'000'000;
 constexpr auto max_sleep = std::chrono::hours(1);
 
 void log_line(const std::string& what) {
-  std::string line = "mantissa: timer: " + what + "\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  mantissa::log::warn("timer", what);
 }
 
 struct timer_state {
@@ -99,6 +99,7 @@ void wake_due(timer_actor* self) {
     if (when > now)
       break;
     due.push_back(address);
+    st.rt->stats.scheduler_lag.observe(static_cast<double>(now - when) / 1e6);
   }
   for (auto& address : due) {
     // In memory only: the store reports its real next time once woken.

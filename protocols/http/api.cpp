@@ -1,11 +1,13 @@
 #include "protocols/http/api.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "actors/metrics.hpp"
+#include "log/log.hpp"
 #include "protocols/http/api_util.hpp"
 #include "protocols/http/metrics.hpp"
 #include "protocols/http/routes.hpp"
@@ -71,9 +73,44 @@ handler make_api_handler(const api_context& ctx) {
     auto path = path_of(req.target);
     // Every answer is counted under its route group, with its latency.
     auto route = classify(path);
-    responder reply = [inner = std::move(inner), metrics, route,
+    // The request id: the client's X-Request-Id when it is safe to log,
+    // else a fresh one. It goes into the caller of every store message
+    // (api_util.cpp, caller_for), so the store actors' log lines on any
+    // node carry it, and back to the client.
+    auto rid = log::checked_request_id(req.header_value("x-request-id"));
+    if (rid.empty())
+      rid = log::new_request_id();
+    std::erase_if(req.headers, [](const header& h) {
+      if (h.first.size() != 12)
+        return false;
+      for (std::size_t i = 0; i < 12; ++i)
+        if (std::tolower(static_cast<unsigned char>(h.first[i]))
+            != "x-request-id"[i])
+          return false;
+      return true;
+    });
+    req.headers.emplace_back("X-Request-Id", rid);
+    // Websharing paths name shares, which grant access: the access log
+    // shows their route group instead.
+    std::string shown = route == route_label::websharing
+                          ? std::string{"("} + to_string(route) + ")"
+                          : std::string{path.substr(0, 256)};
+    responder reply = [inner = std::move(inner), metrics, route, rid,
+                       log_access = ctx.access_log,
+                       what = req.method + " " + shown, peer = req.remote_address,
                        started = std::chrono::steady_clock::now()](response r) {
-      metrics->record(route, r.status, std::chrono::steady_clock::now() - started);
+      auto took = std::chrono::steady_clock::now() - started;
+      metrics->record(route, r.status, took);
+      r.headers.emplace_back("X-Request-Id", rid);
+      if (log_access) {
+        auto ms = std::to_string(
+          std::chrono::duration<double, std::milli>(took).count());
+        log::info("http", what,
+                  {{"status", std::to_string(r.status)},
+                   {"ms", ms},
+                   {"request_id", rid},
+                   {"peer", peer}});
+      }
       inner(std::move(r));
     };
     if (path == "/healthz") {
@@ -92,7 +129,8 @@ handler make_api_handler(const api_context& ctx) {
       serve_metrics(ctx, *metrics, req, reply);
       return;
     }
-    if (handle_json_api(ctx, req, reply) || handle_websharing(ctx, req, reply))
+    if (handle_json_api(ctx, metrics.get(), req, reply)
+        || handle_pages(req, reply) || handle_websharing(ctx, req, reply))
       return;
     reply(error_response(404, "not_found",
                          "no route for " + std::string{path}));

@@ -10,8 +10,11 @@
 
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,7 +27,9 @@
 #include "actors/accounts.hpp"
 #include "actors/auth.hpp"
 #include "actors/node.hpp"
+#include "log/log.hpp"
 #include "protocols/http/api_util.hpp"
+#include "protocols/http/metrics.hpp"
 #include "protocols/http/routes.hpp"
 
 namespace mantissa::http {
@@ -113,8 +118,11 @@ bool only_members(const json& obj,
       std::string list;
       for (auto k : known)
         list += (list.empty() ? "" : ", ") + std::string{k};
-      err = bad_request("invalid_value", "unknown member '" + key.substr(0, 64)
-                                           + "' (expected: " + list + ")");
+      err = bad_request(
+        "invalid_value",
+        "unknown member '" + key.substr(0, 64) + "' ("
+          + (list.empty() ? "this request takes none" : "expected: " + list)
+          + ")");
       return false;
     }
   }
@@ -212,15 +220,21 @@ enum class route {
   login,
   logout,
   me,
-  items,         // stores/{address}/items/{type}
-  item,          // stores/{address}/items/{type}/{id}
-  shares,        // stores/{address}/shares
-  share,         // stores/{address}/shares/{share_id}
-  members,       // stores/{address}/groups/{group}/members
-  member,        // stores/{address}/groups/{group}/members/{member}
-  default_share, // stores/{address}/default-share
-  admin_users,   // admin/users
-  admin_fanout,  // admin/fanout
+  items,           // stores/{address}/items/{type}
+  item,            // stores/{address}/items/{type}/{id}
+  shares,          // stores/{address}/shares
+  share,           // stores/{address}/shares/{share_id}
+  members,         // stores/{address}/groups/{group}/members
+  member,          // stores/{address}/groups/{group}/members/{member}
+  default_share,   // stores/{address}/default-share
+  admin_users,     // admin/users
+  admin_user,      // admin/users/{address}/{disable|enable|password}
+  admin_fanout,    // admin/fanout
+  admin_overview,  // admin/overview
+  admin_stats,     // admin/stats
+  admin_stores,    // admin/stores
+  admin_offerings, // admin/offerings
+  admin_store,     // admin/stores/{address}/{move|backup}
 };
 
 struct matched {
@@ -241,6 +255,20 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::admin_users, "GET, HEAD, POST"};
   if (n == 2 && s[0] == "admin" && s[1] == "fanout")
     return matched{route::admin_fanout, "POST"};
+  if (n == 2 && s[0] == "admin" && s[1] == "overview")
+    return matched{route::admin_overview, "GET, HEAD"};
+  if (n == 2 && s[0] == "admin" && s[1] == "stats")
+    return matched{route::admin_stats, "GET, HEAD"};
+  if (n == 2 && s[0] == "admin" && s[1] == "stores")
+    return matched{route::admin_stores, "GET, HEAD"};
+  if (n == 2 && s[0] == "admin" && s[1] == "offerings")
+    return matched{route::admin_offerings, "GET, HEAD"};
+  if (n == 4 && s[0] == "admin" && s[1] == "stores" && !s[2].empty()
+      && (s[3] == "move" || s[3] == "backup"))
+    return matched{route::admin_store, "POST"};
+  if (n == 4 && s[0] == "admin" && s[1] == "users" && !s[2].empty()
+      && (s[3] == "disable" || s[3] == "enable" || s[3] == "password"))
+    return matched{route::admin_user, "POST"};
   if (n < 3 || s[0] != "stores" || s[1].empty())
     return std::nullopt;
   if (s[2] == "items" && n == 4 && !s[3].empty())
@@ -281,6 +309,7 @@ bool is_write(std::string_view method) {
 /// One request being served: what every route needs.
 struct call {
   const api_context& ctx;
+  const http_metrics* http; // may be null
   actors::node& node;
   const request& req;
   std::string method; // HEAD is served as GET (the server drops the body)
@@ -683,6 +712,297 @@ void on_admin_fanout(call& c) {
              });
 }
 
+// -- administration: accounts, the node, stores, offerings --------------------
+
+bool is_admin_route(route r) {
+  switch (r) {
+    case route::admin_users:
+    case route::admin_user:
+    case route::admin_fanout:
+    case route::admin_overview:
+    case route::admin_stats:
+    case route::admin_stores:
+    case route::admin_offerings:
+    case route::admin_store:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Text from a request made safe for one log line: printable ASCII only,
+/// at most 200 bytes.
+std::string loggable(std::string_view text) {
+  std::string out;
+  for (char ch : text.substr(0, 200)) {
+    auto u = static_cast<unsigned char>(ch);
+    out += u >= 0x20 && u < 0x7f ? ch : '?';
+  }
+  return out;
+}
+
+/// Logs every administrative write and every refused or failed
+/// administrative request as one line on stderr (who, what, the status
+/// and the error's message; never a body, so never a password).
+responder admin_logged(responder inner, std::string who, std::string method,
+                       std::string path, std::string client) {
+  return
+    [inner = std::move(inner), who = std::move(who), method = std::move(method),
+     path = std::move(path), client = std::move(client)](response r) {
+      bool read = method == "GET" || method == "HEAD";
+      if (!read || r.status >= 400) {
+        std::string error;
+        if (r.status >= 400) {
+          auto j = json::parse(r.body, nullptr, false);
+          if (j.is_object() && j.contains("error") && j["error"].is_object())
+            error = loggable(j["error"].value("code", "")) + ": "
+                    + loggable(j["error"].value("message", ""));
+        }
+        log::write(r.status >= 400 ? log::level::warn : log::level::info,
+                   "admin", method + " " + loggable(path),
+                   {{"by", loggable(who)},
+                    {"peer", loggable(client)},
+                    {"status", std::to_string(r.status)},
+                    {"error", error}});
+      }
+      inner(std::move(r));
+    };
+}
+
+/// Where the accounts are: this node's site store, or the seed's in a
+/// cluster (docs/cluster.md).
+const char* accounts_site(const call& c) {
+  return c.node.in_cluster() ? "site:seed" : "site";
+}
+
+/// Runs `next` once the site store has said that the caller administers
+/// the site (`mantissa.check_admin`); everyone else gets its refusal, a
+/// 404. `next` then acts as the node.
+void as_admin(call& c, std::function<void()> next) {
+  c.node.run(c.caller, accounts_site(c), "mantissa.check_admin", "{}",
+             [done = c.done, next = std::move(next)](actors::reply r) {
+               if (!r.ok)
+                 return done(error_from(r));
+               next();
+             });
+}
+
+/// POST /api/admin/users/{address}/disable, /enable, /password: the site
+/// store's handlers `mantissa.set_disabled` / `mantissa.set_password`
+/// change the account (refusing non-admins), then the node writes the
+/// user store's copy and, for a disable or a new password, ends the
+/// account's sessions on this node.
+void on_admin_user(call& c) {
+  const auto& target = c.seg[2];
+  const auto& action = c.seg[3];
+  auto addr = actors::parse_address(target);
+  if (!addr)
+    return c.done(bad_request("invalid_name", addr.error_value().message));
+  if (addr->is_offering())
+    return c.done(bad_request("invalid_name",
+                              "'" + target.substr(0, 64)
+                                + "' is an offering, not an account address "
+                                  "user@domain"));
+  auto address = actors::to_string(*addr);
+  json args{{"address", address}};
+  std::string handler;
+  response err;
+  if (action == "password") {
+    auto body = body_object(c.req, err);
+    if (!body || !only_members(*body, {"password"}, err))
+      return c.done(std::move(err));
+    auto password = string_member(*body, "password", err);
+    if (!password)
+      return c.done(std::move(err));
+    if (password->empty())
+      return c.done(bad_request("invalid_value",
+                                "the member 'password' must not be empty"));
+    args["password"] = std::move(*password);
+    handler = "mantissa.set_password";
+  } else {
+    // No body, or an empty object.
+    if (!c.req.body.empty()) {
+      auto body = body_object(c.req, err);
+      if (!body || !only_members(*body, {}, err))
+        return c.done(std::move(err));
+    }
+    args["disabled"] = action == "disable";
+    handler = "mantissa.set_disabled";
+  }
+  c.node.run(
+    c.caller, accounts_site(c), handler, dump(args),
+    [&n = c.node, done = c.done, action, address](actors::reply r) {
+      if (!r.ok)
+        return done(error_from(r));
+      auto acct = json::parse(r.body, nullptr, false);
+      if (!acct.is_object() || !acct.contains("disabled")
+          || !acct["disabled"].is_boolean())
+        return done(
+          error_response(500, "internal", "malformed reply to " + action));
+      bool disabled = acct["disabled"].get<bool>();
+      // A disabled account, or one whose password was reset, must log in
+      // again (with the new password): its sessions end now.
+      std::size_t ended = action == "enable" ? 0 : n.auth().revoke(address);
+      actors::caller node_caller{actors::system_role, "http-admin"};
+      n.run(node_caller, address, "mantissa.write_account_copy", dump(acct),
+            [done, action, address, disabled, ended](actors::reply copied) {
+              if (!copied.ok)
+                return done(error_response(
+                  500, actors::to_string(copied.code),
+                  "account " + address + ": " + action
+                    + " done in the site store, but the copy in its store "
+                      "could not be written: "
+                    + copied.message));
+              done(json_reply(200, {{"address", address},
+                                    {"disabled", disabled},
+                                    {"sessions_ended", ended}}));
+            });
+    });
+}
+
+/// GET /api/admin/overview: the node, the cluster's members (as this node
+/// knows them) and how many stores this node's data directory holds.
+void on_admin_overview(call& c) {
+  as_admin(c, [&n = c.node, done = c.done] {
+    auto out = std::make_shared<json>(
+      json{{"node", n.options().name}, {"cluster", n.in_cluster()}});
+    n.list_stores([&n, done, out](actors::reply r) {
+      auto listed = json::parse(r.body, nullptr, false);
+      if (r.ok && listed.is_object() && listed.contains("stores")
+          && listed["stores"].is_array()) {
+        std::int64_t users = 0;
+        std::int64_t apps = 0;
+        for (auto& s : listed["stores"]) {
+          auto name = s.is_string() ? s.get<std::string>() : std::string{};
+          if (name.find('@') != std::string::npos)
+            ++users;
+          else if (name != "site")
+            ++apps;
+        }
+        (*out)["stores"] = {
+          {"total", listed["stores"].size()}, {"user", users}, {"app", apps}};
+      } else {
+        (*out)["stores"] = {{"error", r.ok ? "malformed" : r.message}};
+      }
+      if (!n.in_cluster()) {
+        (*out)["members"] = json::array(
+          {{{"name", n.options().name}, {"state", "up"}, {"self", true}}});
+        return done(json_reply(200, *out));
+      }
+      n.cluster_command("status", "{}", [done, out](actors::reply st) {
+        auto j = json::parse(st.body, nullptr, false);
+        if (st.ok && j.is_object() && j.contains("nodes")
+            && j["nodes"].is_array())
+          (*out)["members"] = j["nodes"];
+        else
+          (*out)["members_error"] = st.ok ? "malformed status" : st.message;
+        done(json_reply(200, *out));
+      });
+    });
+  });
+}
+
+/// GET /api/admin/stats: the node's counters (open stores, activations,
+/// commits, ...), the front end's request totals and the time, for the
+/// admin page's charts.
+void on_admin_stats(call& c) {
+  // Read now: the metrics belong to the handler, which may be gone when
+  // the node's answer arrives.
+  http_metrics::totals totals;
+  if (c.http != nullptr)
+    totals = c.http->sum();
+  as_admin(c, [&n = c.node, done = c.done, totals] {
+    n.stats([done, totals](actors::reply r) {
+      if (!r.ok)
+        return done(error_from(r));
+      auto j = json::parse(r.body, nullptr, false);
+      if (!j.is_object())
+        return done(error_response(500, "internal", "malformed node stats"));
+      j["http_requests"] = totals.requests;
+      j["http_client_errors"] = totals.client_errors;
+      j["http_server_errors"] = totals.server_errors;
+      j["time_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+      done(json_reply(200, j));
+    });
+  });
+}
+
+/// At most this many store addresses in one answer of GET
+/// /api/admin/stores (the total is always given).
+constexpr std::size_t max_listed_stores = 1000;
+
+/// GET /api/admin/stores: the store files of this node's data directory.
+void on_admin_stores(call& c) {
+  as_admin(c, [&n = c.node, done = c.done] {
+    n.list_stores([done](actors::reply r) {
+      if (!r.ok)
+        return done(error_from(r));
+      auto j = json::parse(r.body, nullptr, false);
+      if (!j.is_object() || !j.contains("stores") || !j["stores"].is_array())
+        return done(error_response(500, "internal", "malformed store list"));
+      auto& all = j["stores"];
+      auto total = all.size();
+      json listed = json::array();
+      for (std::size_t i = 0; i < total && i < max_listed_stores; ++i)
+        listed.push_back(all[i]);
+      done(json_reply(200, {{"node", j.value("node", "")},
+                            {"total", total},
+                            {"truncated", total > max_listed_stores},
+                            {"stores", std::move(listed)}}));
+    });
+  });
+}
+
+/// POST /api/admin/stores/{address}/move `{"to":NODE}`: the store moves
+/// (docs/operations.md, "Moving a store"), run by the node that holds it;
+/// the answer is the move's. POST /api/admin/stores/{address}/backup: a
+/// snapshot of a store of this node into `<data>/backups/manual/`.
+void on_admin_store(call& c) {
+  std::string address = "site";
+  if (c.seg[2] != "site") {
+    auto addr = actors::parse_address(c.seg[2]);
+    if (!addr)
+      return c.done(bad_request("invalid_name", addr.error_value().message));
+    address = actors::to_string(*addr);
+  } else if (c.seg[3] == "move") {
+    return c.done(bad_request("invalid_value", "the site store does not move"));
+  }
+  if (c.seg[3] == "move") {
+    response err;
+    auto body = body_object(c.req, err);
+    if (!body)
+      return c.done(std::move(err));
+    auto it = body->find("to");
+    if (it == body->end() || !it->is_string() || it->get<std::string>().empty())
+      return c.done(bad_request("invalid_value", "to: the node to move it to"));
+    auto to = it->get<std::string>();
+    as_admin(c, [&n = c.node, done = c.done, address, to] {
+      if (!n.in_cluster())
+        return done(bad_request("invalid_value",
+                                "this node is not part of a cluster"));
+      n.cluster_command("move", dump(json{{"address", address}, {"to", to}}),
+                        relay(done));
+    });
+    return;
+  }
+  as_admin(c, [&n = c.node, done = c.done, address] {
+    auto stamp = std::chrono::duration_cast<std::chrono::seconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
+                   .count();
+    auto dest = n.options().data_dir / "backups" / "manual"
+                / (address + "-" + std::to_string(stamp) + ".sqlite");
+    n.backup_store(address, std::filesystem::absolute(dest), relay(done));
+  });
+}
+
+/// GET /api/admin/offerings: the site store's `mantissa.list_offerings`
+/// (owner-only: the site store refuses non-admins).
+void on_admin_offerings(call& c) {
+  c.node.run(c.caller, "site", "mantissa.list_offerings", "{}", relay(c.done));
+}
+
 // -- dispatch -----------------------------------------------------------------
 
 /// Wraps the server's responder: answers once (later calls are ignored, so
@@ -710,7 +1030,8 @@ bool token_in_cookie(const request& req) {
   return !bearer && !cookie_value(req, session_cookie).empty();
 }
 
-void serve(const api_context& ctx, request& req, responder done) {
+void serve(const api_context& ctx, const http_metrics* http, request& req,
+           responder done) {
   auto path = path_of(req.target);
   auto seg = split_path(path);
   if (!seg)
@@ -735,6 +1056,7 @@ void serve(const api_context& ctx, request& req, responder done) {
   }
   auto& n = *ctx.node;
   call c{ctx,
+         http,
          n,
          req,
          method,
@@ -768,6 +1090,9 @@ void serve(const api_context& ctx, request& req, responder done) {
       "a write authenticated by the session cookie needs the header "
       "'X-Requested-With: mantissa' (it keeps other sites from writing as "
       "you); or use 'Authorization: Bearer TOKEN'"));
+  if (is_admin_route(m->id))
+    c.done = admin_logged(std::move(c.done), c.who.role(), req.method,
+                          std::string{path}, req.remote_address);
   switch (m->id) {
     case route::login:
       return on_login(c);
@@ -793,18 +1118,31 @@ void serve(const api_context& ctx, request& req, responder done) {
       return on_admin_users(c);
     case route::admin_fanout:
       return on_admin_fanout(c);
+    case route::admin_user:
+      return on_admin_user(c);
+    case route::admin_overview:
+      return on_admin_overview(c);
+    case route::admin_stats:
+      return on_admin_stats(c);
+    case route::admin_stores:
+      return on_admin_stores(c);
+    case route::admin_offerings:
+      return on_admin_offerings(c);
+    case route::admin_store:
+      return on_admin_store(c);
   }
 }
 
 } // namespace
 
-bool handle_json_api(const api_context& ctx, request& req, responder& reply) {
+bool handle_json_api(const api_context& ctx, const http_metrics* http,
+                     request& req, responder& reply) {
   auto path = path_of(req.target);
   if (path != "/api" && path.substr(0, 5) != "/api/")
     return false;
   auto done = api_responder(reply);
   try {
-    serve(ctx, req, done);
+    serve(ctx, http, req, done);
   } catch (const std::exception& e) {
     done(error_response(500, "internal",
                         std::string{"the request failed: "} + e.what()));

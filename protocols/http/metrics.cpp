@@ -95,4 +95,18 @@ void http_metrics::write(actors::prometheus_text& out) const {
                   *latency_[r]);
 }
 
+http_metrics::totals http_metrics::sum() const noexcept {
+  totals t;
+  for (std::size_t r = 0; r < routes; ++r)
+    for (std::size_t s = 0; s < 500; ++s) {
+      auto n = counts_[r][s].load(std::memory_order_relaxed);
+      t.requests += n;
+      if (s + 100 >= 500)
+        t.server_errors += n;
+      else if (s + 100 >= 400)
+        t.client_errors += n;
+    }
+  return t;
+}
+
 } // namespace mantissa::http

@@ -44,6 +44,16 @@ class http_metrics {
   void record(route_label route, int status,
               std::chrono::steady_clock::duration took) noexcept;
 
+  /// Requests answered so far, over every route.
+  struct totals {
+    std::uint64_t requests = 0;
+    std::uint64_t client_errors = 0; ///< status 400-499
+    std::uint64_t server_errors = 0; ///< status 500-599
+  };
+  /// Sums the counters (relaxed loads: a consistent enough snapshot for a
+  /// chart, not an atomic one).
+  [[nodiscard]] totals sum() const noexcept;
+
   /// Appends the series `mantissa_http_requests_total{route,status}` and
   /// `mantissa_http_request_seconds{route}`.
   void write(actors::prometheus_text& out) const;

@@ -33,10 +33,22 @@ struct api_context {
   /// More series for `GET /metrics` (the SMTP server's); may be empty.
   /// Set before the server starts.
   std::function<void(actors::prometheus_text&)> extra_metrics;
+  /// One log line per answered request (method, path, status, time,
+  /// request id, peer; `mantissa start --access-log`).
+  bool access_log = false;
 };
 
+class http_metrics;
+
 /// `/api/...`: login, logout, me, items, shares, admin (api_json.cpp).
-bool handle_json_api(const api_context& ctx, request& req, responder& reply);
+/// `http` (may be null) is what `GET /api/admin/stats` reports of the
+/// front end's requests.
+bool handle_json_api(const api_context& ctx, const http_metrics* http,
+                     request& req, responder& reply);
+
+/// `/admin`, `/notes` and `/assets/…`: the web pages built into the
+/// program (pages.cpp, docs/web.md).
+bool handle_pages(request& req, responder& reply);
 
 /// `/users/{localpart}/{share_id}`, the host form, and `/static/{offering}/…`
 /// (websharing.cpp).

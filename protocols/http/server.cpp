@@ -1,5 +1,7 @@
 #include "protocols/http/server.hpp"
 
+#include "log/log.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -57,10 +59,7 @@ constexpr std::chrono::milliseconds linger_timeout{1'000};
 constexpr std::chrono::milliseconds accept_retry_delay{50};
 
 void log_error(std::string_view what) {
-  std::string line = "mantissa http: ";
-  line.append(what);
-  line.push_back('\n');
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  mantissa::log::warn("http", what);
 }
 
 bool iequals(std::string_view a, std::string_view b) noexcept {

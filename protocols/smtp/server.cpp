@@ -1,5 +1,7 @@
 #include "protocols/smtp/server.hpp"
 
+#include "log/log.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -44,10 +46,7 @@ constexpr std::chrono::milliseconds linger_timeout{1'000};
 constexpr std::chrono::milliseconds accept_retry_delay{50};
 
 void log_line(std::string_view what) {
-  std::string line = "mantissa smtp: ";
-  line.append(what);
-  line.push_back('\n');
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  mantissa::log::info("smtp", what);
 }
 
 /// Cleared by `server::stop` once the Asio threads are gone; completions

@@ -243,6 +243,13 @@ TEST_CASE("three nodes serve each other's stores, survive kill -9 of a node "
   REQUIRE(second);
   std::this_thread::sleep_for(1s);
   CHECK(pending() == 1);
+  // Node 2's metrics show it waiting, and the timer's retries.
+  auto metrics_of = [](std::uint16_t http) {
+    auto r = http_request(http, "GET", "/metrics", {}, {});
+    return r && r->status == 200 ? r->body : std::string{};
+  };
+  CHECK(metrics_of(n2.http()).find("mantissa_interstore_outbox_depth 1\n")
+        != std::string::npos);
 
   // Node 3 returns: the message is delivered, once.
   n3.start();
@@ -251,6 +258,14 @@ TEST_CASE("three nodes serve each other's stores, survive kill -9 of a node "
   REQUIRE(eventually([&] { return notes_titled(n1.http(), bob_on_n1, bob, "copy 2") == 1; },
                      90s));
   REQUIRE(eventually([&] { return pending() == 0; }, 30s));
+  CHECK(eventually(
+    [&] {
+      return metrics_of(n2.http()).find("mantissa_interstore_outbox_depth 0\n")
+             != std::string::npos;
+    },
+    10s));
+  CHECK(metrics_of(n2.http()).find("mantissa_scheduler_lag_seconds_count 0\n")
+        == std::string::npos);
   CHECK(notes_titled(n1.http(), bob_on_n1, bob, "copy 1") == 1);
   CHECK(notes_titled(n1.http(), bob_on_n1, bob, "copy 2") == 1);
 
@@ -601,4 +616,73 @@ TEST_CASE("a fan-out over 999 stores on three nodes equals the same "
     json{{"username", "shared@example.com"}, {"password", ""}}.dump());
   REQUIRE(art_login);
   CHECK(art_login->status != 200);
+}
+
+TEST_CASE("log lines are JSON objects with levels, and a request id goes from "
+          "the HTTP front end to the store actor on another node",
+          "[integration][cluster][logs]") {
+  temp_dir dir;
+  std::vector<std::string> logs{"--log-format", "json", "--log-level", "debug",
+                                "--access-log"};
+  test_cluster c{dir.path(), {"n1", "n2"}, pw, {{"n1", logs}, {"n2", logs}}};
+  auto& n1 = c[0];
+  auto& n2 = c[1];
+  auto a = add_user(n1.endpoint(), c.key(), alice, pw, "n2");
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  auto auth = login(n1.http(), alice, pw);
+  auto token = auth.front().second.substr(7);
+
+  // A request id the client chose is kept and sent back.
+  auto with_id = auth;
+  with_id.emplace_back("X-Request-Id", "trace-me-42");
+  auto r = http_request(n1.http(), "POST", "/api/stores/" + alice + "/items/notes.note",
+                        json{{"title", "traced"}, {"body", "a secret body"}}.dump(),
+                        with_id);
+  REQUIRE(r);
+  REQUIRE(r->status == 201);
+  CHECK(r->header("X-Request-Id") == "trace-me-42");
+  // One that is not safe to log is replaced by a fresh one.
+  auto bad = auth;
+  bad.emplace_back("X-Request-Id", "no spaces \"or quotes\"");
+  auto r2 = http_request(n1.http(), "GET", "/api/stores/" + alice + "/items/notes.note",
+                         {}, bad);
+  REQUIRE(r2);
+  CHECK(r2->status == 200);
+  CHECK(std::regex_match(r2->header("X-Request-Id"), std::regex{"[0-9a-f]{16}"}));
+
+  // Every line of both nodes is a JSON object with a level; the access
+  // line on n1 and the store's line on n2 carry the request id.
+  auto lines_of = [](node_process& n) {
+    std::vector<json> out;
+    std::istringstream in{n.err()};
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = json::parse(line, nullptr, false);
+      INFO(n.name() << ": " << line);
+      CHECK(j.is_object());
+      if (j.is_object()) {
+        CHECK(j.contains("level"));
+        CHECK(j.contains("ts"));
+        out.push_back(j);
+      }
+    }
+    return out;
+  };
+  auto has = [](const std::vector<json>& lines, const std::string& component) {
+    for (auto& j : lines)
+      if (j.value("component", "") == component
+          && j.value("request_id", "") == "trace-me-42")
+        return true;
+    return false;
+  };
+  REQUIRE(eventually([&] { return has(lines_of(n2), "store"); }, 10s));
+  REQUIRE(eventually([&] { return has(lines_of(n1), "http"); }, 10s));
+  // Never the password, the session token or a body.
+  for (auto* n : {&n1, &n2}) {
+    auto text = n->err();
+    CHECK(text.find(pw) == std::string::npos);
+    CHECK(text.find(token) == std::string::npos);
+    CHECK(text.find("a secret body") == std::string::npos);
+  }
 }

@@ -215,6 +215,18 @@ TEST_CASE("a store moves there and back while it is written to and sent "
   CHECK(second.at("from") == "n2");
   CHECK(second.at("to") == "n1");
 
+  // The nodes count their moves.
+  auto metrics_of = [](std::uint16_t http) {
+    auto r = http_request(http, "GET", "/metrics", {}, {});
+    return r && r->status == 200 ? r->body : std::string{};
+  };
+  CHECK(metrics_of(n1.http()).find("mantissa_moves_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(metrics_of(n2.http()).find("mantissa_moves_total{result=\"ok\"} 1\n")
+        != std::string::npos);
+  CHECK(metrics_of(n1.http()).find("mantissa_moves_in_progress 0\n")
+        != std::string::npos);
+
   // One copy, at the new home; none left behind.
   CHECK(fs::exists(store_file(n1, "alice")));
   CHECK_FALSE(fs::exists(store_file(n2, "alice")));
@@ -394,6 +406,23 @@ TEST_CASE("cluster rebalance evens out the nodes, and --dry-run only tells",
   CHECK(count(n1) == 2);
   auto again = rebalance(true);
   CHECK(again.out.find("balanced") != std::string::npos);
+  // The admin page's move: POST /api/admin/stores/{address}/move through
+  // any node, run by the node that holds the store.
+  auto root = login(n1.http(), "root@example.com", pw);
+  auto moved = http_request(n1.http(), "POST", "/api/admin/stores/u0@example.com/move",
+                            json{{"to", "n1"}}.dump(), root);
+  REQUIRE(moved);
+  INFO(moved->body);
+  REQUIRE(moved->status == 200);
+  CHECK(json::parse(moved->body).at("from") == "n2");
+  CHECK(fs::exists(store_file(n1, "u0")));
+  CHECK_FALSE(fs::exists(store_file(n2, "u0")));
+  auto refused = http_request(n1.http(), "POST",
+                              "/api/admin/stores/u0@example.com/move",
+                              json{{"to", "n1"}}.dump(),
+                              login(n1.http(), "u0@example.com", pw));
+  REQUIRE(refused);
+  CHECK(refused->status == 404);
   // Every moved user still logs in and reads their store.
   for (int i = 0; i < 6; ++i) {
     auto u = "u" + std::to_string(i) + "@example.com";
@@ -402,4 +431,128 @@ TEST_CASE("cluster rebalance evens out the nodes, and --dry-run only tells",
     note_titles(n1.http(), auth, u, ok);
     CHECK(ok);
   }
+}
+
+namespace {
+
+std::string metrics_of(std::uint16_t http) {
+  auto r = http_request(http, "GET", "/metrics", {}, {});
+  return r && r->status == 200 ? r->body : std::string{};
+}
+
+/// Everything the node's replicas were sent is confirmed.
+bool replicas_current(node_process& n) {
+  auto m = metrics_of(n.http());
+  return m.find("mantissa_replication_pending 0\n") != std::string::npos
+         && m.find("mantissa_replication_changesets_total{result=\"ok\"} 0\n")
+              == std::string::npos;
+}
+
+mantissa::test::run_result cli(std::vector<std::string> args,
+                               const std::string& endpoint, const fs::path& key) {
+  args.insert(args.begin(), MANTISSA_BINARY);
+  args.insert(args.end(), {"--connect", endpoint, "--key", key.string()});
+  return run(args, {}, 120s);
+}
+
+} // namespace
+
+TEST_CASE("a replica kept current is promoted when its primary's node dies, "
+          "and the old node, back, serves nothing stale",
+          "[integration][move][replica]") {
+  temp_dir dir;
+  test_cluster c{dir.path(), {"n1", "n2", "n3"}, pw};
+  auto& n1 = c[0];
+  auto& n2 = c[1];
+  auto& n3 = c[2];
+  auto key = c.key();
+  auto a = add_user(n1.endpoint(), key, alice, pw, "n2");
+  INFO(a.err);
+  REQUIRE(a.exit_code == 0);
+  auto auth = login(n1.http(), alice, pw);
+  add_notes(n1.http(), auth, alice, "before ", 20, std::string(4096, 'b'));
+
+  auto rep = cli({"store", "replicate", alice, "--on", "n3", "--quiet"},
+                 n1.endpoint(), key);
+  INFO(rep.out << rep.err);
+  REQUIRE(rep.exit_code == 0);
+  auto set = json::parse(rep.out);
+  CHECK(set.at("primary") == "n2");
+  CHECK(set.at("replica") == "n3");
+  CHECK(set.at("epoch") == 1);
+  CHECK(fs::exists(fs::path{store_file(n3, "alice").string() + ".replica"}));
+  CHECK_FALSE(fs::exists(store_file(n3, "alice")));  // never served there
+  add_notes(n1.http(), auth, alice, "after ", 20, std::string(4096, 'a'));
+  REQUIRE(eventually([&] { return replicas_current(n2); }, 30s));
+
+  // A promotion needs the primary's node down (or --force).
+  auto early = cli({"store", "promote", alice}, n1.endpoint(), key);
+  CHECK(early.exit_code != 0);
+  CHECK(early.err.find("is up") != std::string::npos);
+
+  n2.kill9();
+  REQUIRE(eventually([&] { return status(n1.endpoint(), key)["n2"] == "down"; },
+                     30s));
+  auto promoted = cli({"store", "promote", alice}, n1.endpoint(), key);
+  INFO(promoted.out << promoted.err);
+  REQUIRE(promoted.exit_code == 0);
+  auto p = json::parse(promoted.out);
+  CHECK(p.at("node") == "n3");
+  CHECK(p.at("epoch") == 2);
+  CHECK_FALSE(p.contains("warning"));
+
+  // Every acknowledged write that the replica confirmed is there, once.
+  bool ok = false;
+  auto titles = note_titles(n1.http(), auth, alice, ok);
+  REQUIRE(ok);
+  for (int i = 0; i < 20; ++i) {
+    CHECK(titles["before " + std::to_string(i)] == 1);
+    CHECK(titles["after " + std::to_string(i)] == 1);
+  }
+  add_notes(n1.http(), auth, alice, "promoted ", 1, "on n3");
+  CHECK(fs::exists(store_file(n3, "alice")));
+
+  // n2 comes back with its old copy (epoch 1): it is not served, and goes.
+  n2.start();
+  c.wait_all_up();
+  auto on_n2 = login(n2.http(), alice, pw);
+  titles = note_titles(n2.http(), on_n2, alice, ok);
+  REQUIRE(ok);
+  CHECK(titles["promoted 0"] == 1);
+  CHECK(titles["after 19"] == 1);
+  CHECK_FALSE(fs::exists(store_file(n2, "alice")));
+  add_notes(n2.http(), on_n2, alice, "through n2 ", 1, "to n3");
+  titles = note_titles(n1.http(), auth, alice, ok);
+  CHECK(titles["through n2 0"] == 1);
+}
+
+TEST_CASE("with --failover-after the seed promotes the replicas of a node "
+          "that stays down", "[integration][move][replica]") {
+  temp_dir dir;
+  test_cluster c{dir.path(), {"n1", "n2", "n3"}, pw,
+                 {{"n1", {"--failover-after", "3"}}}};
+  auto& n1 = c[0];
+  auto& n2 = c[1];
+  auto& n3 = c[2];
+  auto key = c.key();
+  auto a = add_user(n1.endpoint(), key, alice, pw, "n2");
+  REQUIRE(a.exit_code == 0);
+  auto auth = login(n1.http(), alice, pw);
+  add_notes(n1.http(), auth, alice, "note ", 5, "x");
+  auto rep = cli({"store", "replicate", alice, "--on", "n3", "--quiet"},
+                 n1.endpoint(), key);
+  INFO(rep.err);
+  REQUIRE(rep.exit_code == 0);
+  add_notes(n1.http(), auth, alice, "more ", 5, "y");
+  REQUIRE(eventually([&] { return replicas_current(n2); }, 30s));
+  n2.kill9();
+  // Down after 2 s, promoted 3 s later: reads work again through n1.
+  REQUIRE(eventually(
+    [&] {
+      bool ok = false;
+      auto t = note_titles(n1.http(), auth, alice, ok);
+      return ok && t["more 4"] == 1;
+    },
+    60s));
+  CHECK(fs::exists(store_file(n3, "alice")));
 }

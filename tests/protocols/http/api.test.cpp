@@ -4,202 +4,13 @@
 // another user and anonymous callers, groups, administration through the
 // site store, and bad input of every kind.
 
-#include <catch2/catch.hpp>
-
-#include <regex>
-#include <sstream>
-
-#include <cctype>
-#include <functional>
-#include <future>
-#include <memory>
-#include <string>
-#include <thread>
-#include <vector>
-
-#include <nlohmann/json.hpp>
-
-#include "actors/accounts.hpp"
-#include "actors/node.hpp"
-#include "offerings/setup.hpp"
-#include "protocols/http/api.hpp"
-#include "protocols/http/server.hpp"
-#include "store/store.hpp"
-#include "tests/support/http_client.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/protocols/http/api_fixture.hpp"
 
 using namespace mantissa;
+using namespace api_test;
 using namespace std::chrono_literals;
 using nlohmann::json;
 using test::http_response;
-
-namespace {
-
-using headers = std::vector<std::pair<std::string, std::string>>;
-
-const std::string alice = "alice@example.com";
-const std::string bob = "bob@example.com";
-const actors::caller sys{actors::system_role, "test"};
-
-/// Percent-encodes a query parameter value.
-std::string encode(const std::string& s) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
-
-headers bearer(const std::string& token) {
-  return {{"Authorization", "Bearer " + token}};
-}
-
-struct api_fixture {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
-  http::api_context ctx;
-  std::unique_ptr<http::server> srv;
-
-  std::filesystem::path data() const { return dir / "data"; }
-
-  api_fixture() {
-    add_account(alice, "alice password");
-    add_account(bob, "bob password");
-  }
-
-  ~api_fixture() {
-    if (srv)
-      srv->stop();
-    if (n)
-      n->stop();
-  }
-
-  /// Adds an account (and its store with the account copy) while no node
-  /// runs, as `mantissa user add` does.
-  void add_account(const std::string& address, const std::string& password) {
-    std::filesystem::create_directories(data());
-    store::type_registry reg;
-    REQUIRE(actors::register_account_types(reg));
-    auto site = store::store::open(actors::site_path(data()), reg);
-    REQUIRE(site);
-    auto addr = actors::parse_address(address);
-    REQUIRE(addr);
-    auto acct = actors::add_account(**site, *addr, password);
-    REQUIRE(acct);
-    auto path = actors::store_path(data(), *addr);
-    std::filesystem::create_directories(path.parent_path());
-    auto user = store::store::open(path, reg);
-    REQUIRE(user);
-    REQUIRE(actors::write_account_copy(**user, *acct));
-  }
-
-  void start(actors::auth_options auth = {}) {
-    actors::node_options opts;
-    opts.data_dir = data();
-    opts.auth = auth;
-    n = std::make_unique<actors::node>(opts);
-    REQUIRE(offerings::register_builtin_offerings(*n));
-    std::string err;
-    INFO(err);
-    REQUIRE(n->start(err));
-    ctx.node = n.get();
-    http::server_options sopts;
-    sopts.port = 0;
-    srv = std::make_unique<http::server>(sopts, http::make_api_handler(ctx));
-    REQUIRE(srv->start(err));
-  }
-
-  http_response call(const std::string& method, const std::string& target,
-                     const std::string& body = {}, const headers& h = {}) {
-    auto r = test::http_request(srv->port(), method, target, body, h);
-    REQUIRE(r);
-    return *r;
-  }
-
-  static json body_of(const http_response& r) {
-    INFO(r.body);
-    auto j = json::parse(r.body, nullptr, false);
-    REQUIRE_FALSE(j.is_discarded());
-    return j;
-  }
-
-  static std::string error_code_of(const http_response& r) {
-    auto j = body_of(r);
-    REQUIRE(j.contains("error"));
-    return j["error"]["code"].get<std::string>();
-  }
-
-  std::string login(const std::string& user, const std::string& password) {
-    auto r = call("POST", "/api/login",
-                  json{{"username", user}, {"password", password}}.dump());
-    INFO(r.body);
-    REQUIRE(r.status == 200);
-    return body_of(r)["token"].get<std::string>();
-  }
-
-  std::string items_path(const std::string& store,
-                         const std::string& type = "notes.note") {
-    return "/api/stores/" + store + "/items/" + type;
-  }
-
-  std::int64_t create_note(const std::string& token, const std::string& title,
-                           const std::string& store = alice) {
-    auto r = call("POST", items_path(store), json{{"title", title}}.dump(),
-                  bearer(token));
-    INFO(r.body);
-    REQUIRE(r.status == 201);
-    auto j = body_of(r);
-    CHECK(j["title"] == title);
-    CHECK(j["type"] == "notes.note");
-    auto id = j["id"].get<std::int64_t>();
-    CHECK(r.header("Location") == items_path(store) + "/" + std::to_string(id));
-    return id;
-  }
-
-  std::string note_path(std::int64_t id, const std::string& store = alice) {
-    return items_path(store) + "/" + std::to_string(id);
-  }
-
-  json share(const std::string& token, std::int64_t id, const std::string& role,
-             const json& interfaces) {
-    auto r = call("POST", "/api/stores/" + alice + "/shares",
-                  json{{"type", "notes.note"},
-                       {"item", id},
-                       {"role", role},
-                       {"interfaces", interfaces}}
-                    .dump(),
-                  bearer(token));
-    INFO(r.body);
-    REQUIRE(r.status == 201);
-    return body_of(r);
-  }
-
-  /// The titles a list request answers, in order, and the total.
-  std::pair<std::vector<std::string>, std::int64_t>
-  titles(const std::string& target, const headers& h = {}) {
-    auto r = call("GET", target, {}, h);
-    INFO(r.body);
-    REQUIRE(r.status == 200);
-    auto j = body_of(r);
-    std::vector<std::string> out;
-    for (auto& it : j["items"])
-      out.push_back(it["title"].get<std::string>());
-    return {out, j["total"].get<std::int64_t>()};
-  }
-
-  actors::reply wait(const std::function<void(actors::reply_handler)>& f) {
-    return n->wait(f);
-  }
-};
-
-} // namespace
 
 TEST_CASE_METHOD(api_fixture,
                  "login answers a token and sets the session "
@@ -677,6 +488,13 @@ TEST_CASE_METHOD(api_fixture,
   has("mantissa_commit_batch_writes_bucket{le=\"1\"} ");
   has("mantissa_commit_seconds_count ");
   has("mantissa_wal_sync_seconds_count ");
+  has("# TYPE mantissa_interstore_outbox_depth gauge");
+  has("mantissa_interstore_outbox_depth 0\n");
+  has("# TYPE mantissa_scheduler_lag_seconds histogram");
+  has("mantissa_scheduler_lag_seconds_count ");
+  has("mantissa_moves_in_progress 0\n");
+  has("mantissa_moves_total{result=\"ok\"} 0\n");
+  has("mantissa_snapshots_in_progress 0\n");
   // Each sample line is NAME{LABELS} VALUE or NAME VALUE.
   std::istringstream lines{m.body};
   std::string line;

@@ -39,6 +39,10 @@ D=$tmp/data
 echo 'alice long password' | "$M" user add alice@example.com --product notes \
   --password-stdin --data "$D" >/dev/null
 
+# The files exist before the loop below reads them (the node opens them
+# in the background).
+: >"$tmp/out"
+: >"$tmp/err"
 "$M" start --data "$D" --http 127.0.0.1:0 --no-demo >"$tmp/out" 2>"$tmp/err" &
 node_pid=$!
 base=

@@ -49,6 +49,10 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 \
   || fail "cannot make a test certificate"
 
+# The files exist before the loop below reads them (the node opens them
+# in the background).
+: >"$tmp/out"
+: >"$tmp/err"
 "$M" start --data "$D" --http 127.0.0.1:0 --no-demo \
   --http-cert "$tmp/cert.pem" --http-key "$tmp/key.pem" \
   >"$tmp/out" 2>"$tmp/err" &
