@@ -18,6 +18,7 @@
 
 #include "actors/accounts.hpp"
 #include "actors/data_dir.hpp"
+#include "actors/file_chunks.hpp"
 #include "store/backup.hpp"
 #include "store/messaging.hpp"
 #include "store/scheduler.hpp"
@@ -69,17 +70,6 @@ bool is_hex64(const std::string& s) {
   return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
-}
-
-std::string hex_of(const unsigned char* p, std::size_t n) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * n);
-  for (std::size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
 }
 
 /// Copies `from` to `to` (replacing it) and syncs the copy.
@@ -445,14 +435,18 @@ store::result<backup_manifest> manifest_from_json(const nlohmann::json& j) {
   return m;
 }
 
-store::result<void> write_manifest(const fs::path& dir,
-                                   const backup_manifest& m) {
+namespace {
+
+/// Writes `DIR/manifest.json` atomically (temporary file, sync, rename,
+/// directory sync).
+store::result<void> write_manifest_json(const fs::path& dir,
+                                        const nlohmann::json& j) {
   auto final_path = dir / manifest_name;
   auto temp = final_path;
   temp += ".tmp";
   {
     std::ofstream out{temp, std::ios::binary | std::ios::trunc};
-    out << to_json(m).dump(2) << '\n';
+    out << j.dump(2) << '\n';
     out.flush();
     if (!out)
       return error{errc::io_error, "cannot write " + temp.string()};
@@ -466,7 +460,8 @@ store::result<void> write_manifest(const fs::path& dir,
   return store::sync_directory(dir);
 }
 
-store::result<backup_manifest> read_manifest(const fs::path& dir) {
+/// `DIR/manifest.json` parsed; errors as `read_manifest` documents.
+store::result<nlohmann::json> read_manifest_json(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
     return error{errc::no_such_item, dir.string() + " is not a directory"};
@@ -482,7 +477,40 @@ store::result<backup_manifest> read_manifest(const fs::path& dir) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded())
     return error{errc::invalid_value, path.string() + " is not valid JSON"};
-  auto m = manifest_from_json(j);
+  return j;
+}
+
+bool is_cluster_json(const nlohmann::json& j) {
+  return j.is_object() && j.contains("kind") && j["kind"] == "cluster";
+}
+
+std::string node_names(const cluster_manifest& m) {
+  std::string out;
+  for (auto& n : m.nodes)
+    out += (out.empty() ? "" : ", ") + n.name;
+  return out;
+}
+
+} // namespace
+
+store::result<void> write_manifest(const fs::path& dir,
+                                   const backup_manifest& m) {
+  return write_manifest_json(dir, to_json(m));
+}
+
+store::result<backup_manifest> read_manifest(const fs::path& dir) {
+  auto j = read_manifest_json(dir);
+  if (!j)
+    return std::move(j).error_value();
+  auto path = dir / manifest_name;
+  if (is_cluster_json(*j)) {
+    auto c = cluster_manifest_from_json(*j);
+    return error{errc::invalid_value,
+                 dir.string() + " is a cluster backup"
+                   + (c ? " (nodes " + node_names(*c) + ")" : std::string{})
+                   + ": restore one node's part with --node NAME"};
+  }
+  auto m = manifest_from_json(*j);
   if (!m)
     return error{errc::invalid_value,
                  path.string() + ": " + m.error_value().message};
@@ -516,6 +544,186 @@ verify_backup(const fs::path& dir, const backup_manifest& m,
       progress(++done, m.stores.size());
   }
   return {};
+}
+
+// -- cluster backups -------------------------------------------------------------
+
+bool is_node_dir_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || name[0] == '.')
+    return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+           || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+  });
+}
+
+nlohmann::json to_json(const cluster_manifest& m) {
+  auto nodes = nlohmann::json::array();
+  for (auto& n : m.nodes)
+    nodes.push_back({{"name", n.name},
+                     {"path", n.name},
+                     {"stores", n.stores},
+                     {"bytes", n.bytes},
+                     {"manifest_sha256", n.manifest_sha256}});
+  return {{"format", m.format}, {"kind", "cluster"}, {"seed", m.seed},
+          {"time", m.time},     {"nodes", std::move(nodes)}};
+}
+
+store::result<cluster_manifest>
+cluster_manifest_from_json(const nlohmann::json& j) {
+  auto bad = [](const std::string& why) {
+    return error{errc::invalid_value, "cluster manifest: " + why};
+  };
+  if (!is_cluster_json(j))
+    return bad("not a cluster backup's manifest");
+  cluster_manifest m;
+  auto f = j.find("format");
+  if (f == j.end() || !f->is_number_integer())
+    return bad("no format version");
+  m.format = f->get<int>();
+  if (m.format < 1 || m.format > backup_format_version)
+    return bad("format version " + std::to_string(m.format));
+  if (auto s = j.find("seed"); s != j.end() && s->is_string())
+    m.seed = s->get<std::string>();
+  if (auto t = j.find("time"); t != j.end() && t->is_string())
+    m.time = t->get<std::string>();
+  auto n = j.find("nodes");
+  if (n == j.end() || !n->is_array() || n->empty())
+    return bad("no \"nodes\" array");
+  std::set<std::string> seen;
+  for (auto& e : *n) {
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string()
+        || !e.contains("manifest_sha256") || !e["manifest_sha256"].is_string())
+      return bad("a node needs \"name\" and \"manifest_sha256\"");
+    cluster_backup_node node;
+    node.name = e["name"].get<std::string>();
+    if (!is_node_dir_name(node.name))
+      return bad("node name \"" + node.name.substr(0, 64)
+                 + "\" is not a plain directory name");
+    if (e.contains("path") && e["path"] != node.name)
+      return bad("node " + node.name + ": its path must be its name");
+    node.manifest_sha256 = e["manifest_sha256"].get<std::string>();
+    if (!is_hex64(node.manifest_sha256))
+      return bad("node " + node.name + ": manifest_sha256 is not 64 hex digits");
+    if (auto s = e.find("stores"); s != e.end() && s->is_number_unsigned())
+      node.stores = s->get<std::size_t>();
+    if (auto b = e.find("bytes"); b != e.end() && b->is_number_unsigned())
+      node.bytes = b->get<std::uint64_t>();
+    if (!seen.insert(node.name).second)
+      return bad("node " + node.name + " listed twice");
+    m.nodes.push_back(std::move(node));
+  }
+  return m;
+}
+
+store::result<void> write_cluster_manifest(const fs::path& dir,
+                                           const cluster_manifest& m) {
+  return write_manifest_json(dir, to_json(m));
+}
+
+store::result<std::optional<cluster_manifest>>
+read_cluster_manifest(const fs::path& dir) {
+  auto j = read_manifest_json(dir);
+  if (!j)
+    return std::move(j).error_value();
+  if (!is_cluster_json(*j))
+    return std::optional<cluster_manifest>{};
+  auto m = cluster_manifest_from_json(*j);
+  if (!m)
+    return error{errc::invalid_value, (dir / manifest_name).string() + ": "
+                                        + m.error_value().message};
+  return std::optional<cluster_manifest>{std::move(*m)};
+}
+
+store::result<fs::path> cluster_backup_part(const fs::path& dir,
+                                            const std::string& name) {
+  auto m = read_cluster_manifest(dir);
+  if (!m)
+    return std::move(m).error_value();
+  if (!*m)
+    return error{errc::invalid_value,
+                 dir.string() + " is the backup of one node, not of a "
+                                "cluster: restore it without --node"};
+  for (auto& n : (*m)->nodes) {
+    if (n.name != name)
+      continue;
+    auto part = dir / n.name;
+    auto sum = sha256_file(part / manifest_name);
+    if (!sum)
+      return error{errc::corrupt, "node " + name + "'s part: "
+                                    + sum.error_value().message};
+    if (*sum != n.manifest_sha256)
+      return error{errc::corrupt,
+                   (part / manifest_name).string()
+                     + " is not the manifest the cluster backup recorded"};
+    return part;
+  }
+  return error{errc::no_such_item, "the cluster backup in " + dir.string()
+                                     + " has no node " + name.substr(0, 64)
+                                     + " (it has " + node_names(**m) + ")"};
+}
+
+// -- schedules -------------------------------------------------------------------
+
+store::result<std::chrono::milliseconds>
+parse_backup_interval(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return error{errc::invalid_value,
+                 "\"" + std::string{text.substr(0, 64)} + "\": " + why};
+  };
+  if (text.size() < 2 || text.size() > 12)
+    return bad("want a number and a unit (s, m, h, d), e.g. 24h");
+  std::int64_t n = 0;
+  for (auto c : text.substr(0, text.size() - 1)) {
+    if (c < '0' || c > '9')
+      return bad("want a number and a unit (s, m, h, d), e.g. 24h");
+    n = n * 10 + (c - '0');
+  }
+  std::int64_t unit = 0;
+  switch (text.back()) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return bad("the unit must be s, m, h or d");
+  }
+  auto seconds = n * unit;
+  if (seconds < 1 || seconds > 366 * 86400)
+    return bad("must be between 1s and 366d");
+  return std::chrono::milliseconds{seconds * 1000};
+}
+
+store::result<backup_schedule>
+backup_schedule_from_settings(const std::string& schedule,
+                              const std::string& dir, const std::string& keep,
+                              const fs::path& data_dir) {
+  backup_schedule out;
+  if (schedule.empty())
+    return out;
+  auto interval = parse_backup_interval(schedule);
+  if (!interval)
+    return error{errc::invalid_value,
+                 "the setting backup.schedule: " + interval.error_value().message};
+  out.interval = *interval;
+  if (dir.empty())
+    return error{errc::invalid_value,
+                 "the setting backup.schedule needs backup.dir (where the "
+                 "backups go)"};
+  std::error_code ec;
+  fs::path d{dir};
+  out.dir = (d.is_absolute() ? d : fs::absolute(data_dir, ec) / d)
+              .lexically_normal();
+  if (!keep.empty()) {
+    if (keep.size() > 4
+        || !std::all_of(keep.begin(), keep.end(),
+                        [](char c) { return c >= '0' && c <= '9'; })
+        || std::stoi(keep) < 1 || std::stoi(keep) > 1000)
+      return error{errc::invalid_value, "the setting backup.keep: \""
+                                          + keep.substr(0, 16)
+                                          + "\" is not a number in 1..1000"};
+    out.keep = static_cast<unsigned>(std::stoi(keep));
+  }
+  return out;
 }
 
 std::string utc_now_iso8601() {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -7,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -131,8 +133,76 @@ verify_backup(const std::filesystem::path& dir, const backup_manifest& m,
               const std::function<void(std::size_t, std::size_t)>& progress
               = {});
 
+/// One node's part of a cluster backup (`DIR/<name>/`, a backup of its
+/// own with its own manifest).
+struct cluster_backup_node {
+  std::string name;             ///< the node's name, also its subdirectory
+  std::size_t stores = 0;       ///< entries of its manifest
+  std::uint64_t bytes = 0;      ///< bytes of its copies
+  std::string manifest_sha256;  ///< SHA-256 of `DIR/<name>/manifest.json`
+};
+
+/// The top-level `manifest.json` of a cluster backup, written after every
+/// node's part: `{"format":1,"kind":"cluster","seed","time","nodes":[...]}`.
+struct cluster_manifest {
+  int format = backup_format_version;
+  std::string seed;  ///< the node whose site store holds the directory
+  std::string time;  ///< when the last part finished, ISO 8601 UTC
+  std::vector<cluster_backup_node> nodes;
+};
+
+/// Whether `name` may be a node's part directory: 1–64 characters of
+/// `[A-Za-z0-9._-]`, not starting with a dot.
+[[nodiscard]] bool is_node_dir_name(const std::string& name);
+
+[[nodiscard]] nlohmann::json to_json(const cluster_manifest& m);
+[[nodiscard]] store::result<cluster_manifest>
+cluster_manifest_from_json(const nlohmann::json& j);
+
+/// Writes `DIR/manifest.json` of a cluster backup atomically.
+[[nodiscard]] store::result<void>
+write_cluster_manifest(const std::filesystem::path& dir,
+                       const cluster_manifest& m);
+
+/// Reads `DIR/manifest.json` if it is a cluster backup's; nullopt when it
+/// is a single node's; errors as `read_manifest`.
+[[nodiscard]] store::result<std::optional<cluster_manifest>>
+read_cluster_manifest(const std::filesystem::path& dir);
+
+/// The directory of node `name`'s part of the cluster backup in `dir`,
+/// after checking that the part's manifest is the one the top-level
+/// manifest recorded (`corrupt` otherwise). `no_such_item` (naming the
+/// nodes it holds) when the backup has no such node, `invalid_value`
+/// when `dir` is not a cluster backup.
+[[nodiscard]] store::result<std::filesystem::path>
+cluster_backup_part(const std::filesystem::path& dir, const std::string& name);
+
 /// The current time as ISO 8601 UTC (`2024-05-01T12:00:00Z`).
 [[nodiscard]] std::string utc_now_iso8601();
+
+/// Scheduled backups of a running node (docs/operations.md, "Scheduled
+/// backups"), from the site settings `backup.schedule`, `backup.dir` and
+/// `backup.keep`.
+struct backup_schedule {
+  std::chrono::milliseconds interval{0};  ///< 0: no scheduled backups
+  std::filesystem::path dir;  ///< where `backup-<UTC time>/` go (absolute)
+  unsigned keep = 7;          ///< complete backups kept; older ones removed
+};
+
+/// An interval setting: a whole number and a unit, `s`, `m`, `h` or `d`
+/// (`90s`, `30m`, `24h`, `7d`), at least one second and at most a year.
+/// `invalid_value` naming the problem otherwise.
+[[nodiscard]] store::result<std::chrono::milliseconds>
+parse_backup_interval(std::string_view text);
+
+/// The schedule from the settings' values (empty: not set). No
+/// `backup.schedule`: no schedule (interval 0). `backup.dir` is needed
+/// with it; a relative one is taken below `data_dir`. `backup.keep`:
+/// 1..1000, default 7. Errors name the setting.
+[[nodiscard]] store::result<backup_schedule>
+backup_schedule_from_settings(const std::string& schedule,
+                              const std::string& dir, const std::string& keep,
+                              const std::filesystem::path& data_dir);
 
 /// How `restore_backup` restores.
 struct restore_options {

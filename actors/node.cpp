@@ -1,6 +1,7 @@
 #include "actors/node.hpp"
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <future>
@@ -27,6 +28,8 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_request.hpp"
+#include "actors/internal/backup_schedule.hpp"
+#include "actors/internal/backup_stream.hpp"
 #include "actors/internal/cluster.hpp"
 #include "actors/internal/fanout.hpp"
 #include "actors/internal/gateway.hpp"
@@ -146,6 +149,7 @@ struct bridge_state {
   caf::actor receiver;  ///< incoming store moves, spawned on first use
   std::set<caf::actor_addr> movers;  ///< moves from this node in progress
   internal::counters* stats = nullptr;
+  caf::actor streamer;  ///< streamed backups, spawned on first use
 };
 
 using bridge_actor = caf::stateful_actor<bridge_state>;
@@ -230,6 +234,16 @@ internal::move_env move_env_of(bridge_actor* self) {
   return env;
 }
 
+const caf::actor& streamer_of(bridge_actor* self) {
+  auto& st = self->state;
+  if (!st.streamer) {
+    st.streamer = internal::spawn_backup_streamer(self->system(), st.manager,
+                                                  st.data_dir);
+    self->link_to(st.streamer);
+  }
+  return st.streamer;
+}
+
 caf::behavior bridge(bridge_actor* self, caf::actor manager,
                      caf::timespan timeout, std::filesystem::path data_dir,
                      std::string node_name, internal::counters* stats) {
@@ -248,6 +262,10 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
     }
     if (st.movers.erase(m.source) > 0)
       return;
+    if (st.streamer && m.source == st.streamer.address()) {
+      st.streamer = nullptr;
+      return;
+    }
     if (m.reason)
       self->quit(m.reason);
   });
@@ -290,6 +308,21 @@ caf::behavior bridge(bridge_actor* self, caf::actor manager,
       }
       return self->delegate(st.receiver, atm, std::move(op), std::move(address),
                             std::move(data));
+    },
+    // Streamed backups (actors/internal/backup_stream.hpp), from sessions.
+    [self](bksnap_atom atm, std::string& address,
+           caf::actor& owner) -> caf::result<caf::message> {
+      return self->delegate(streamer_of(self), atm, std::move(address),
+                            std::move(owner));
+    },
+    [self](bkchunk_atom atm, std::uint64_t id, std::uint64_t offset,
+           caf::actor& owner) -> caf::result<caf::message> {
+      return self->delegate(streamer_of(self), atm, id, offset,
+                            std::move(owner));
+    },
+    [self](bkfree_atom atm, std::uint64_t id,
+           caf::actor& owner) -> caf::result<caf::message> {
+      return self->delegate(streamer_of(self), atm, id, std::move(owner));
     },
     // A fan-out (actors/internal/fanout.hpp): a coordinator answers it.
     [self](fanout_atom atm, std::string& spec,
@@ -386,6 +419,8 @@ struct node::impl {
   std::string node_key;
   std::unique_ptr<authenticator> auth;
   std::unique_ptr<internal::sync_pool> syncer;
+  caf::actor backups;  ///< scheduled backups (when configured)
+  internal::backup_status backup_status;
 
   void call(const std::string& address, caf::message msg, reply_handler done) {
     if (!bridge) {
@@ -434,6 +469,9 @@ bool node::start(std::string& err) {
     return false;
   }
   d.lock = std::move(*lock);
+  // Snapshots a streamed backup of an earlier run left (it died).
+  if (auto e = internal::remove_stream_leftovers(d.opts.data_dir); !e.empty())
+    std::fprintf(stderr, "mantissa: backup: %s\n", e.c_str());
   // The node's own item types come first; a second registration (a node
   // restarted in the same process) is harmless.
   if (d.types.current("mantissa.account") == nullptr) {
@@ -538,6 +576,10 @@ bool node::start(std::string& err) {
     stop();
     return false;
   }
+  if (d.opts.backups.interval.count() > 0)
+    d.backups = internal::spawn_backup_scheduler(
+      *d.sys, d.manager, d.opts.data_dir, d.opts.name, d.opts.backups,
+      d.backup_status);
   if (d.opts.cluster) {
     if (!d.opts.listen) {
       err = "a cluster node needs a network port (--listen)";
@@ -642,6 +684,9 @@ void node::stop() {
       d.sys->middleman().unpublish(d.gateway, d.port);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
   }
+  if (d.backups)
+    caf::anon_send_exit(d.backups, caf::exit_reason::user_shutdown);
+  d.backups = nullptr;
   if (d.manager) {
     // Close every store (committing open batches) before the system goes.
     caf::scoped_actor self{*d.sys};
@@ -856,6 +901,8 @@ void node::stats(reply_handler done) {
 }
 
 void node::write_metrics(prometheus_text& out) const {
+  if (impl_->opts.backups.interval.count() > 0)
+    internal::write_backup_metrics(out, impl_->backup_status);
   auto& c = impl_->rt.stats;
   auto load = [](const std::atomic<std::int64_t>& a) {
     return static_cast<double>(a.load(std::memory_order_relaxed));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "actors/auth.hpp"
+#include "actors/backup.hpp"
 #include "actors/error_code.hpp"
 #include "actors/handlers.hpp"
 #include "actors/network_tls.hpp"
@@ -82,6 +83,9 @@ struct node_options {
   network_tls tls;
   /// Sessions and login failure limits (see docs/security.md).
   auth_options auth;
+  /// Back the node up on this schedule (the site settings backup.*;
+  /// docs/operations.md, "Scheduled backups"); interval 0: never.
+  backup_schedule backups;
   /// CAF settings ("key", "value" in CAF's config syntax, e.g.
   /// {"middleman.workers", "0"}) applied over the node's defaults; for
   /// measuring and tuning (bench/remote_bench.cpp). A malformed value makes

@@ -110,6 +110,20 @@ using ask_atom = caf::atom_constant<caf::atom("ask")>;
 //   created) and hashed (SHA-256) by a thread of its own.
 //   errors: forbidden, invalid_value (dest not absolute), io_error
 using backup_atom = caf::atom_constant<caf::atom("backup")>;
+// Streamed backups (the CLI on another machine; system sessions only;
+// actors/internal/backup_stream.hpp):
+// (bksnap_atom, address) -> {"id":N,"address","bytes":B,"sha256":H}   the
+//   store's snapshot, taken as for backup_atom into the node's own
+//   `<data>/backup-tmp/` and kept there for this session;
+// (bkchunk_atom, uint64 id, uint64 offset) -> string   1 MiB of it from
+//   `offset` (less only at the end);
+// (bkfree_atom, uint64 id) -> ok   removes it. The session ending (the
+//   CLI done, interrupted or gone) removes whatever it left.
+//   errors: forbidden, no_such_item (no such snapshot), invalid_value,
+//   io_error
+using bksnap_atom = caf::atom_constant<caf::atom("bksnap")>;
+using bkchunk_atom = caf::atom_constant<caf::atom("bkchunk")>;
+using bkfree_atom = caf::atom_constant<caf::atom("bkfree")>;
 
 // Gateway (the node's network port, see docs/security.md):
 // (login_atom, username, password) -> actor   a session bound to the role

@@ -3,16 +3,25 @@
 //
 // backup: with a node running on the data directory (its lock is held),
 // every snapshot is taken by the store's own actor, asked through the
-// node's network port as the system role; with none running, this process
-// takes the data directory's lock and copies each store file itself with
-// the same online backup code (nothing else can open the files meanwhile).
-// Either way the manifest is written last.
+// node's network port as the system role, and written by the node where
+// this command says (the same machine); with `--connect` (any machine) the
+// node takes each snapshot into its own data directory and streams it
+// here in 1 MiB chunks, each file checked against its SHA-256 before it is
+// kept; with no node running, this process takes the data directory's
+// lock and copies each store file itself with the same online backup code
+// (nothing else can open the files meanwhile). `--cluster` does the
+// streamed backup of every node into DIR/<node>/. The manifest is always
+// written last.
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <future>
 #include <iostream>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -33,6 +42,7 @@
 #include "actors/backup.hpp"
 #include "actors/data_dir.hpp"
 #include "actors/errors.hpp"
+#include "actors/file_chunks.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "cli/cluster.hpp"
@@ -62,10 +72,13 @@ class source {
   /// The node's name and its stores, or false with `err`.
   virtual bool stores(std::string& node, std::vector<std::string>& out,
                       std::string& err) = 0;
-  /// Backs up one store into `dest` (absolute, below `dir`). Called from
-  /// several threads at once.
+  /// Backs up one store into `dest` (absolute, below `dir`); `on_bytes`
+  /// is told of the bytes written as they are. Called from several
+  /// threads at once.
   virtual outcome backup(const std::string& address, const fs::path& dest,
-                         const fs::path& dir) = 0;
+                         const fs::path& dir,
+                         const std::function<void(std::uint64_t)>& on_bytes)
+    = 0;
 };
 
 // -- offline: this process holds the data directory --------------------------
@@ -94,10 +107,12 @@ class offline_source : public source {
   }
 
   outcome backup(const std::string& address, const fs::path& dest,
-                 const fs::path& dir) override {
+                 const fs::path& dir,
+                 const std::function<void(std::uint64_t)>& on_bytes) override {
     auto r = actors::snapshot_store_file(files_.at(address), dest, dir);
     if (!r)
       return {false, {}, r.error_value().message};
+    on_bytes(r->bytes);
     return {true, std::move(*r), {}};
   }
 
@@ -161,9 +176,183 @@ caf::behavior relay(caf::stateful_actor<relay_state>* self,
   };
 }
 
+// -- streamed: the node hands out its snapshots in chunks --------------------
+
+/// Chunks of one file in flight at once (as for store moves).
+constexpr int fetch_window = 4;
+
+struct fetch_state {
+  static inline const char* name = "mantissa.backup.fetch";
+  caf::actor session;
+  std::string address;
+  fs::path dest;
+  fs::path temp;  // dest + ".part" while chunks arrive
+  std::function<void(std::uint64_t)> on_bytes;
+  std::shared_ptr<std::promise<outcome>> done;
+  std::unique_ptr<actors::chunk_sink> sink;
+  std::uint64_t id = 0;
+  bool have_id = false;
+  std::uint64_t next_off = 0;
+  int in_flight = 0;
+  std::map<std::uint64_t, std::string> early;  // chunks ahead of the file
+  actors::backup_entry entry;
+  bool finished = false;
+};
+
+using fetch_actor = caf::stateful_actor<fetch_state>;
+
+void fetch_finish(fetch_actor* self, std::string err) {
+  auto& st = self->state;
+  if (st.finished)
+    return;
+  st.finished = true;
+  outcome out;
+  if (err.empty()) {
+    out.ok = true;
+    out.entry = st.entry;
+  } else {
+    out.error = std::move(err);
+    st.sink.reset();
+    std::error_code ec;
+    fs::remove(st.temp, ec);
+  }
+  // The node removes the snapshot now (or when the session ends).
+  if (st.have_id)
+    self->request(st.session, std::chrono::seconds(30),
+                  actors::bkfree_atom::value, st.id)
+      .then([](caf::ok_atom) {}, [](caf::error&) {});
+  st.done->set_value(std::move(out));
+  self->quit();
+}
+
+void fetch_more(fetch_actor* self);
+
+void fetch_drain(fetch_actor* self) {
+  auto& st = self->state;
+  while (!st.early.empty() && st.early.begin()->first == st.sink->received()) {
+    auto& chunk = st.early.begin()->second;
+    if (auto r = st.sink->append(chunk); !r) {
+      fetch_finish(self, r.error_value().message);
+      return;
+    }
+    st.on_bytes(chunk.size());
+    st.early.erase(st.early.begin());
+  }
+  if (st.sink->received() < st.entry.bytes) {
+    fetch_more(self);
+    return;
+  }
+  if (auto r = st.sink->finish(); !r) {
+    fetch_finish(self, "the copy of " + st.address + " is damaged ("
+                         + r.error_value().message + "); refused");
+    return;
+  }
+  st.sink.reset();
+  std::error_code ec;
+  fs::rename(st.temp, st.dest, ec);
+  if (ec) {
+    fetch_finish(self, "cannot rename " + st.temp.string() + ": " + ec.message());
+    return;
+  }
+  fetch_finish(self, {});
+}
+
+void fetch_more(fetch_actor* self) {
+  auto& st = self->state;
+  while (!st.finished && st.in_flight < fetch_window
+         && st.next_off < st.entry.bytes) {
+    auto off = st.next_off;
+    auto want = std::min<std::uint64_t>(actors::file_chunk_bytes,
+                                        st.entry.bytes - off);
+    st.next_off += want;
+    ++st.in_flight;
+    self
+      ->request(st.session, std::chrono::seconds(120),
+                actors::bkchunk_atom::value, st.id, off)
+      .then(
+        [self, off, want](std::string& data) {
+          auto& s = self->state;
+          --s.in_flight;
+          if (s.finished)
+            return;
+          if (data.size() != want) {
+            fetch_finish(self, "the node sent " + std::to_string(data.size())
+                                 + " bytes of " + s.address + " at offset "
+                                 + std::to_string(off) + ", not "
+                                 + std::to_string(want));
+            return;
+          }
+          s.early.emplace(off, std::move(data));
+          fetch_drain(self);
+        },
+        [self](caf::error& e) {
+          fetch_finish(self, actors::error_message(e));
+        });
+  }
+}
+
+// (The data goes in as spawn arguments: CAF 0.17 dereferences a null
+// pointer for a spawned function that takes none.)
+caf::behavior fetcher(fetch_actor* self, caf::actor session,
+                      std::string address, fs::path dest, fs::path dir,
+                      std::function<void(std::uint64_t)> on_bytes,
+                      std::shared_ptr<std::promise<outcome>> done) {
+  auto& st = self->state;
+  st.session = std::move(session);
+  st.address = std::move(address);
+  st.dest = std::move(dest);
+  st.temp = fs::path{st.dest.string() + ".part"};
+  st.on_bytes = std::move(on_bytes);
+  st.done = std::move(done);
+  std::error_code ec;
+  st.entry.address = st.address;
+  st.entry.path = fs::relative(st.dest, dir, ec).generic_string();
+  self->monitor(st.session);
+  self->set_down_handler([self](caf::down_msg&) {
+    fetch_finish(self, "the node went away");
+  });
+  self
+    ->request(st.session, std::chrono::seconds(3660), actors::bksnap_atom::value,
+              st.address)
+    .then(
+      [self](std::string& body) {
+        auto& s = self->state;
+        auto j = json::parse(body, nullptr, false);
+        if (!j.is_object() || !j.contains("id") || !j["id"].is_number_unsigned()
+            || !j.contains("bytes") || !j["bytes"].is_number_unsigned()
+            || !j.contains("sha256") || !j["sha256"].is_string()) {
+          fetch_finish(self, "malformed answer from the node");
+          return;
+        }
+        s.id = j["id"].get<std::uint64_t>();
+        s.have_id = true;
+        s.entry.bytes = j["bytes"].get<std::uint64_t>();
+        s.entry.sha256 = j["sha256"].get<std::string>();
+        std::error_code ec2;
+        fs::create_directories(s.dest.parent_path(), ec2);
+        if (ec2) {
+          fetch_finish(self, "cannot create " + s.dest.parent_path().string()
+                               + ": " + ec2.message());
+          return;
+        }
+        auto sink = actors::chunk_sink::create(s.temp, s.entry.bytes,
+                                               s.entry.sha256);
+        if (!sink) {
+          fetch_finish(self, sink.error_value().message);
+          return;
+        }
+        s.sink = std::move(*sink);
+        fetch_drain(self);  // (an empty file is complete at once)
+      },
+      [self](caf::error& e) { fetch_finish(self, actors::error_message(e)); });
+  return {[](caf::ok_atom) {}};
+}
+
 class online_source : public source {
  public:
-  online_source() = default;
+  /// `stream`: the node streams its snapshots here; otherwise it writes
+  /// them into the backup directory itself (the same machine).
+  explicit online_source(bool stream) : stream_(stream) {}
   ~online_source() override {
     if (relay_)
       caf::anon_send_exit(relay_, caf::exit_reason::user_shutdown);
@@ -204,7 +393,15 @@ class online_source : public source {
   }
 
   outcome backup(const std::string& address, const fs::path& dest,
-                 const fs::path& dir) override {
+                 const fs::path& dir,
+                 const std::function<void(std::uint64_t)>& on_bytes) override {
+    if (stream_) {
+      auto done = std::make_shared<std::promise<outcome>>();
+      auto answer = done->get_future();
+      login_.system().spawn<caf::detached>(fetcher, login_.session(), address,
+                                           dest, dir, on_bytes, done);
+      return answer.get();
+    }
     caf::scoped_actor self{login_.system()};
     outcome out;
     self
@@ -223,12 +420,14 @@ class online_source : public source {
           out.entry.bytes = j.value("bytes", std::uint64_t{0});
           out.entry.sha256 = j.value("sha256", std::string{});
           out.ok = true;
+          on_bytes(out.entry.bytes);
         },
         [&](caf::error& e) { out.error = actors::error_message(e); });
     return out;
   }
 
  private:
+  bool stream_;
   system_login login_;
   caf::actor relay_;
 };
@@ -248,78 +447,51 @@ struct backup_args : common_args {
   std::string connect;
   std::string key_file;
   unsigned parallel = 4;
+  bool direct = false;   // --connect: the node writes into --to itself
+  bool cluster = false;  // every node of the cluster, streamed
   actors::network_tls tls;
 };
 
-int run_backup(const backup_args& a) {
-  if (a.parallel < 1 || a.parallel > 64)
-    return fail("backup: --parallel must be between 1 and 64");
-  std::error_code ec;
-  auto dir = fs::absolute(a.to, ec);
-  if (ec)
-    return fail("backup: --to " + a.to + ": " + ec.message());
-  dir = dir.lexically_normal();
-  if (fs::exists(dir / actors::manifest_name, ec))
-    return fail("backup: " + dir.string()
-                + " already holds a backup (manifest.json); choose a new "
-                  "directory");
-  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
-    return fail("backup: " + dir.string() + " is not a directory");
+/// What one node's backup came to.
+struct node_result {
+  bool ok = false;
+  std::string error;
+  actors::backup_manifest manifest;
+  std::uint64_t bytes = 0;
+};
 
-  std::unique_ptr<source> src;
-  std::string err;
-  std::string how;
-  if (!a.connect.empty()) {
-    auto online = std::make_unique<online_source>();
-    auto key = a.key_file.empty() ? default_key_file(a.data) : a.key_file;
-    if (!online->connect(a.connect, key, a.tls, err))
-      return fail("backup: " + err);
-    src = std::move(online);
-    how = "through the node at " + a.connect;
-  } else {
-    auto data = data_dir_of(a.data);
-    if (!fs::exists(actors::site_path(data), ec))
-      return fail("backup: no site at " + data.string()
-                  + " (no site.sqlite); nothing to back up");
-    auto lock = actors::data_dir_lock::acquire(data, "mantissa backup");
-    if (lock) {
-      src = std::make_unique<offline_source>(data, std::move(*lock));
-      how = "offline (no node runs on " + data.string() + ")";
-    } else {
-      // A node runs there: go through it, where its endpoint file says.
-      std::ifstream in{actors::endpoint_file(data)};
-      std::string endpoint;
-      std::getline(in, endpoint);
-      if (endpoint.empty())
-        return fail("backup: " + lock.error_value().message
-                    + ", without a network port: start the node with "
-                      "--listen HOST:PORT, or stop it for an offline backup");
-      auto online = std::make_unique<online_source>();
-      auto key = a.key_file.empty() ? (data / "node.key").string()
-                                    : a.key_file;
-      if (!online->connect(endpoint, key, a.tls, err))
-        return fail("backup: " + err);
-      src = std::move(online);
-      how = "through the node running on " + data.string() + " (" + endpoint
-            + ")";
-    }
-  }
-  actors::backup_manifest m;
+/// Backs up every store `src` lists into `dir` (created) with `parallel`
+/// stores at once, then writes the manifest; `label` names the operation
+/// in progress lines.
+node_result backup_into(source& src, const fs::path& dir, unsigned parallel,
+                        const std::string& how, const std::string& label) {
+  node_result out;
+  auto& m = out.manifest;
   std::vector<std::string> addresses;
-  if (!src->stores(m.node, addresses, err))
-    return fail("backup: cannot list the stores: " + err);
+  std::string err;
+  if (!src.stores(m.node, addresses, err)) {
+    out.error = "cannot list the stores: " + err;
+    return out;
+  }
+  std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec)
-    return fail("backup: cannot create " + dir.string() + ": " + ec.message());
-  std::cerr << "mantissa backup: " << addresses.size() << " stores of node "
+  if (ec) {
+    out.error = "cannot create " + dir.string() + ": " + ec.message();
+    return out;
+  }
+  std::cerr << label << ": " << addresses.size() << " stores of node "
             << m.node << ' ' << how << " into " << dir.string() << '\n';
 
   std::vector<outcome> results(addresses.size());
   std::atomic<std::size_t> next{0};
   std::atomic<bool> failed{false};
-  progress_meter shown{"mantissa backup", "stores"};
+  progress_meter shown{label, "stores"};
   std::atomic<std::size_t> stores_done{0};
   std::atomic<std::uint64_t> bytes_done{0};
+  auto on_bytes = [&](std::uint64_t n) {
+    auto bytes = bytes_done += n;
+    shown.update(stores_done.load(), addresses.size(), bytes);
+  };
   auto work = [&] {
     for (;;) {
       auto i = next++;
@@ -331,42 +503,227 @@ int run_backup(const backup_args& a) {
         failed = true;
         return;
       }
-      results[i] = src->backup(addresses[i], dir / *rel, dir);
+      results[i] = src.backup(addresses[i], dir / *rel, dir, on_bytes);
       if (!results[i].ok) {
         failed = true;
         return;
       }
-      auto bytes = bytes_done += results[i].entry.bytes;
-      shown.update(++stores_done, addresses.size(), bytes);
+      shown.update(++stores_done, addresses.size(), bytes_done.load());
     }
   };
   std::vector<std::thread> workers;
-  auto n = std::min<std::size_t>(a.parallel, std::max<std::size_t>(
-                                                1, addresses.size()));
+  auto n = std::min<std::size_t>(parallel, std::max<std::size_t>(
+                                             1, addresses.size()));
   for (std::size_t i = 0; i < n; ++i)
     workers.emplace_back(work);
   for (auto& t : workers)
     t.join();
   shown.finish();
   for (std::size_t i = 0; i < results.size(); ++i)
-    if (!results[i].ok && !results[i].error.empty())
-      return fail("backup: store " + addresses[i] + ": " + results[i].error
-                  + "; the backup in " + dir.string()
-                  + " is incomplete (no manifest)");
+    if (!results[i].ok && !results[i].error.empty()) {
+      out.error = "store " + addresses[i] + ": " + results[i].error;
+      return out;
+    }
   for (auto& r : results)
     m.stores.push_back(std::move(r.entry));
   m.time = actors::utc_now_iso8601();
-  if (auto w = actors::write_manifest(dir, m); !w)
+  if (auto w = actors::write_manifest(dir, m); !w) {
+    out.error = w.error_value().message;
+    return out;
+  }
+  out.bytes = bytes_done.load();
+  out.ok = true;
+  return out;
+}
+
+// -- Ctrl-C: say that the backup is incomplete, then stop --------------------
+
+char interrupted_line[1024];
+
+extern "C" void on_interrupt(int) {
+  auto n = std::strlen(interrupted_line);
+  auto r = ::write(STDERR_FILENO, interrupted_line, n);
+  (void) r;
+  ::_exit(130);
+}
+
+void say_incomplete_on_interrupt(const fs::path& dir) {
+  std::snprintf(interrupted_line, sizeof interrupted_line,
+                "\nmantissa backup: interrupted; %s is incomplete (no "
+                "manifest) and will not be restored\n",
+                dir.string().c_str());
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+}
+
+/// `--to` as an absolute directory that holds no complete backup.
+bool backup_dir_of(const std::string& to, fs::path& dir, std::string& err) {
+  std::error_code ec;
+  dir = fs::absolute(to, ec);
+  if (ec) {
+    err = "--to " + to + ": " + ec.message();
+    return false;
+  }
+  dir = dir.lexically_normal();
+  if (fs::exists(dir / actors::manifest_name, ec)) {
+    err = dir.string()
+          + " already holds a backup (manifest.json); choose a new directory";
+    return false;
+  }
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec)) {
+    err = dir.string() + " is not a directory";
+    return false;
+  }
+  return true;
+}
+
+int run_cluster_backup(const backup_args& a, const fs::path& dir) {
+  if (a.connect.empty())
+    return fail("backup: --cluster needs --connect (any node of the "
+                "cluster, usually the seed)");
+  if (a.direct)
+    return fail("backup: --cluster streams every node; drop --direct");
+  auto key = a.key_file.empty() ? default_key_file(a.data) : a.key_file;
+  json status;
+  std::string err;
+  if (!cluster_call(a.connect, key, a.tls, "status", json::object(), status,
+                    err))
+    return fail("backup: " + err);
+  actors::cluster_manifest top;
+  top.seed = status.value("seed", std::string{});
+  struct member {
+    std::string name, endpoint;
+  };
+  std::vector<member> members;
+  for (auto& n : status.value("nodes", json::array())) {
+    member mb{n.value("name", std::string{}),
+              n.value("host", std::string{}) + ":"
+                + std::to_string(n.value("port", 0))};
+    if (!actors::is_node_dir_name(mb.name))
+      return fail("backup: the cluster has a node named \"" + mb.name
+                  + "\", which cannot name a directory");
+    if (n.value("state", std::string{}) != "up")
+      return fail("backup: node " + mb.name + " is "
+                  + n.value("state", std::string{"?"})
+                  + "; a cluster backup needs every node up (nothing was "
+                    "written)");
+    members.push_back(std::move(mb));
+  }
+  if (members.empty())
+    return fail("backup: the cluster lists no nodes");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec)
+    return fail("backup: cannot create " + dir.string() + ": " + ec.message());
+  std::cerr << "mantissa backup: cluster of " << top.seed << ", "
+            << members.size() << " nodes, into " << dir.string() << '\n';
+  std::uint64_t total_bytes = 0;
+  std::size_t total_stores = 0;
+  for (auto& mb : members) {
+    auto part = dir / mb.name;
+    // A part left by an interrupted cluster backup is taken again.
+    fs::remove(part / actors::manifest_name, ec);
+    online_source src{true};
+    if (!src.connect(mb.endpoint, key, a.tls, err))
+      return fail("backup: node " + mb.name + ": " + err + "; the backup in "
+                  + dir.string() + " is incomplete (no manifest)");
+    auto r = backup_into(src, part, a.parallel,
+                         "streamed from " + mb.endpoint,
+                         "mantissa backup " + mb.name);
+    if (!r.ok)
+      return fail("backup: node " + mb.name + ": " + r.error
+                  + "; the backup in " + dir.string()
+                  + " is incomplete (no manifest)");
+    if (r.manifest.node != mb.name)
+      return fail("backup: " + mb.endpoint + " says it is node "
+                  + r.manifest.node + ", not " + mb.name);
+    auto sum = actors::sha256_file(part / actors::manifest_name);
+    if (!sum)
+      return fail("backup: " + sum.error_value().message);
+    top.nodes.push_back({mb.name, r.manifest.stores.size(), r.bytes, *sum});
+    total_bytes += r.bytes;
+    total_stores += r.manifest.stores.size();
+  }
+  top.time = actors::utc_now_iso8601();
+  if (auto w = actors::write_cluster_manifest(dir, top); !w)
     return fail("backup: " + w.error_value().message);
-  std::cout << "backed up " << m.stores.size() << " stores ("
-            << mib(static_cast<double>(bytes_done.load())) << ") of node "
-            << m.node << " into " << dir.string() << '\n';
+  std::cout << "backed up " << total_stores << " stores ("
+            << mib(static_cast<double>(total_bytes)) << ") of "
+            << top.nodes.size() << " nodes of the cluster of " << top.seed
+            << " into " << dir.string() << '\n';
+  return 0;
+}
+
+int run_backup(const backup_args& a) {
+  if (a.parallel < 1 || a.parallel > 64)
+    return fail("backup: --parallel must be between 1 and 64");
+  fs::path dir;
+  std::string err;
+  if (!backup_dir_of(a.to, dir, err))
+    return fail("backup: " + err);
+  say_incomplete_on_interrupt(dir);
+  if (a.cluster)
+    return run_cluster_backup(a, dir);
+
+  std::unique_ptr<source> src;
+  std::string how;
+  std::error_code ec;
+  if (!a.connect.empty()) {
+    auto online = std::make_unique<online_source>(!a.direct);
+    auto key = a.key_file.empty() ? default_key_file(a.data) : a.key_file;
+    if (!online->connect(a.connect, key, a.tls, err))
+      return fail("backup: " + err);
+    src = std::move(online);
+    how = a.direct ? "written by the node at " + a.connect
+                   : "streamed from the node at " + a.connect;
+  } else {
+    if (a.direct)
+      return fail("backup: --direct goes with --connect");
+    auto data = data_dir_of(a.data);
+    if (!fs::exists(actors::site_path(data), ec))
+      return fail("backup: no site at " + data.string()
+                  + " (no site.sqlite); nothing to back up");
+    auto lock = actors::data_dir_lock::acquire(data, "mantissa backup");
+    if (lock) {
+      src = std::make_unique<offline_source>(data, std::move(*lock));
+      how = "offline (no node runs on " + data.string() + ")";
+    } else {
+      // A node runs there: go through it, where its endpoint file says.
+      // It is on this machine, so it writes the copies itself.
+      std::ifstream in{actors::endpoint_file(data)};
+      std::string endpoint;
+      std::getline(in, endpoint);
+      if (endpoint.empty())
+        return fail("backup: " + lock.error_value().message
+                    + ", without a network port: start the node with "
+                      "--listen HOST:PORT, or stop it for an offline backup");
+      auto online = std::make_unique<online_source>(false);
+      auto key = a.key_file.empty() ? (data / "node.key").string()
+                                    : a.key_file;
+      if (!online->connect(endpoint, key, a.tls, err))
+        return fail("backup: " + err);
+      src = std::move(online);
+      how = "through the node running on " + data.string() + " (" + endpoint
+            + ")";
+    }
+  }
+  auto r = backup_into(*src, dir, a.parallel, how, "mantissa backup");
+  if (!r.ok)
+    return fail("backup: " + r.error + "; the backup in " + dir.string()
+                + " is incomplete (no manifest)");
+  std::cout << "backed up " << r.manifest.stores.size() << " stores ("
+            << mib(static_cast<double>(r.bytes)) << ") of node "
+            << r.manifest.node << " into " << dir.string() << '\n';
   return 0;
 }
 
 struct restore_args : common_args {
   std::string from;
   std::string account;
+  std::string node;
 };
 
 int run_restore(const restore_args& a) {
@@ -376,7 +733,17 @@ int run_restore(const restore_args& a) {
     std::cerr << "mantissa restore: " << line << '\n';
   };
   auto data = data_dir_of(a.data);
-  auto r = actors::restore_backup(a.from, data, opts);
+  fs::path from = a.from;
+  if (!a.node.empty()) {
+    auto part = actors::cluster_backup_part(a.from, a.node);
+    if (!part)
+      return fail("restore: " + part.error_value().message
+                  + "; nothing was changed");
+    from = *part;
+    std::cerr << "mantissa restore: node " << a.node << "'s part of the "
+              << "cluster backup: " << from.string() << '\n';
+  }
+  auto r = actors::restore_backup(from, data, opts);
   if (!r)
     return fail("restore: " + r.error_value().message);
   if (a.account.empty())
@@ -407,8 +774,14 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
     ->required();
   add_data_option(backup, *b);
   backup->add_option("--connect", b->connect,
-                     "A running node's --listen HOST:PORT (on this machine: "
-                     "it writes the copies into --to)");
+                     "A running node's --listen HOST:PORT, on any machine: "
+                     "it streams its snapshots here");
+  backup->add_flag("--direct", b->direct,
+                   "With --connect, a node on this machine: it writes the "
+                   "copies into --to itself instead of streaming them");
+  backup->add_flag("--cluster", b->cluster,
+                   "Every node of the cluster of --connect, into TO/<node>/, "
+                   "with a top-level manifest naming the nodes");
   backup->add_option("--key", b->key_file,
                      "The node key (default: DATA/node.key, or "
                      "DATA/cluster.key with --connect)");
@@ -426,6 +799,8 @@ void add_backup_commands(CLI::App& app, int& exit_code) {
   restore->add_option("--account", r->account,
                       "Restore only this account's store (user@domain or an "
                       "offering)");
+  restore->add_option("--node", r->node,
+                      "A cluster backup: restore this node's part");
   restore->callback([r, &exit_code] { exit_code = run_restore(*r); });
 }
 

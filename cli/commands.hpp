@@ -38,8 +38,8 @@ struct site_setup {
   std::string plugins;    ///< the setting offerings.plugins, or ""
   std::string domain;     ///< the setting site.domain, or ""
   std::string smtp;       ///< the configured SMTP listener, or ""
-  /// Every setting whose key starts with "smtp." (docs/smtp.md) or
-  /// "http." (docs/http-api.md).
+  /// Every setting whose key starts with "smtp." (docs/smtp.md), "http."
+  /// (docs/http-api.md), "cluster." or "backup." (docs/operations.md).
   std::map<std::string, std::string> settings;
 };
 

@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include "actors/accounts.hpp"
+#include "actors/backup.hpp"
 #include "actors/node.hpp"
 #include "cli/commands.hpp"
 #include "log/log.hpp"
@@ -244,6 +245,20 @@ int run_start(const start_args& args) {
                    "network port: give --listen HOST:PORT too\n";
       return 2;
     }
+  }
+  {
+    auto value = [&](const char* key) -> std::string {
+      auto i = setup.settings.find(key);
+      return i == setup.settings.end() ? std::string{} : i->second;
+    };
+    auto sched = actors::backup_schedule_from_settings(
+      value("backup.schedule"), value("backup.dir"), value("backup.keep"),
+      data_dir);
+    if (!sched) {
+      std::cerr << "mantissa start: " << sched.error_value().message << '\n';
+      return 2;
+    }
+    nopts.backups = *sched;
   }
   for (auto& kv : args.caf) {
     auto eq = kv.find('=');

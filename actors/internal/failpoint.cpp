@@ -28,6 +28,10 @@ bool armed(const char* name) {
 
 } // namespace
 
+bool failpoint_armed(const char* name) {
+  return armed(name);
+}
+
 void failpoint(const char* name) {
   if (!armed(name))
     return;

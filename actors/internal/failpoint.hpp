@@ -13,4 +13,9 @@ namespace mantissa::actors::internal {
 
 void failpoint(const char* name);
 
+/// Whether `MANTISSA_FAILPOINTS` lists `name`, for failpoints that change
+/// what is done instead of stopping (`backup.corrupt_chunk`: the streamer
+/// damages the first chunk it sends, so that a test sees it refused).
+[[nodiscard]] bool failpoint_armed(const char* name);
+
 } // namespace mantissa::actors::internal

@@ -286,6 +286,25 @@ caf::behavior session_fun(session_actor* self, std::string role,
                      });
       return rp;
     },
+    [self](bksnap_atom atm, std::string& address) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden, "backups need the system role");
+      return self->delegate(self->state.bridge, atm, std::move(address),
+                            caf::actor_cast<caf::actor>(self));
+    },
+    [self](bkchunk_atom atm, std::uint64_t id,
+           std::uint64_t offset) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden, "backups need the system role");
+      return self->delegate(self->state.bridge, atm, id, offset,
+                            caf::actor_cast<caf::actor>(self));
+    },
+    [self](bkfree_atom atm, std::uint64_t id) -> caf::result<caf::message> {
+      if (self->state.role != system_role)
+        return make_error(error_code::forbidden, "backups need the system role");
+      return self->delegate(self->state.bridge, atm, id,
+                            caf::actor_cast<caf::actor>(self));
+    },
     [self](stats_atom atm) -> caf::result<caf::message> {
       if (self->state.role != system_role)
         return make_error(error_code::forbidden,

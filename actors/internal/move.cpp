@@ -7,7 +7,6 @@
 #include <system_error>
 
 #include <fcntl.h>
-#include <sodium.h>
 #include <unistd.h>
 
 #include <caf/actor_system.hpp>
@@ -18,6 +17,7 @@
 
 #include "actors/accounts.hpp"
 #include "actors/errors.hpp"
+#include "actors/file_chunks.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/failpoint.hpp"
 #include "actors/internal/runtime.hpp"
@@ -93,13 +93,6 @@ caf::expected<fs::path> user_store_path(const fs::path& data_dir,
   return store_path(data_dir, *addr);
 }
 
-std::string hex_of(const unsigned char* d, std::size_t n) {
-  std::string out(2 * n + 1, '\0');
-  sodium_bin2hex(out.data(), out.size(), d, n);
-  out.pop_back();
-  return out;
-}
-
 } // namespace
 
 fs::path moving_out_marker(const fs::path& store) {
@@ -157,7 +150,7 @@ namespace {
 
 /// Chunks in flight to the target at once.
 constexpr int chunk_window = 4;
-constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
+constexpr std::size_t chunk_bytes = file_chunk_bytes;
 
 struct mover_state {
   static inline const char* name = "mantissa.mover";
@@ -533,22 +526,13 @@ void send_chunks(mover_actor* self) {
   }
   while (st.in_flight < chunk_window && st.read_off < st.bytes) {
     auto n = std::min<std::uint64_t>(chunk_bytes, st.bytes - st.read_off);
-    std::string buf(n, '\0');
-    std::size_t got = 0;
-    while (got < n) {
-      auto r = ::pread(st.fd, buf.data() + got, n - got,
-                       static_cast<off_t>(st.read_off + got));
-      if (r < 0 && errno == EINTR)
-        continue;
-      if (r <= 0) {
-        fail(self, error_code::io_error,
-             "cannot read the snapshot " + st.snap.string() + ": "
-               + (r == 0 ? std::string{"it is shorter than it was"}
-                         : std::string{std::strerror(errno)}));
-        return;
-      }
-      got += static_cast<std::size_t>(r);
+    auto chunk = read_file_chunk(st.fd, st.read_off, n, st.snap);
+    if (!chunk) {
+      fail(self, error_code::io_error,
+           "the snapshot: " + chunk.error_value().message);
+      return;
     }
+    auto buf = std::move(*chunk);
     st.read_off += n;
     ++st.in_flight;
     relay(self, "chunk", std::move(buf),
@@ -754,11 +738,7 @@ struct incoming {
   bool replica = false;  // becomes `<store>.replica`, not the store
   std::string from;
   fs::path path;
-  int fd = -1;
-  std::uint64_t expected = 0;
-  std::uint64_t received = 0;
-  std::string sha256;
-  crypto_hash_sha256_state hash;
+  std::unique_ptr<chunk_sink> sink;  // while chunks arrive
   bool complete = false;
   bool applied = false;
 };
@@ -782,8 +762,6 @@ void drop(receiver_state& st, const std::string& address) {
   auto i = st.moves.find(address);
   if (i == st.moves.end())
     return;
-  if (i->second.fd >= 0)
-    ::close(i->second.fd);
   st.moves.erase(i);
 }
 
@@ -817,13 +795,11 @@ caf::result<std::string> on_begin(receiver_actor* self,
   m.replica = replica;
   m.from = j.value("from", std::string{});
   m.path = path;
-  m.expected = j.value("bytes", std::uint64_t{0});
-  m.sha256 = j.value("sha256", std::string{});
-  m.fd = ::open(in.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (m.fd < 0)
-    return make_error(error_code::io_error,
-                      "cannot create " + in.string() + ": " + std::strerror(errno));
-  crypto_hash_sha256_init(&m.hash);
+  auto sink = chunk_sink::create(in, j.value("bytes", std::uint64_t{0}),
+                                 j.value("sha256", std::string{}));
+  if (!sink)
+    return make_error(sink.error_value());
+  m.sink = std::move(*sink);
   st.moves.emplace(address, std::move(m));
   return std::string{"{\"ok\":true}"};
 }
@@ -831,58 +807,35 @@ caf::result<std::string> on_begin(receiver_actor* self,
 caf::result<std::string> on_chunk(receiver_actor* self, incoming& m,
                                   const std::string& address,
                                   const std::string& data) {
-  if (m.fd < 0 || m.complete)
+  if (!m.sink || m.complete)
     return make_error(error_code::invalid_query, "chunk: no transfer open");
-  if (m.received + data.size() > m.expected) {
-    drop(self->state, address);
-    return make_error(error_code::invalid_value, "chunk: more bytes than announced");
+  if (auto r = m.sink->append(data); !r) {
+    drop(self->state, address);  // (m is gone)
+    return make_error(r.error_value().code == store::errc::invalid_value
+                        ? error_code::invalid_value
+                        : error_code::io_error,
+                      "chunk: " + r.error_value().message);
   }
-  std::size_t off = 0;
-  while (off < data.size()) {
-    auto n = ::write(m.fd, data.data() + off, data.size() - off);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      std::string why = "cannot write " + incoming_path(m.path).string() + ": "
-                        + std::strerror(errno);
-      drop(self->state, address);  // `m` goes with it
-      return make_error(error_code::io_error, why);
-    }
-    off += static_cast<std::size_t>(n);
-  }
-  crypto_hash_sha256_update(&m.hash,
-                            reinterpret_cast<const unsigned char*>(data.data()),
-                            data.size());
-  m.received += data.size();
   return std::string{"{\"ok\":true}"};
 }
 
 caf::result<std::string> on_end(receiver_actor* self, incoming& m,
                                  const std::string& address) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&m.hash, digest);
-  auto hex = hex_of(digest, sizeof digest);
-  if (m.received != m.expected || hex != m.sha256) {
-    auto why = m.received != m.expected
-                 ? "received " + std::to_string(m.received) + " of "
-                     + std::to_string(m.expected) + " bytes"
-                 : "the copy's SHA-256 is " + hex + ", not " + m.sha256;
+  if (!m.sink || m.complete)
+    return make_error(error_code::invalid_query, "end: no transfer open");
+  // Checks size and SHA-256, then makes the copy durable now, before the
+  // switch: the sync after the changes then writes only what they
+  // touched, and the store's writes pause less.
+  if (auto r = m.sink->finish(); !r) {
     auto in = incoming_path(m.path);
-    drop(self->state, address);  // `m` goes with it
+    auto damaged = r.error_value().code == store::errc::corrupt;
+    drop(self->state, address);  // (m is gone)
     (void) remove_file(in);
-    return make_error(error_code::io_error, "the copy is damaged: " + why);
+    return make_error(error_code::io_error,
+                      (damaged ? "the copy is damaged: " : "")
+                        + r.error_value().message);
   }
-  // Durable now, before the switch: the sync after the changes then
-  // writes only what they touched, and the store's writes pause less.
-  if (::fdatasync(m.fd) != 0) {
-    auto in = incoming_path(m.path);
-    std::string why = "cannot sync " + in.string() + ": " + std::strerror(errno);
-    drop(self->state, address);  // `m` goes with it
-    (void) remove_file(in);
-    return make_error(error_code::io_error, why);
-  }
-  ::close(m.fd);
-  m.fd = -1;
+  m.sink.reset();
   m.complete = true;
   return std::string{"{\"ok\":true}"};
 }

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <caf/actor_system.hpp>
@@ -22,6 +23,8 @@
 #include "actors/backup.hpp"
 #include "client/client.hpp"
 #include "store/store.hpp"
+#include "tests/support/cluster.hpp"
+#include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -447,4 +450,313 @@ TEST_CASE("restore --account restores one account's store only",
   CHECK(notes_of(*s, users[1]).size() == bob_later);
   // The password of the backup logs in again.
   CHECK(client::session::login(sys, *gw, users[0], password));
+}
+
+// -- streamed, cluster-wide and scheduled backups ------------------------------
+
+namespace {
+
+/// Files of `data`'s temporary snapshot place (the node streams from it).
+std::size_t stream_leftovers(const fs::path& data) {
+  std::size_t n = 0;
+  std::error_code ec;
+  for (fs::directory_iterator i{data / "backup-tmp", ec}, end; !ec && i != end;
+       i.increment(ec))
+    ++n;
+  return n;
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::seconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred())
+      return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return pred();
+}
+
+/// `.part` files below `dir` (a streamed file not finished).
+std::size_t part_files(const fs::path& dir) {
+  std::size_t n = 0;
+  std::error_code ec;
+  if (!fs::exists(dir, ec))
+    return 0;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.path().extension() == ".part")
+      ++n;
+  return n;
+}
+
+} // namespace
+
+TEST_CASE("a streamed backup (--connect) restores into a fresh data "
+          "directory item by item",
+          "[integration][backup][stream]") {
+  temp_dir dir;
+  auto data = dir / "data";
+  auto backup = dir / "backup";
+  make_site(data);
+  std::map<std::string, std::map<std::int64_t, json>> written;
+  {
+    node_process node{data};
+    client_config cfg;
+    caf::actor_system sys{cfg};
+    auto gw = client::connect(sys, "127.0.0.1", node.port());
+    REQUIRE(gw);
+    auto s = client::session::login(sys, *gw, "system", node.key());
+    REQUIRE(s);
+    // Alice's store spans several chunks (1 MiB each).
+    for (std::size_t u = 0; u < 3; ++u)
+      for (int i = 0; i < (u == 0 ? 120 : 20); ++i) {
+        auto it = s->put(users[u], "notes.note",
+                         {{"title", users[u] + " " + std::to_string(i)},
+                          {"body", std::string(u == 0 ? 30000 : 500,
+                                               static_cast<char>('a' + i % 26))}});
+        REQUIRE(it);
+        written[users[u]][(*it)["id"].get<std::int64_t>()] = *it;
+      }
+    // As from another machine: only the node's port and key.
+    auto key = dir / "copied.key";
+    fs::copy_file(data / "node.key", key);
+    auto b = run({MANTISSA_BINARY, "backup", "--to", backup.string(),
+                  "--connect", "127.0.0.1:" + std::to_string(node.port()),
+                  "--key", key.string()},
+                 {}, 120s);
+    INFO("backup stdout: " << b.out << "\nstderr: " << b.err);
+    REQUIRE(b.exit_code == 0);
+    CHECK(b.err.find("streamed from the node at") != std::string::npos);
+    CHECK(part_files(backup) == 0);
+    // The node's snapshots are gone once the command ends.
+    CHECK(wait_until([&] { return stream_leftovers(data) == 0; }, 10s));
+  }
+  auto m = actors::read_manifest(backup);
+  REQUIRE(m);
+  REQUIRE(m->stores.size() >= 5);
+  CHECK(m->stores[0].address == "site");
+  CHECK(actors::verify_backup(backup, *m));
+  bool big = false;
+  for (auto& e : m->stores)
+    big = big || e.bytes > 3 * (1u << 20);
+  CHECK(big);
+
+  auto fresh = dir / "fresh";
+  auto r = run({MANTISSA_BINARY, "restore", "--from", backup.string(),
+                "--data", fresh.string()});
+  INFO("restore: " << r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  node_process node{fresh};
+  client_config cfg;
+  caf::actor_system sys{cfg};
+  auto gw = client::connect(sys, "127.0.0.1", node.port());
+  REQUIRE(gw);
+  auto s = client::session::login(sys, *gw, "system", node.key());
+  REQUIRE(s);
+  for (std::size_t u = 0; u < 3; ++u) {
+    auto now = notes_of(*s, users[u]);
+    CHECK(now.size() == written[users[u]].size());
+    for (auto& [id, item] : written[users[u]]) {
+      INFO(users[u] << " note #" << id);
+      REQUIRE(now.count(id) == 1);
+      CHECK(now[id] == item);
+    }
+  }
+  CHECK(client::session::login(sys, *gw, users[1], password));
+}
+
+TEST_CASE("a streamed file damaged on the way is refused",
+          "[integration][backup][stream]") {
+  temp_dir dir;
+  auto data = dir / "data";
+  auto backup = dir / "backup";
+  make_site(data);
+  child proc{{MANTISSA_BINARY, "start", "--data", data.string(), "--http",
+              "127.0.0.1:0", "--listen", "127.0.0.1:0", "--no-demo"},
+             {"MANTISSA_FAILPOINTS=backup.corrupt_chunk"}};
+  auto line = proc.wait_for_line("listening for actors on", 30s);
+  REQUIRE(line);
+  std::smatch sm;
+  REQUIRE(std::regex_search(*line, sm, std::regex{R"(:(\d+)\s*$)"}));
+  REQUIRE(proc.wait_for_line("serving http://", 30s));
+  auto b = run({MANTISSA_BINARY, "backup", "--to", backup.string(),
+                "--connect", "127.0.0.1:" + std::string{sm[1]}, "--key",
+                (data / "node.key").string(), "--parallel", "1"},
+               {}, 120s);
+  INFO("backup stdout: " << b.out << "\nstderr: " << b.err);
+  CHECK(b.exit_code != 0);
+  CHECK(b.err.find("is damaged") != std::string::npos);
+  CHECK(b.err.find("incomplete (no manifest)") != std::string::npos);
+  CHECK(!fs::exists(backup / "manifest.json"));
+  CHECK(part_files(backup) == 0);
+  // Nothing restorable, and the node keeps no snapshot.
+  auto r = run({MANTISSA_BINARY, "restore", "--from", backup.string(),
+                "--data", (dir / "fresh").string()});
+  CHECK(r.exit_code != 0);
+  CHECK(r.err.find("not a complete backup") != std::string::npos);
+  CHECK(wait_until([&] { return stream_leftovers(data) == 0; }, 10s));
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(30s) == 0);
+}
+
+TEST_CASE("a cluster backup of three nodes restores one node's part",
+          "[integration][backup][cluster]") {
+  namespace cl = mantissa::test::cluster;
+  temp_dir dir;
+  const std::string pw = "correct horse battery";
+  cl::test_cluster c{dir.path(), {"n1", "n2", "n3"}, pw};
+  auto& n1 = c[0];
+  auto& n2 = c[1];
+  const std::map<std::string, std::string> homes{
+    {"alice@example.com", "n1"}, {"bob@example.com", "n2"},
+    {"carol@example.com", "n3"}, {"erin@example.com", "n2"}};
+  std::map<std::string, int> count{{"alice@example.com", 5},
+                                   {"bob@example.com", 12},
+                                   {"carol@example.com", 3},
+                                   {"erin@example.com", 7}};
+  for (auto& [user, node] : homes) {
+    auto a = cl::add_user(n1.endpoint(), c.key(), user, pw, node);
+    INFO(a.err);
+    REQUIRE(a.exit_code == 0);
+    auto auth = cl::login(n1.http(), user, pw);
+    for (int i = 0; i < count[user]; ++i) {
+      auto r = mantissa::test::http_request(
+        n1.http(), "POST", "/api/stores/" + user + "/items/notes.note",
+        json{{"title", user + " " + std::to_string(i)}}.dump(), auth);
+      REQUIRE(r);
+      REQUIRE(r->status == 201);
+    }
+  }
+  auto backup = dir / "backup";
+  auto b = run({MANTISSA_BINARY, "backup", "--cluster", "--connect",
+                n1.endpoint(), "--key", c.key().string(), "--to",
+                backup.string()},
+               {}, 120s);
+  INFO("backup stdout: " << b.out << "\nstderr: " << b.err);
+  REQUIRE(b.exit_code == 0);
+  CHECK(b.out.find("of 3 nodes") != std::string::npos);
+  auto top = actors::read_cluster_manifest(backup);
+  REQUIRE(top);
+  REQUIRE(*top);
+  CHECK((*top)->seed == "n1");
+  REQUIRE((*top)->nodes.size() == 3);
+  for (auto& part : (*top)->nodes) {
+    INFO(part.name);
+    auto m = actors::read_manifest(backup / part.name);
+    REQUIRE(m);
+    CHECK(m->node == part.name);
+    CHECK(m->stores.size() == part.stores);
+    CHECK(actors::verify_backup(backup / part.name, *m));
+    for (auto& [user, node] : homes) {
+      auto held = std::count_if(m->stores.begin(), m->stores.end(),
+                                [&](auto& e) { return e.address == user; });
+      CHECK(held == (node == part.name ? 1 : 0));
+    }
+  }
+  // A cluster backup needs --node; an unknown node is named.
+  auto fresh = dir / "fresh";
+  auto whole = run({MANTISSA_BINARY, "restore", "--from", backup.string(),
+                    "--data", fresh.string()});
+  CHECK(whole.exit_code != 0);
+  CHECK(whole.err.find("restore one node's part with --node") != std::string::npos);
+  auto nope = run({MANTISSA_BINARY, "restore", "--from", backup.string(),
+                   "--node", "n9", "--data", fresh.string()});
+  CHECK(nope.exit_code != 0);
+  CHECK(nope.err.find("has no node n9 (it has n1, n2, n3)") != std::string::npos);
+  CHECK(!fs::exists(fresh));
+
+  // n2 is lost; its part comes back into a fresh data directory.
+  n2.kill9();
+  auto r = run({MANTISSA_BINARY, "restore", "--from", backup.string(),
+                "--node", "n2", "--data", fresh.string()});
+  INFO("restore: " << r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  node_process node{fresh};
+  client_config cfg;
+  caf::actor_system sys{cfg};
+  auto gw = client::connect(sys, "127.0.0.1", node.port());
+  REQUIRE(gw);
+  auto s = client::session::login(sys, *gw, "system", node.key());
+  REQUIRE(s);
+  for (auto* user : {"bob@example.com", "erin@example.com"}) {
+    auto notes = notes_of(*s, user);
+    CHECK(notes.size() == static_cast<std::size_t>(count[user]));
+    std::set<std::string> titles;
+    for (auto& [id, it] : notes)
+      titles.insert(it.value("title", std::string{}));
+    for (int i = 0; i < count[user]; ++i)
+      CHECK(titles.count(std::string{user} + " " + std::to_string(i)) == 1);
+  }
+  CHECK(!fs::exists(fresh / "users/example.com/alice.sqlite"));
+  // One account of a node's part.
+  node.stop();
+  auto one = run({MANTISSA_BINARY, "restore", "--from", backup.string(),
+                  "--node", "n2", "--data", fresh.string(), "--account",
+                  "bob@example.com"});
+  INFO("restore --account: " << one.out << one.err);
+  CHECK(one.exit_code == 0);
+}
+
+TEST_CASE("scheduled backups appear on time and rotate",
+          "[integration][backup][schedule]") {
+  temp_dir dir;
+  auto data = dir / "data";
+  auto backups = dir / "backups";
+  make_site(data);
+  auto set = [&](const std::string& k, const std::string& v) {
+    auto r = run({MANTISSA_BINARY, "config", "set", k, v, "--data",
+                  data.string()});
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+  };
+  // A bad interval stops the node from starting, with the setting named.
+  set("backup.schedule", "often");
+  auto bad = run({MANTISSA_BINARY, "start", "--data", data.string(), "--http",
+                  "127.0.0.1:0", "--no-demo"},
+                 {}, 30s);
+  CHECK(bad.exit_code != 0);
+  CHECK(bad.err.find("backup.schedule") != std::string::npos);
+  set("backup.schedule", "2s");
+  set("backup.dir", backups.string());
+  set("backup.keep", "2");
+  child proc{{MANTISSA_BINARY, "start", "--data", data.string(), "--http",
+              "127.0.0.1:0", "--listen", "127.0.0.1:0", "--no-demo"}};
+  auto served = proc.wait_for_line("serving http://", 30s);
+  REQUIRE(served);
+  std::smatch sm;
+  REQUIRE(std::regex_search(*served, sm, std::regex{R"(:(\d+)/)"}));
+  auto http = static_cast<std::uint16_t>(std::stoi(sm[1]));
+  // Four runs: the first at once, then every 2 s.
+  auto runs = [&] {
+    auto err = proc.err();
+    std::size_t n = 0;
+    for (auto at = err.find("scheduled backup "); at != std::string::npos;
+         at = err.find("scheduled backup ", at + 1))
+      n += err.compare(at, 19, "scheduled backups e") == 0 ? 0 : 1;
+    return n;
+  };
+  CHECK(wait_until([&] { return runs() >= 4; }, 40s));
+  INFO("node stderr: " << proc.err());
+  std::vector<fs::path> complete;
+  for (auto& e : fs::directory_iterator(backups))
+    if (e.is_directory() && fs::exists(e.path() / "manifest.json"))
+      complete.push_back(e.path());
+  CHECK(complete.size() == 2);
+  auto last = json::parse(std::ifstream{backups / "last-run.json"}, nullptr,
+                          false);
+  REQUIRE(last.is_object());
+  CHECK(last.value("ok", false));
+  CHECK(proc.err().find("old removed, 2 kept") != std::string::npos);
+  auto metrics = mantissa::test::http_request(http, "GET", "/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("mantissa_backup_last_run_ok 1") != std::string::npos);
+  CHECK(metrics->body.find("mantissa_backup_runs_total{result=\"ok\"}")
+        != std::string::npos);
+  proc.signal(SIGTERM);
+  CHECK(proc.wait(30s) == 0);
+  // The newest backup restores.
+  std::sort(complete.begin(), complete.end());
+  auto r = run({MANTISSA_BINARY, "restore", "--from", complete.back().string(),
+                "--data", (dir / "fresh").string()});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
 }
