@@ -42,6 +42,7 @@
 #include "actors/messaging.hpp"
 #include "actors/metrics.hpp"
 #include "actors/network_tuning.hpp"
+#include "log/log.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
 
@@ -471,7 +472,8 @@ bool node::start(std::string& err) {
   d.lock = std::move(*lock);
   // Snapshots a streamed backup of an earlier run left (it died).
   if (auto e = internal::remove_stream_leftovers(d.opts.data_dir); !e.empty())
-    std::fprintf(stderr, "mantissa: backup: %s\n", e.c_str());
+    log::warn("backup", "removing a streamed backup's leftovers",
+              {{"error", e}});
   // The node's own item types come first; a second registration (a node
   // restarted in the same process) is harmless.
   if (d.types.current("mantissa.account") == nullptr) {

@@ -68,10 +68,34 @@ int on_conflict(void* ctx, int, sqlite3_changeset_iter*) {
 
 } // namespace
 
+namespace {
+result<void> apply_rows(sqlite::connection& conn, const std::string& changeset);
+} // namespace
+
 result<void> apply_changeset(sqlite::connection& conn,
                              const std::string& changeset) {
   if (changeset.empty())
     return {};
+  // The rows and the outbox's counter (catch_up_sequences) in one
+  // transaction: the caller's, or one of its own.
+  bool own = !conn.in_transaction();
+  if (own)
+    MANTISSA_TRY(conn.exec("BEGIN IMMEDIATE"));
+  auto r = apply_rows(conn, changeset);
+  if (r)
+    r = catch_up_sequences(conn);
+  if (own) {
+    if (r)
+      r = conn.exec("COMMIT");
+    if (!r)
+      (void) conn.exec("ROLLBACK");
+  }
+  return r;
+}
+
+namespace {
+
+result<void> apply_rows(sqlite::connection& conn, const std::string& changeset) {
   apply_state st;
   auto rc = sqlite3changeset_apply(
     conn.handle(), static_cast<int>(changeset.size()),
@@ -86,6 +110,27 @@ result<void> apply_changeset(sqlite::connection& conn,
                  std::string{"cannot apply the changes: "}
                    + sqlite3_errmsg(conn.handle())};
   return {};
+}
+
+} // namespace
+
+result<void> catch_up_sequences(sqlite::connection& conn) {
+  // A session records tables with a primary key only: sqlite_sequence,
+  // where AUTOINCREMENT keeps the highest seq ever handed out, is not in a
+  // changeset. The outbox is the one such table; its counter must cover
+  // the rows the changes added (last_queued reads it at activation).
+  if (sqlite3_table_column_metadata(conn.handle(), "main", "mantissa_outbox",
+                                    "seq", nullptr, nullptr, nullptr, nullptr,
+                                    nullptr)
+      != SQLITE_OK)
+    return {};
+  return conn.exec(
+    "UPDATE sqlite_sequence SET seq = (SELECT max(seq) FROM mantissa_outbox) "
+    "WHERE name = 'mantissa_outbox' AND seq < (SELECT max(seq) FROM "
+    "mantissa_outbox);"
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'mantissa_outbox', "
+    "max(seq) FROM mantissa_outbox HAVING max(seq) IS NOT NULL AND NOT EXISTS "
+    "(SELECT 1 FROM sqlite_sequence WHERE name = 'mantissa_outbox');");
 }
 
 } // namespace mantissa::store

@@ -47,4 +47,9 @@ class change_recorder {
 [[nodiscard]] result<void> apply_changeset(sqlite::connection& conn,
                                            const std::string& changeset);
 
+/// Raises the outbox's AUTOINCREMENT counter to its highest row, which a
+/// changeset cannot carry (apply_changeset calls it); a no-op for a file
+/// without outbox.
+[[nodiscard]] result<void> catch_up_sequences(sqlite::connection& conn);
+
 } // namespace mantissa::store

@@ -209,6 +209,8 @@ result<void> put_target(store& s, const target_state& t) {
 result<std::int64_t> last_queued(store& s) {
   if (!s.has_schedule_tables())
     return std::int64_t{0};
+  // sqlite_sequence keeps the highest seq ever queued, even after answered
+  // messages are removed (apply_changeset keeps it current in copies).
   auto st = s.connection().query(
     "SELECT seq FROM sqlite_sequence WHERE name = 'mantissa_outbox'");
   if (!st)

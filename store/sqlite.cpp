@@ -292,6 +292,10 @@ int connection::changes() const noexcept {
   return sqlite3_changes(db_);
 }
 
+std::int64_t connection::total_changes() const noexcept {
+  return sqlite3_total_changes64(db_);
+}
+
 bool connection::in_transaction() const noexcept {
   return sqlite3_get_autocommit(db_) == 0;
 }

@@ -189,6 +189,9 @@ class connection {
 
   [[nodiscard]] std::int64_t last_insert_rowid() const noexcept;
   [[nodiscard]] int changes() const noexcept;
+  /// Rows inserted, updated or deleted through this connection since it
+  /// opened (triggers included): unchanged means nothing was written.
+  [[nodiscard]] std::int64_t total_changes() const noexcept;
   [[nodiscard]] bool in_transaction() const noexcept;
 
   /// The error for the connection's last failed call, prefixed by `what`.

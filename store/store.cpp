@@ -107,7 +107,13 @@ CREATE TABLE IF NOT EXISTS mantissa_inbox(
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mantissa_outbox_by_target
   ON mantissa_outbox(target, seq) WHERE answer IS NULL;
+INSERT OR REPLACE INTO mantissa_meta(key, value) VALUES ('catalogue', 3);
 )sql";
+
+/// What `catalogue_sql` records as `catalogue` in mantissa_meta once all of
+/// it is there: an activation that reads it skips looking for the markers.
+/// Raise it with every group of tables added to `catalogue_sql`.
+constexpr std::int64_t catalogue_version = 3;
 
 /// The last object `catalogue_sql` creates for each group of tables added
 /// over time (sharing, schedule, then messages). When all are present the whole
@@ -312,11 +318,23 @@ store::open(const std::filesystem::path& path, const type_registry& registry,
   if (!conn)
     return std::move(conn).error_value();
   std::unique_ptr<store> s{new store(std::move(*conn), registry, opts)};
-  if (!opts.read_only)
-    MANTISSA_TRY(s->init_catalogue());
-  else
+  if (!opts.read_only) {
+    // The meta table first: a file of a newer format is refused before
+    // anything is written, and a complete catalogue (the common case of an
+    // activation) needs no look at the schema.
+    MANTISSA_TRY(s->read_meta(true));
+    if (s->catalogue_ >= catalogue_version) {
+      s->sharing_tables_ = true;
+      s->schedule_tables_ = true;
+    } else {
+      MANTISSA_TRY(s->init_catalogue());
+      MANTISSA_TRY(s->read_meta(false));
+    }
+  } else {
     MANTISSA_TRY(s->probe_sharing_tables());
-  MANTISSA_TRY(s->load_catalogue());
+    MANTISSA_TRY(s->read_meta(true));
+  }
+  MANTISSA_TRY(s->load_types());
   return s;
 }
 
@@ -332,8 +350,18 @@ result<void> store::init_catalogue() {
   if (!has)
     return std::move(has).error_value();
   if ((*probe)->column_int64(0) == catalogue_marker_count) {
+    // Complete, from before the version was recorded: record it, so that
+    // the next activation skips this look.
     sharing_tables_ = true;
     schedule_tables_ = true;
+    (*probe)->reset();
+    if (auto r = db_->exec("INSERT OR REPLACE INTO mantissa_meta(key, value) "
+                           "VALUES ('catalogue', "
+                           + std::to_string(catalogue_version) + ")");
+        !r)
+      return error{r.code(), "cannot record the catalogue of "
+                               + db_->path().string() + ": "
+                               + r.error_value().message};
     return {};
   }
   if (auto r = db_->exec(std::string{"BEGIN IMMEDIATE;"} + catalogue_sql
@@ -365,11 +393,17 @@ result<void> store::probe_sharing_tables() {
 }
 
 result<void> store::load_catalogue() {
-  types_.clear();
+  MANTISSA_TRY(read_meta(opts_.read_only));
+  return load_types();
+}
+
+result<void> store::read_meta(bool missing_ok) {
+  catalogue_ = 0;
   auto meta = db_->prepare("SELECT key, value FROM mantissa_meta");
   if (!meta) {
-    // A read-only open of a file without catalogue: an empty store.
-    if (opts_.read_only)
+    // A file without catalogue: an empty store (read-only), or one whose
+    // catalogue is created next.
+    if (missing_ok)
       return {};
     return std::move(meta).error_value();
   }
@@ -388,7 +422,14 @@ result<void> store::load_catalogue() {
                 + std::to_string(format_version) + ")"};
     if (key == "next_id")
       next_id_ = persisted_next_id_ = std::max<item_id>(1, val);
+    if (key == "catalogue")
+      catalogue_ = val;
   }
+  return {};
+}
+
+result<void> store::load_types() {
+  types_.clear();
   auto st = db_->prepare(
     "SELECT name, version, table_name, declaration FROM mantissa_types");
   if (!st)

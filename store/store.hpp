@@ -310,6 +310,10 @@ class store {
 
   result<void> init_catalogue();
   result<void> probe_sharing_tables();
+  /// Reads `mantissa_meta` (format check, id counter, catalogue version);
+  /// `missing_ok`: a file without it reads as catalogue 0.
+  result<void> read_meta(bool missing_ok);
+  result<void> load_types();
   result<void> load_catalogue();
   result<const type_decl*> decl_for(std::string_view type) const;
   result<void> ensure_table(const type_decl& decl);
@@ -352,6 +356,7 @@ class store {
   item_id persisted_next_id_ = 1;
   bool sharing_tables_ = false;
   bool schedule_tables_ = false;
+  std::int64_t catalogue_ = 0;  // mantissa_meta's 'catalogue' (0: not recorded)
   std::uint64_t sharing_version_ = 0;
   std::map<std::string, type_state, std::less<>> types_;
 };

@@ -17,6 +17,7 @@
 #include "actors/internal/backup_request.hpp"
 #include "actors/metrics.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/sqlite.hpp"
 
 namespace mantissa::actors::internal {
@@ -28,11 +29,6 @@ namespace {
 
 using bktick_atom = caf::atom_constant<caf::atom("bktick")>;
 constexpr const char* prefix = "backup-";
-
-void log(const std::string& line) {
-  auto text = "mantissa: backup: " + line + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);
-}
 
 std::string stamp(std::time_t t) {
   std::tm tm{};
@@ -107,14 +103,16 @@ void write_last_run(scheduler_actor* self, const json& j) {
     std::ofstream out{temp, std::ios::binary | std::ios::trunc};
     out << j.dump(2) << '\n';
     if (!out) {
-      log("cannot write " + temp.string());
+      log::error("backup", "cannot write the last run's status",
+                 {{"path", temp.string()}});
       return;
     }
   }
   std::error_code ec;
   fs::rename(temp, path, ec);
   if (ec)
-    log("cannot rename " + temp.string() + ": " + ec.message());
+    log::error("backup", "cannot rename the last run's status",
+               {{"path", temp.string()}, {"error", ec.message()}});
 }
 
 void arm(scheduler_actor* self, std::time_t from_unix) {
@@ -154,21 +152,24 @@ void finish_run(scheduler_actor* self, const std::string& err) {
       std::error_code ec;
       fs::remove_all(path, ec);
       if (ec) {
-        log("cannot remove " + path.string() + ": " + ec.message());
+        log::error("backup", "cannot remove an old scheduled backup",
+                   {{"path", path.string()}, {"error", ec.message()}});
         continue;
       }
       ++removed;
       if (ok)
         --complete;
     }
-    char line[512];
-    std::snprintf(line, sizeof line,
-                  "scheduled backup %s: %zu stores, %.1f MiB in %.2f s; "
-                  "%zu old removed, %zu kept",
-                  r.dir.string().c_str(), r.manifest.stores.size(),
-                  static_cast<double>(r.bytes) / (1024.0 * 1024.0),
-                  static_cast<double>(micros) / 1e6, removed, complete);
-    log(line);
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.2f",
+                  static_cast<double>(micros) / 1e6);
+    log::info("backup", "scheduled backup done",
+              {{"dir", r.dir.string()},
+               {"stores", std::to_string(r.manifest.stores.size())},
+               {"bytes", std::to_string(r.bytes)},
+               {"seconds", seconds},
+               {"removed", std::to_string(removed)},
+               {"kept", std::to_string(complete)}});
     st.status->last_ok = 1;
     st.status->last_success_unix = now;
     st.status->last_bytes = static_cast<std::int64_t>(r.bytes);
@@ -178,7 +179,8 @@ void finish_run(scheduler_actor* self, const std::string& err) {
     last["bytes"] = r.bytes;
     last["kept"] = complete;
   } else {
-    log("scheduled backup " + r.dir.string() + " failed: " + err);
+    log::error("backup", "scheduled backup failed",
+               {{"dir", r.dir.string()}, {"error", err}});
     std::error_code ec;
     fs::remove_all(r.dir, ec);  // never leave a half backup looking usable
     st.status->last_ok = 0;
@@ -278,10 +280,12 @@ caf::behavior scheduler_fun(scheduler_actor* self, caf::actor manager,
   st.schedule = std::move(schedule);
   st.status = status;
   auto last = newest_complete(st.schedule.dir);
-  log("scheduled backups every "
-      + std::to_string(st.schedule.interval.count() / 1000) + " s into "
-      + st.schedule.dir.string() + ", keeping " + std::to_string(st.schedule.keep)
-      + (last == 0 ? "; none there yet" : "; the newest finished at " + stamp(last)));
+  log::info("backup", "scheduled backups on",
+            {{"every_seconds",
+              std::to_string(st.schedule.interval.count() / 1000)},
+             {"dir", st.schedule.dir.string()},
+             {"keep", std::to_string(st.schedule.keep)},
+             {"newest", last == 0 ? std::string{"none"} : stamp(last)}});
   arm(self, last == 0 ? std::time(nullptr) - 366 * 86400 : last);
   return {
     [self](bktick_atom) { start_run(self); },

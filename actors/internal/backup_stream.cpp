@@ -20,6 +20,7 @@
 #include "actors/internal/backup_request.hpp"
 #include "actors/internal/failpoint.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 
 namespace mantissa::actors::internal {
 
@@ -27,11 +28,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-void log(const std::string& line) {
-  auto text = "mantissa: backup: " + line + "\n";
-  std::fwrite(text.data(), 1, text.size(), stderr);
-}
 
 struct snapshot {
   caf::actor_addr owner;
@@ -88,8 +84,9 @@ caf::behavior streamer_fun(streamer_actor* self, caf::actor manager,
       }
     }
     if (n > 0)
-      log("a backup session ended with " + std::to_string(n)
-          + " snapshots not fetched; removed them");
+      log::warn("backup", "a backup session ended with snapshots not "
+                          "fetched; removed them",
+                {{"snapshots", std::to_string(n)}});
   });
   return {
     [self](bksnap_atom, std::string& address,
@@ -174,8 +171,8 @@ caf::behavior streamer_fun(streamer_actor* self, caf::actor manager,
         return make_error(chunk.error_value());
       if (offset == 0 && !chunk->empty()
           && failpoint_armed("backup.corrupt_chunk")) {
-        log("failpoint backup.corrupt_chunk: damaging a chunk of "
-            + s.address);
+        log::warn("backup", "failpoint backup.corrupt_chunk: damaging a chunk",
+                  {{"store", s.address}});
         (*chunk)[chunk->size() / 2] ^= 0x5a;
       }
       return std::move(*chunk);

@@ -1,5 +1,7 @@
 #include "actors/internal/manager.hpp"
 
+#include <algorithm>
+
 #include <deque>
 #include <list>
 #include <optional>
@@ -49,6 +51,7 @@ struct manager_state {
   std::size_t closing = 0;
   std::deque<waiter> waiting;
   std::optional<caf::response_promise> shutdown;  // set while shutting down
+  bool sweeping = false;  // the idle sweep's timer is set (manager::sweep)
   /// The node's cluster actor: asked where a store with a move marker lives.
   caf::actor cluster;
   /// Lookups of marked stores waiting for the directory's answer.
@@ -112,7 +115,34 @@ class manager {
     st.rt->stats.activations.fetch_add(1, std::memory_order_relaxed);
     st.rt->stats.open_stores.store(
       static_cast<std::int64_t>(st.stores.size()), std::memory_order_relaxed);
+    if (!st.sweeping) {
+      st.sweeping = true;
+      self_->delayed_send(self_, sweep_interval(*st.rt), idle_atom_v);
+    }
     return handle;
+  }
+
+  /// How often the open stores are asked whether they have been idle for
+  /// `rt.idle_timeout`: a quarter of it (1 ms to 15 s). One timer for the
+  /// node rather than one per activation (each of CAF's timers wakes its
+  /// clock thread): a store closes between 1 and 1.25 idle timeouts after
+  /// its last request.
+  static caf::timespan sweep_interval(const runtime& rt) {
+    auto quarter = std::chrono::duration_cast<caf::timespan>(rt.idle_timeout) / 4;
+    return std::clamp<caf::timespan>(quarter, std::chrono::milliseconds(1),
+                                     std::chrono::seconds(15));
+  }
+
+  void sweep() {
+    auto& st = self_->state;
+    if (st.stores.empty()) {
+      st.sweeping = false;  // the next activation starts it again
+      return;
+    }
+    for (auto& [address, e] : st.stores)
+      if (!e.closing)
+        self_->send(e.handle, idle_atom_v);
+    self_->delayed_send(self_, sweep_interval(*st.rt), idle_atom_v);
   }
 
   /// Answers a lookup now, or queues it while its store (or a slot under
@@ -321,6 +351,7 @@ class manager {
       }
     });
     return {
+      [this](idle_atom) { sweep(); },
       [this](store_atom, std::string& address) -> caf::response_promise {
         auto rp = self_->make_response_promise();
         auto path = resolve(*self_->state.rt, address);

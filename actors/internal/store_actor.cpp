@@ -265,6 +265,12 @@ struct store_state {
   caf::actor_addr mover;
   bool frozen = false;
   std::int64_t outbox_counted = 0;  // this store's part of outbox_depth
+  /// Read when the store opened (store_behavior::ensure_open).
+  struct {
+    bool outbox_used = true;  // it ever queued a reliable message
+    std::int64_t next_due = -1;
+    std::int64_t changes = -1;  // total_changes() then; -1: not read
+  } opened;
   // A replica (docs/operations.md, "Replicas"): its node, and the changes
   // shipped after each commit, numbered from 1 per stream.
   std::string replica_node;
@@ -362,16 +368,33 @@ class store_behavior {
       return false;
     }
     st.db = std::move(*s);
-    count_outbox();
-    arm_tick(next_due());
+    // What an activation reads besides the request: the outbox (a store
+    // that never queued a message has no sequence for it, so its count and
+    // due times need no query) and the next timed event. Kept until the
+    // store writes, for the passivation's report to the timer.
+    st.opened = {};
     if (auto q = store::last_queued(*st.db)) {
       st.durable_seq = st.queued_seq = *q;
+      st.opened.outbox_used = *q > 0;
       if (*q > 0)
         self_->send(self_, outbox_atom_v);
     } else {
       log("cannot read the outbox: " + q.error_value().message);
     }
+    if (st.opened.outbox_used)
+      count_outbox();
+    st.opened.next_due = next_due();
+    st.opened.changes = st.db->connection().total_changes();
+    arm_tick(st.opened.next_due);
     return true;
+  }
+
+  /// Whether nothing was written since the store opened: the due times
+  /// read then still hold.
+  bool unchanged_since_open() const {
+    auto& st = self_->state;
+    return st.opened.changes >= 0
+           && st.db->connection().total_changes() == st.opened.changes;
   }
 
   // -- timed events ------------------------------------------------------------
@@ -768,8 +791,12 @@ class store_behavior {
     while (!st.backups.empty() && st.db)
       advance_backup(true);
     sync_now();
-    if (st.db)
-      report_due(wake_due(next_due()), true, false);
+    if (st.db) {
+      if (unchanged_since_open() && !st.opened.outbox_used)
+        report_due(st.opened.next_due, true, false);
+      else
+        report_due(wake_due(next_due()), true, false);
+    }
     st.index_gate = UINT64_MAX;  // closing: nothing more to wait for
     deliver_synced();
     st.recorder.reset();  // a move in progress fails (its freeze bounces)
@@ -780,23 +807,17 @@ class store_behavior {
     self_->quit();
   }
 
-  void schedule_idle_check(clock_type::duration after) {
-    self_->delayed_send(self_, after, idle_atom_v);
-  }
-
   void on_idle_check() {
     auto& st = self_->state;
     auto idle_for = clock_type::now() - st.last_activity;
     // A fresh activation waits for the request it was activated for (the
     // manager can still evict it under the cap).
+    // The manager asks every open store now and then (manager.hpp); one
+    // that is busy or was used lately is asked again at the next sweep.
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
         || !st.in_flight.empty() || !st.asks.empty() || !st.backups.empty()
-        || st.recorder || idle_for < st.rt->idle_timeout) {
-      if (!st.served)
-        idle_for = clock_type::duration::zero();
-      schedule_idle_check(st.rt->idle_timeout - idle_for);
+        || st.recorder || idle_for < st.rt->idle_timeout)
       return;
-    }
     passivate();
   }
 
@@ -1863,8 +1884,6 @@ class store_behavior {
   }
 
   caf::behavior make() {
-    auto& st = self_->state;
-    schedule_idle_check(st.rt->idle_timeout);
     return {
       [this](get_atom, const caller& who, const std::string& type,
              std::int64_t id) -> caf::response_promise {

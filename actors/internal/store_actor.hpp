@@ -12,7 +12,8 @@ struct runtime;
 /// Spawns the actor that owns the store file at `path` (which must exist).
 /// The actor opens the file on its first message, answers the messages of
 /// actors/protocol.hpp, commits writes in groups, and passivates itself
-/// after `rt.idle_timeout` without messages (or when the manager asks),
+/// when the manager's idle sweep (`idle_atom`) finds it unused for
+/// `rt.idle_timeout`, or when the manager evicts it (`passivate_atom`),
 /// telling `manager` with `(passivated_atom, address)` before it quits.
 caf::actor spawn_store_actor(caf::actor_system& sys, runtime& rt,
                              std::string address, std::filesystem::path path,

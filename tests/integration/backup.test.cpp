@@ -729,9 +729,11 @@ TEST_CASE("scheduled backups appear on time and rotate",
   auto runs = [&] {
     auto err = proc.err();
     std::size_t n = 0;
-    for (auto at = err.find("scheduled backup "); at != std::string::npos;
-         at = err.find("scheduled backup ", at + 1))
-      n += err.compare(at, 19, "scheduled backups e") == 0 ? 0 : 1;
+    for (const char* line : {"backup: scheduled backup done",
+                             "backup: scheduled backup failed"})
+      for (auto at = err.find(line); at != std::string::npos;
+           at = err.find(line, at + 1))
+        ++n;
     return n;
   };
   CHECK(wait_until([&] { return runs() >= 4; }, 40s));
@@ -745,7 +747,7 @@ TEST_CASE("scheduled backups appear on time and rotate",
                           false);
   REQUIRE(last.is_object());
   CHECK(last.value("ok", false));
-  CHECK(proc.err().find("old removed, 2 kept") != std::string::npos);
+  CHECK(proc.err().find("removed=1 kept=2") != std::string::npos);
   auto metrics = mantissa::test::http_request(http, "GET", "/metrics");
   REQUIRE(metrics);
   CHECK(metrics->body.find("mantissa_backup_last_run_ok 1") != std::string::npos);

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "store/changes.hpp"
+#include "store/messaging.hpp"
 #include "store/store.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -27,6 +28,12 @@ type_decl note_decl() {
 
 item note(std::string title, std::int64_t rank) {
   return {0, "notes.note", {std::move(title), rank}};
+}
+
+template <class T>
+T ok_value(result<T> r) {
+  REQUIRE(r);
+  return *r;
 }
 
 } // namespace
@@ -100,4 +107,58 @@ TEST_CASE("changes recorded on a store replay on a copy of its file, "
   REQUIRE(none);
   CHECK(none->empty());
   CHECK(apply_changeset((*other)->connection(), *none));
+}
+
+TEST_CASE("messages queued while changes are recorded keep their sequence "
+          "on the copy",
+          "[store][changes]") {
+  // A session does not record sqlite_sequence (it has no primary key), so
+  // the copy's AUTOINCREMENT counter is caught up from the rows applied.
+  temp_dir dir;
+  type_registry reg;
+  REQUIRE(reg.add(note_decl()));
+  auto a_path = dir / "a.sqlite";
+  auto b_path = dir / "b.sqlite";
+  std::int64_t first = 0;
+  {
+    auto a = store::open(a_path, reg);
+    REQUIRE(a);
+    auto q = queue_message(**a, "x@example.com", "inbox", "t", "{}",
+                           timestamp{1});
+    REQUIRE(q);
+    first = *q;
+  }
+  std::filesystem::copy_file(a_path, b_path);
+  auto a = store::open(a_path, reg);
+  REQUIRE(a);
+  auto rec = change_recorder::start((*a)->connection());
+  REQUIRE(rec);
+  std::int64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto q = queue_message(**a, "y@example.com", "inbox", "t", "{}",
+                           timestamp{2});
+    REQUIRE(q);
+    last = *q;
+  }
+  CHECK(last == first + 3);
+  auto changes = (*rec)->changeset();
+  REQUIRE(changes);
+  {
+    auto b = store::open(b_path, reg);
+    REQUIRE(b);
+    CHECK(ok_value(last_queued(**b)) == first);
+    REQUIRE(apply_changeset((*b)->connection(), *changes));
+    CHECK(ok_value(last_queued(**b)) == last);
+    CHECK(ok_value(unanswered_count(**b)) == 4);
+    // The next message on the copy follows the last one on the original.
+    auto q = queue_message(**b, "z@example.com", "inbox", "t", "{}",
+                           timestamp{3});
+    REQUIRE(q);
+    CHECK(*q == last + 1);
+  }
+  // A file that never queued a message has no counter to catch up.
+  auto c = store::open(dir / "c.sqlite", reg);
+  REQUIRE(c);
+  REQUIRE(catch_up_sequences((*c)->connection()));
+  CHECK(ok_value(last_queued(**c)) == 0);
 }

@@ -179,7 +179,8 @@ TEST_CASE_METHOD(fixture,
             == SQLITE_OK);
     REQUIRE(sqlite3_exec(db,
                          "DROP TABLE mantissa_schedule; DROP TABLE "
-                         "mantissa_schedule_failures;",
+                         "mantissa_schedule_failures; DELETE FROM "
+                         "mantissa_meta WHERE key = 'catalogue';",
                          nullptr, nullptr, nullptr)
             == SQLITE_OK);
     sqlite3_close(db);

@@ -583,7 +583,8 @@ TEST_CASE_METHOD(fixture, "a store file from before the sharing tables works",
                  "[store][sharing]") {
   auto d = doc("old");
   s.reset();
-  exec_raw(file, "DROP TABLE mantissa_shares; DROP TABLE mantissa_members;");
+  exec_raw(file, "DROP TABLE mantissa_shares; DROP TABLE mantissa_members; "
+                 "DELETE FROM mantissa_meta WHERE key = 'catalogue';");
 
   // Read-only: no shares, nothing visible, writes refused.
   store_options ro;
@@ -634,7 +635,8 @@ TEST_CASE_METHOD(fixture,
   s.reset();
   // A file from before the sharing tables gets them once, on its first
   // read-write open; later opens change nothing in the file.
-  exec_raw(file, "DROP TABLE mantissa_shares; DROP TABLE mantissa_members;");
+  exec_raw(file, "DROP TABLE mantissa_shares; DROP TABLE mantissa_members; "
+                 "DELETE FROM mantissa_meta WHERE key = 'catalogue';");
   auto old = file_bytes(file);
   reopen();
   CHECK(s->has_sharing_tables());
