@@ -42,9 +42,9 @@
 #include "actors/messaging.hpp"
 #include "actors/metrics.hpp"
 #include "actors/network_tuning.hpp"
-#include "log/log.hpp"
 #include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
+#include "log/log.hpp"
 
 namespace mantissa::actors {
 
@@ -472,7 +472,7 @@ bool node::start(std::string& err) {
   d.lock = std::move(*lock);
   // Snapshots a streamed backup of an earlier run left (it died).
   if (auto e = internal::remove_stream_leftovers(d.opts.data_dir); !e.empty())
-    log::warn("backup", "removing a streamed backup's leftovers",
+    log::warn("backup", "cannot remove a streamed backup's leftovers",
               {{"error", e}});
   // The node's own item types come first; a second registration (a node
   // restarted in the same process) is harmless.

@@ -66,10 +66,23 @@ int on_conflict(void* ctx, int, sqlite3_changeset_iter*) {
   return SQLITE_CHANGESET_ABORT;
 }
 
-} // namespace
+result<void> apply_rows(sqlite::connection& conn, const std::string& changeset) {
+  apply_state st;
+  auto rc = sqlite3changeset_apply(
+    conn.handle(), static_cast<int>(changeset.size()),
+    const_cast<char*>(changeset.data()), nullptr, on_conflict, &st);
+  if (st.conflicts > 0)
+    return error{errc::corrupt,
+                 "the changes do not fit this copy of the store ("
+                   + std::to_string(st.conflicts)
+                   + " conflicting row(s)); nothing was applied"};
+  if (rc != SQLITE_OK)
+    return error{sqlite::map_error(rc),
+                 std::string{"cannot apply the changes: "}
+                   + sqlite3_errmsg(conn.handle())};
+  return {};
+}
 
-namespace {
-result<void> apply_rows(sqlite::connection& conn, const std::string& changeset);
 } // namespace
 
 result<void> apply_changeset(sqlite::connection& conn,
@@ -92,27 +105,6 @@ result<void> apply_changeset(sqlite::connection& conn,
   }
   return r;
 }
-
-namespace {
-
-result<void> apply_rows(sqlite::connection& conn, const std::string& changeset) {
-  apply_state st;
-  auto rc = sqlite3changeset_apply(
-    conn.handle(), static_cast<int>(changeset.size()),
-    const_cast<char*>(changeset.data()), nullptr, on_conflict, &st);
-  if (st.conflicts > 0)
-    return error{errc::corrupt,
-                 "the changes do not fit this copy of the store ("
-                   + std::to_string(st.conflicts)
-                   + " conflicting row(s)); nothing was applied"};
-  if (rc != SQLITE_OK)
-    return error{sqlite::map_error(rc),
-                 std::string{"cannot apply the changes: "}
-                   + sqlite3_errmsg(conn.handle())};
-  return {};
-}
-
-} // namespace
 
 result<void> catch_up_sequences(sqlite::connection& conn) {
   // A session records tables with a primary key only: sqlite_sequence,

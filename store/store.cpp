@@ -107,13 +107,19 @@ CREATE TABLE IF NOT EXISTS mantissa_inbox(
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS mantissa_outbox_by_target
   ON mantissa_outbox(target, seq) WHERE answer IS NULL;
-INSERT OR REPLACE INTO mantissa_meta(key, value) VALUES ('catalogue', 3);
 )sql";
 
-/// What `catalogue_sql` records as `catalogue` in mantissa_meta once all of
-/// it is there: an activation that reads it skips looking for the markers.
-/// Raise it with every group of tables added to `catalogue_sql`.
+/// What mantissa_meta's `catalogue` says once all of `catalogue_sql` is
+/// there: an activation that reads it skips looking for the markers. Raise
+/// it with every group of tables added to `catalogue_sql`.
 constexpr std::int64_t catalogue_version = 3;
+
+/// Records `catalogue_version` (init_catalogue, once the catalogue is whole).
+std::string record_catalogue_sql() {
+  return "INSERT OR REPLACE INTO mantissa_meta(key, value) VALUES "
+         "('catalogue', "
+         + std::to_string(catalogue_version) + ");";
+}
 
 /// The last object `catalogue_sql` creates for each group of tables added
 /// over time (sharing, schedule, then messages). When all are present the whole
@@ -355,17 +361,14 @@ result<void> store::init_catalogue() {
     sharing_tables_ = true;
     schedule_tables_ = true;
     (*probe)->reset();
-    if (auto r = db_->exec("INSERT OR REPLACE INTO mantissa_meta(key, value) "
-                           "VALUES ('catalogue', "
-                           + std::to_string(catalogue_version) + ")");
-        !r)
+    if (auto r = db_->exec(record_catalogue_sql()); !r)
       return error{r.code(), "cannot record the catalogue of "
                                + db_->path().string() + ": "
                                + r.error_value().message};
     return {};
   }
   if (auto r = db_->exec(std::string{"BEGIN IMMEDIATE;"} + catalogue_sql
-                         + "COMMIT;");
+                         + record_catalogue_sql() + "COMMIT;");
       !r) {
     (void) db_->exec("ROLLBACK");
     return error{r.code(), "cannot create the catalogue of "

@@ -1,7 +1,6 @@
 #include "actors/internal/manager.hpp"
 
 #include <algorithm>
-
 #include <deque>
 #include <list>
 #include <optional>

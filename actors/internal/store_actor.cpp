@@ -810,10 +810,10 @@ class store_behavior {
   void on_idle_check() {
     auto& st = self_->state;
     auto idle_for = clock_type::now() - st.last_activity;
-    // A fresh activation waits for the request it was activated for (the
-    // manager can still evict it under the cap).
-    // The manager asks every open store now and then (manager.hpp); one
-    // that is busy or was used lately is asked again at the next sweep.
+    // The manager's sweep asks every open store (manager.hpp); one that is
+    // busy, was used lately, or has not yet served the request it was
+    // activated for (the manager can still evict it under the cap) is asked
+    // again at the next sweep.
     if (st.batch_open || st.synced_seq < st.committed_seq || !st.served
         || !st.in_flight.empty() || !st.asks.empty() || !st.backups.empty()
         || st.recorder || idle_for < st.rt->idle_timeout)

@@ -8,9 +8,11 @@
 #include "store/changes.hpp"
 #include "store/messaging.hpp"
 #include "store/store.hpp"
+#include "tests/support/result.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa::store;
+using mantissa::test::ok;
 using mantissa::test::temp_dir;
 
 namespace {
@@ -30,20 +32,19 @@ item note(std::string title, std::int64_t rank) {
   return {0, "notes.note", {std::move(title), rank}};
 }
 
-template <class T>
-T ok_value(result<T> r) {
-  REQUIRE(r);
-  return *r;
-}
+/// A directory for the files and a registry with the note type.
+struct fixture {
+  temp_dir dir;
+  type_registry reg;
+  fixture() { REQUIRE(reg.add(note_decl())); }
+};
 
 } // namespace
 
-TEST_CASE("changes recorded on a store replay on a copy of its file, "
-          "exactly once",
-          "[store][changes]") {
-  temp_dir dir;
-  type_registry reg;
-  REQUIRE(reg.add(note_decl()));
+TEST_CASE_METHOD(fixture,
+                 "changes recorded on a store replay on a copy of its file, "
+                 "exactly once",
+                 "[store][changes]") {
   auto a_path = dir / "a.sqlite";
   std::vector<item_id> ids;
   {
@@ -109,14 +110,12 @@ TEST_CASE("changes recorded on a store replay on a copy of its file, "
   CHECK(apply_changeset((*other)->connection(), *none));
 }
 
-TEST_CASE("messages queued while changes are recorded keep their sequence "
-          "on the copy",
-          "[store][changes]") {
+TEST_CASE_METHOD(fixture,
+                 "messages queued while changes are recorded keep their "
+                 "sequence on the copy",
+                 "[store][changes]") {
   // A session does not record sqlite_sequence (it has no primary key), so
   // the copy's AUTOINCREMENT counter is caught up from the rows applied.
-  temp_dir dir;
-  type_registry reg;
-  REQUIRE(reg.add(note_decl()));
   auto a_path = dir / "a.sqlite";
   auto b_path = dir / "b.sqlite";
   std::int64_t first = 0;
@@ -146,10 +145,10 @@ TEST_CASE("messages queued while changes are recorded keep their sequence "
   {
     auto b = store::open(b_path, reg);
     REQUIRE(b);
-    CHECK(ok_value(last_queued(**b)) == first);
+    CHECK(ok(last_queued(**b)) == first);
     REQUIRE(apply_changeset((*b)->connection(), *changes));
-    CHECK(ok_value(last_queued(**b)) == last);
-    CHECK(ok_value(unanswered_count(**b)) == 4);
+    CHECK(ok(last_queued(**b)) == last);
+    CHECK(ok(unanswered_count(**b)) == 4);
     // The next message on the copy follows the last one on the original.
     auto q = queue_message(**b, "z@example.com", "inbox", "t", "{}",
                            timestamp{3});
@@ -160,5 +159,5 @@ TEST_CASE("messages queued while changes are recorded keep their sequence "
   auto c = store::open(dir / "c.sqlite", reg);
   REQUIRE(c);
   REQUIRE(catch_up_sequences((*c)->connection()));
-  CHECK(ok_value(last_queued(**c)) == 0);
+  CHECK(ok(last_queued(**c)) == 0);
 }

@@ -7,19 +7,14 @@
 
 #include "store/scheduler.hpp"
 #include "store/store.hpp"
+#include "tests/support/result.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa::store;
+using mantissa::test::ok;
 using mantissa::test::temp_dir;
 
 namespace {
-
-template<class T>
-T ok(result<T> r) {
-  if (!r)
-    FAIL(to_string(r.code()) << ": " << r.error_value().message);
-  return std::move(r).value();
-}
 
 constexpr const char* task_type = "sched.task";
 

@@ -18,22 +18,16 @@
 
 #include "store/sharing.hpp"
 #include "store/store.hpp"
+#include "tests/support/result.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa::store;
+using mantissa::test::ok;
 using mantissa::test::temp_dir;
 
 namespace {
 
 using strings = std::vector<std::string>;
-
-/// The value of `r`; fails the test with the error message otherwise.
-template <class T>
-T ok(result<T> r) {
-  if (!r)
-    FAIL(to_string(r.code()) << ": " << r.error_value().message);
-  return std::move(r).value();
-}
 
 // share.doc(title text indexed, n integer); share.note(title, n, doc →
 // share.doc, cascade); share.base and share.tool (which requires share.base)
