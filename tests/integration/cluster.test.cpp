@@ -401,19 +401,23 @@ class system_session {
     self_
       ->request(*gw, 10s, mantissa::actors::login_atom::value,
                 std::string{"system"}, key)
-      .receive([&](caf::actor& s) { session_ = s; },
-               [&](caf::error& e) { FAIL("login: " << error_message(e)); });
+      .receive(
+        [&](caf::actor& s, mantissa::actors::caller& who) {
+          session_ = s;
+          who_ = who;
+        },
+        [&](caf::error& e) { FAIL("login: " << error_message(e)); });
   }
   ~system_session() {
-    caf::anon_send_exit(session_, caf::exit_reason::user_shutdown);
+    caf::anon_send(session_, mantissa::actors::logout_atom::value, who_);
   }
 
   /// The store's answer to `msg`, or "error: ..." .
   std::string route(const std::string& address, caf::message msg) {
     std::string out;
     self_
-      ->request(session_, 30s, mantissa::actors::route_atom::value, address,
-                std::move(msg))
+      ->request(session_, 30s, mantissa::actors::route_atom::value, who_,
+                address, std::move(msg))
       .receive([&](std::string& body) { out = std::move(body); },
                [&](caf::error& e) { out = "error: " + error_message(e); });
     return out;
@@ -422,6 +426,7 @@ class system_session {
  private:
   caf::scoped_actor self_;
   caf::actor session_;
+  mantissa::actors::caller who_;
 };
 
 /// `mantissa fanout --connect ENDPOINT --key KEY ARGS...`: exit code and
