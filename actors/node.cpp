@@ -587,6 +587,11 @@ bool node::start(std::string& err) {
     dopts.host = d.opts.listen_host;
     dopts.port = d.opts.listen_port;
     dopts.tls = uses_network_tls(*d.sys);
+    dopts.max_pending = d.opts.port.max_pending;
+    dopts.max_pending_per_address = d.opts.port.max_pending_per_address;
+    dopts.max_per_address = d.opts.port.max_per_address;
+    dopts.login_deadline = d.opts.port.login_timeout;
+    dopts.limits.max_message = d.opts.port.max_message;
     d.door = port::door::make(*d.sys, dopts, err);
     if (!d.door) {
       err = "the network port: " + err;
@@ -905,9 +910,52 @@ void node::stats(reply_handler done) {
                  completion{std::make_shared<reply_handler>(std::move(done))});
 }
 
+namespace {
+
+/// The network port's series (docs/operations.md, "Metrics").
+void write_port_metrics(prometheus_text& out, const port::door_stats& s) {
+  auto d = [](std::uint64_t x) { return static_cast<double>(x); };
+  out.single("mantissa_port_connections", "gauge",
+             "Connections to the network port that have logged in, now",
+             d(s.open));
+  out.single("mantissa_port_pending_connections", "gauge",
+             "Connections to the network port that have not logged in yet",
+             d(s.pending));
+  out.family("mantissa_port_connections_total", "counter",
+             "Connections to the network port, by what became of them");
+  out.sample("mantissa_port_connections_total", {{"result", "accepted"}},
+             d(s.accepted));
+  out.sample("mantissa_port_connections_total", {{"result", "refused_total"}},
+             d(s.refused_total));
+  out.sample("mantissa_port_connections_total",
+             {{"result", "refused_address"}}, d(s.refused_address));
+  out.sample("mantissa_port_connections_total", {{"result", "malformed"}},
+             d(s.malformed));
+  out.sample("mantissa_port_connections_total", {{"result", "timeout"}},
+             d(s.login_timeouts));
+  out.family("mantissa_port_logins_total", "counter",
+             "Logins on the network port by result");
+  out.sample("mantissa_port_logins_total", {{"result", "ok"}}, d(s.login_ok));
+  out.sample("mantissa_port_logins_total", {{"result", "failed"}},
+             d(s.login_failed));
+  out.family("mantissa_port_dropped_total", "counter",
+             "Messages from logged-in peers dropped by the port's guard, by "
+             "reason");
+  for (auto& [why, n] : s.dropped)
+    out.sample("mantissa_port_dropped_total", {{"reason", why}}, d(n));
+  out.family("mantissa_port_closed_total", "counter",
+             "Connections the port closed for what they sent, by reason");
+  for (auto& [why, n] : s.closed)
+    out.sample("mantissa_port_closed_total", {{"reason", why}}, d(n));
+}
+
+} // namespace
+
 void node::write_metrics(prometheus_text& out) const {
   if (impl_->opts.backups.interval.count() > 0)
     internal::write_backup_metrics(out, impl_->backup_status);
+  if (impl_->door)
+    write_port_metrics(out, impl_->door->stats());
   auto& c = impl_->rt.stats;
   auto load = [](const std::atomic<std::int64_t>& a) {
     return static_cast<double>(a.load(std::memory_order_relaxed));

@@ -257,7 +257,8 @@ void connect(cluster_actor* self, const std::string& key) {
                           std::string& capability) {
         auto& q = self->state.peers[key];
         q.session = session;
-        q.link = spawn_peer_link(self->system(), self->state.cfg.door, session,
+        q.link = spawn_peer_link(self->system(), self->state.cfg.door,
+                                 caf::actor_cast<caf::actor>(self), session,
                                  std::move(capability));
         self->monitor(session);
         finish(nullptr);

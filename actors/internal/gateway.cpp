@@ -58,7 +58,10 @@ bool same_capability(const std::string& given, const std::string& cap) {
          && sodium_memcmp(given.data(), cap.data(), cap.size()) == 0;
 }
 
-caf::error not_proven(const caller& who) {
+caf::error not_proven(const std::shared_ptr<port::door>& d,
+                      const caller& who) {
+  if (d)
+    d->count_unauthorized();
   if (who.capability.empty())
     return make_error(error_code::unauthorized,
                       "a message to a session must carry its capability in "
@@ -71,6 +74,7 @@ caf::error not_proven(const caller& who) {
 
 struct forwarder_state {
   static inline const char* name = "mantissa.forwarder";
+  std::shared_ptr<port::door> door;
   std::string role;
   std::string capability;
   std::string address;
@@ -142,9 +146,9 @@ struct forwarder_args {
 };
 
 caf::behavior forwarder(forwarder_actor* self, forwarder_args a) {
-  port::make_edge(a.door, self);
   obey_local_exits(self);
   auto& st = self->state;
+  st.door = std::move(a.door);
   st.store = std::move(a.store);
   st.cluster = std::move(a.cluster);
   st.fallback = std::move(a.fallback);
@@ -163,7 +167,7 @@ caf::behavior forwarder(forwarder_actor* self, forwarder_args a) {
                           "a mantissa.caller)");
       auto& who = msg.get_mutable_as<caller>(1);
       if (!same_capability(who.capability, self->state.capability))
-        return not_proven(who);
+        return not_proven(self->state.door, who);
       // The role is the session's, whatever the sender wrote; the store
       // never sees the capability.
       who.role = self->state.role;
@@ -235,7 +239,9 @@ caf::actor new_forwarder(session_actor* self, const std::string& address,
   forwarder_args a{s.role,           s.capability,  address,
                    s.env->manager,   s.env->timeout, std::move(store),
                    std::move(cluster), s.env->cluster, s.env->door};
+  auto door = a.door;
   auto fwd = self->spawn<caf::linked>(forwarder, std::move(a));
+  port::make_edge(door, fwd);
   s.forwarders.emplace(address, fwd);
   return fwd;
 }
@@ -300,7 +306,6 @@ caf::error needs_system(const char* what) {
 caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                           std::string role, std::string capability,
                           principal_kind who, std::string node_name) {
-  port::make_edge(env->door, self);
   obey_local_exits(self);
   auto& st = self->state;
   st.env = std::move(env);
@@ -341,7 +346,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     },
     [self, proven](logout_atom, const caller& c) -> caf::result<caf::ok_atom> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       self->quit(caf::exit_reason::user_shutdown);
       return caf::ok_atom::value;
     },
@@ -358,7 +363,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](store_atom atm, const caller& c,
                    const std::string& address) -> caf::result<caf::actor> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       auto rp = self->make_response_promise<caf::actor>();
       auto& s = self->state;
       if (auto i = s.forwarders.find(address); i != s.forwarders.end()) {
@@ -395,7 +400,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](route_atom atm, const caller& c, std::string& address,
                    caf::message& msg) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("routing");
       return relay<std::string>(self, self->state.env->bridge,
@@ -405,7 +410,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](cluster_atom atm, const caller& c, std::string& cmd,
                    std::string& args) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       auto& s = self->state;
       if (!system_session(self))
         return needs_system("cluster commands");
@@ -430,7 +435,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                    std::string& spec) -> caf::result<std::string> {
       log::debug("port", "DEBUG fanout in session");
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("a fan-out");
       return watched(self, self->state.env->bridge, atm, std::move(spec));
@@ -438,7 +443,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](move_atom atm, const caller& c, std::string& address,
                    std::string& to) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("moves");
       return watched(self, self->state.env->bridge, atm, std::move(address),
@@ -447,7 +452,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](replicate_atom atm, const caller& c, std::string& address,
                    std::string& node) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("replicas");
       return watched(self, self->state.env->bridge, atm, std::move(address),
@@ -457,7 +462,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                    std::string& address,
                    std::string& data) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (self->state.who != principal_kind::node)
         return make_error(error_code::forbidden,
                           "moves between nodes need a node's session");
@@ -468,7 +473,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](stores_atom atm,
                    const caller& c) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("listing stores");
       return relay<std::string>(self, self->state.env->manager,
@@ -476,7 +481,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     },
     [self, proven](stats_atom atm, const caller& c) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("node statistics");
       return relay<std::string>(self, self->state.env->manager,
@@ -485,7 +490,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](backup_atom, const caller& c, const std::string& address,
                    const std::string& dest) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("backups");
       auto rp = self->make_response_promise<std::string>();
@@ -501,7 +506,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](bksnap_atom atm, const caller& c,
                    std::string& address) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("backups");
       return relay<std::string>(self, self->state.env->bridge, long_timeout,
@@ -511,7 +516,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](bkchunk_atom atm, const caller& c, std::uint64_t id,
                    std::uint64_t offset) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("backups");
       return relay<std::string>(self, self->state.env->bridge,
@@ -521,7 +526,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](bkfree_atom atm, const caller& c,
                    std::uint64_t id) -> caf::result<caf::ok_atom> {
       if (!proven(c))
-        return not_proven(c);
+        return not_proven(self->state.env->door, c);
       if (!system_session(self))
         return needs_system("backups");
       return relay<caf::ok_atom>(self, self->state.env->bridge,
@@ -581,6 +586,7 @@ port::login_fn make_port_login(caf::actor_system& sys,
         auto cap = new_capability();
         auto session = sp->spawn(session_fun, env, r.who.role, cap, who,
                                  node_login ? name : std::string{});
+        port::make_edge(env->door, session);
         log::debug("port", "logged in",
                    {{"peer", peer}, {"role", r.who.role}});
         port::login_outcome out;

@@ -14,14 +14,14 @@ namespace mantissa::actors::internal {
 
 namespace {
 
-caf::behavior peer_link(caf::event_based_actor* self,
-                        std::shared_ptr<port::door> door, caf::actor session,
-                        std::string capability) {
-  port::make_edge(door, self);
+caf::behavior peer_link(caf::event_based_actor* self, caf::actor owner,
+                        caf::actor session, std::string capability) {
   obey_local_exits(self);
   self->monitor(session);
-  self->set_down_handler([self, session](caf::down_msg& m) {
-    if (genuine_down(self, m) && m.source == session.address())
+  self->monitor(owner);
+  self->set_down_handler([self, session, owner](caf::down_msg& m) {
+    if (genuine_down(self, m)
+        && (m.source == session.address() || m.source == owner.address()))
       self->quit(caf::exit_reason::user_shutdown);
   });
   caller who{system_role, "cluster", std::move(capability)};
@@ -49,10 +49,12 @@ caf::behavior peer_link(caf::event_based_actor* self,
 } // namespace
 
 caf::actor spawn_peer_link(caf::actor_system& sys,
-                           std::shared_ptr<port::door> door,
+                           std::shared_ptr<port::door> door, caf::actor owner,
                            caf::actor session, std::string capability) {
-  return sys.spawn(peer_link, std::move(door), std::move(session),
-                   std::move(capability));
+  auto link = sys.spawn(peer_link, std::move(owner), std::move(session),
+                        std::move(capability));
+  port::make_edge(door, link);
+  return link;
 }
 
 } // namespace mantissa::actors::internal

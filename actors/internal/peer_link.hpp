@@ -24,10 +24,11 @@ using link_call_atom = caf::atom_constant<caf::atom("mp_link")>;
 /// its second element (a `caller` of the system role): `(route_atom,
 /// address, message)` goes out as `(route_atom, caller, address,
 /// message)`. Anything from elsewhere is answered `forbidden`. It ends when
-/// the session goes away or a local actor sends it `port::connection_gone`.
+/// the session goes away, when `owner` (the cluster actor) goes, or when a
+/// local actor sends it `port::connection_gone`.
 [[nodiscard]] caf::actor spawn_peer_link(caf::actor_system& sys,
                                          std::shared_ptr<port::door> door,
-                                         caf::actor session,
+                                         caf::actor owner, caf::actor session,
                                          std::string capability);
 
 } // namespace mantissa::actors::internal

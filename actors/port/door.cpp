@@ -773,17 +773,21 @@ void door::remove_edge(std::uint64_t id) {
   st_->edges.erase(id);
 }
 
+void door::count_unauthorized() {
+  st_->count_drop("unauthorized");
+}
+
 door_stats door::stats() const {
   return st_->snapshot();
 }
 
-void make_edge(const std::shared_ptr<door>& d, caf::local_actor* self) {
-  if (!d)
+void make_edge(const std::shared_ptr<door>& d, const caf::actor& a) {
+  if (!d || !a)
     return;
-  auto id = self->id();
+  auto id = a.id();
   d->add_edge(id);
   std::weak_ptr<door> weak = d;
-  self->attach_functor([weak, id] {
+  a->attach_functor([weak, id] {
     if (auto x = weak.lock())
       x->remove_edge(id);
   });

@@ -140,6 +140,10 @@ class door {
   void add_edge(std::uint64_t id);
   void remove_edge(std::uint64_t id);
 
+  /// Counts a message an edge actor refused for its capability (shown as
+  /// `dropped{reason="unauthorized"}`).
+  void count_unauthorized();
+
   [[nodiscard]] door_stats stats() const;
 
  private:
@@ -147,7 +151,9 @@ class door {
   std::shared_ptr<door_state> st_;
 };
 
-/// Marks the actor running `self` as an edge actor of `d` for its lifetime.
-void make_edge(const std::shared_ptr<door>& d, caf::local_actor* self);
+/// Marks `a` as an edge actor of `d` for its lifetime. Call it right after
+/// spawning `a`, before its handle leaves the node: a message that comes
+/// for an actor not (yet) marked is dropped.
+void make_edge(const std::shared_ptr<door>& d, const caf::actor& a);
 
 } // namespace mantissa::actors::port

@@ -248,8 +248,18 @@ TEST_CASE("a custom actor that forges the role in its messages gets no "
   auto site = s->lookup("site");
   REQUIRE(site);
   caf::scoped_actor self{cs.sys()};
-  auto forged = actors::caller{actors::system_role, "forged"};
   caf::error err;
+  // Without the session's capability nothing gets through at all.
+  self
+    ->request(*site, 10s, actors::get_atom::value,
+              actors::caller{actors::system_role, "no capability"},
+              std::string{setting_type}, id)
+    .receive([](const std::string&) { FAIL("a message without capability"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(code_of(err) == error_code::unauthorized);
+  // With it, the role written in the message is replaced by the session's.
+  auto forged = actors::caller{actors::system_role, "forged",
+                               s->caller().capability};
   self
     ->request(*site, 10s, actors::put_atom::value, forged,
               std::string{setting_type},
