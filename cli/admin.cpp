@@ -546,7 +546,7 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     for (auto& st : *settings)
       if (st.key.rfind("smtp.", 0) == 0 || st.key.rfind("http.", 0) == 0
           || st.key.rfind("cluster.", 0) == 0
-          || st.key.rfind("backup.", 0) == 0)
+          || st.key.rfind("backup.", 0) == 0 || st.key.rfind("port.", 0) == 0)
         out.settings[st.key] = st.value;
   auto services = actors::list_services(*o->site);
   if (!services) {

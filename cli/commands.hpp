@@ -44,7 +44,8 @@ struct site_setup {
   std::string domain;     ///< the setting site.domain, or ""
   std::string smtp;       ///< the configured SMTP listener, or ""
   /// Every setting whose key starts with "smtp." (docs/smtp.md), "http."
-  /// (docs/http-api.md), "cluster." or "backup." (docs/operations.md).
+  /// (docs/http-api.md), "cluster." or "backup." (docs/operations.md), or
+  /// "port." (docs/security.md).
   std::map<std::string, std::string> settings;
 };
 

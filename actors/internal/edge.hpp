@@ -22,13 +22,18 @@ inline bool from_local(caf::local_actor* self) {
 }
 
 /// Makes `self` obey exit messages only from actors of this node (the ones
-/// it is linked to): a peer cannot stop an edge actor.
+/// it is linked to), and ignore error messages (CAF's default handler would
+/// stop the actor on any): a peer cannot stop an edge actor. (CAF obeys an
+/// exit message with the reason `kill` whatever the handler says: the
+/// door's guard defuses those before they are read,
+/// actors/port/frame_guard.hpp.)
 template <class Self>
 void obey_local_exits(Self* self) {
   self->set_exit_handler([self](caf::exit_msg& m) {
     if (from_local(self))
       self->quit(m.reason);
   });
+  self->set_error_handler([](caf::error&) {});
 }
 
 /// A down message is real when its sender is the actor it is about: a

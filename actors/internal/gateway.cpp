@@ -283,7 +283,6 @@ caf::result<std::string> watched(session_actor* self, const caf::actor& to,
   self->request(to, long_timeout, std::forward<Ts>(xs)..., w)
     .then(
       [rp, finish](std::string& x) mutable {
-        log::debug("port", "DEBUG watched answered");
         finish();
         rp.deliver(std::move(x));
       },
@@ -433,7 +432,6 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     },
     [self, proven](fanout_atom atm, const caller& c,
                    std::string& spec) -> caf::result<std::string> {
-      log::debug("port", "DEBUG fanout in session");
       if (!proven(c))
         return not_proven(self->state.env->door, c);
       if (!system_session(self))

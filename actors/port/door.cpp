@@ -456,6 +456,7 @@ class door_conn final : public port_scribe {
       case rd::header: {
         auto v = guard_->on_header(p);
         auto len = guard_->payload_size();
+
         switch (v) {
           case verdict::pass:
             if (!feed(ctx, n))
@@ -475,28 +476,19 @@ class door_conn final : public port_scribe {
             read_exactly(len);
             return true;
           case verdict::drop:
-            st_->count_drop(guard_->reason());
-            log::debug("port", "dropped a message",
-                       {{"peer", peer_}, {"reason", guard_->reason()}});
+            dropped(guard_->reason());
             return skip(len);
-          case verdict::close: {
-            static const char* hexd = "0123456789abcdef";
-            std::string hx;
-            for (std::size_t i = 0; i < n; ++i) {
-              hx += hexd[(static_cast<unsigned char>(p[i]) >> 4) & 0xF];
-              hx += hexd[static_cast<unsigned char>(p[i]) & 0xF];
-            }
-            log::debug("port", "refused a frame",
-                       {{"peer", peer_}, {"header", hx}});
+          case verdict::close:
             kill(guard_->reason());
             return false;
-          }
         }
         return false;
       }
       case rd::pass:
         rd_ = rd::header;
         read_exactly(basp_header_size);
+        if (guard_->defuse(rd_buf().data(), n))
+          dropped(guard_->reason());
         return feed(ctx, n);
       case rd::inspect:
         return after_inspect(ctx, std::vector<char>(p, p + n));
@@ -532,7 +524,7 @@ class door_conn final : public port_scribe {
           return false;
         return payload.empty() || feed_copy(ctx, payload);
       case verdict::drop:
-        st_->count_drop(guard_->reason());
+        dropped(guard_->reason());
         if (guard_->dead_end()) {
           deadline_ = steady::now() + st_->opts.dead_end_deadline;
           st_->dead_end(id_, guard_->claimed(), door_conn_ptr{this});
@@ -545,6 +537,21 @@ class door_conn final : public port_scribe {
     kill(guard_->reason());
     return false;
   }
+
+  /// Counts a dropped (or defused) message; logs the first few of a
+  /// connection at debug level (a peer must not be able to flood the log).
+  void dropped(const char* why) {
+    st_->count_drop(why);
+    if (logged_drops_ < max_logged_drops)
+      log::debug("port", "dropped a message", {{"peer", peer_}, {"reason", why}});
+    else if (logged_drops_ == max_logged_drops)
+      log::debug("port", "dropping more messages (not logged)",
+                 {{"peer", peer_}});
+    if (logged_drops_ <= max_logged_drops)
+      ++logged_drops_;
+  }
+
+  static constexpr int max_logged_drops = 10;
 
   void notify_closed() {
     if (notified_)
@@ -565,6 +572,7 @@ class door_conn final : public port_scribe {
   std::optional<frame_guard> guard_;
   bool was_pending_ = true;
   bool notified_ = false;
+  int logged_drops_ = 0;
 };
 
 void door_state::release(door_conn_ptr p) {

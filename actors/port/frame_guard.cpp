@@ -20,6 +20,7 @@ constexpr std::uint64_t response_flag = 0x8000000000000000ull;
 constexpr std::uint64_t category_mask = 0x3000000000000000ull;
 constexpr int category_offset = 60;
 constexpr std::uint64_t first_stream_category = 2;
+constexpr std::size_t node_id_atom_size = 8;
 
 } // namespace
 
@@ -115,13 +116,81 @@ verdict frame_guard::message_verdict() {
   return discard("internal");
 }
 
+namespace {
+
+/// Reads CAF 0.17's varbyte length at `p` (at most `n` bytes); 0 bytes
+/// used on a malformed one.
+std::size_t varbyte(const unsigned char* p, std::size_t n, std::size_t& used) {
+  std::size_t x = 0;
+  int shift = 0;
+  for (used = 0; used < n && used < 5; ++used) {
+    x |= static_cast<std::size_t>(p[used] & 0x7F) << shift;
+    shift += 7;
+    if ((p[used] & 0x80) == 0) {
+      ++used;
+      return x;
+    }
+  }
+  used = 0;
+  return 0;
+}
+
+/// Type signatures of messages CAF handles itself instead of passing them
+/// to the actor's behavior (scheduled_actor::categorize, and the link and
+/// unlink requests BASP carries out on receipt).
+bool system_signature(std::string_view sig) {
+  static constexpr std::string_view singles[] = {
+    "@<>+@exit",          "@<>+@down",         "@<>+@error",
+    "@<>+@timeout",       "@<>+@group_down",   "@<>+@open_stream_msg",
+    "@<>+@upstream_msg",  "@<>+@downstream_msg",
+  };
+  for (auto x : singles)
+    if (sig == x)
+      return true;
+  return sig.rfind("@<>+@atom+@strong_actor_ptr", 0) == 0;
+}
+
+} // namespace
+
+bool frame_guard::defuse(char* payload, std::size_t n) {
+  if (hdr_.op != basp_op::direct_message
+      || (who_ == principal_kind::node
+          && (hdr_.operation_data & response_flag) != 0))
+    return false;
+  auto* p = reinterpret_cast<unsigned char*>(payload);
+  // Payload: forwarding stack (varbyte count, then handles), then the
+  // message: a 16-bit zero, its type signature (varbyte length, text),
+  // the values. Peers send an empty forwarding stack; anything else is
+  // not read further.
+  bool bad = true;
+  if (n >= 4 && p[0] == 0 && p[1] == 0 && p[2] == 0) {
+    std::size_t used = 0;
+    auto len = varbyte(p + 3, n - 3, used);
+    if (used > 0 && 3 + used + len <= n) {
+      std::string_view sig{payload + 3 + used, len};
+      bad = system_signature(sig);
+    }
+  }
+  if (!bad)
+    return false;
+  // A 16-bit "zero" that is not zero: CAF refuses to read the message.
+  if (n >= 3) {
+    p[1] = 0xFF;
+    p[2] = 0xFF;
+  }
+  reason_ = "system_message";
+  return true;
+}
+
 verdict frame_guard::on_payload(std::string_view payload) {
   if (payload.size() != hdr_.payload_len)
     return refuse("protocol");
   if (hdr_.op == basp_op::client_handshake) {
     if (phase_ == phase::handshake) {
       std::string claimed{payload};
-      if (claimed == this_node_)
+      // A node id of CAF 0.17 is its implementation's atom and its data;
+      // the bare atom (8 bytes) is the invalid id, which names no sender.
+      if (claimed == this_node_ || claimed.size() <= node_id_atom_size)
         return refuse("handshake");
       if (!claim_(claimed)) {
         // Another connection holds this id: a client's redundant

@@ -32,7 +32,9 @@
 /// - monitor and down messages only about the peer's own actors;
 /// - payloads up to `frame_limits::max_message` (control frames up to
 ///   `max_control`); anything larger ends the connection before a byte of
-///   it is allocated.
+///   it is allocated;
+/// - no system message (exit, down, error, timeout, stream, link) as a
+///   message: those are defused before CAF reads them (`defuse`).
 ///
 /// Pure logic, no I/O and no CAF: the scribe that owns the connection feeds
 /// it headers and, when it asks, payloads.
@@ -114,6 +116,18 @@ class frame_guard {
   /// After `inspect`: judges the payload. `pass`: hand the header and this
   /// payload to CAF; `drop`: discard both; `close`.
   [[nodiscard]] verdict on_payload(std::string_view payload);
+
+  /// Called with the payload of a message the guard let pass (`pass` on
+  /// its header), before CAF reads it. A message CAF would treat as a
+  /// command to the actor itself rather than as content for its behavior
+  /// (an exit message, which kills with `kill` whatever the actor's exit
+  /// handler says; a down, error, timeout or stream message; a link or
+  /// unlink request, which CAF carries out on the actor it names) is
+  /// defused in place: its type header is made invalid, so CAF fails to
+  /// read it and drops it. Answers (responses of other nodes) pass as
+  /// they are. Returns true when it defused the message (`reason()` says
+  /// why).
+  bool defuse(char* payload, std::size_t n);
 
   /// The payload length of the last header.
   [[nodiscard]] std::uint32_t payload_size() const noexcept {

@@ -13,8 +13,8 @@ using namespace mantissa::actors::port;
 
 namespace {
 
-constexpr std::uint8_t named = 0x01;
-constexpr std::uint8_t select = 0x02;
+constexpr std::uint8_t named_flag = 0x01;
+constexpr std::uint8_t select_flag = 0x02;
 constexpr std::uint64_t response = 0x8000000000000000ull;
 constexpr std::uint64_t async = 0x1000000000000000ull;  // normal category
 constexpr std::uint64_t upstream = 0x2000000000000000ull;
@@ -37,10 +37,10 @@ std::string header(basp_op op, std::uint32_t len, std::uint64_t dest = 0,
 }
 
 /// A node with edge actor 10, internal actor 20, and one other connection
-/// holding the id "held".
+/// holding the id "held-node1".
 struct fixture {
-  std::string self_id = "THIS-NODE";
-  std::set<std::string> held{"held"};
+  std::string self_id = "THIS-NODE";  // (a real id has more than 8 bytes)
+  std::set<std::string> held{"held-node1"};
   std::string claimed;
 
   frame_guard make(principal_kind who = principal_kind::user,
@@ -61,13 +61,14 @@ struct fixture {
       }};
   }
 
-  /// A guard past a successful handshake claiming "peer".
+  /// A guard past a successful handshake claiming "peer-node1".
   frame_guard open(principal_kind who = principal_kind::user,
                    frame_limits limits = {}) {
+    held.erase("peer-node1");  // each guard stands for a connection of its own
     auto g = make(who, limits);
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10).data())
             == verdict::inspect);
-    REQUIRE(g.on_payload("peer") == verdict::pass);
+    REQUIRE(g.on_payload("peer-node1") == verdict::pass);
     return g;
   }
 };
@@ -98,12 +99,18 @@ TEST_CASE("the first frame must be a client handshake claiming a free id",
   }
   SECTION("a free id is bound to the connection") {
     auto g = f.make();
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peer") == verdict::pass);
-    CHECK(g.node() == "peer");
-    CHECK(f.claimed == "peer");
+    CHECK(g.on_payload("peer-node1") == verdict::pass);
+    CHECK(g.node() == "peer-node1");
+    CHECK(f.claimed == "peer-node1");
     CHECK_FALSE(g.dead_end());
+  }
+  SECTION("the invalid node id (an empty atom)") {
+    auto g = f.make();
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 8).data())
+            == verdict::inspect);
+    CHECK(g.on_payload(std::string(8, '\0')) == verdict::close);
   }
   SECTION("the node's own id") {
     auto g = f.make();
@@ -114,12 +121,12 @@ TEST_CASE("the first frame must be a client handshake claiming a free id",
   }
   SECTION("an id another connection holds makes a dead end") {
     auto g = f.make();
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10).data())
             == verdict::inspect);
-    CHECK(g.on_payload("held") == verdict::drop);
+    CHECK(g.on_payload("held-node1") == verdict::drop);
     CHECK(g.dead_end());
     CHECK(g.node().empty());
-    CHECK(g.claimed() == "held");
+    CHECK(g.claimed() == "held-node1");
     // Nothing more goes through it.
     CHECK(g.on_header(header(basp_op::direct_message, 8, 10).data())
           == verdict::close);
@@ -127,9 +134,9 @@ TEST_CASE("the first frame must be a client handshake claiming a free id",
   }
   SECTION("a payload of another length than announced") {
     auto g = f.make();
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peer!") == verdict::close);
+    CHECK(g.on_payload("peer-node1!") == verdict::close);
   }
 }
 
@@ -138,23 +145,23 @@ TEST_CASE("a handshake is repeated once, flagged, for the same id",
   fixture f;
   auto g = f.open();
   SECTION("the flagged repeat") {
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4, 0, select).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10, 0, select_flag).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peer") == verdict::pass);
+    CHECK(g.on_payload("peer-node1") == verdict::pass);
     // A second repeat is not CAF's.
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4, 0, select).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10, 0, select_flag).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peer") == verdict::close);
+    CHECK(g.on_payload("peer-node1") == verdict::close);
   }
   SECTION("without the flag") {
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peer") == verdict::close);
+    CHECK(g.on_payload("peer-node1") == verdict::close);
   }
   SECTION("claiming another id (taking over another peer's traffic)") {
-    REQUIRE(g.on_header(header(basp_op::client_handshake, 4, 0, select).data())
+    REQUIRE(g.on_header(header(basp_op::client_handshake, 10, 0, select_flag).data())
             == verdict::inspect);
-    CHECK(g.on_payload("held") == verdict::close);
+    CHECK(g.on_payload("held-node1") == verdict::close);
     CHECK(std::string{g.reason()} == "handshake");
   }
 }
@@ -170,7 +177,7 @@ TEST_CASE("messages reach edge actors and unknown ids only", "[port][guard]") {
   CHECK(g.on_header(header(basp_op::direct_message, 100, 20).data())
         == verdict::drop);
   CHECK(std::string{g.reason()} == "internal");
-  CHECK(g.on_header(header(basp_op::direct_message, 50, 10, named).data())
+  CHECK(g.on_header(header(basp_op::direct_message, 50, 10, named_flag).data())
         == verdict::drop);
   CHECK(std::string{g.reason()} == "named");
   CHECK(g.on_header(header(basp_op::routed_message, 50, 10).data())
@@ -225,30 +232,30 @@ TEST_CASE("monitor and down messages speak only of the peer's own actors",
   fixture f;
   auto g = f.open();
   SECTION("monitoring an edge actor") {
-    REQUIRE(g.on_header(header(basp_op::monitor_message, 13, 10).data())
+    REQUIRE(g.on_header(header(basp_op::monitor_message, 19, 10).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peerTHIS-NODE") == verdict::pass);
+    CHECK(g.on_payload("peer-node1THIS-NODE") == verdict::pass);
   }
   SECTION("monitoring an internal actor") {
-    REQUIRE(g.on_header(header(basp_op::monitor_message, 13, 20).data())
+    REQUIRE(g.on_header(header(basp_op::monitor_message, 19, 20).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peerTHIS-NODE") == verdict::drop);
+    CHECK(g.on_payload("peer-node1THIS-NODE") == verdict::drop);
   }
   SECTION("a down message about the peer's own actor") {
-    REQUIRE(g.on_header(header(basp_op::down_message, 16).data())
+    REQUIRE(g.on_header(header(basp_op::down_message, 22).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peerTHIS-NODEerr") == verdict::pass);
+    CHECK(g.on_payload("peer-node1THIS-NODEerr") == verdict::pass);
   }
   SECTION("a down message about another peer's actor") {
-    REQUIRE(g.on_header(header(basp_op::down_message, 16).data())
+    REQUIRE(g.on_header(header(basp_op::down_message, 22).data())
             == verdict::inspect);
-    CHECK(g.on_payload("heldTHIS-NODEerr") == verdict::close);
+    CHECK(g.on_payload("held-node1THIS-NODEerr") == verdict::close);
     CHECK(std::string{g.reason()} == "bad_node");
   }
   SECTION("a down message for another node") {
-    REQUIRE(g.on_header(header(basp_op::down_message, 16).data())
+    REQUIRE(g.on_header(header(basp_op::down_message, 22).data())
             == verdict::inspect);
-    CHECK(g.on_payload("peerOTHERNODEerr") == verdict::close);
+    CHECK(g.on_payload("peer-node1OTHERNODEerr") == verdict::close);
   }
 }
 
