@@ -30,15 +30,23 @@ struct network_tls {
   }
 };
 
+/// What a side of the port presents its certificate as.
+enum class tls_role {
+  node,    ///< serves the port (and connects to other nodes)
+  client,  ///< only connects (custom actors, `--connect` commands)
+};
+
 /// Checks the files of `tls` (all three named and readable, the key
-/// belongs to the certificate, the certificate is signed by the CA) and
-/// records them in `cfg`, so that every connection the actor system made
-/// from it opens or accepts goes through TLS with them. Call it before the
-/// actor system is made from `cfg`. Returns false with a message in `err`
-/// when a file is unusable; `cfg` is then unchanged.
+/// belongs to the certificate, the certificate is signed by the CA, and for
+/// a node it is a node's certificate) and records them in `cfg`, so that
+/// every connection the actor system made from it opens or accepts goes
+/// through TLS with them. Call it before the actor system is made from
+/// `cfg`. Returns false with a message in `err` when a file is unusable;
+/// `cfg` is then unchanged.
 [[nodiscard]] bool configure_network_tls(caf::actor_system_config& cfg,
                                          const network_tls& tls,
-                                         std::string& err);
+                                         std::string& err,
+                                         tls_role role = tls_role::node);
 
 /// True when `sys` was made from a config prepared by
 /// `configure_network_tls`: its connections go through TLS.

@@ -185,7 +185,8 @@ void configure(caf::actor_system_config& cfg) {
 
 bool configure_tls(caf::actor_system_config& cfg,
                    const actors::network_tls& tls, std::string& err) {
-  return actors::configure_network_tls(cfg, tls, err);
+  return actors::configure_network_tls(cfg, tls, err,
+                                       actors::tls_role::client);
 }
 
 namespace {
