@@ -537,9 +537,13 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
 } // namespace
 
 caf::actor spawn_port_anchor(caf::actor_system& sys) {
-  return sys.spawn([](caf::event_based_actor*) -> caf::behavior {
-    return {[](caf::ok_atom) {}};
-  });
+  // (An argument: CAF 0.17 dereferences a null pointer when a spawned
+  // function takes none besides its actor.)
+  return sys.spawn(
+    [](caf::event_based_actor*, bool) -> caf::behavior {
+      return {[](caf::ok_atom) {}};
+    },
+    true);
 }
 
 port::login_fn make_port_login(caf::actor_system& sys,

@@ -229,7 +229,9 @@ caf::expected<dialed> dial(caf::actor_system& sys, const std::string& host,
   return out;
 }
 
-caf::behavior dialer(caf::event_based_actor* self) {
+// (`unused`: CAF 0.17 dereferences a null pointer when a spawned function
+// takes no argument besides its actor.)
+caf::behavior dialer(caf::event_based_actor* self, bool /* unused */) {
   return {
     [self](dial_atom, const std::string& host, std::uint16_t port,
            std::uint8_t kind, const std::string& user,
@@ -285,7 +287,7 @@ caf::behavior dialer(caf::event_based_actor* self) {
 } // namespace
 
 caf::actor spawn_dialer(caf::actor_system& sys) {
-  return sys.spawn<caf::detached + caf::hidden>(dialer);
+  return sys.spawn<caf::detached + caf::hidden>(dialer, true);
 }
 
 } // namespace mantissa::actors::port

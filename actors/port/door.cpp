@@ -432,6 +432,10 @@ class door_conn final : public port_scribe {
     read_exactly(basp_header_size);
     door_conn_ptr self{this};
     auto* mx = &mpx();
+    if (!st_->login) {
+      on_login({false, error_code::busy, "the node is shutting down"});
+      return true;
+    }
     st_->login(std::move(attempt), [self, mx](login_outcome o) {
       mx->dispatch([self, o = std::move(o)]() mutable {
         self->on_login(std::move(o));
@@ -749,10 +753,16 @@ void door::close() {
   }
   if (st->sweeper)
     caf::anon_send_exit(st->sweeper, caf::exit_reason::user_shutdown);
-  if (!st->doorman)
+  // The login check usually holds what holds the door (the node's session
+  // settings): let go of it so that neither outlives the other. (It is
+  // read on the network thread, so it goes there.)
+  if (!st->doorman) {
+    st->login = nullptr;
     return;  // never listened
+  }
   std::promise<void> done;
   st->mpx().dispatch([&] {
+    st->login = nullptr;
     if (st->doorman) {
       st->doorman->graceful_shutdown();
       st->doorman.reset();
