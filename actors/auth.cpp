@@ -337,14 +337,16 @@ struct authenticator::impl {
 
   login_result check(job& j) {
     if (j.username == "system") {
-      bool ok = same_key(j.password, node_key)
-                || same_key(j.password, cluster_key);
+      bool by_cluster = same_key(j.password, cluster_key);
+      bool ok = by_cluster || same_key(j.password, node_key);
       if (!ok) {
         failed(j);
         return refused();
       }
       limiter.success("account:" + j.username);
-      return open_session(session{"system", system_role, 0, 0}, false);
+      auto r = open_session(session{"system", system_role, 0, 0}, false);
+      r.by_cluster_key = by_cluster;
+      return r;
     }
     std::string hash;
     std::string address;

@@ -147,6 +147,8 @@ struct login_result {
   session who;        ///< when ok
   error_code code = error_code::unauthorized;
   std::string message;  ///< when not ok; never says which part was wrong
+  /// When ok: `system` proven with the cluster key (not the node key).
+  bool by_cluster_key = false;
 };
 
 /// Called once per login, on one of the authenticator's threads: do not

@@ -17,8 +17,6 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/publish.hpp>
-#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
@@ -33,6 +31,7 @@
 #include "actors/internal/cluster.hpp"
 #include "actors/internal/fanout.hpp"
 #include "actors/internal/gateway.hpp"
+#include "actors/port/door.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/move.hpp"
 #include "actors/internal/completion.hpp"
@@ -413,7 +412,8 @@ struct node::impl {
   caf::actor manager;
   caf::actor timer;
   caf::actor bridge;
-  caf::actor gateway;
+  std::shared_ptr<port::door> door;
+  caf::actor port_anchor;  ///< sessions end when it exits
   caf::actor cluster;
   std::uint16_t port = 0;
   std::unique_ptr<data_dir_lock> lock;
@@ -582,6 +582,23 @@ bool node::start(std::string& err) {
     d.backups = internal::spawn_backup_scheduler(
       *d.sys, d.manager, d.opts.data_dir, d.opts.name, d.opts.backups,
       d.backup_status);
+  if (d.opts.listen) {
+    port::door_options dopts;
+    dopts.host = d.opts.listen_host;
+    dopts.port = d.opts.listen_port;
+    dopts.tls = uses_network_tls(*d.sys);
+    dopts.max_pending = d.opts.port.max_pending;
+    dopts.max_pending_per_address = d.opts.port.max_pending_per_address;
+    dopts.max_per_address = d.opts.port.max_per_address;
+    dopts.login_deadline = d.opts.port.login_timeout;
+    dopts.limits.max_message = d.opts.port.max_message;
+    d.door = port::door::make(*d.sys, dopts, err);
+    if (!d.door) {
+      err = "the network port: " + err;
+      stop();
+      return false;
+    }
+  }
   if (d.opts.cluster) {
     if (!d.opts.listen) {
       err = "a cluster node needs a network port (--listen)";
@@ -612,6 +629,7 @@ bool node::start(std::string& err) {
     cc.heartbeat = d.opts.cluster_heartbeat;
     cc.down_after = d.opts.node_down_after;
     cc.failover_after = d.opts.failover_after;
+    cc.door = d.door;
     cc.timeout = std::min(d.opts.request_timeout,
                           std::chrono::milliseconds{10'000});
     d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
@@ -619,23 +637,22 @@ bool node::start(std::string& err) {
     caf::anon_send(d.manager, cluster_atom::value, d.cluster);
   }
   if (d.opts.listen) {
-    d.gateway = internal::spawn_gateway(*d.sys, d.manager, d.bridge, d.cluster,
-                                        *d.auth,
-                                        caf::timespan{d.opts.request_timeout});
-    auto port
-      = uses_network_tls(*d.sys)
-          ? caf::openssl::publish(d.gateway, d.opts.listen_port,
-                                  d.opts.listen_host.c_str(), true)
-          : d.sys->middleman().publish(d.gateway, d.opts.listen_port,
-                                       d.opts.listen_host.c_str(), true);
-    if (!port) {
-      err = "cannot listen on " + d.opts.listen_host + ":"
-            + std::to_string(d.opts.listen_port) + ": "
-            + d.sys->render(port.error());
+    auto env = std::make_shared<internal::gateway_env>();
+    env->manager = d.manager;
+    env->bridge = d.bridge;
+    env->cluster = d.cluster;
+    env->auth = d.auth.get();
+    env->timeout = caf::timespan{d.opts.request_timeout};
+    env->node_name = d.opts.name;
+    env->door = d.door;
+    d.port_anchor = internal::spawn_port_anchor(*d.sys);
+    env->anchor = d.port_anchor;
+    d.door->set_login(internal::make_port_login(*d.sys, env));
+    if (!d.door->listen(err)) {
       stop();
       return false;
     }
-    d.port = *port;
+    d.port = d.door->port();
   }
   {
     // Where commands given only --data find this node (see node.hpp); a
@@ -672,20 +689,10 @@ void node::stop() {
     return;
   if (d.auth)
     d.auth->shutdown();  // finishes logins in progress while stores run
-  if (d.gateway) {
-    if (uses_network_tls(*d.sys)) {
-      // (caf/openssl/unpublish.hpp does not compile in 0.17.6: it sends
-      // the wrong message; this is the one its middleman actor takes.)
-      caf::scoped_actor self{*d.sys};
-      self
-        ->request(d.sys->openssl_manager().actor_handle(),
-                  std::chrono::seconds(5), caf::unpublish_atom::value,
-                  d.gateway.address(), d.port)
-        .receive([] {}, [](caf::error&) {});
-    } else
-      d.sys->middleman().unpublish(d.gateway, d.port);
-    caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
-  }
+  if (d.door)
+    d.door->close();  // no new connections; those not logged in end
+  if (d.port_anchor)
+    caf::anon_send_exit(d.port_anchor, caf::exit_reason::user_shutdown);
   if (d.backups)
     caf::anon_send_exit(d.backups, caf::exit_reason::user_shutdown);
   d.backups = nullptr;
@@ -709,9 +716,10 @@ void node::stop() {
   // the actors they answer can still be sent to.
   d.rt.syncer = nullptr;
   d.syncer.reset();
-  d.gateway = nullptr;
+  d.port_anchor = nullptr;
   d.manager = nullptr;
   d.bridge = nullptr;
+  d.door.reset();  // its connections keep what they need
   d.sys.reset();
   d.auth.reset();  // after the actors that point to it are gone
   d.cfg.reset();
@@ -902,9 +910,52 @@ void node::stats(reply_handler done) {
                  completion{std::make_shared<reply_handler>(std::move(done))});
 }
 
+namespace {
+
+/// The network port's series (docs/operations.md, "Metrics").
+void write_port_metrics(prometheus_text& out, const port::door_stats& s) {
+  auto d = [](std::uint64_t x) { return static_cast<double>(x); };
+  out.single("mantissa_port_connections", "gauge",
+             "Connections to the network port that have logged in, now",
+             d(s.open));
+  out.single("mantissa_port_pending_connections", "gauge",
+             "Connections to the network port that have not logged in yet",
+             d(s.pending));
+  out.family("mantissa_port_connections_total", "counter",
+             "Connections to the network port, by what became of them");
+  out.sample("mantissa_port_connections_total", {{"result", "accepted"}},
+             d(s.accepted));
+  out.sample("mantissa_port_connections_total", {{"result", "refused_total"}},
+             d(s.refused_total));
+  out.sample("mantissa_port_connections_total",
+             {{"result", "refused_address"}}, d(s.refused_address));
+  out.sample("mantissa_port_connections_total", {{"result", "malformed"}},
+             d(s.malformed));
+  out.sample("mantissa_port_connections_total", {{"result", "timeout"}},
+             d(s.login_timeouts));
+  out.family("mantissa_port_logins_total", "counter",
+             "Logins on the network port by result");
+  out.sample("mantissa_port_logins_total", {{"result", "ok"}}, d(s.login_ok));
+  out.sample("mantissa_port_logins_total", {{"result", "failed"}},
+             d(s.login_failed));
+  out.family("mantissa_port_dropped_total", "counter",
+             "Messages from logged-in peers dropped by the port's guard, by "
+             "reason");
+  for (auto& [why, n] : s.dropped)
+    out.sample("mantissa_port_dropped_total", {{"reason", why}}, d(n));
+  out.family("mantissa_port_closed_total", "counter",
+             "Connections the port closed for what they sent, by reason");
+  for (auto& [why, n] : s.closed)
+    out.sample("mantissa_port_closed_total", {{"reason", why}}, d(n));
+}
+
+} // namespace
+
 void node::write_metrics(prometheus_text& out) const {
   if (impl_->opts.backups.interval.count() > 0)
     internal::write_backup_metrics(out, impl_->backup_status);
+  if (impl_->door)
+    write_port_metrics(out, impl_->door->stats());
   auto& c = impl_->rt.stats;
   auto load = [](const std::atomic<std::int64_t>& a) {
     return static_cast<double>(a.load(std::memory_order_relaxed));

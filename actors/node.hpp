@@ -29,6 +29,21 @@ class prometheus_text;
 
 namespace mantissa::actors {
 
+/// Limits of the network port (`--listen`; docs/security.md, "The actor
+/// port"), from the site settings `port.*`.
+struct port_options {
+  /// Connections that have not logged in yet, in total and per client
+  /// address; beyond them a new connection is closed at once.
+  std::size_t max_pending = 256;
+  std::size_t max_pending_per_address = 16;
+  /// Connections per client address, logged in or not.
+  std::size_t max_per_address = 512;
+  /// A connection must have sent its login within this long.
+  std::chrono::milliseconds login_timeout{10'000};
+  /// The largest message a logged-in peer may send.
+  std::uint32_t max_message = 64u << 20;
+};
+
 /// Settings of one node process.
 struct node_options {
   /// The data directory (site store, user stores, app stores).
@@ -77,6 +92,8 @@ struct node_options {
   /// Seed: promote the replicas of a node's stores once it is down for
   /// this long (0: never automatically; docs/operations.md, "Replicas").
   std::chrono::milliseconds failover_after{0};
+  /// Limits of the network port.
+  port_options port;
   /// Mutual TLS on the network port (off when no file is named); every
   /// node of a TLS cluster, and every client of this port, needs a
   /// certificate of the same CA (docs/cluster.md).

@@ -18,14 +18,24 @@ namespace mantissa::actors {
 
 /// Who is asking and on behalf of which request. The role is checked by
 /// the store actor (M5); `request_id` is carried into logs.
+///
+/// Over the node's network port, `capability` proves the message belongs
+/// to the session it is sent to (or to one of its handles): the login
+/// answers it, and the session and its forwarders refuse a message without
+/// it before anything else (docs/security.md, "The actor port"). They also
+/// replace `role` with the session's and clear `capability` before the
+/// message goes on, so a store never sees either as the peer wrote them.
+/// Inside a node (front ends, store to store) `capability` is empty.
 struct caller {
   std::string role;
   std::string request_id;
+  std::string capability;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, caller& x) {
-  return f(caf::meta::type_name("mantissa.caller"), x.role, x.request_id);
+  return f(caf::meta::type_name("mantissa.caller"), x.role, x.request_id,
+           x.capability);
 }
 
 /// The role of the node itself and of its administrators' tools.
@@ -125,25 +135,41 @@ using bksnap_atom = caf::atom_constant<caf::atom("bksnap")>;
 using bkchunk_atom = caf::atom_constant<caf::atom("bkchunk")>;
 using bkfree_atom = caf::atom_constant<caf::atom("bkfree")>;
 
-// Gateway (the node's network port, see docs/security.md):
-// (login_atom, username, password) -> actor   a session bound to the role
-//   the credentials prove; then (store_atom, address) -> actor (a forwarder
-//   that stamps the session's role on every message) and (stats_atom).
-//   errors: unauthorized (any bad credentials), busy
+// The node's network port (docs/security.md, "The actor port"): a login
+// opens each connection (actors/port/preamble.hpp; the client library's
+// `client::connect` and its gateway do it) and answers a *session* bound
+// to the role the credentials prove, with the capability that every later
+// message carries in its `caller` (the second element of every message
+// below). A session answers (system role only unless noted):
+// (store_atom, caller, address) -> actor   any role: a forwarder that
+//   stamps the session's role on every store message sent through it
+// (logout_atom, caller) -> ok   any role: ends the session and its handles
+// (route_atom, caller, address, message), (cluster_atom, caller, command,
+//   json), (fanout_atom, caller, spec), (move_atom, caller, address, to),
+//   (replicate_atom, caller, address, node), (incoming_atom, caller, op,
+//   address, data), (stores_atom, caller), (stats_atom, caller),
+//   (backup_atom, caller, address, dest), (bksnap_atom, caller, address),
+//   (bkchunk_atom, caller, id, offset), (bkfree_atom, caller, id): as
+//   described below and in actors/node.hpp.
+//   errors: unauthorized (no or a wrong capability), forbidden (not system)
+// (login_atom, username, password) -> (actor session, caller)   sent to the
+//   client library's gateway (client/client.hpp), which runs the login.
 using login_atom = caf::atom_constant<caf::atom("login")>;
+using logout_atom = caf::atom_constant<caf::atom("logout")>;
 
 // Between the nodes of a cluster (docs/cluster.md), through a session of
-// the system role:
-// (route_atom, address, message) -> what the store answers   a store
-//   message for a store on the receiving node (never routed further);
-//   `message` is a whole store message, e.g. (get_atom, caller, type, id),
-//   or (create_atom) to create the store. The caller's role is the one in
-//   the message: only system sessions may route.
+// a node (a login with the node's name and the cluster key):
+// (route_atom, caller, address, message) -> what the store answers   a
+//   store message for a store on the receiving node (never routed
+//   further); `message` is a whole store message, e.g. (get_atom, caller,
+//   type, id), or (create_atom) to create the store. The caller's role is
+//   the one in the message: only system sessions may route.
 //   errors: no_such_store (not on this node), forbidden (not system)
 using route_atom = caf::atom_constant<caf::atom("route")>;
-// (cluster_atom, command, json) -> string json   membership and directory:
-//   "status", "add_user", and between nodes "join", "beat", "locate",
-//   "ping" (docs/cluster.md). System sessions only.
+// (cluster_atom, caller, command, json) -> string json   membership and
+//   directory: "status", "add_user", and between nodes "join", "beat",
+//   "locate", "ping" (docs/cluster.md). System sessions only; "join" and
+//   "beat" only from a node's own session, for its own name.
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
 
 // Node-level (sent to the node's store manager, see actors/node.hpp):

@@ -572,10 +572,14 @@ int main(int argc, char** argv) {
       != 6)
     die("the server did not start: '" + line + "'");
 
-  auto message_for = [](std::int64_t item) {
-    return [item] {
+  // Every message carries a capability of the node's size (43 characters);
+  // the node's row carries the login's, the raw rows one of the same size,
+  // so that all of them move the same bytes.
+  std::string capability(43, 'c');
+  auto message_for = [&capability](std::int64_t item) {
+    return [item, &capability] {
       return caf::make_message(actors::get_atom::value,
-                               actors::caller{"", "bench"},
+                               actors::caller{"", "bench", capability},
                                std::string{"bench.note"}, item);
     };
   };
@@ -624,9 +628,14 @@ int main(int argc, char** argv) {
     auto t = std::chrono::seconds(10);
     self->request(*gw, t, actors::login_atom::value, std::string{"system"},
                   std::string{key})
-      .receive([&](caf::actor& s) { session = s; },
-               [&](caf::error& e) { die("login: " + node_sys.render(e)); });
-    self->request(session, t, actors::store_atom::value, alice)
+      .receive(
+        [&](caf::actor& s, actors::caller& who) {
+          session = s;
+          capability = who.capability;
+        },
+        [&](caf::error& e) { die("login: " + node_sys.render(e)); });
+    self->request(session, t, actors::store_atom::value,
+                  actors::caller{"", "bench", capability}, alice)
       .receive([&](caf::actor& s) { store = s; },
                [&](caf::error& e) { die("lookup: " + node_sys.render(e)); });
   }

@@ -19,6 +19,7 @@
 #include "actors/auth.hpp"
 #include "actors/data_dir.hpp"
 #include "actors/node.hpp"
+#include "actors/site_ca.hpp"
 #include "actors/site_config.hpp"
 #include "cli/cluster.hpp"
 #include "cli/commands.hpp"
@@ -62,6 +63,20 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
       }
       std::cout << "initialized " << o->data_dir.string() << " for domain "
                 << domain->domain << '\n';
+      // The CA that signs the certificates of the site's nodes and clients
+      // (`mantissa cert`); one made earlier by `cert ca` is kept.
+      auto tls = actors::site_tls_dir(o->data_dir);
+      if (!actors::site_ca_exists(tls)) {
+        auto ca = actors::make_site_ca(tls, domain->domain);
+        if (!ca) {
+          exit_code = fail("cannot create the site CA: "
+                           + ca.error_value().message
+                           + " (the site itself is initialized; run "
+                             "'mantissa cert ca' when this is fixed)");
+          return;
+        }
+        std::cout << "created the site CA in " << tls.string() << '\n';
+      }
     });
   }
 
@@ -531,7 +546,7 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     for (auto& st : *settings)
       if (st.key.rfind("smtp.", 0) == 0 || st.key.rfind("http.", 0) == 0
           || st.key.rfind("cluster.", 0) == 0
-          || st.key.rfind("backup.", 0) == 0)
+          || st.key.rfind("backup.", 0) == 0 || st.key.rfind("port.", 0) == 0)
         out.settings[st.key] = st.value;
   auto services = actors::list_services(*o->site);
   if (!services) {

@@ -61,7 +61,9 @@ struct system_login::impl {
   cli_config cfg;
   std::unique_ptr<caf::actor_system> sys;
   std::unique_ptr<caf::scoped_actor> owner; // goes before sys
-  caf::actor session;
+  caf::actor session;  // the node's
+  actors::caller who;  // with the login's capability
+  caf::actor stamp;    // adds `who` to what is sent to `session`
 };
 
 system_login::system_login() : impl_(std::make_unique<impl>()) {
@@ -69,7 +71,9 @@ system_login::system_login() : impl_(std::make_unique<impl>()) {
 
 system_login::~system_login() {
   if (impl_->session)
-    caf::anon_send_exit(impl_->session, caf::exit_reason::user_shutdown);
+    caf::anon_send(impl_->session, actors::logout_atom::value, impl_->who);
+  if (impl_->stamp)
+    caf::anon_send_exit(impl_->stamp, caf::exit_reason::user_shutdown);
 }
 
 bool system_login::open(const std::string& endpoint,
@@ -99,12 +103,18 @@ bool system_login::open(const std::string& endpoint,
   (*d.owner)
     ->request(*gateway, std::chrono::seconds(30), actors::login_atom::value,
               std::string{"system"}, key)
-    .receive([&](caf::actor& s) { d.session = std::move(s); },
-             [&](caf::error& e) {
-               err = "cannot log in at " + endpoint + ": "
-                     + actors::error_message(e);
-             });
-  return static_cast<bool>(d.session);
+    .receive(
+      [&](caf::actor& s, actors::caller& who) {
+        d.session = std::move(s);
+        d.who = std::move(who);
+      },
+      [&](caf::error& e) {
+        err = "cannot log in at " + endpoint + ": " + actors::error_message(e);
+      });
+  if (!d.session)
+    return false;
+  d.stamp = client::stamped(*d.sys, d.session, d.who);
+  return true;
 }
 
 caf::actor_system& system_login::system() {
@@ -112,7 +122,7 @@ caf::actor_system& system_login::system() {
 }
 
 const caf::actor& system_login::session() const {
-  return impl_->session;
+  return impl_->stamp;
 }
 
 namespace {

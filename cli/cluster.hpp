@@ -52,6 +52,9 @@ class system_login {
 
   /// After a successful `open`.
   [[nodiscard]] caf::actor_system& system();
+  /// An actor of this process standing for the session: what is sent to it
+  /// goes to the node's session with the login's capability
+  /// (`client::stamped`); answers and progress come back to the sender.
   [[nodiscard]] const caf::actor& session() const;
 
  private:

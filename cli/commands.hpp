@@ -17,6 +17,11 @@ void add_start_command(CLI::App& app, int& exit_code);
 /// Adds `init`, `user`, `config` and `port` (offline administration).
 void add_admin_commands(CLI::App& app, int& exit_code);
 
+/// Adds `cert ca` and `cert issue`: the site's certificate authority in
+/// DATA/tls and the certificates it issues for mutual TLS on the network
+/// port. They work on files only and may run beside a node.
+void add_cert_commands(CLI::App& app, int& exit_code);
+
 /// Adds `offering`, `product` and `user product` (offline administration
 /// of offerings); call after `add_admin_commands`.
 void add_offering_commands(CLI::App& app, int& exit_code);
@@ -39,7 +44,8 @@ struct site_setup {
   std::string domain;     ///< the setting site.domain, or ""
   std::string smtp;       ///< the configured SMTP listener, or ""
   /// Every setting whose key starts with "smtp." (docs/smtp.md), "http."
-  /// (docs/http-api.md), "cluster." or "backup." (docs/operations.md).
+  /// (docs/http-api.md), "cluster." or "backup." (docs/operations.md), or
+  /// "port." (docs/security.md).
   std::map<std::string, std::string> settings;
 };
 

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   mantissa::cli::add_start_command(app, exit_code);
   mantissa::cli::add_admin_commands(app, exit_code);
+  mantissa::cli::add_cert_commands(app, exit_code);
   mantissa::cli::add_offering_commands(app, exit_code);
   mantissa::cli::add_cluster_commands(app, exit_code);
   mantissa::cli::add_move_commands(app, exit_code);

@@ -13,6 +13,7 @@
 #include "actors/accounts.hpp"
 #include "actors/backup.hpp"
 #include "actors/node.hpp"
+#include "actors/site_ca.hpp"
 #include "cli/commands.hpp"
 #include "log/log.hpp"
 #include "offerings/setup.hpp"
@@ -49,7 +50,107 @@ struct start_args {
   std::string log_format = "text";
   std::string log_level = "info";
   bool access_log = false;
+  bool insecure_listen = false; // plain TCP on a port that is not loopback
 };
+
+/// Whether `host` is a loopback address (or names one).
+bool is_loopback(const std::string& host) {
+  return host.rfind("127.", 0) == 0 || host == "localhost" || host == "::1"
+         || host == "[::1]";
+}
+
+std::string this_host_name() {
+  char buf[256] = {0};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0')
+    return "localhost";
+  return buf;
+}
+
+/// The network port's TLS when it is not on loopback and no files were
+/// given: the node's certificate in DATA/tls/ (issued from the site CA there
+/// when missing; a seed or a single node makes the CA itself on its first
+/// start). False with `err` when there is none to be had.
+bool default_port_tls(const std::filesystem::path& data_dir,
+                      const std::string& name, bool joining,
+                      const std::vector<std::string>& hosts,
+                      actors::network_tls& tls, std::string& err) {
+  auto dir = actors::site_tls_dir(data_dir);
+  auto cert = dir / (name + ".pem");
+  auto key = dir / (name + ".key");
+  std::error_code ec;
+  if (!std::filesystem::exists(cert, ec) || !std::filesystem::exists(key, ec)) {
+    if (!actors::site_ca_exists(dir)) {
+      if (joining) {
+        err = "--listen is not on loopback, so the network port speaks "
+              "mutual TLS, and there is no certificate for node " + name
+              + " in " + dir.string()
+              + ": issue one from the site's CA (on the seed: mantissa cert "
+                "issue " + name + " --node --data SEED-DATA --out "
+              + dir.string()
+              + "), give --tls-cert/--tls-key/--tls-ca, or --insecure-listen";
+        return false;
+      }
+      auto ca = actors::make_site_ca(dir, name);
+      if (!ca) {
+        err = "cannot make the site CA: " + ca.error_value().message;
+        return false;
+      }
+      std::cout << "mantissa: created the site CA in " << dir.string() << '\n';
+    }
+    actors::cert_request req;
+    req.name = name;
+    req.node = true;
+    req.hosts = hosts;
+    auto issued = actors::issue_certificate(dir, req, dir);
+    if (!issued) {
+      err = "cannot issue this node's certificate: "
+            + issued.error_value().message;
+      return false;
+    }
+    std::cout << "mantissa: issued the certificate of node " << name
+              << " from the site CA (" << cert.string() << ")\n";
+  }
+  tls.certificate = cert;
+  tls.private_key = key;
+  tls.ca_file = dir / "ca.pem";
+  return true;
+}
+
+bool parse_size(const std::string& text, std::size_t& out);
+
+/// The site settings port.* (docs/security.md, "Limits").
+bool port_settings(const site_setup& setup, actors::port_options& o,
+                   std::string& err) {
+  struct limit {
+    const char* key;
+    std::size_t* value;
+  };
+  std::size_t timeout_ms = static_cast<std::size_t>(o.login_timeout.count());
+  std::size_t max_message = o.max_message;
+  for (auto [key, value] :
+       {limit{"port.max_pending", &o.max_pending},
+        limit{"port.max_pending_per_address", &o.max_pending_per_address},
+        limit{"port.max_per_address", &o.max_per_address},
+        limit{"port.login_timeout", &timeout_ms},
+        limit{"port.max_message", &max_message}}) {
+    auto i = setup.settings.find(key);
+    if (i == setup.settings.end() || i->second.empty())
+      continue;
+    if (!parse_size(i->second, *value) || *value == 0) {
+      err = std::string{"the setting "} + key
+            + ": expected a positive number (K, M, G allowed), got '"
+            + i->second + "'";
+      return false;
+    }
+  }
+  if (max_message > (std::size_t{1} << 31)) {
+    err = "the setting port.max_message: at most 2G";
+    return false;
+  }
+  o.login_timeout = std::chrono::milliseconds{timeout_ms};
+  o.max_message = static_cast<std::uint32_t>(max_message);
+  return true;
+}
 
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
 /// starts afterwards) so that `wait_for_stop_signal` can take them.
@@ -245,6 +346,30 @@ int run_start(const start_args& args) {
                    "network port: give --listen HOST:PORT too\n";
       return 2;
     }
+    if (nopts.listen && !nopts.tls.enabled()
+        && !is_loopback(nopts.listen_host)) {
+      if (args.insecure_listen) {
+        std::cout << "mantissa: the network port on " << nopts.listen_host
+                  << " speaks plain TCP (--insecure-listen): everything on it "
+                     "crosses the network in clear\n";
+      } else {
+        std::vector<std::string> hosts{nopts.listen_host};
+        if (!args.advertise.empty())
+          hosts.push_back(args.advertise);
+        if (hosts.front() == "0.0.0.0" || hosts.front() == "::")
+          hosts.erase(hosts.begin());
+        auto name = args.name.empty() ? this_host_name() : args.name;
+        if (!default_port_tls(data_dir, name, !args.join.empty(), hosts,
+                              nopts.tls, err)) {
+          std::cerr << "mantissa start: " << err << '\n';
+          return 2;
+        }
+      }
+    }
+  }
+  if (!port_settings(setup, nopts.port, err)) {
+    std::cerr << "mantissa start: " << err << '\n';
+    return 2;
   }
   {
     auto value = [&](const char* key) -> std::string {
@@ -513,6 +638,10 @@ void add_start_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--tls-ca", args->tls.ca_file,
                   "PEM certificate of the cluster CA; peers need a "
                   "certificate it signed; default: the setting cluster.ca_file");
+  cmd->add_flag("--insecure-listen", args->insecure_listen,
+                "Let a --listen port that is not on loopback speak plain TCP "
+                "instead of mutual TLS (everything on it is readable on the "
+                "network)");
   cmd->add_option("--caf", args->caf,
                   "A setting of the actor system, KEY=VALUE in CAF's syntax "
                   "(repeatable; overrides the node's defaults, see "

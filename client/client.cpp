@@ -8,11 +8,17 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/remote_actor.hpp>
+#include <caf/message_view.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "actors/network_tuning.hpp"
+#include "actors/port/connector.hpp"
 
 namespace mantissa::client {
 
@@ -127,18 +133,23 @@ caf::behavior relay_behavior(relay_actor* self, caf::timespan timeout) {
   });
   return {
     [self](actors::login_atom, const caf::actor& gateway, std::string& user,
-           std::string& password) -> caf::response_promise {
-      // Sent from here, so the node binds the session to this relay: it
-      // ends when the relay (the client session) goes away.
-      return relay_request<caf::actor>(
-        self, gateway,
-        caf::make_message(actors::login_atom::value, std::move(user),
-                          std::move(password)));
+           std::string& password) {
+      auto rp = self->make_response_promise<caf::actor, actors::caller>();
+      self
+        ->request(gateway, self->state.timeout, actors::login_atom::value,
+                  std::move(user), std::move(password))
+        .then(
+          [rp](caf::actor& session, actors::caller& who) mutable {
+            rp.deliver(std::move(session), std::move(who));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
-    [self](lookup_atom, const caf::actor& gateway,
+    [self](lookup_atom, const caf::actor& session, const actors::caller& who,
            const std::string& address) -> caf::response_promise {
       return relay_request<caf::actor>(
-        self, gateway, caf::make_message(actors::store_atom::value, address));
+        self, session,
+        caf::make_message(actors::store_atom::value, who, address));
     },
     [self](forward_atom, const caf::actor& store,
            caf::message& msg) -> caf::response_promise {
@@ -174,21 +185,123 @@ void configure(caf::actor_system_config& cfg) {
 
 bool configure_tls(caf::actor_system_config& cfg,
                    const actors::network_tls& tls, std::string& err) {
-  return actors::configure_network_tls(cfg, tls, err);
+  return actors::configure_network_tls(cfg, tls, err,
+                                       actors::tls_role::client);
 }
+
+namespace {
+
+/// Whether something accepts TCP connections at `host:port` (within 5 s).
+bool listening(const std::string& host, std::uint16_t port) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  auto service = std::to_string(port);
+  if (::getaddrinfo(host.c_str(), service.c_str(), &hints, &res) != 0)
+    return false;
+  bool ok = false;
+  for (auto* ai = res; ai != nullptr && !ok; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family,
+                      ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                      ai->ai_protocol);
+    if (fd < 0)
+      continue;
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      if (::poll(&p, 1, 5000) == 1) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        ok = err == 0;
+      }
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  return ok;
+}
+
+/// The login timeout of a gateway (the node may slow down a login after
+/// failures by up to 30 s).
+constexpr std::chrono::seconds login_timeout{45};
+
+/// The gateway `connect` returns: runs each login on a connection of its
+/// own (actors/port/connector.hpp).
+caf::behavior gateway_behavior(caf::event_based_actor* self, std::string host,
+                               std::uint16_t port) {
+  return {
+    [self, host, port](actors::login_atom, std::string& user,
+                       std::string& password) {
+      auto rp = self->make_response_promise<caf::actor, actors::caller>();
+      auto dialer = actors::port::spawn_dialer(self->system());
+      self
+        ->request(dialer, login_timeout + std::chrono::seconds(5),
+                  actors::port::dial_atom::value, host, port,
+                  static_cast<std::uint8_t>(actors::port::login_kind::user),
+                  std::move(user), std::move(password),
+                  static_cast<std::uint32_t>(
+                    std::chrono::milliseconds{login_timeout}.count()))
+        .then(
+          [rp](caf::actor& session, std::string& role,
+               std::string& capability) mutable {
+            rp.deliver(std::move(session),
+                       actors::caller{std::move(role), {},
+                                      std::move(capability)});
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+  };
+}
+
+caf::behavior stamp_behavior(caf::event_based_actor* self, caf::actor target,
+                             actors::caller who) {
+  // It stands for `target`: it goes when that goes (the node stopped or
+  // became unreachable), so monitoring it tells the same.
+  self->monitor(target);
+  self->set_down_handler(
+    [self](caf::down_msg& m) { self->quit(std::move(m.reason)); });
+  self->set_default_handler(
+    [self, target, who](caf::scheduled_actor*,
+                        caf::message_view& view) -> caf::result<caf::message> {
+      auto msg = view.move_content_to_message();
+      if (msg.size() >= 2 && msg.match_element<actors::caller>(1)) {
+        msg.get_mutable_as<actors::caller>(1).capability = who.capability;
+      } else if (!msg.empty()) {
+        msg = msg.take(1) + caf::make_message(who) + msg.drop(1);
+      }
+      return self->delegate(target, std::move(msg));
+    });
+  return {[](caf::ok_atom) {}};
+}
+
+} // namespace
 
 caf::expected<caf::actor> connect(caf::actor_system& sys,
                                   const std::string& host, std::uint16_t port) {
-  if (actors::uses_network_tls(sys))
-    return caf::openssl::remote_actor(sys, host, port);
-  return sys.middleman().remote_actor(host, port);
+  if (!listening(host, port))
+    return caf::make_error(caf::sec::cannot_connect_to_node,
+                           "nothing listens at " + host + ":"
+                             + std::to_string(port));
+  return sys.spawn<caf::hidden>(gateway_behavior, host, port);
+}
+
+caf::actor stamped(caf::actor_system& sys, caf::actor target,
+                   actors::caller who) {
+  return sys.spawn<caf::hidden>(stamp_behavior, std::move(target), std::move(who));
 }
 
 // -- session ------------------------------------------------------------------
 
 struct session::impl {
   caf::actor_system* sys;
-  caf::actor gateway;
+  /// The node's session (after the login).
+  caf::actor session;
+  /// What every message to it carries (the login's capability).
+  actors::caller who;
   session_options opts;
   caf::actor relay;
   std::unique_ptr<caf::scoped_actor> self;
@@ -196,8 +309,8 @@ struct session::impl {
   /// bounced request and a new lookup.
   std::unordered_map<std::string, caf::actor> stores;
 
-  impl(caf::actor_system& s, caf::actor gw, session_options o)
-    : sys(&s), gateway(std::move(gw)), opts(std::move(o)) {
+  impl(caf::actor_system& s, session_options o)
+    : sys(&s), opts(std::move(o)) {
     relay = sys->spawn(relay_behavior, caf::timespan{opts.timeout});
     self = std::make_unique<caf::scoped_actor>(*sys);
   }
@@ -205,6 +318,9 @@ struct session::impl {
   ~impl() {
     self.reset();
     caf::anon_send_exit(relay, caf::exit_reason::user_shutdown);
+    // Ends the session at the node (its handles with it).
+    if (session)
+      caf::anon_send(session, actors::logout_atom::value, who);
   }
 
   impl(const impl&) = delete;
@@ -234,7 +350,7 @@ struct session::impl {
 
   caf::expected<caf::actor> lookup(const std::string& address) {
     auto r = ask<caf::actor>(
-      caf::make_message(lookup_atom::value, gateway, address));
+      caf::make_message(lookup_atom::value, session, who, address));
     if (r)
       return r;
     if (is_sec(r.error(), caf::sec::request_receiver_down))
@@ -247,7 +363,10 @@ struct session::impl {
   /// Sends `msg` to the store for `address`, looking it up (again) when
   /// needed, and parses the JSON reply.
   caf::expected<nlohmann::json> call(const std::string& address,
-                                     const caf::message& msg) {
+                                     caf::message msg) {
+    // The login's capability, whatever the caller's role says.
+    if (msg.size() >= 2 && msg.match_element<actors::caller>(1))
+      msg.get_mutable_as<actors::caller>(1).capability = who.capability;
     for (int attempt = 0;; ++attempt) {
       auto i = stores.find(address);
       if (i == stores.end()) {
@@ -292,12 +411,20 @@ caf::expected<session> session::login(caf::actor_system& sys,
                                       const std::string& username,
                                       const std::string& password,
                                       session_options options) {
-  auto p = std::make_unique<impl>(sys, caf::actor{}, std::move(options));
-  auto r = p->ask<caf::actor>(caf::make_message(actors::login_atom::value,
-                                                gateway, username, password));
+  auto p = std::make_unique<impl>(sys, std::move(options));
+  caf::expected<caf::actor> r{caf::error{}};
+  (*p->self)
+    ->request(p->relay, p->opts.timeout + relay_margin,
+              actors::login_atom::value, gateway, username, password)
+    .receive(
+      [&](caf::actor& s, actors::caller& who) {
+        r = std::move(s);
+        p->who = std::move(who);
+      },
+      [&](caf::error& err) { r = std::move(err); });
   if (!r)
     return p->normalize(std::move(r.error()), "login as " + username);
-  p->gateway = std::move(*r);
+  p->session = std::move(*r);
   return session{std::move(p)};
 }
 
@@ -307,6 +434,14 @@ session& session::operator=(session&&) noexcept = default;
 
 const session_options& session::options() const noexcept {
   return impl_->opts;
+}
+
+const caf::actor& session::handle() const noexcept {
+  return impl_->session;
+}
+
+const actors::caller& session::caller() const noexcept {
+  return impl_->who;
 }
 
 caf::expected<caf::actor> session::lookup(const std::string& address) {

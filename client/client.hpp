@@ -20,42 +20,51 @@
 /// reach its stores through the node's network port (`mantissa start
 /// --listen HOST:PORT`).
 ///
-/// A node publishes one *gateway* actor on that port. Everything starts
-/// with a login: `(login_atom, username, password)` answers a *session
-/// actor* bound to the role the credentials prove — `user:ADDRESS` for an
-/// account's password, `system` for the username `system` with the node key
-/// (the file `<data>/node.key`). Bad credentials are `unauthorized`. The
-/// session answers `(store_atom, address)` with a handle for the store at
-/// `address` ("site", "user@domain" or an offering name). Messages sent
-/// through that handle reach the store actor with the session's role in
-/// their `caller`, whatever the program wrote there: the store actor decides
-/// what the role may do (docs/security.md). A session ends when the actor
-/// that logged in goes away. Store actors answer the messages of
-/// actors/protocol.hpp; every reply is a `std::string` of JSON or a
-/// `caf::error` of category "mantissa" (`actors::code_of` and
-/// `actors::error_message` in actors/errors.hpp read it).
+/// Every connection to the port opens with a login (docs/security.md, "The
+/// actor port"); a peer that has not logged in reaches nothing. The gateway
+/// `connect` returns is an actor of *this* process that runs logins:
+/// `(login_atom, username, password)` answers `(caf::actor session,
+/// actors::caller who)`: the node's *session*, bound to the role the
+/// credentials prove (`user:ADDRESS` for an account's password, `system`
+/// for the username `system` with the node key, the file
+/// `<data>/node.key`), and the caller to put in every message sent to it or
+/// to a handle it hands out: `who.capability` proves the message is this
+/// session's, and the node refuses any message without it (`unauthorized`).
+/// Bad credentials are `unauthorized`. The session answers
+/// `(store_atom, who, address)` with a handle for the store at `address`
+/// ("site", "user@domain" or an offering name). Messages sent through that
+/// handle reach the store actor with the session's role in their `caller`,
+/// whatever the program wrote there: the store actor decides what the role
+/// may do (docs/security.md). A session ends with `(logout_atom, who)`, when
+/// the program's connection to the node closes, and when the node stops.
+/// Store actors answer the messages of actors/protocol.hpp; every reply is a
+/// `std::string` of JSON or a `caf::error` of category "mantissa"
+/// (`actors::code_of` and `actors::error_message` in actors/errors.hpp read
+/// it).
 ///
 /// Two ways to talk to a node:
 ///
 /// - **From your own event-based actors** (the way for anything that handles
 ///   many requests): get the gateway with `connect`, log in, look a store
-///   up through the session, and send it the protocol messages. Always give
-///   remote requests a timeout (a request to a node that died waits for
-///   it), and monitor the session so that a dead node fails your pending
-///   work early:
+///   up through the session, and send it the protocol messages with the
+///   login's caller. Always give remote requests a timeout (a request to a
+///   node that died waits for it), and monitor the session so that a dead
+///   node fails your pending work early:
 ///
 ///   ```
 ///   using namespace mantissa;
 ///   auto t = std::chrono::seconds(10);
 ///   self->request(gateway, t, actors::login_atom::value,
 ///                 std::string{"system"}, node_key)
-///     .then([=](caf::actor& session) {
-///       self->request(session, t, actors::store_atom::value,
+///     .then([=](caf::actor& session, actors::caller& who) {
+///       self->request(session, t, actors::store_atom::value, who,
 ///                     std::string{"site"})
 ///         .then([=](caf::actor& store) {
-///           // The role is the session's, whatever is written here.
-///           actors::caller who{"", "my-request-1"};
-///           self->request(store, t, actors::put_atom::value, who,
+///           // The role is the session's, whatever is written here; the
+///           // capability must be the login's.
+///           auto mine = who;
+///           mine.request_id = "my-request-1";
+///           self->request(store, t, actors::put_atom::value, mine,
 ///                         std::string{"mantissa.setting"},
 ///                         std::string{R"({"key":"a.b","value":"c"})"})
 ///             .then([=](const std::string& item) { /* JSON with "id" */ },
@@ -71,7 +80,7 @@
 ///
 /// - **From a plain program** (tools, scripts, tests; not for hot paths,
 ///   a blocking round trip is ~50x slower than an event-based one): the
-///   blocking `session` below.
+///   blocking `session` below, which adds the caller by itself.
 namespace mantissa::client {
 
 /// Prepares `cfg` for talking to a node: loads CAF's network layer (the
@@ -83,22 +92,35 @@ namespace mantissa::client {
 void configure(caf::actor_system_config& cfg);
 
 /// Prepares `cfg`, after `configure`, for a node whose network port speaks
-/// mutual TLS (a TLS cluster, docs/cluster.md): `tls` names this program's
-/// certificate, its key and the cluster CA. Every `connect` of the system
-/// then goes through TLS. Returns false with a message in `err` when a
-/// file is unusable (missing, the key not the certificate's, the
-/// certificate not signed by the CA).
+/// mutual TLS (every port that is not on loopback, unless started with
+/// `--insecure-listen`; docs/cluster.md): `tls` names this program's
+/// certificate (`mantissa cert issue NAME`), its key and the site's CA.
+/// Every `connect` of the system then goes through TLS. Returns false with
+/// a message in `err` when a file is unusable (missing, the key not the
+/// certificate's, the certificate not signed by the CA).
 [[nodiscard]] bool configure_tls(caf::actor_system_config& cfg,
                                  const actors::network_tls& tls,
                                  std::string& err);
 
-/// Connects to the node listening on `host:port` and returns its gateway
-/// (a proxy; the connection is shared by every handle to that node). Blocks
-/// for the connection only. Fails with CAF's error (e.g.
-/// `caf::sec::cannot_connect_to_node`) when nothing listens there.
-/// `sys` must have been made from a config passed to `configure`.
+/// Checks that something listens on `host:port` and returns a gateway for
+/// that node: an actor of this process that runs each login (a connection
+/// of its own, TLS when configured, then CAF's protocol on it; CAF keeps one
+/// connection per node and closes the others). Blocks for the check only.
+/// Fails with `caf::sec::cannot_connect_to_node` when nothing listens
+/// there. `sys` must have been made from a config passed to `configure`.
 [[nodiscard]] caf::expected<caf::actor>
 connect(caf::actor_system& sys, const std::string& host, std::uint16_t port);
+
+/// An actor of this process that passes every message it gets on to
+/// `target` with `who` in it: as its second element when that is not
+/// already a `caller`, else only `who.capability` is put into the caller
+/// there. The answer goes straight back to the sender (the message is
+/// delegated), as do the progress reports of long operations. For tools
+/// that send a session many kinds of messages. It ends when `target` goes
+/// down (with the same reason), so monitoring it tells when the node is
+/// gone, or when its last handle goes.
+[[nodiscard]] caf::actor stamped(caf::actor_system& sys, caf::actor target,
+                                 actors::caller who);
 
 /// Settings of a `session`.
 struct session_options {
@@ -108,7 +130,8 @@ struct session_options {
   /// again (each time after a new lookup).
   int retries = 3;
   /// The caller sent with every store message. Its role is replaced by the
-  /// node with the session's; only `request_id` is kept (for logs).
+  /// node with the session's and its capability by the login's; only
+  /// `request_id` is kept (for logs).
   actors::caller who{"", "mantissa.client"};
 };
 
@@ -125,7 +148,8 @@ struct session_options {
 /// retry. Use `actors::code_of(err)` and `actors::error_message(err)`.
 ///
 /// Thread rule: one thread at a time uses a session; use one session per
-/// thread. The session must be destroyed before its actor system.
+/// thread. The session must be destroyed before its actor system;
+/// destroying it ends the session at the node.
 class session {
  public:
   /// Logs in at the node whose gateway `connect` returned. `username` is
@@ -197,6 +221,11 @@ class session {
 
   /// The settings this session was made with.
   [[nodiscard]] const session_options& options() const noexcept;
+
+  /// The node's session actor and the caller its messages carry (with the
+  /// capability), for sending it messages of your own.
+  [[nodiscard]] const caf::actor& handle() const noexcept;
+  [[nodiscard]] const actors::caller& caller() const noexcept;
 
  private:
   struct impl;

@@ -12,8 +12,6 @@
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
-#include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <nlohmann/json.hpp>
@@ -22,7 +20,8 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/completion.hpp"
-#include "actors/network_tls.hpp"
+#include "actors/internal/peer_link.hpp"
+#include "actors/port/connector.hpp"
 #include "actors/protocol.hpp"
 #include "log/log.hpp"
 #include "store/typed.hpp"
@@ -30,14 +29,6 @@
 namespace mantissa::actors::internal {
 
 namespace {
-
-/// Opens connections to other nodes: through CAF's OpenSSL module on a TLS
-/// cluster (a peer without a certificate of the cluster CA is refused in
-/// the handshake), else plain BASP.
-caf::io::middleman_actor network(caf::actor_system& sys) {
-  return uses_network_tls(sys) ? sys.openssl_manager().actor_handle()
-                               : sys.middleman().actor_handle();
-}
 
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
@@ -153,11 +144,13 @@ struct member {
   std::int64_t stores = 0;  // directory entries (as the seed counts them)
 };
 
-/// Another node as seen from this one: a session at its gateway.
+/// Another node as seen from this one: a session at its door, and the
+/// link through which requests go there.
 struct peer {
   std::string host;
   std::uint16_t port = 0;
   caf::actor session;
+  caf::actor link;
   bool connecting = false;
   /// Run when the connection is made (nullptr) or fails (the reason).
   std::vector<std::function<void(const std::string*)>> waiting;
@@ -226,6 +219,9 @@ void drop_peer(cluster_actor* self, peer& p, const std::string& why) {
   if (p.session)
     self->demonitor(p.session);
   p.session = nullptr;
+  if (p.link)
+    self->send(p.link, port::connection_gone{});
+  p.link = nullptr;
   p.ping_in_flight = false;
   auto calls = std::move(p.in_flight);
   p.in_flight.clear();
@@ -248,31 +244,24 @@ void connect(cluster_actor* self, const std::string& key) {
     std::string why = error_message(err);
     finish(&why);
   };
-  auto timeout = span(self->state.cfg.timeout);
+  auto timeout = self->state.cfg.timeout;
+  auto dialer = port::spawn_dialer(self->system());
   self
-    ->request(network(self->system()), timeout, caf::connect_atom::value,
-              p.host, p.port)
+    ->request(dialer, span(timeout + std::chrono::seconds(5)),
+              port::dial_atom::value, p.host, p.port,
+              static_cast<std::uint8_t>(port::login_kind::node),
+              self->state.cfg.name, self->state.cfg.key,
+              static_cast<std::uint32_t>(timeout.count()))
     .then(
-      [self, key, finish, fail, timeout](caf::node_id&,
-                                         caf::strong_actor_ptr& gw,
-                                         std::set<std::string>&) {
-        if (!gw) {
-          std::string why = "no gateway there";
-          finish(&why);
-          return;
-        }
-        self
-          ->request(caf::actor_cast<caf::actor>(gw), timeout,
-                    login_atom::value, std::string{"system"},
-                    self->state.cfg.key)
-          .then(
-            [self, key, finish](caf::actor& session) {
-              auto& q = self->state.peers[key];
-              q.session = session;
-              self->monitor(session);
-              finish(nullptr);
-            },
-            fail);
+      [self, key, finish](caf::actor& session, std::string&,
+                          std::string& capability) {
+        auto& q = self->state.peers[key];
+        q.session = session;
+        q.link = spawn_peer_link(self->system(), self->state.cfg.door,
+                                 caf::actor_cast<caf::actor>(self), session,
+                                 std::move(capability));
+        self->monitor(session);
+        finish(nullptr);
       },
       fail);
 }
@@ -321,7 +310,8 @@ void send_remote(cluster_actor* self, const std::string& node, caf::message msg,
     q.in_flight.erase(i);
     return c;
   };
-  self->request(p.session, span(timeout.value_or(st.cfg.timeout)),
+  auto t = span(timeout.value_or(st.cfg.timeout));
+  self->request(p.link, t + std::chrono::seconds(1), link_call_atom::value, t,
                 std::move(msg))
     .then(
       [take](std::string& body) {
@@ -1054,6 +1044,17 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
                               "node " + name + " has not joined"));
         return;
       }
+      if (known != s.members.end() && known->second.up
+          && (known->second.host != host || known->second.port != port)) {
+        // A member that is up keeps its address: no one makes the seed
+        // send its traffic elsewhere (a node that restarted elsewhere
+        // joins once it is seen down).
+        rp.deliver(make_error(error_code::already_exists,
+                              "node " + name + " is up at "
+                                + known->second.host + ":"
+                                + std::to_string(known->second.port)));
+        return;
+      }
       auto& m = s.members[name];
       bool moved = m.host != host || m.port != port;
       m.host = host;
@@ -1152,8 +1153,10 @@ void tick(cluster_actor* self) {
       continue;
     p.ping_in_flight = true;
     self
-      ->request(p.session, span(st.cfg.down_after), cluster_atom::value,
-                std::string{"ping"}, std::string{"{}"})
+      ->request(p.link, span(st.cfg.down_after), link_call_atom::value,
+                span(st.cfg.down_after),
+                caf::make_message(cluster_atom::value, std::string{"ping"},
+                                  std::string{"{}"}))
       .then(
         [self, key = key](std::string&) {
           self->state.peers[key].ping_in_flight = false;

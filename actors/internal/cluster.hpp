@@ -8,6 +8,7 @@
 #include <caf/fwd.hpp>
 
 #include "actors/handlers.hpp"
+#include "actors/port/door.hpp"
 #include "store/error.hpp"
 #include "store/registry.hpp"
 
@@ -20,11 +21,13 @@
 /// it, send it a heartbeat, cache what it tells them and ask it about
 /// addresses they do not know.
 ///
-/// Nodes reach each other through the gateway each publishes on its
-/// network port: a node logs in there as `system` with the cluster key and
-/// sends, through that session, `(route_atom, address, message)` (a store
-/// message for a store of that node, answered as the store answers) and
-/// `(cluster_atom, command, json)` (membership and directory commands).
+/// Nodes reach each other through each one's network port (the door,
+/// actors/port/door.hpp): a node logs in there as a node (its name and the
+/// cluster key) and sends, through that session, `(route_atom, address,
+/// message)` (a store message for a store of that node, answered as the
+/// store answers) and `(cluster_atom, command, json)` (membership and
+/// directory commands). Requests leave through a link per peer
+/// (actors/internal/peer_link.hpp), which adds the session's capability.
 namespace mantissa::actors::internal {
 
 struct cluster_config {
@@ -33,7 +36,9 @@ struct cluster_config {
   std::uint16_t port = 0;
   std::string seed_host;      ///< empty: this node is the seed
   std::uint16_t seed_port = 0;
-  std::string key;            ///< the cluster key (system logins between nodes)
+  std::string key;            ///< the cluster key (logins between nodes)
+  /// This node's door: the links to other nodes are its edge actors.
+  std::shared_ptr<port::door> door;
   std::filesystem::path data_dir;
   std::chrono::milliseconds heartbeat{1000};
   /// A node not heard from for this long is down; requests to its stores

@@ -3,10 +3,14 @@
 #include <cstdint>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/message_view.hpp>
+#include <caf/node_id.hpp>
 #include <caf/stateful_actor.hpp>
 
 #include <nlohmann/json.hpp>
@@ -17,13 +21,15 @@
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_request.hpp"
 #include "actors/internal/cluster.hpp"
+#include "actors/internal/edge.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 
 namespace mantissa::actors::internal {
 
 namespace {
 
-using login_done_atom = caf::atom_constant<caf::atom("logindone")>;
+using port::principal_kind;
 
 std::string quote(const std::string& s) {
   return nlohmann::json(s).dump();
@@ -34,11 +40,43 @@ bool receiver_down(const caf::error& err) {
          && static_cast<caf::sec>(err.code()) == caf::sec::request_receiver_down;
 }
 
-// -- forwarder: one store, one role ------------------------------------------
+/// A fresh capability: 256 random bits as base64url.
+std::string new_capability() {
+  unsigned char raw[32];
+  randombytes_buf(raw, sizeof raw);
+  char out[sodium_base64_ENCODED_LEN(sizeof raw,
+                                     sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+  sodium_bin2base64(out, sizeof out, raw, sizeof raw,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(raw, sizeof raw);
+  return out;
+}
+
+/// Whether `given` is `cap`, in constant time (for a given length).
+bool same_capability(const std::string& given, const std::string& cap) {
+  return given.size() == cap.size() && !cap.empty()
+         && sodium_memcmp(given.data(), cap.data(), cap.size()) == 0;
+}
+
+caf::error not_proven(const std::shared_ptr<port::door>& d,
+                      const caller& who) {
+  if (d)
+    d->count_unauthorized();
+  if (who.capability.empty())
+    return make_error(error_code::unauthorized,
+                      "a message to a session must carry its capability in "
+                      "its caller (docs/custom-actor.md)");
+  return make_error(error_code::unauthorized,
+                    "not this session's capability");
+}
+
+// -- forwarder: one store, one session ---------------------------------------
 
 struct forwarder_state {
   static inline const char* name = "mantissa.forwarder";
+  std::shared_ptr<port::door> door;
   std::string role;
+  std::string capability;
   std::string address;
   caf::actor manager;
   caf::timespan timeout{};
@@ -95,18 +133,30 @@ void forward(forwarder_actor* self, caf::message msg, caf::response_promise rp,
           });
 }
 
-caf::behavior forwarder(forwarder_actor* self, std::string role,
-                        std::string address, caf::actor manager,
-                        caf::timespan timeout, caf::actor store,
-                        caf::actor cluster, caf::actor fallback) {
+struct forwarder_args {
+  std::string role;
+  std::string capability;
+  std::string address;
+  caf::actor manager;
+  caf::timespan timeout{};
+  caf::actor store;
+  caf::actor cluster;
+  caf::actor fallback;
+  std::shared_ptr<port::door> door;
+};
+
+caf::behavior forwarder(forwarder_actor* self, forwarder_args a) {
+  obey_local_exits(self);
   auto& st = self->state;
-  st.store = std::move(store);
-  st.cluster = std::move(cluster);
-  st.fallback = std::move(fallback);
-  st.role = std::move(role);
-  st.address = std::move(address);
-  st.manager = std::move(manager);
-  st.timeout = timeout;
+  st.door = std::move(a.door);
+  st.store = std::move(a.store);
+  st.cluster = std::move(a.cluster);
+  st.fallback = std::move(a.fallback);
+  st.role = std::move(a.role);
+  st.capability = std::move(a.capability);
+  st.address = std::move(a.address);
+  st.manager = std::move(a.manager);
+  st.timeout = a.timeout;
   self->set_default_handler(
     [self](caf::scheduled_actor*,
            caf::message_view& view) -> caf::result<caf::message> {
@@ -115,8 +165,13 @@ caf::behavior forwarder(forwarder_actor* self, std::string role,
         return make_error(error_code::invalid_query,
                           "not a store message (the second element must be "
                           "a mantissa.caller)");
-      // The role is the session's, whatever the sender wrote.
-      msg.get_mutable_as<caller>(1).role = self->state.role;
+      auto& who = msg.get_mutable_as<caller>(1);
+      if (!same_capability(who.capability, self->state.capability))
+        return not_proven(self->state.door, who);
+      // The role is the session's, whatever the sender wrote; the store
+      // never sees the capability.
+      who.role = self->state.role;
+      who.capability.clear();
       auto rp = self->make_response_promise();
       forward(self, std::move(msg), rp, 8);
       return rp;
@@ -125,16 +180,46 @@ caf::behavior forwarder(forwarder_actor* self, std::string role,
   return {[](caf::ok_atom) {}};
 }
 
+// -- progress relay: a long operation's watcher ------------------------------
+
+/// Watches one long operation (fan-out, move, replica) for a session: the
+/// operation's coordinator sends progress here and monitors it (stopping it
+/// cancels the operation); the relay passes progress to the session, which
+/// passes it on to the peer that asked. It ends when the session tells it
+/// (the operation finished, or the peer went away) or goes away.
+caf::behavior progress_relay(caf::event_based_actor* self,
+                             caf::actor session) {
+  obey_local_exits(self);
+  self->monitor(session);
+  self->set_down_handler([self](caf::down_msg& m) {
+    if (genuine_down(self, m))
+      self->quit(caf::exit_reason::user_shutdown);
+  });
+  return {
+    [self, session](progress_atom, std::uint64_t done, std::uint64_t total) {
+      if (from_local(self))
+        self->send(session, progress_atom::value, done, total);
+    },
+    [self](port::connection_gone) {
+      if (from_local(self))
+        self->quit(caf::exit_reason::user_shutdown);
+    },
+  };
+}
+
 // -- session: one login ------------------------------------------------------
 
 struct session_state {
   static inline const char* name = "mantissa.session";
+  std::shared_ptr<gateway_env> env;
   std::string role;
-  caf::actor manager;
-  caf::actor bridge;
-  caf::actor cluster;
-  caf::timespan timeout{};
+  std::string capability;
+  principal_kind who = principal_kind::user;
+  /// The node's name for a node's session.
+  std::string node_name;
   std::unordered_map<std::string, caf::actor> forwarders;
+  /// Long operations in progress: relay -> the peer's actor that asked.
+  std::unordered_map<caf::actor_addr, caf::actor> watchers;
 };
 
 using session_actor = caf::stateful_actor<session_state>;
@@ -143,29 +228,142 @@ using session_actor = caf::stateful_actor<session_state>;
 /// dropped (their handles stop working once unreferenced).
 constexpr std::size_t max_forwarders = 1024;
 
-caf::behavior session_fun(session_actor* self, std::string role,
-                          caf::actor manager, caf::actor bridge,
-                          caf::actor cluster, caf::timespan timeout,
-                          caf::strong_actor_ptr owner, caf::actor gateway) {
+/// How long a long operation (fan-out, move, replica, backup) may take.
+constexpr caf::timespan long_timeout{std::chrono::hours(1)};
+
+caf::actor new_forwarder(session_actor* self, const std::string& address,
+                         caf::actor store, caf::actor cluster) {
+  auto& s = self->state;
+  if (s.forwarders.size() >= max_forwarders)
+    s.forwarders.clear();
+  forwarder_args a{s.role,           s.capability,  address,
+                   s.env->manager,   s.env->timeout, std::move(store),
+                   std::move(cluster), s.env->cluster, s.env->door};
+  auto door = a.door;
+  auto fwd = self->spawn<caf::linked>(forwarder, std::move(a));
+  port::make_edge(door, fwd);
+  s.forwarders.emplace(address, fwd);
+  return fwd;
+}
+
+/// Sends `xs` to `to` and answers the current request with its `T`: every
+/// answer to the peer leaves from the session.
+template <class T, class... Ts>
+caf::result<T> relay(session_actor* self, const caf::actor& to,
+                     caf::timespan timeout, Ts&&... xs) {
+  auto rp = self->make_response_promise<T>();
+  if (!to) {
+    rp.deliver(make_error(error_code::store_unavailable,
+                          "this node has no such service"));
+    return rp;
+  }
+  self->request(to, timeout, std::forward<Ts>(xs)...)
+    .then([rp](T& x) mutable { rp.deliver(std::move(x)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
+/// Runs a long operation at `to` with a watcher of its own as the last
+/// argument; progress goes to the current (remote) sender, and the
+/// operation stops when that sender goes away.
+template <class... Ts>
+caf::result<std::string> watched(session_actor* self, const caf::actor& to,
+                                 Ts&&... xs) {
+  auto requester = caf::actor_cast<caf::actor>(self->current_sender());
+  auto w = self->spawn(progress_relay, caf::actor_cast<caf::actor>(self));
+  if (requester) {
+    self->state.watchers.emplace(w.address(), requester);
+    self->monitor(requester);
+  }
+  auto rp = self->make_response_promise<std::string>();
+  auto finish = [self, w] {
+    self->state.watchers.erase(w.address());
+    self->send(w, port::connection_gone{});
+  };
+  self->request(to, long_timeout, std::forward<Ts>(xs)..., w)
+    .then(
+      [rp, finish](std::string& x) mutable {
+        finish();
+        rp.deliver(std::move(x));
+      },
+      [rp, finish](caf::error& err) mutable {
+        finish();
+        rp.deliver(std::move(err));
+      });
+  return rp;
+}
+
+bool system_session(session_actor* self) {
+  return self->state.role == system_role;
+}
+
+caf::error needs_system(const char* what) {
+  return make_error(error_code::forbidden,
+                    std::string{what} + " needs the system role");
+}
+
+caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
+                          std::string role, std::string capability,
+                          principal_kind who, std::string node_name) {
+  obey_local_exits(self);
   auto& st = self->state;
+  st.env = std::move(env);
   st.role = std::move(role);
-  st.manager = std::move(manager);
-  st.bridge = std::move(bridge);
-  st.cluster = std::move(cluster);
-  st.timeout = timeout;
-  // The session lives as long as the program that logged in and the
-  // gateway (the node stopping ends every session). Its forwarders are
-  // linked to it; a non-normal exit reason takes them along.
-  if (owner)
-    self->monitor(owner);
-  self->monitor(gateway);
-  self->set_down_handler([self](caf::down_msg&) {
-    self->quit(caf::exit_reason::user_shutdown);
+  st.capability = std::move(capability);
+  st.who = who;
+  st.node_name = std::move(node_name);
+  if (st.env->anchor)
+    self->monitor(st.env->anchor);
+  self->set_down_handler([self](caf::down_msg& m) {
+    auto& s = self->state;
+    if (!genuine_down(self, m))
+      return;
+    if (m.source == s.env->anchor.address()) {
+      self->quit(caf::exit_reason::user_shutdown);
+      return;
+    }
+    // The peer that asked for long operations went away: stop them.
+    for (auto i = s.watchers.begin(); i != s.watchers.end();) {
+      if (i->second.address() == m.source) {
+        if (auto r = caf::actor_cast<caf::actor>(i->first))
+          self->send(r, port::connection_gone{});
+        i = s.watchers.erase(i);
+      } else {
+        ++i;
+      }
+    }
   });
+  // Checks the capability; the handlers below run only for this session's
+  // own messages.
+  auto proven = [self](const caller& c) {
+    return same_capability(c.capability, self->state.capability);
+  };
   return {
-    [self](store_atom atm,
-           const std::string& address) -> caf::response_promise {
-      auto rp = self->make_response_promise();
+    [self](port::connection_gone) {
+      if (from_local(self))
+        self->quit(caf::exit_reason::user_shutdown);
+    },
+    [self, proven](logout_atom, const caller& c) -> caf::result<caf::ok_atom> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      self->quit(caf::exit_reason::user_shutdown);
+      return caf::ok_atom::value;
+    },
+    [self](progress_atom, std::uint64_t done, std::uint64_t total) {
+      // From one of this session's relays only.
+      if (!from_local(self))
+        return;
+      auto& s = self->state;
+      auto i = s.watchers.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (i != s.watchers.end())
+        self->send(i->second, progress_atom::value, done, total);
+    },
+    [self, proven](store_atom atm, const caller& c,
+                   const std::string& address) -> caf::result<caf::actor> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      auto rp = self->make_response_promise<caf::actor>();
       auto& s = self->state;
       if (auto i = s.forwarders.find(address); i != s.forwarders.end()) {
         rp.deliver(i->second);
@@ -173,111 +371,128 @@ caf::behavior session_fun(session_actor* self, std::string role,
       }
       // Look the store up now, so that a malformed address or a store that
       // does not exist is reported here rather than on first use.
-      self->request(s.manager, s.timeout, atm, address)
+      self->request(s.env->manager, s.env->timeout, atm, address)
         .then(
           [self, rp, address](caf::actor& store) mutable {
-            auto& ss = self->state;
-            if (ss.forwarders.size() >= max_forwarders)
-              ss.forwarders.clear();
-            auto fwd = self->spawn<caf::linked>(forwarder, ss.role, address,
-                                                ss.manager, ss.timeout,
-                                                std::move(store), caf::actor{},
-                                                ss.cluster);
-            ss.forwarders.emplace(address, fwd);
-            rp.deliver(std::move(fwd));
+            rp.deliver(new_forwarder(self, address, std::move(store), {}));
           },
           [self, rp, address](caf::error& err) mutable {
             auto& ss = self->state;
-            if (!ss.cluster || !may_be_elsewhere(address, err)) {
+            if (!ss.env->cluster || !may_be_elsewhere(address, err)) {
               rp.deliver(std::move(err));
               return;
             }
             // Not here: perhaps on another node of the cluster.
             self
-              ->request(ss.cluster, ss.timeout, cluster_atom::value,
+              ->request(ss.env->cluster, ss.env->timeout, cluster_atom::value,
                         std::string{"locate"},
                         std::string{"{\"address\":"} + quote(address) + "}")
               .then(
                 [self, rp, address](std::string&) mutable {
-                  auto& s2 = self->state;
-                  if (s2.forwarders.size() >= max_forwarders)
-                    s2.forwarders.clear();
-                  auto fwd = self->spawn<caf::linked>(
-                    forwarder, s2.role, address, s2.manager, s2.timeout,
-                    caf::actor{}, s2.cluster, s2.cluster);
-                  s2.forwarders.emplace(address, fwd);
-                  rp.deliver(std::move(fwd));
+                  rp.deliver(new_forwarder(self, address, {},
+                                           self->state.env->cluster));
                 },
                 [rp](caf::error& e2) mutable { rp.deliver(std::move(e2)); });
           });
       return rp;
     },
-    [self](route_atom atm, std::string& address,
-           caf::message& msg) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden,
-                          "routing needs the system role");
-      return self->delegate(self->state.bridge, atm, std::move(address),
-                            std::move(msg));
+    [self, proven](route_atom atm, const caller& c, std::string& address,
+                   caf::message& msg) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("routing");
+      return relay<std::string>(self, self->state.env->bridge,
+                                self->state.env->timeout, atm,
+                                std::move(address), std::move(msg));
     },
-    [self](cluster_atom atm, std::string& cmd,
-           std::string& args) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden,
-                          "cluster commands need the system role");
-      if (!self->state.cluster)
+    [self, proven](cluster_atom atm, const caller& c, std::string& cmd,
+                   std::string& args) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      auto& s = self->state;
+      if (!system_session(self))
+        return needs_system("cluster commands");
+      if (!s.env->cluster)
         return make_error(error_code::no_such_handler,
                           "this node is not part of a cluster");
-      return self->delegate(self->state.cluster, atm, std::move(cmd),
-                            std::move(args));
+      if (cmd == "join" || cmd == "beat") {
+        // Only a node, for itself: no one else may (re)place a member.
+        auto j = nlohmann::json::parse(args, nullptr, false);
+        auto name = j.is_object() ? j.value("name", std::string{})
+                                  : std::string{};
+        if (s.who != principal_kind::node || name != s.node_name)
+          return make_error(error_code::forbidden,
+                            "cluster " + cmd
+                              + ": only the node itself may, logged in with "
+                                "its name and the cluster key");
+      }
+      return relay<std::string>(self, s.env->cluster, long_timeout, atm,
+                                std::move(cmd), std::move(args));
     },
-    [self](fanout_atom atm, std::string& spec) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
+    [self, proven](fanout_atom atm, const caller& c,
+                   std::string& spec) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("a fan-out");
+      return watched(self, self->state.env->bridge, atm, std::move(spec));
+    },
+    [self, proven](move_atom atm, const caller& c, std::string& address,
+                   std::string& to) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("moves");
+      return watched(self, self->state.env->bridge, atm, std::move(address),
+                     std::move(to));
+    },
+    [self, proven](replicate_atom atm, const caller& c, std::string& address,
+                   std::string& node) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("replicas");
+      return watched(self, self->state.env->bridge, atm, std::move(address),
+                     std::move(node));
+    },
+    [self, proven](incoming_atom atm, const caller& c, std::string& op,
+                   std::string& address,
+                   std::string& data) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (self->state.who != principal_kind::node)
         return make_error(error_code::forbidden,
-                          "a fan-out needs the system role");
-      // Progress goes to the sender; the answer too (delegated).
-      return self->delegate(self->state.bridge, atm, std::move(spec),
-                            caf::actor_cast<caf::actor>(
-                              self->current_sender()));
+                          "moves between nodes need a node's session");
+      return relay<std::string>(self, self->state.env->bridge, long_timeout,
+                                atm, std::move(op), std::move(address),
+                                std::move(data));
     },
-    [self](move_atom atm, std::string& address,
-           std::string& to) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden, "moves need the system role");
-      // Progress goes to the sender; the answer too (delegated).
-      return self->delegate(self->state.bridge, atm, std::move(address),
-                            std::move(to),
-                            caf::actor_cast<caf::actor>(self->current_sender()));
+    [self, proven](stores_atom atm,
+                   const caller& c) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("listing stores");
+      return relay<std::string>(self, self->state.env->manager,
+                                self->state.env->timeout, atm);
     },
-    [self](replicate_atom atm, std::string& address,
-           std::string& node) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden,
-                          "replicas need the system role");
-      return self->delegate(self->state.bridge, atm, std::move(address),
-                            std::move(node),
-                            caf::actor_cast<caf::actor>(self->current_sender()));
+    [self, proven](stats_atom atm, const caller& c) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("node statistics");
+      return relay<std::string>(self, self->state.env->manager,
+                                self->state.env->timeout, atm);
     },
-    [self](incoming_atom atm, std::string& op, std::string& address,
-           std::string& data) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden, "moves need the system role");
-      return self->delegate(self->state.bridge, atm, std::move(op),
-                            std::move(address), std::move(data));
-    },
-    [self](stores_atom atm) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden,
-                          "listing stores needs the system role");
-      return self->delegate(self->state.manager, atm);
-    },
-    [self](backup_atom, const std::string& address,
-           const std::string& dest) -> caf::result<std::string> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden,
-                          "backups need the system role");
+    [self, proven](backup_atom, const caller& c, const std::string& address,
+                   const std::string& dest) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("backups");
       auto rp = self->make_response_promise<std::string>();
-      request_backup(self, self->state.manager, address, dest,
+      request_backup(self, self->state.env->manager, address, dest,
                      [rp](reply r) mutable {
                        if (r.ok)
                          rp.deliver(std::move(r.body));
@@ -286,121 +501,105 @@ caf::behavior session_fun(session_actor* self, std::string role,
                      });
       return rp;
     },
-    [self](bksnap_atom atm, std::string& address) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden, "backups need the system role");
-      return self->delegate(self->state.bridge, atm, std::move(address),
-                            caf::actor_cast<caf::actor>(self));
+    [self, proven](bksnap_atom atm, const caller& c,
+                   std::string& address) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("backups");
+      return relay<std::string>(self, self->state.env->bridge, long_timeout,
+                                atm, std::move(address),
+                                caf::actor_cast<caf::actor>(self));
     },
-    [self](bkchunk_atom atm, std::uint64_t id,
-           std::uint64_t offset) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden, "backups need the system role");
-      return self->delegate(self->state.bridge, atm, id, offset,
-                            caf::actor_cast<caf::actor>(self));
+    [self, proven](bkchunk_atom atm, const caller& c, std::uint64_t id,
+                   std::uint64_t offset) -> caf::result<std::string> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("backups");
+      return relay<std::string>(self, self->state.env->bridge,
+                                self->state.env->timeout, atm, id, offset,
+                                caf::actor_cast<caf::actor>(self));
     },
-    [self](bkfree_atom atm, std::uint64_t id) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden, "backups need the system role");
-      return self->delegate(self->state.bridge, atm, id,
-                            caf::actor_cast<caf::actor>(self));
-    },
-    [self](stats_atom atm) -> caf::result<caf::message> {
-      if (self->state.role != system_role)
-        return make_error(error_code::forbidden,
-                          "node statistics need the system role");
-      return self->delegate(self->state.manager, atm);
-    },
-  };
-}
-
-// -- gateway -----------------------------------------------------------------
-
-struct pending_login {
-  caf::response_promise promise;
-  caf::strong_actor_ptr owner;
-};
-
-struct gateway_state {
-  static inline const char* name = "mantissa.gateway";
-  caf::actor manager;
-  caf::actor bridge;
-  caf::actor cluster;
-  authenticator* auth = nullptr;
-  caf::timespan timeout{};
-  /// By a random key: the completion comes back through this published
-  /// actor, so only someone who knows the key can complete a login.
-  std::unordered_map<std::string, pending_login> pending;
-};
-
-using gateway_actor = caf::stateful_actor<gateway_state>;
-
-caf::behavior gateway_fun(gateway_actor* self, caf::actor manager,
-                          caf::actor bridge, caf::actor cluster,
-                          authenticator* auth, caf::timespan timeout) {
-  auto& st = self->state;
-  st.manager = std::move(manager);
-  st.bridge = std::move(bridge);
-  st.cluster = std::move(cluster);
-  st.auth = auth;
-  st.timeout = timeout;
-  return {
-    [self](login_atom, std::string& username,
-           std::string& password) -> caf::response_promise {
-      auto& s = self->state;
-      unsigned char raw[16];
-      randombytes_buf(raw, sizeof raw);
-      char hex[2 * sizeof raw + 1];
-      sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
-      std::string key{hex, 2 * sizeof raw};
-      auto sender = self->current_sender();
-      std::string client = sender ? to_string(sender->node()) : "local";
-      s.pending.emplace(key, pending_login{self->make_response_promise(), sender});
-      auto rp = s.pending[key].promise;
-      if (s.auth == nullptr) {
-        s.pending.erase(key);
-        rp.deliver(make_error(error_code::busy, "the node is shutting down"));
-        return rp;
-      }
-      // The login completes on an authenticator thread: hand the result
-      // back to this actor as a message.
-      caf::actor me = caf::actor_cast<caf::actor>(self);
-      s.auth->login(std::move(username), std::move(password),
-                    std::move(client), [me, key](login_result r) {
-                      caf::anon_send(me, login_done_atom::value, key, r.ok,
-                                     r.who.role,
-                                     static_cast<std::uint8_t>(r.code),
-                                     r.message);
-                    });
-      return rp;
-    },
-    [self](login_done_atom, const std::string& key, bool ok, std::string& role,
-           std::uint8_t code, std::string& message) {
-      auto& s = self->state;
-      auto i = s.pending.find(key);
-      if (i == s.pending.end())
-        return;
-      auto p = std::move(i->second);
-      s.pending.erase(i);
-      if (!ok) {
-        p.promise.deliver(
-          make_error(static_cast<error_code>(code), std::move(message)));
-        return;
-      }
-      auto sess = self->system().spawn(session_fun, std::move(role), s.manager,
-                                       s.bridge, s.cluster, s.timeout, p.owner,
-                                       caf::actor_cast<caf::actor>(self));
-      p.promise.deliver(std::move(sess));
+    [self, proven](bkfree_atom atm, const caller& c,
+                   std::uint64_t id) -> caf::result<caf::ok_atom> {
+      if (!proven(c))
+        return not_proven(self->state.env->door, c);
+      if (!system_session(self))
+        return needs_system("backups");
+      return relay<caf::ok_atom>(self, self->state.env->bridge,
+                                 self->state.env->timeout, atm, id,
+                                 caf::actor_cast<caf::actor>(self));
     },
   };
 }
 
 } // namespace
 
-caf::actor spawn_gateway(caf::actor_system& sys, const caf::actor& manager,
-                         const caf::actor& bridge, const caf::actor& cluster,
-                         authenticator& auth, caf::timespan timeout) {
-  return sys.spawn(gateway_fun, manager, bridge, cluster, &auth, timeout);
+caf::actor spawn_port_anchor(caf::actor_system& sys) {
+  // (An argument: CAF 0.17 dereferences a null pointer when a spawned
+  // function takes none besides its actor.)
+  return sys.spawn(
+    [](caf::event_based_actor*, bool) -> caf::behavior {
+      return {[](caf::ok_atom) {}};
+    },
+    true);
+}
+
+port::login_fn make_port_login(caf::actor_system& sys,
+                               std::shared_ptr<gateway_env> env) {
+  auto* sp = &sys;
+  return [sp, env](port::login_attempt a, port::login_done done) {
+    auto& req = a.request;
+    if (env->auth == nullptr) {
+      done({false, error_code::busy, "the node is shutting down"});
+      return;
+    }
+    bool node_login = req.kind == port::login_kind::node;
+    if (node_login) {
+      // A node names itself; with TLS its certificate must say the same.
+      bool cert_ok = !a.cert_name || (a.cert_node && *a.cert_name == req.user);
+      if (req.user.empty() || req.user == env->node_name || !cert_ok) {
+        log::warn("port", "refused a node login",
+                  {{"peer", a.peer}, {"node", req.user}});
+        done({false, error_code::unauthorized, "wrong username or password"});
+        return;
+      }
+    }
+    auto name = req.user;
+    auto user = node_login ? std::string{"system"} : req.user;
+    env->auth->login(
+      std::move(user), std::move(req.secret), a.peer,
+      [sp, env, node_login, name, peer = a.peer,
+       done = std::move(done)](login_result r) {
+        if (r.ok && node_login && !r.by_cluster_key) {
+          // The node key is this node's own; a node proves the cluster's.
+          r.ok = false;
+          r.code = error_code::unauthorized;
+          r.message = "wrong username or password";
+        }
+        if (!r.ok) {
+          done({false, r.code, r.message});
+          return;
+        }
+        auto who = node_login                    ? principal_kind::node
+                   : r.who.role == system_role ? principal_kind::system
+                                                : principal_kind::user;
+        auto cap = new_capability();
+        auto session = sp->spawn(session_fun, env, r.who.role, cap, who,
+                                 node_login ? name : std::string{});
+        port::make_edge(env->door, session);
+        log::debug("port", "logged in",
+                   {{"peer", peer}, {"role", r.who.role}});
+        port::login_outcome out;
+        out.ok = true;
+        out.session = std::move(session);
+        out.role = std::move(r.who.role);
+        out.capability = std::move(cap);
+        out.who = who;
+        done(std::move(out));
+      });
+  };
 }
 
 } // namespace mantissa::actors::internal

@@ -1,7 +1,13 @@
 #pragma once
 
+#include <memory>
+#include <string>
+
+#include <caf/actor.hpp>
 #include <caf/fwd.hpp>
 #include <caf/timespan.hpp>
+
+#include "actors/port/door.hpp"
 
 namespace mantissa::actors {
 class authenticator;
@@ -9,27 +15,53 @@ class authenticator;
 
 namespace mantissa::actors::internal {
 
-/// Spawns the gateway a node publishes on its network port (see
-/// docs/security.md, "Custom actors").
+/// What the sessions of the node's network port need (docs/security.md,
+/// "The actor port").
+struct gateway_env {
+  caf::actor manager;
+  caf::actor bridge;
+  caf::actor cluster;  ///< invalid outside a cluster
+  authenticator* auth = nullptr;
+  caf::timespan timeout{};
+  /// The node's name (a node's own name may not log in as a node).
+  std::string node_name;
+  /// Set before the door listens.
+  std::shared_ptr<port::door> door;
+  /// A local actor every session monitors: when it exits (the node
+  /// stopping), every session ends.
+  caf::actor anchor;
+};
+
+/// The check of every login at the door: the credentials go to the
+/// authenticator (slowed down like any login); a success spawns a
+/// *session* bound to the role they prove, with a fresh random capability.
 ///
-/// The gateway answers one message: `(login_atom, username, password)` ->
-/// `actor`, a *session actor* bound to the role the credentials prove
-/// (`user:ADDRESS`, or `system` for the username `system` with the node
-/// key); a bad login is `unauthorized`. The session actor answers
-/// `(store_atom, address) -> actor` with a forwarder for that store and
-/// `(stats_atom) -> string`, `(stores_atom) -> string` and `(backup_atom,
-/// address, dest) -> string` (system role only; actors/protocol.hpp). A forwarder passes every
-/// protocol message to the store actor after replacing the role in its
-/// `caller` with the session's role: what a remote program writes there is
-/// ignored. Store actors' own handles never leave the node. A session (and
-/// its forwarders) ends when the program that logged in goes away.
+/// - `login_kind::user`: an account's address and password (role
+///   `user:ADDRESS`), or `system` with the node key or the cluster key
+///   (role `system`).
+/// - `login_kind::node`: a node of the cluster: its name and the cluster
+///   key; with TLS the client certificate must be a node's of that name.
+///   Only a node's session may send the cluster's `join` and `beat` for
+///   its name.
 ///
-/// System sessions also take `(route_atom, address, message)` (to
-/// `bridge`: a store of this node) and `(cluster_atom, command, json)` (to
-/// `cluster`, invalid outside a cluster); in a cluster, a store that is not
-/// on this node gets a forwarder through `cluster`.
-caf::actor spawn_gateway(caf::actor_system& sys, const caf::actor& manager,
-                         const caf::actor& bridge, const caf::actor& cluster,
-                         authenticator& auth, caf::timespan timeout);
+/// A session accepts only messages whose `caller` carries its capability
+/// (compared in constant time) and answers everything else
+/// `unauthorized`; it ignores exit and down messages that do not come
+/// from a local actor. It ends on `(logout_atom, caller)`, when the
+/// connection of the peer that logged in goes away, and when the node
+/// stops. Its forwarders (one per store address) check the capability of
+/// every store message the same way, replace its role with the session's
+/// and clear the capability before the message goes to the store actor:
+/// store actors' own handles never leave the node. Sessions and
+/// forwarders are the door's edge actors; every reply and every progress
+/// report to the peer is sent by them, never by the node's internal actors
+/// (manager, bridge, cluster, movers, backup streamers, fan-out
+/// coordinators), which therefore never become addressable from the port.
+[[nodiscard]] port::login_fn make_port_login(caf::actor_system& sys,
+                                             std::shared_ptr<gateway_env> env);
+
+/// Spawns the anchor of `gateway_env`: an actor that does nothing until it
+/// is told to exit.
+[[nodiscard]] caf::actor spawn_port_anchor(caf::actor_system& sys);
 
 } // namespace mantissa::actors::internal

@@ -119,7 +119,8 @@ TEST_CASE_METHOD(site_fixture, "bad account names are rejected before any file",
     files.insert(std::filesystem::relative(e.path(), dir.path()).string());
   CHECK(files
         == std::set<std::string>{"data", "data/node.lock", "data/site.sqlite",
-                                 "data/site.sqlite-wal"});
+                                 "data/site.sqlite-wal", "data/tls",
+                                 "data/tls/ca.key", "data/tls/ca.pem"});
   CHECK(cmd({"user", "list"}).out.empty());
 }
 

@@ -305,27 +305,28 @@ TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
           "its CA", "[integration][cluster][tls]") {
   temp_dir dir;
   auto pki = dir / "pki";
-  fs::create_directories(pki);
-  auto ssl = [&](std::vector<std::string> args) {
-    args.insert(args.begin(), "openssl");
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), MANTISSA_BINARY);
     auto r = run(args, {}, 60s);
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
   };
   auto p = [&](const std::string& f) { return (pki / f).string(); };
-  // The cluster CA and one certificate per node, as in docs/cluster.md.
-  ssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", p("ca.key"),
-       "-out", p("ca.pem"), "-days", "30", "-subj", "/CN=test cluster CA"});
-  for (std::string n : {"n1", "n2"}) {
-    ssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout", p(n + ".key"),
-         "-out", p(n + ".csr"), "-subj", "/CN=" + n});
-    ssl({"x509", "-req", "-in", p(n + ".csr"), "-CA", p("ca.pem"), "-CAkey",
-         p("ca.key"), "-CAcreateserial", "-out", p(n + ".pem"), "-days", "30"});
-  }
-  // Another CA's certificate.
-  ssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
-       p("rogue.key"), "-out", p("rogue.pem"), "-days", "30", "-subj",
-       "/CN=rogue"});
+  // The site's CA (as mantissa init makes it) and one certificate per node
+  // and for an administrator, as in docs/cluster.md.
+  auto site = (dir / "site").string();
+  cli({"cert", "ca", "--data", site});
+  for (std::string n : {"n1", "n2"})
+    cli({"cert", "issue", n, "--node", "--data", site, "--out", pki.string()});
+  cli({"cert", "issue", "admin", "--data", site, "--out", pki.string()});
+  // Another site's CA and a node certificate of its own.
+  auto rogue_site = (dir / "rogue-site").string();
+  cli({"cert", "ca", "--data", rogue_site});
+  cli({"cert", "issue", "rogue", "--node", "--data", rogue_site, "--out",
+       (dir / "rogue-pki").string()});
+  fs::copy_file(dir / "rogue-pki" / "rogue.pem", pki / "rogue.pem");
+  fs::copy_file(dir / "rogue-pki" / "rogue.key", pki / "rogue.key");
+  fs::copy_file(dir / "rogue-pki" / "ca.pem", pki / "rogue-ca.pem");
   auto tls = [&](const std::string& n, const std::string& ca = "ca.pem") {
     return std::vector<std::string>{"--tls-cert", p(n + ".pem"), "--tls-key",
                                     p(n + ".key"), "--tls-ca", p(ca)};
@@ -342,11 +343,11 @@ TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
   };
   node_process n2{dir / "n2", "n2", joining(tls("n2"))};
   n2.start();
-  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2"}, tls("n2")); },
+  REQUIRE(eventually([&] { return all_up(n1.endpoint(), key, {"n1", "n2"}, tls("admin")); },
                      30s));
 
   // A node whose certificate another CA signed, and one without TLS.
-  node_process rogue{dir / "rogue", "rogue", joining(tls("rogue", "rogue.pem"))};
+  node_process rogue{dir / "rogue", "rogue", joining(tls("rogue", "rogue-ca.pem"))};
   rogue.start();
   node_process plain{dir / "plain", "plain", joining({})};
   plain.start();
@@ -355,7 +356,7 @@ TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
     return e.find("cannot join") != std::string::npos;
   }, 30s));
   std::this_thread::sleep_for(3s);
-  auto s = status(n1.endpoint(), key, tls("n2"));
+  auto s = status(n1.endpoint(), key, tls("admin"));
   CHECK(s.size() == 2);
   CHECK(s.count("rogue") == 0);
   CHECK(s.count("plain") == 0);
@@ -373,6 +374,72 @@ TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
   auto bad_cert = run(argv, {}, 30s);
   CHECK(bad_cert.exit_code != 0);
   CHECK(bad_cert.err.find("not signed by the CA") != std::string::npos);
+
+  // A client's certificate cannot serve as a node's.
+  auto as_node = run({MANTISSA_BINARY, "start", "--data",
+                      (dir / "client-node").string(), "--listen",
+                      "127.0.0.1:0", "--http", "127.0.0.1:0", "--tls-cert",
+                      p("admin.pem"), "--tls-key", p("admin.key"), "--tls-ca",
+                      p("ca.pem")},
+                     {}, 30s);
+  CHECK(as_node.exit_code != 0);
+  CHECK(as_node.err.find("is not a node's") != std::string::npos);
+}
+
+TEST_CASE("a port that is not on loopback speaks mutual TLS unless told "
+          "otherwise", "[integration][cluster][tls]") {
+  temp_dir dir;
+  auto data = dir / "site";
+  auto r = run({MANTISSA_BINARY, "init", "--data", data.string(), "--domain",
+                "example.com"},
+               {}, 30s);
+  REQUIRE(r.exit_code == 0);
+  CHECK(fs::exists(data / "tls" / "ca.pem"));
+  // On every address: not loopback, so TLS with the node's certificate,
+  // which the node issues itself from the site's CA.
+  auto port = free_port();
+  child node{{MANTISSA_BINARY, "start", "--data", data.string(), "--name",
+              "solo", "--listen", "0.0.0.0:" + std::to_string(port), "--http",
+              "127.0.0.1:0", "--no-demo"}};
+  auto line = node.wait_for_line("listening for actors", 60s);
+  INFO(node.err());
+  REQUIRE(line);
+  CHECK(line->find("(mutual TLS)") != std::string::npos);
+  CHECK(fs::exists(data / "tls" / "solo.pem"));
+  auto endpoint = "127.0.0.1:" + std::to_string(port);
+  auto key = (data / "node.key").string();
+  // Plain TCP gets nothing; a client certificate of the site gets in.
+  auto plain = run({MANTISSA_BINARY, "fanout", "--connect", endpoint, "--key",
+                    key, "--type", "notes.note"},
+                   {}, 60s);
+  CHECK(plain.exit_code != 0);
+  auto issued = run({MANTISSA_BINARY, "cert", "issue", "admin", "--data",
+                     data.string(), "--out", (dir / "admin").string()},
+                    {}, 30s);
+  REQUIRE(issued.exit_code == 0);
+  auto a = [&](const std::string& f) { return (dir / "admin" / f).string(); };
+  auto ok = run({MANTISSA_BINARY, "fanout", "--connect", endpoint, "--key",
+                 key, "--type", "notes.note", "--tls-cert", a("admin.pem"),
+                 "--tls-key", a("admin.key"), "--tls-ca", a("ca.pem")},
+                {}, 60s);
+  INFO(ok.err);
+  CHECK(ok.exit_code == 0);
+  node.signal(SIGTERM);
+  CHECK(node.wait(30s) == 0);
+  // --insecure-listen: plain TCP, said so at start.
+  child open{{MANTISSA_BINARY, "start", "--data", data.string(), "--name",
+              "solo", "--listen", "0.0.0.0:" + std::to_string(port), "--http",
+              "127.0.0.1:0", "--no-demo", "--insecure-listen"}};
+  auto l2 = open.wait_for_line("listening for actors", 60s);
+  REQUIRE(l2);
+  CHECK(l2->find("TLS") == std::string::npos);
+  CHECK(open.out().find("plain TCP (--insecure-listen)") != std::string::npos);
+  auto plain_ok = run({MANTISSA_BINARY, "fanout", "--connect", endpoint,
+                       "--key", key, "--type", "notes.note"},
+                      {}, 60s);
+  CHECK(plain_ok.exit_code == 0);
+  open.signal(SIGTERM);
+  CHECK(open.wait(30s) == 0);
 }
 
 namespace {
@@ -401,19 +468,23 @@ class system_session {
     self_
       ->request(*gw, 10s, mantissa::actors::login_atom::value,
                 std::string{"system"}, key)
-      .receive([&](caf::actor& s) { session_ = s; },
-               [&](caf::error& e) { FAIL("login: " << error_message(e)); });
+      .receive(
+        [&](caf::actor& s, mantissa::actors::caller& who) {
+          session_ = s;
+          who_ = who;
+        },
+        [&](caf::error& e) { FAIL("login: " << error_message(e)); });
   }
   ~system_session() {
-    caf::anon_send_exit(session_, caf::exit_reason::user_shutdown);
+    caf::anon_send(session_, mantissa::actors::logout_atom::value, who_);
   }
 
   /// The store's answer to `msg`, or "error: ..." .
   std::string route(const std::string& address, caf::message msg) {
     std::string out;
     self_
-      ->request(session_, 30s, mantissa::actors::route_atom::value, address,
-                std::move(msg))
+      ->request(session_, 30s, mantissa::actors::route_atom::value, who_,
+                address, std::move(msg))
       .receive([&](std::string& body) { out = std::move(body); },
                [&](caf::error& e) { out = "error: " + error_message(e); });
     return out;
@@ -422,6 +493,7 @@ class system_session {
  private:
   caf::scoped_actor self_;
   caf::actor session_;
+  mantissa::actors::caller who_;
 };
 
 /// `mantissa fanout --connect ENDPOINT --key KEY ARGS...`: exit code and

@@ -206,9 +206,10 @@ TEST_CASE("errors of the protocol arrive as mantissa errors across the wire",
     REQUIRE(store);
     caf::scoped_actor self{cs.sys()};
     caf::error err;
+    auto who = s.caller();
+    who.request_id = "test";
     self
-      ->request(*store, 10s, actors::put_atom::value,
-                actors::caller{actors::system_role, "test"},
+      ->request(*store, 10s, actors::put_atom::value, who,
                 std::string{setting_type}, std::string{"{\"key\": "})
       .receive([](const std::string&) { FAIL("a reply to invalid JSON"); },
                [&](caf::error& e) { err = std::move(e); });
@@ -247,8 +248,18 @@ TEST_CASE("a custom actor that forges the role in its messages gets no "
   auto site = s->lookup("site");
   REQUIRE(site);
   caf::scoped_actor self{cs.sys()};
-  auto forged = actors::caller{actors::system_role, "forged"};
   caf::error err;
+  // Without the session's capability nothing gets through at all.
+  self
+    ->request(*site, 10s, actors::get_atom::value,
+              actors::caller{actors::system_role, "no capability"},
+              std::string{setting_type}, id)
+    .receive([](const std::string&) { FAIL("a message without capability"); },
+             [&](caf::error& e) { err = std::move(e); });
+  CHECK(code_of(err) == error_code::unauthorized);
+  // With it, the role written in the message is replaced by the session's.
+  auto forged = actors::caller{actors::system_role, "forged",
+                               s->caller().capability};
   self
     ->request(*site, 10s, actors::put_atom::value, forged,
               std::string{setting_type},
@@ -279,12 +290,14 @@ void put_then_get(caf::event_based_actor* self, caf::actor gateway,
   };
   self->request(gateway, 10s, actors::login_atom::value, std::string{"system"},
                 key)
-    .then([self, done, fail](caf::actor& session) {
-  self->request(session, 10s, actors::store_atom::value, std::string{"site"})
+    .then([self, done, fail](caf::actor& session, actors::caller& login) {
+  self->request(session, 10s, actors::store_atom::value, login,
+                std::string{"site"})
     .then(
-      [self, done, fail](caf::actor& store) {
+      [self, done, fail, login](caf::actor& store) {
         self->monitor(store);
-        actors::caller who{actors::system_role, "event-based"};
+        auto who = login;
+        who.request_id = "event-based";
         auto item = json{{"key", "example.event"}, {"value", "v"}}.dump();
         self
           ->request(store, 10s, actors::put_atom::value, who,
@@ -391,7 +404,7 @@ caf::behavior fake_gateway(caf::stateful_actor<fake_gateway_state>* self,
                            std::vector<caf::actor> answers) {
   self->state.answers = std::move(answers);
   return {
-    [self](actors::store_atom, const std::string&) {
+    [self](actors::store_atom, const actors::caller&, const std::string&) {
       auto& st = self->state;
       auto i = std::min(st.lookups, st.answers.size() - 1);
       ++st.lookups;
@@ -399,8 +412,10 @@ caf::behavior fake_gateway(caf::stateful_actor<fake_gateway_state>* self,
     },
     [self](caf::get_atom) { return self->state.lookups; },
     [self](actors::login_atom, const std::string&, const std::string&) {
-      return caf::actor_cast<caf::actor>(self);
+      return caf::make_message(caf::actor_cast<caf::actor>(self),
+                               actors::caller{"user:u", {}, "cap"});
     },
+    [](actors::logout_atom, const actors::caller&) { return caf::ok_atom::value; },
   };
 }
 

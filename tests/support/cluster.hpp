@@ -114,6 +114,20 @@ class node_process {
     return v != nullptr && *v != '\0' ? std::string{v} : std::string{"2"};
   }
 
+  /// SIGTERM, and waits until the process is gone.
+  void stop() {
+    REQUIRE(proc_);
+    proc_->signal(SIGTERM);
+    REQUIRE(proc_->wait(30s));
+    proc_.reset();
+  }
+
+  /// The process id of the running node.
+  [[nodiscard]] pid_t pid() const {
+    REQUIRE(proc_);
+    return proc_->pid();
+  }
+
   /// kill -9, and waits until the process is gone.
   void kill9() {
     REQUIRE(proc_);
