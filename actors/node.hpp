@@ -237,6 +237,11 @@ class node {
   void cluster_command(const std::string& command, const std::string& json,
                        reply_handler done);
 
+  /// Ends every session of `address`: bearer tokens and port sessions on
+  /// this node and, in a cluster, on every other member. Answers
+  /// `{"ended":N,"unreached":[nodes]}`.
+  void end_sessions(const std::string& address, reply_handler done);
+
   /// Blocks until `start`ed requests complete: runs `f` with a handler and
   /// waits for it to be called. For tools (the CLI), never for front ends.
   [[nodiscard]] reply wait(const std::function<void(reply_handler)>& f);

@@ -93,6 +93,11 @@ using getshare_atom = caf::atom_constant<caf::atom("getshare")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 // (defshare_atom, caller, share_id) -> {"ok":true}  sets the default share
 using defshare_atom = caf::atom_constant<caf::atom("defshare")>;
+// (visible_atom, caller) -> {"visible":true}   whether the caller may see
+//   anything of the store (it owns it, or something is shared with one of
+//   its roles); else no_such_store, the answer for a store that does not
+//   exist, so that existence does not leak
+using visible_atom = caf::atom_constant<caf::atom("visible")>;
 
 // Reliable interstore messages (docs/interstore.md), sent by the node's
 // router on behalf of a sending store:

@@ -343,11 +343,8 @@ void on_login(call& c) {
   auto password = user ? string_member(*body, "password", err) : std::nullopt;
   if (!user || !password)
     return c.done(std::move(err));
-  // The node key is the password of `system` on the node's own port and in
-  // local tools; the web gets no system sessions.
-  if (*user == "system")
-    return c.done(
-      error_response(401, "unauthorized", "wrong username or password"));
+  // `system` logs in on the node's port only (actors/auth.hpp): here it is
+  // an unknown user, in any letter case.
   c.node.auth().login(
     std::move(*user), std::move(*password), c.req.remote_address,
     [done = c.done, tls = c.ctx.tls || c.req.secure](actors::login_result r) {
@@ -840,12 +837,9 @@ void on_admin_user(call& c) {
         return done(
           error_response(500, "internal", "malformed reply to " + action));
       bool disabled = acct["disabled"].get<bool>();
-      // A disabled account, or one whose password was reset, must log in
-      // again (with the new password): its sessions end now.
-      std::size_t ended = action == "enable" ? 0 : n.auth().revoke(address);
       actors::caller node_caller{actors::system_role, "http-admin"};
       n.run(node_caller, address, "mantissa.write_account_copy", dump(acct),
-            [done, action, address, disabled, ended](actors::reply copied) {
+            [&n, done, action, address, disabled](actors::reply copied) {
               if (!copied.ok)
                 return done(error_response(
                   500, actors::to_string(copied.code),
@@ -853,9 +847,28 @@ void on_admin_user(call& c) {
                     + " done in the site store, but the copy in its store "
                       "could not be written: "
                     + copied.message));
-              done(json_reply(200, {{"address", address},
-                                    {"disabled", disabled},
-                                    {"sessions_ended", ended}}));
+              if (action == "enable")
+                return done(json_reply(200, {{"address", address},
+                                             {"disabled", disabled},
+                                             {"sessions_ended", 0}}));
+              // A disabled account, or one whose password was reset, must
+              // log in again (with the new password): its sessions end now,
+              // on every node of the cluster and on the port.
+              n.end_sessions(address, [done, address,
+                                       disabled](actors::reply ended) {
+                auto e = json::parse(ended.body, nullptr, false);
+                json out{{"address", address},
+                         {"disabled", disabled},
+                         {"sessions_ended",
+                          e.is_object() ? e.value("ended", 0) : 0}};
+                if (!ended.ok)
+                  out["warning"] = "sessions on other nodes may not have "
+                                   "ended: " + ended.message;
+                else if (e.is_object() && e.contains("unreached")
+                         && !e["unreached"].empty())
+                  out["unreached"] = e["unreached"];
+                done(json_reply(200, out));
+              });
             });
     });
 }

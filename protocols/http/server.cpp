@@ -144,6 +144,14 @@ message to_message(response r, unsigned version, bool head) {
   }
   if (!has_server)
     msg.set(bhttp::field::server, "mantissa");
+  // Every answer is what its Content-Type says (no sniffing a JSON answer
+  // into a page), and none may be framed by another site unless its
+  // handler said otherwise.
+  if (msg.find("X-Content-Type-Options") == msg.end())
+    msg.set("X-Content-Type-Options", "nosniff");
+  if (msg.find("X-Frame-Options") == msg.end()
+      && msg.find("Content-Security-Policy") == msg.end())
+    msg.set("X-Frame-Options", "DENY");
   if (!r.content_type.empty() && !has_crlf(r.content_type))
     msg.set(bhttp::field::content_type, r.content_type);
   if (r.status == 204 || r.status == 304)

@@ -118,7 +118,8 @@ class node_backend final : public backend {
                  } else {
                    done({result::unavailable, {}});
                  }
-               });
+               },
+               actors::login_channel::mail);
   }
 
   void deliver(delivery message,
