@@ -290,6 +290,14 @@ bool smtp_options(const start_args& args, const site_setup& setup,
           "setting site.domain) or the setting smtp.domains";
     return false;
   }
+  if (auto plain = setting("smtp.auth_over_plain");
+      plain == "never") {
+    s.auth_plain_loopback = false;
+  } else if (!plain.empty() && plain != "loopback") {
+    err = "the setting smtp.auth_over_plain: loopback or never, got '" + plain
+          + "'";
+    return false;
+  }
   s.hostname = setting("smtp.hostname");
   if (s.hostname.empty()) {
     char name[256] = {};
@@ -521,11 +529,37 @@ int run_start(const start_args& args) {
   http::server_options hopts;
   hopts.host = host;
   hopts.port = port;
+  http::metrics_access metrics_access = http::metrics_access::loopback;
+  std::string metrics_token;
   {
     auto setting = [&](const char* key) {
       auto i = setup.settings.find(key);
       return i == setup.settings.end() ? std::string{} : i->second;
     };
+    // Behind a reverse proxy: whose X-Forwarded-For to believe, and who may
+    // read /metrics (docs/security.md, "Behind a reverse proxy").
+    if (!hopts.proxies.parse(setting("http.trusted_proxies"), err)) {
+      std::cerr << "mantissa start: the setting http.trusted_proxies: " << err
+                << '\n';
+      n.stop();
+      return 2;
+    }
+    auto access = setting("http.metrics_access");
+    metrics_token = setting("http.metrics_token");
+    if (access.empty() || access == "loopback") {
+      metrics_access = http::metrics_access::loopback;
+    } else if (access == "admins") {
+      metrics_access = http::metrics_access::admins;
+    } else if (access == "token" && metrics_token.size() >= 16) {
+      metrics_access = http::metrics_access::token;
+    } else {
+      std::cerr << "mantissa start: the setting http.metrics_access: "
+                   "loopback, admins, or token (with http.metrics_token of "
+                   "at least 16 characters), got '"
+                << access << "'\n";
+      n.stop();
+      return 2;
+    }
     tls::files files;
     files.certificate = !args.http_cert.empty() ? args.http_cert
                                                 : setting("http.certificate");
@@ -550,6 +584,8 @@ int run_start(const start_args& args) {
   }
   http::api_context api{&n, &known, {}, false};
   api.access_log = args.access_log;
+  api.metrics = metrics_access;
+  api.metrics_token = std::move(metrics_token);
   if (!setup.domain.empty())
     api.domains.push_back(setup.domain);
   if (mail)

@@ -531,7 +531,14 @@ class session : public session_base,
       r.headers.emplace_back(std::string(field.name_string()),
                              std::string(field.value()));
     r.body = std::move(req.body());
-    r.remote_address = remote_address_;
+    r.peer_address = remote_address_;
+    r.forwarded = !r.header_value("x-forwarded-for").empty()
+                  || !r.header_value("forwarded").empty()
+                  || !r.header_value("x-real-ip").empty();
+    r.remote_address = impl_.opts.proxies.empty()
+                         ? remote_address_
+                         : impl_.opts.proxies.client_of(
+                             remote_address_, r.header_value("x-forwarded-for"));
     r.secure = tls;
 
     auto seq = first_seq_ + queue_.size();

@@ -353,7 +353,8 @@ void session::reset_transaction() {
 }
 
 bool session::auth_offered() const noexcept {
-  return opts_.auth_enabled && (tls_ || peer_.loopback);
+  return opts_.auth_enabled
+         && (tls_ || (peer_.loopback && opts_.auth_plain_loopback));
 }
 
 void session::timed_out() {

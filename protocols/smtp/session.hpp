@@ -34,8 +34,12 @@ struct session_options {
   /// STARTTLS can be offered (a certificate is configured).
   bool tls_available = false;
   /// AUTH PLAIN is offered on a connection that is encrypted, or comes
-  /// from a loopback address.
+  /// from a loopback address (unless `auth_plain_loopback` is off).
   bool auth_enabled = true;
+  /// AUTH PLAIN without TLS from a loopback address (the setting
+  /// `smtp.auth_over_plain`: `loopback`, or `never` behind a TCP proxy on
+  /// the same host, where every client looks local).
+  bool auth_plain_loopback = true;
 };
 
 /// Who is on the other side of the connection.

@@ -24,6 +24,7 @@
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/smtp_client.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -197,11 +198,11 @@ TEST_CASE("disable, a new password and an admin's reset end every session: "
 
   // Online: the administrator disables alice and resets bob's password.
   auto off = http_request(http, "POST",
-                          "/api/admin/accounts/" + alice + "/disable", {}, root);
+                          "/api/admin/users/" + alice + "/disable", {}, root);
   REQUIRE(status_of(off) == 200);
   CHECK(json::parse(off->body)["sessions_ended"] == 2);
   auto reset = http_request(http, "POST",
-                            "/api/admin/accounts/" + bob + "/password",
+                            "/api/admin/users/" + bob + "/password",
                             json{{"password", "a new one"}}.dump(), root);
   REQUIRE(status_of(reset) == 200);
   CHECK(me(http, alice_web) == 401);
@@ -226,7 +227,7 @@ TEST_CASE("disable, a new password and an admin's reset end every session: "
   CHECK(me(http, alice_web) == 401);
   // Enabling alice again does not bring back her old session.
   REQUIRE(status_of(http_request(http, "POST",
-                                 "/api/admin/accounts/" + alice + "/enable",
+                                 "/api/admin/users/" + alice + "/enable",
                                  {}, root))
           == 200);
   CHECK(me(http, alice_web) == 401);
@@ -244,7 +245,7 @@ TEST_CASE("a session ended on one node ends on every node of the cluster",
   port_client port_n2{c[1].listen(), alice, pw};
   REQUIRE(me(c[1].http(), on_n2) == 200);
   auto off = http_request(c[0].http(), "POST",
-                          "/api/admin/accounts/" + alice + "/disable", {}, root);
+                          "/api/admin/users/" + alice + "/disable", {}, root);
   REQUIRE(status_of(off) == 200);
   INFO(off->body);
   CHECK(json::parse(off->body)["sessions_ended"] == 3);
@@ -285,7 +286,7 @@ TEST_CASE("an owner cannot write the node's records of its own store, and a "
   c[1].stop();
   auto store = c[1].data() / "users" / "example.com" / "alice.sqlite";
   auto edit = run({"sqlite3", store.string(),
-                   "UPDATE \"mantissa.account\" SET localpart = 'bob'"},
+                   "UPDATE item_mantissa__account_v1 SET localpart = 'bob'"},
                   {}, 30s);
   INFO(edit.err);
   REQUIRE(edit.exit_code == 0);
@@ -308,14 +309,15 @@ TEST_CASE("a store a caller may not see answers as a store that does not "
   one_node site{{"--no-demo"}};
   auto http = site.http();
   auto alice_web = login(http, alice, pw);
-  REQUIRE(status_of(http_request(http, "POST",
-                                 "/api/stores/" + bob + "/items/notes.note",
-                                 json{{"title", "t"}}.dump(),
-                                 login(http, bob, pw)))
-          == 201);
+  auto note = http_request(http, "POST",
+                           "/api/stores/" + bob + "/items/notes.note",
+                           json{{"title", "t"}}.dump(), login(http, bob, pw));
+  REQUIRE(status_of(note) == 201);
+  auto note_id = json::parse(note->body).at("id").get<std::int64_t>();
   const std::string ghost = "ghost@example.com";
   for (const headers* auth : std::vector<const headers*>{nullptr, &alice_web}) {
-    for (std::string path : {"/items/notes.note", "/shares", "/items/notes.note/1"}) {
+    for (std::string path : {std::string{"/items/notes.note"}, std::string{"/shares"},
+                             "/items/notes.note/" + std::to_string(note_id)}) {
       auto real = http_request(http, "GET", "/api/stores/" + bob + path, {},
                                auth ? *auth : headers{});
       auto none = http_request(http, "GET", "/api/stores/" + ghost + path, {},
@@ -325,11 +327,13 @@ TEST_CASE("a store a caller may not see answers as a store that does not "
       INFO(path << ": " << real->body << " / " << none->body);
       CHECK(real->status == none->status);
       CHECK(real->status == 404);
-      auto a = json::parse(real->body);
-      auto b = json::parse(none->body);
-      CHECK(a["error"] == b["error"]);
-      CHECK(a.value("message", "") == b.value("message", "").replace(
-        b.value("message", "").find(ghost), ghost.size(), bob));
+      auto a = json::parse(real->body).at("error");
+      auto b = json::parse(none->body).at("error");
+      CHECK(a["code"] == b["code"]);
+      auto text = b.value("message", "");
+      REQUIRE(text.find(ghost) != std::string::npos);
+      CHECK(a.value("message", "")
+            == text.replace(text.find(ghost), ghost.size(), bob));
     }
   }
   port_client a{site.node->listen(), alice, pw};
@@ -342,7 +346,7 @@ TEST_CASE("a store a caller may not see answers as a store that does not "
   // Once bob shares a note with alice, his store is there for her.
   auto bob_web = login(http, bob, pw);
   auto share = http_request(http, "POST", "/api/stores/" + bob + "/shares",
-                            json{{"type", "notes.note"}, {"item", 1},
+                            json{{"type", "notes.note"}, {"item", note_id},
                                  {"role", "user:" + alice},
                                  {"interfaces", {"read"}}}
                               .dump(),
@@ -366,12 +370,13 @@ TEST_CASE("answers carry nosniff, share pages may not be framed",
   CHECK(r->header("X-Content-Type-Options") == "nosniff");
   CHECK(r->header("X-Frame-Options") == "DENY");
   auto bob_web = login(http, bob, pw);
-  REQUIRE(status_of(http_request(http, "POST",
-                                 "/api/stores/" + bob + "/items/notes.note",
-                                 json{{"title", "public"}}.dump(), bob_web))
-          == 201);
+  auto note = http_request(http, "POST",
+                           "/api/stores/" + bob + "/items/notes.note",
+                           json{{"title", "public"}}.dump(), bob_web);
+  REQUIRE(status_of(note) == 201);
+  auto note_id = json::parse(note->body).at("id").get<std::int64_t>();
   auto share = http_request(http, "POST", "/api/stores/" + bob + "/shares",
-                            json{{"type", "notes.note"}, {"item", 1},
+                            json{{"type", "notes.note"}, {"item", note_id},
                                  {"role", "everyone"},
                                  {"interfaces", {"read"}}}
                               .dump(),
@@ -387,4 +392,79 @@ TEST_CASE("answers carry nosniff, share pages may not be framed",
         != std::string::npos);
   CHECK(page->header("X-Frame-Options") == "DENY");
   CHECK(page->header("X-Content-Type-Options") == "nosniff");
+}
+
+TEST_CASE("behind a reverse proxy: only a listed proxy names the client, and "
+          "neither /metrics nor SMTP AUTH without TLS is for every local "
+          "client",
+          "[logins][proxy]") {
+  temp_dir dir;
+  auto smtp_port = free_port();
+  node_process node{dir / "n1", "n1",
+                    {"--no-demo", "--smtp",
+                     "127.0.0.1:" + std::to_string(smtp_port)}};
+  auto data = node.data();
+  offline(data, {"init", "--domain", "example.com"});
+  offline(data, {"user", "add", alice, "--password-stdin"}, pw + "\n");
+  offline(data, {"config", "set", "http.trusted_proxies", "127.0.0.1"});
+  offline(data, {"config", "set", "smtp.auth_over_plain", "never"});
+  node.start();
+  auto http = node.http();
+  // By default /metrics is for local clients that did not pass a proxy.
+  CHECK(status_of(http_request(http, "GET", "/metrics")) == 200);
+  CHECK(status_of(http_request(http, "GET", "/metrics", {},
+                               {{"X-Forwarded-For", "203.0.113.9"}}))
+        == 404);
+  CHECK(status_of(http_request(http, "GET", "/metrics", {},
+                               {{"X-Real-IP", "127.0.0.1"}}))
+        == 404);
+  // The proxy's clients are told apart by X-Forwarded-For: one client's
+  // pile of attempts is refused beyond its share, another gets in.
+  auto via = [&](const std::string& client, const std::string& password) {
+    return status_of(http_request(
+      http, "POST", "/api/login",
+      json{{"username", alice}, {"password", password}}.dump(),
+      {{"X-Forwarded-For", "198.51.100.1, " + client}}));
+  };
+  for (int i = 0; i < 5; ++i)
+    CHECK(via("203.0.113.9", "wrong") == 401);
+  std::vector<std::thread> pile;
+  std::atomic<int> busy{0};
+  for (int i = 0; i < 12; ++i)
+    pile.emplace_back([&] {
+      if (via("203.0.113.9", "wrong") == 503)
+        ++busy;
+    });
+  std::this_thread::sleep_for(200ms);  // the pile is queued (it waits 0.5 s+)
+  CHECK(via("203.0.113.10", pw) == 200);
+  for (auto& t : pile)
+    t.join();
+  CHECK(busy >= 4);
+  // SMTP: AUTH without TLS is not offered even on loopback.
+  mantissa::test::smtp_connection smtp{smtp_port};
+  auto greeting = smtp.read_reply();
+  REQUIRE(greeting);
+  smtp.send("EHLO client.example\r\n");
+  auto ehlo = smtp.read_reply();
+  REQUIRE(ehlo);
+  INFO(ehlo->text());
+  CHECK(ehlo->code == 250);
+  CHECK(ehlo->text().find("AUTH") == std::string::npos);
+  node.stop();
+  // With a token, /metrics is for whoever shows it, from anywhere.
+  offline(data, {"config", "set", "http.metrics_access", "token"});
+  offline(data, {"config", "set", "http.metrics_token",
+                 "a-metrics-token-of-32-characters"});
+  node.start();
+  http = node.http();
+  CHECK(status_of(http_request(http, "GET", "/metrics")) == 404);
+  CHECK(status_of(http_request(http, "GET", "/metrics", {},
+                               {{"Authorization", "Bearer wrong"}}))
+        == 404);
+  CHECK(status_of(http_request(
+          http, "GET", "/metrics", {},
+          {{"Authorization", "Bearer a-metrics-token-of-32-characters"},
+           {"X-Forwarded-For", "203.0.113.9"}}))
+        == 200);
+  node.stop();
 }
