@@ -79,6 +79,7 @@ class node_config : public caf::actor_system_config {
         && !configure_network_tls(*this, opts.tls, tls_error))
       tls_error = "TLS on the network port: " + tls_error;
     add_message_type<caller>("mantissa.caller");
+    add_message_type<shared_bytes>("mantissa.bytes");
     add_error_category(caf::atom("mantissa"),
                        [](std::uint8_t code, caf::atom_value,
                           const caf::message& ctx) {
@@ -823,6 +824,15 @@ void node::run(const caller& who, const std::string& address,
                reply_handler done) {
   impl_->call(address,
               caf::make_message(run_atom::value, who, handler, args_json),
+              std::move(done));
+}
+
+void node::run(const caller& who, const std::string& address,
+               const std::string& handler, const std::string& args_json,
+               shared_bytes payload, reply_handler done) {
+  impl_->call(address,
+              caf::make_message(run_atom::value, who, handler, args_json,
+                                std::move(payload)),
               std::move(done));
 }
 

@@ -187,6 +187,11 @@ class node {
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
            reply_handler done);
+  /// Runs a payload handler (handler_registry::add_payload) with `payload`
+  /// beside the arguments: stores of this node share the bytes.
+  void run(const caller& who, const std::string& address,
+           const std::string& handler, const std::string& args_json,
+           shared_bytes payload, reply_handler done);
   // Sharing (actors/protocol.hpp lists the replies and errors).
   void share(const caller& who, const std::string& address,
              const std::string& type, std::int64_t id, const std::string& role,

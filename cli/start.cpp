@@ -314,7 +314,8 @@ bool smtp_options(const start_args& args, const site_setup& setup,
        {limit{"smtp.max_message_size", &s.max_message_size},
         limit{"smtp.max_recipients", &s.max_recipients},
         limit{"smtp.max_errors", &s.max_errors},
-        limit{"smtp.max_connections", &o.max_connections}}) {
+        limit{"smtp.max_connections", &o.max_connections},
+        limit{"smtp.data_budget", &o.data_budget}}) {
     auto text = setting(key);
     if (!text.empty() && !parse_size(text, *value)) {
       err = std::string{"the setting "} + key

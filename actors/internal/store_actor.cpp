@@ -1247,6 +1247,9 @@ class store_behavior {
                         caf::response_promise& rp) {
     if (type.rfind("mantissa.", 0) != 0 || who.role == system_role)
       return true;
+    // The site's administrators administer the site store (its settings).
+    if (self_->state.address == site_address && is_owner(who))
+      return true;
     fail(rp, make_error(error_code::forbidden,
                         "items of " + type
                           + " are the node's own records: only the node "
@@ -2284,6 +2287,52 @@ class store_behavior {
           }
         }();
         // A handler may change anything, shares and memberships included.
+        s.cache.clear();
+        s.access.clear();
+        if (!r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(dump(*r)));
+        return rp;
+      },
+      [this](run_atom, const caller& who, const std::string& name,
+             const std::string& args,
+             const shared_bytes& payload) -> caf::response_promise {
+        auto rp = begin_request();
+        trace(who, "run");
+        if (hidden_store(who, rp))
+          return rp;
+        if (!ensure_open(rp) || !require_owner(who, rp, "running handlers"))
+          return rp;
+        auto* h = self_->state.rt->handlers->find_payload(name);
+        if (h == nullptr) {
+          fail(rp, make_error(error_code::no_such_handler,
+                              "no handler named '" + name.substr(0, 128)
+                                + "' takes a payload"));
+          return rp;
+        }
+        nlohmann::json j;
+        if (!args.empty()) {
+          auto parsed = parse_json(args, "the arguments");
+          if (!parsed) {
+            fail(rp, make_error(parsed.error_value()));
+            return rp;
+          }
+          j = std::move(*parsed);
+        }
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        auto r = [&]() -> store::result<nlohmann::json> {
+          try {
+            return s.db->isolated(
+              [&] { return (*h)(*s.db, j, payload.view(), who); });
+          } catch (const std::exception& e) {
+            return store::error{store::errc::internal,
+                                "handler " + name + " failed: " + e.what()};
+          }
+        }();
         s.cache.clear();
         s.access.clear();
         if (!r) {
