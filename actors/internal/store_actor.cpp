@@ -212,6 +212,10 @@ struct store_state {
   std::uint64_t synced_seq = 0;     // last commit known durable
   bool sync_in_flight = false;
   bool commit_after_sync = false;  // a commit waits for the running sync
+  /// The open batch wrote a large value (a mail message): after its commit
+  /// the connection gives its page cache back, so a hundred stores that
+  /// each took a large message do not each keep megabytes of it.
+  bool release_after_commit = false;
   std::deque<std::pair<std::uint64_t, held_reply>> waiting;
   // Timed events (docs/scheduler.md). `indexed_due` is what the node's
   // timer was last told (-1: nothing); answers of commits from
@@ -649,6 +653,10 @@ class store_behavior {
         h.fail(err);
       st.acks.clear();
       return;
+    }
+    if (st.release_after_commit) {
+      st.release_after_commit = false;
+      st.db->connection().release_memory();
     }
     auto n = static_cast<std::int64_t>(held.size());
     st.rt->stats.commits.fetch_add(1, std::memory_order_relaxed);
@@ -2324,6 +2332,8 @@ class store_behavior {
         if (!open_batch(rp))
           return rp;
         auto& s = self_->state;
+        if (payload.view().size() > (std::size_t{1} << 20))
+          s.release_after_commit = true;
         auto r = [&]() -> store::result<nlohmann::json> {
           try {
             return s.db->isolated(
