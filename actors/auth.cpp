@@ -4,10 +4,14 @@
 #include <cerrno>
 #include <cstring>
 #include <condition_variable>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <thread>
+#include <unordered_map>
+#include <variant>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -20,6 +24,7 @@
 #include "actors/internal/cluster.hpp"
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
+#include "log/log.hpp"
 #include "store/typed.hpp"
 
 namespace mantissa::actors {
@@ -60,6 +65,12 @@ rate_limiter::rate_limiter(const auth_options& opts, std::size_t max_entries)
 
 std::chrono::milliseconds rate_limiter::delay(const std::string& key,
                                               clock::time_point now) {
+  return delay(key, now, opts_.free_failures);
+}
+
+std::chrono::milliseconds rate_limiter::delay(const std::string& key,
+                                              clock::time_point now,
+                                              int free_failures) {
   std::lock_guard<std::mutex> guard{mtx_};
   auto i = entries_.find(key);
   if (i == entries_.end())
@@ -68,7 +79,7 @@ std::chrono::milliseconds rate_limiter::delay(const std::string& key,
     entries_.erase(i);
     return std::chrono::milliseconds::zero();
   }
-  auto over = i->second.failures - opts_.free_failures;
+  auto over = i->second.failures - free_failures;
   if (over < 0)
     return std::chrono::milliseconds::zero();
   auto d = opts_.base_delay;
@@ -144,6 +155,8 @@ std::string session_table::hash_token(std::string_view token) {
 }
 
 bool session_table::live(const entry& e, std::int64_t now_ms) const {
+  if (e.ended)
+    return !e.ended->load(std::memory_order_relaxed);
   return now_ms - e.s.last_seen_ms <= opts_.session_idle.count()
          && now_ms - e.s.created_ms <= opts_.session_lifetime.count();
 }
@@ -151,7 +164,20 @@ bool session_table::live(const entry& e, std::int64_t now_ms) const {
 void session_table::add(const std::string& token_hash, session s,
                         std::int64_t item_id) {
   std::lock_guard<std::mutex> guard{mtx_};
-  by_hash_[token_hash] = entry{std::move(s), item_id, false};
+  by_hash_[token_hash] = entry{std::move(s), item_id, false, {}};
+}
+
+void session_table::add_bound(const std::string& token_hash, session s,
+                              session_end_flag ended) {
+  std::lock_guard<std::mutex> guard{mtx_};
+  by_hash_[token_hash] = entry{std::move(s), 0, false, std::move(ended)};
+}
+
+std::unordered_map<std::string, session_table::entry>::iterator
+session_table::erase(std::unordered_map<std::string, entry>::iterator i) {
+  if (i->second.ended)
+    i->second.ended->store(true, std::memory_order_relaxed);
+  return by_hash_.erase(i);
 }
 
 std::optional<session> session_table::validate(std::string_view token,
@@ -169,7 +195,7 @@ std::optional<session> session_table::validate(std::string_view token,
   if (!live(i->second, now_ms)) {
     if (i->second.item_id != 0)
       dropped_.push_back(i->second.item_id);
-    by_hash_.erase(i);
+    erase(i);
     return std::nullopt;
   }
   i->second.s.last_seen_ms = now_ms;
@@ -184,7 +210,7 @@ std::optional<std::int64_t> session_table::remove(std::string_view token) {
   if (i == by_hash_.end())
     return std::nullopt;
   auto id = i->second.item_id;
-  by_hash_.erase(i);
+  erase(i);
   return id;
 }
 
@@ -195,7 +221,7 @@ session_table::remove_address(std::string_view address) {
   for (auto i = by_hash_.begin(); i != by_hash_.end();) {
     if (i->second.s.address == address) {
       ids.push_back(i->second.item_id);
-      i = by_hash_.erase(i);
+      i = erase(i);
     } else {
       ++i;
     }
@@ -219,7 +245,7 @@ session_table::sweep_result session_table::sweep(std::int64_t now_ms) {
     if (!live(i->second, now_ms)) {
       if (i->second.item_id != 0)
         out.expired.push_back(i->second.item_id);
-      i = by_hash_.erase(i);
+      i = erase(i);
       continue;
     }
     if (i->second.touched && i->second.item_id != 0)
@@ -243,6 +269,7 @@ struct authenticator::impl {
     std::string password;
     std::string client;
     login_handler done;
+    login_channel channel = login_channel::web;
   };
 
   impl(node& nd, auth_options o, std::string key)
@@ -251,6 +278,14 @@ struct authenticator::impl {
 
   node& n;
   auth_options opts;
+  /// Sessions read by `load`, until `verify_loaded` checks them.
+  struct stored_session {
+    std::string token_hash;
+    session s;
+    std::int64_t id = 0;
+    std::string tag;
+  };
+  std::vector<stored_session> loaded;
   std::string node_key;
   std::string cluster_key;  // set before the first login, then read-only
   rate_limiter limiter;
@@ -258,7 +293,38 @@ struct authenticator::impl {
 
   std::mutex mtx;
   std::condition_variable cv;
-  std::multimap<clock_type::time_point, job> jobs;  // by not-before time
+  /// Logins waiting for a worker, per client address, each client's by
+  /// not-before time. Workers serve the clients in turn (`turns`), so one
+  /// client's pile of attempts delays that client, not the others.
+  std::unordered_map<std::string,
+                     std::multimap<clock_type::time_point, job>> queues;
+  std::deque<std::string> turns;  // clients with waiting logins, next first
+  std::size_t queued = 0;
+
+  /// The next login whose time has come, taking clients in turn; or the
+  /// time the earliest one comes (under `mtx`).
+  std::variant<job, clock_type::time_point> next_job(clock_type::time_point now,
+                                                     clock_type::time_point wake) {
+    for (auto t = turns.begin(); t != turns.end(); ++t) {
+      auto q = queues.find(*t);
+      auto& mine = q->second;
+      if (mine.begin()->first > now) {
+        wake = std::min(wake, mine.begin()->first);
+        continue;
+      }
+      auto j = std::move(mine.begin()->second);
+      mine.erase(mine.begin());
+      --queued;
+      auto client = std::move(*t);
+      turns.erase(t);
+      if (mine.empty())
+        queues.erase(q);
+      else
+        turns.push_back(std::move(client));
+      return j;
+    }
+    return wake;
+  }
   bool stopping = false;
   clock_type::time_point next_sweep = clock_type::now() + std::chrono::minutes(1);
   std::vector<std::thread> workers;
@@ -278,16 +344,20 @@ struct authenticator::impl {
     for (auto& t : workers)
       t.join();
     workers.clear();
-    std::multimap<clock_type::time_point, job> left;
+    std::unordered_map<std::string, std::multimap<clock_type::time_point, job>>
+      left;
     {
       std::lock_guard<std::mutex> guard{mtx};
-      left.swap(jobs);
+      left.swap(queues);
+      turns.clear();
+      queued = 0;
     }
-    for (auto& [at, j] : left) {
-      sodium_memzero(j.password.data(), j.password.size());
-      j.done(login_result{false, {}, {}, error_code::busy,
-                          "the node is shutting down"});
-    }
+    for (auto& [client, mine] : left)
+      for (auto& [at, j] : mine) {
+        sodium_memzero(j.password.data(), j.password.size());
+        j.done(login_result{false, {}, {}, error_code::busy,
+                            "the node is shutting down"});
+      }
   }
 
   void work() {
@@ -301,20 +371,16 @@ struct authenticator::impl {
         lock.lock();
         continue;
       }
-      auto wake = next_sweep;
-      if (!jobs.empty()) {
-        if (jobs.begin()->first <= now) {
-          auto j = std::move(jobs.begin()->second);
-          jobs.erase(jobs.begin());
-          lock.unlock();
-          auto r = check(j);
-          sodium_memzero(j.password.data(), j.password.size());
-          j.done(std::move(r));
-          lock.lock();
-          continue;
-        }
-        wake = std::min(wake, jobs.begin()->first);
+      auto next = next_job(now, next_sweep);
+      if (auto* j = std::get_if<job>(&next)) {
+        lock.unlock();
+        auto r = check(*j);
+        sodium_memzero(j->password.data(), j->password.size());
+        j->done(std::move(r));
+        lock.lock();
+        continue;
       }
+      auto wake = std::get<clock_type::time_point>(next);
       cv.wait_until(lock, wake);
     }
   }
@@ -324,10 +390,34 @@ struct authenticator::impl {
             "wrong username or password"};
   }
 
+  /// The rate limiter's keys of a login: the client, the account as asked
+  /// for by that client, and the account from every client.
+  static std::string client_key(const std::string& client) {
+    return "client:" + client;
+  }
+  static std::string pair_key(const std::string& user,
+                              const std::string& client) {
+    return "account:" + user + "\n" + client;
+  }
+  static std::string account_key(const std::string& user) {
+    return "account:" + user;
+  }
+
   void failed(const job& j) {
     auto now = clock_type::now();
-    limiter.failure("account:" + j.username, now);
-    limiter.failure("client:" + j.client, now);
+    limiter.failure(client_key(j.client), now);
+    limiter.failure(pair_key(j.username, j.client), now);
+    limiter.failure(account_key(j.username), now);
+  }
+
+  /// How long a login of `user` from `client` waits before it is checked.
+  std::chrono::milliseconds delay_of(const std::string& user,
+                                     const std::string& client,
+                                     clock_type::time_point now) {
+    return std::max({limiter.delay(client_key(client), now),
+                     limiter.delay(pair_key(user, client), now),
+                     limiter.delay(account_key(user), now,
+                                   opts.account_free_failures)});
   }
 
   static bool same_key(const std::string& given, const std::string& key) {
@@ -335,56 +425,85 @@ struct authenticator::impl {
            && sodium_memcmp(given.data(), key.data(), key.size()) == 0;
   }
 
+  /// What the accounts say of a login name: the account's address and
+  /// password hash, both empty when no usable account answers to it.
+  struct account_answer {
+    bool ok = true;
+    error_code code = error_code::internal;
+    std::string message;
+    std::string address;
+    std::string hash;
+  };
+
+  account_answer lookup_account(const std::string& username) {
+    account_answer out;
+    auto addr = parse_address(username);
+    if (!addr || addr->is_offering())
+      return out;
+    auto lookup = [&](const std::string& where) {
+      return n.wait([&](reply_handler done) {
+        n.run(system_caller, where, "mantissa.login_lookup",
+              nlohmann::json{{"username", to_string(*addr)}}.dump(),
+              std::move(done));
+      });
+    };
+    auto r = lookup(internal::accounts_address);
+    bool from_own_store = false;
+    if (!r.ok && r.code == error_code::store_unavailable) {
+      // The seed of the cluster is out of reach: the user's own store
+      // holds a copy of its account (kept in sync, written only by the
+      // node), good enough to check a login by the account's address.
+      auto own = lookup(to_string(*addr));
+      if (own.ok) {
+        r = std::move(own);
+        from_own_store = true;
+      }
+    }
+    if (!r.ok)
+      return {false, r.code, r.message, {}, {}};
+    auto found = nlohmann::json::parse(r.body, nullptr, false);
+    if (found.is_object()) {
+      out.hash = found.value("hash", "");
+      out.address = found.value("address", "");
+    }
+    // A store answers for its own account only: a copy that names another
+    // account proves nothing.
+    if (from_own_store && out.address != to_string(*addr)) {
+      out.hash.clear();
+      out.address.clear();
+    }
+    return out;
+  }
+
   login_result check(job& j) {
-    if (j.username == "system") {
+    if (j.username == "system" && j.channel == login_channel::port) {
       bool by_cluster = same_key(j.password, cluster_key);
       bool ok = by_cluster || same_key(j.password, node_key);
-      if (!ok) {
-        failed(j);
+      if (!ok)
         return refused();
-      }
-      limiter.success("account:" + j.username);
       auto r = open_session(session{"system", system_role, 0, 0}, false);
       r.by_cluster_key = by_cluster;
       return r;
     }
-    std::string hash;
-    std::string address;
-    if (auto addr = parse_address(j.username); addr && !addr->is_offering()) {
-      auto lookup = [&](const std::string& where) {
-        return n.wait([&](reply_handler done) {
-          n.run(system_caller, where, "mantissa.login_lookup",
-                nlohmann::json{{"username", to_string(*addr)}}.dump(),
-                std::move(done));
-        });
-      };
-      auto r = lookup(internal::accounts_address);
-      if (!r.ok && r.code == error_code::store_unavailable) {
-        // The seed of the cluster is out of reach: the user's own store
-        // holds a copy of its account (kept in sync), good enough to check
-        // a login by the account's address.
-        auto own = lookup(to_string(*addr));
-        if (own.ok)
-          r = std::move(own);
-      }
-      if (!r.ok)
-        return {false, {}, {}, r.code, "cannot check the login: " + r.message};
-      auto found = nlohmann::json::parse(r.body, nullptr, false);
-      if (found.is_object()) {
-        hash = found.value("hash", "");
-        address = found.value("address", "");
-      }
-    }
+    auto found = lookup_account(j.username);
+    if (!found.ok)
+      return {false, {}, {}, found.code, "cannot check the login: " + found.message};
+    auto& hash = found.hash;
+    auto& address = found.address;
     if (!verify_or_dummy(hash, j.password)) {
       failed(j);
       return refused();
     }
-    limiter.success("account:" + j.username);
-    limiter.success("client:" + j.client);
-    return open_session(session{address, primary_role(address), 0, 0}, true);
+    limiter.success(account_key(j.username));
+    limiter.success(pair_key(j.username, j.client));
+    limiter.success(client_key(j.client));
+    return open_session(session{address, primary_role(address), 0, 0},
+                        j.channel != login_channel::port, password_tag(hash));
   }
 
-  login_result open_session(session s, bool persist) {
+  /// Opens a session: stored (it outlives a restart) for a bearer token,
+  /// or bound to the connection of a login on the port.
+  login_result open_session(session s, bool persist, std::string tag = {}) {
     auto now = unix_ms();
     s.created_ms = now;
     s.last_seen_ms = now;
@@ -395,7 +514,8 @@ struct authenticator::impl {
       nlohmann::json rec{{"token_hash", h},
                          {"address", s.address},
                          {"created", now},
-                         {"last_seen", now}};
+                         {"last_seen", now},
+                         {"password_tag", std::move(tag)}};
       auto r = n.wait([&](reply_handler done) {
         n.put(system_caller, "site", "mantissa.session", rec.dump(),
               std::move(done));
@@ -406,8 +526,15 @@ struct authenticator::impl {
       if (item.is_object())
         id = item.value("id", std::int64_t{0});
     }
-    table.add(h, s, id);
-    return {true, std::move(token), std::move(s), {}, {}};
+    if (persist) {
+      table.add(h, s, id);
+      return {true, std::move(token), std::move(s), {}, {}};
+    }
+    auto ended = std::make_shared<std::atomic<bool>>(false);
+    table.add_bound(h, s, ended);
+    login_result r{true, std::move(token), std::move(s), {}, {}};
+    r.ended = std::move(ended);
+    return r;
   }
 
   void forget(const std::vector<std::int64_t>& ids) {
@@ -457,34 +584,123 @@ bool authenticator::load(std::string& err) {
     err = "cannot load sessions: unexpected reply";
     return false;
   }
+  d.loaded.clear();
   for (auto& it : j["items"]) {
-    session s{it.value("address", ""), "", it.value("created", std::int64_t{0}),
-              it.value("last_seen", std::int64_t{0})};
-    s.role = primary_role(s.address);
-    d.table.add(it.value("token_hash", ""), std::move(s),
-                it.value("id", std::int64_t{0}));
+    impl::stored_session st;
+    st.s = session{it.value("address", ""), "",
+                   it.value("created", std::int64_t{0}),
+                   it.value("last_seen", std::int64_t{0})};
+    st.s.role = primary_role(st.s.address);
+    st.token_hash = it.value("token_hash", "");
+    st.id = it.value("id", std::int64_t{0});
+    st.tag = it.value("password_tag", "");
+    d.loaded.push_back(std::move(st));
   }
-  sweep();
   return true;
 }
 
+void authenticator::verify_loaded() {
+  auto& d = *impl_;
+  auto loaded = std::move(d.loaded);
+  d.loaded.clear();
+  // Each account once: its password now, or nothing (disabled, gone).
+  std::unordered_map<std::string, impl::account_answer> accounts;
+  std::size_t kept = 0;
+  std::size_t ended = 0;
+  std::size_t unknown = 0;
+  std::vector<std::int64_t> stale;
+  for (auto& st : loaded) {
+    auto a = accounts.find(st.s.address);
+    if (a == accounts.end())
+      a = accounts.emplace(st.s.address, d.lookup_account(st.s.address)).first;
+    auto& found = a->second;
+    if (!found.ok) {
+      // The accounts cannot be read now: the session is not brought back
+      // (nor deleted; the next start checks it again).
+      ++unknown;
+      continue;
+    }
+    bool same = !found.hash.empty() && found.address == st.s.address
+                && !st.tag.empty() && password_tag(found.hash) == st.tag;
+    if (!same) {
+      stale.push_back(st.id);
+      ++ended;
+      continue;
+    }
+    d.table.add(st.token_hash, std::move(st.s), st.id);
+    ++kept;
+  }
+  d.forget(stale);
+  if (!loaded.empty())
+    log::info("auth", "sessions brought back",
+              {{"kept", std::to_string(kept)},
+               {"ended", std::to_string(ended)},
+               {"unchecked", std::to_string(unknown)}});
+  sweep();
+}
+
+namespace {
+
+/// The rate limiter's and the queue's name of a client: an IPv6 address
+/// stands for its /64 (one host holds a whole /64 as easily as one
+/// address); anything else as it is.
+std::string client_name(std::string client) {
+  in6_addr a6{};
+  if (client.find(':') == std::string::npos
+      || ::inet_pton(AF_INET6, client.c_str(), &a6) != 1)
+    return client;
+  static constexpr unsigned char v4_mapped[12]
+    = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (std::memcmp(a6.s6_addr, v4_mapped, 12) == 0) {
+    char buf[INET_ADDRSTRLEN] = {};
+    ::inet_ntop(AF_INET, a6.s6_addr + 12, buf, sizeof(buf));
+    return buf;
+  }
+  std::memset(a6.s6_addr + 8, 0, 8);
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET6, &a6, buf, sizeof(buf));
+  return std::string{buf} + "/64";
+}
+
+} // namespace
+
 void authenticator::login(std::string username, std::string password,
-                          std::string client, login_handler done) {
+                          std::string client, login_handler done,
+                          login_channel channel) {
   auto& d = *impl_;
   // Usernames match case-insensitively: count failures per lower-cased name.
   std::transform(username.begin(), username.end(), username.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   if (username.size() > 512)
     username.resize(512);
+  client = client_name(std::move(client));
+  if (username == "system" && channel == login_channel::port) {
+    // The node key and the cluster key are 256 random bits: no guessing to
+    // slow down, and no argon2id to queue. Checked at once, so that no
+    // stranger's failures can delay the node's tools or its peers.
+    impl::job j{std::move(username), std::move(password), std::move(client),
+                {}, channel};
+    auto r = d.check(j);
+    sodium_memzero(j.password.data(), j.password.size());
+    done(std::move(r));
+    return;
+  }
   auto now = clock_type::now();
-  auto wait = std::max(d.limiter.delay("account:" + username, now),
-                       d.limiter.delay("client:" + client, now));
+  auto wait = d.delay_of(username, client, now);
   {
     std::lock_guard<std::mutex> guard{d.mtx};
-    if (!d.stopping && d.jobs.size() < d.opts.max_pending) {
-      d.jobs.emplace(now + wait, impl::job{std::move(username),
-                                           std::move(password),
-                                           std::move(client), std::move(done)});
+    auto q = d.queues.find(client);
+    std::size_t mine = q == d.queues.end() ? 0 : q->second.size();
+    if (!d.stopping && d.queued < d.opts.max_pending
+        && mine < d.opts.max_pending_per_client) {
+      if (q == d.queues.end()) {
+        q = d.queues.emplace(client, decltype(q->second){}).first;
+        d.turns.push_back(client);
+      }
+      q->second.emplace(now + wait,
+                        impl::job{std::move(username), std::move(password),
+                                  std::move(client), std::move(done), channel});
+      ++d.queued;
       d.cv.notify_one();
       return;
     }
@@ -534,9 +750,14 @@ struct session_record {
   std::string address;
   std::int64_t created = 0;
   std::int64_t last_seen = 0;
+  /// `password_tag` of the account's password hash at login: a session
+  /// whose account has another password since is not brought back.
+  std::string password_tag;
 };
 
-const store::item_type<session_record>& session_item_type() {
+/// Version 1 had no password tag: such sessions are not brought back by a
+/// restart (the upgrade leaves the tag empty, which matches no password).
+const store::item_type<session_record>& session_item_type_v1() {
   static const auto t
     = store::item_type<session_record>{"mantissa.session", 1}
         .attribute("token_hash", &session_record::token_hash,
@@ -548,10 +769,46 @@ const store::item_type<session_record>& session_item_type() {
   return t;
 }
 
+const store::item_type<session_record>& session_item_type() {
+  static const auto t
+    = store::item_type<session_record>{"mantissa.session", 2}
+        .attribute("token_hash", &session_record::token_hash,
+                   {.indexed = true, .max_size = 64})
+        .attribute("address", &session_record::address,
+                   {.indexed = true, .max_size = 320})
+        .attribute("created", &session_record::created)
+        .attribute("last_seen", &session_record::last_seen)
+        .attribute("password_tag", &session_record::password_tag,
+                   {.max_size = 64});
+  return t;
+}
+
 } // namespace
 
+std::string password_tag(std::string_view hash) {
+  if (hash.empty())
+    return {};
+  unsigned char h[16];
+  crypto_generichash(h, sizeof h,
+                     reinterpret_cast<const unsigned char*>(hash.data()),
+                     hash.size(), nullptr, 0);
+  char hex[2 * sizeof h + 1];
+  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+  return std::string{hex, 2 * sizeof h};
+}
+
+store::result<std::int64_t> end_stored_sessions(store::store& site,
+                                                std::string_view address) {
+  return site.remove_where(
+    "mantissa.session",
+    store::cmp("address", store::compare_op::eq,
+               store::value{std::string{address}}));
+}
+
 store::result<void> register_auth_types(store::type_registry& registry) {
-  return registry.add(session_item_type().decl());
+  MANTISSA_TRY(registry.add(session_item_type().decl()));
+  MANTISSA_TRY(registry.add_legacy(session_item_type_v1().decl()));
+  return registry.add_copy_upgrader("mantissa.session", 1, 2);
 }
 
 store::result<void> register_auth_handlers(handler_registry& handlers) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +16,10 @@
 #include "actors/error_code.hpp"
 #include "store/error.hpp"
 #include "store/registry.hpp"
+
+namespace mantissa::store {
+class store;
+} // namespace mantissa::store
 
 /// Authentication: password logins, sessions and the slowing down of
 /// repeated failures. Shared by every front end (HTTP, SMTP, the node's
@@ -50,9 +55,23 @@ struct auth_options {
   std::chrono::milliseconds forget_after{15 * 60 * 1000};
   /// Threads that verify passwords (argon2id, 64 MiB each while running).
   unsigned workers = 2;
-  /// Logins waiting beyond this many are refused at once (`unavailable`).
-  std::size_t max_pending = 256;
+  /// Failed logins of one account from all clients together answered at
+  /// full speed (failures per client and per account-and-client use
+  /// `free_failures`): one client's guesses slow that client and its
+  /// attempts at the account, a crowd's guesses the account.
+  int account_free_failures = 50;
+  /// Logins waiting beyond this many are refused at once (`busy`).
+  std::size_t max_pending = 4096;
+  /// Logins of one client waiting beyond this many are refused at once
+  /// (`busy`). Workers take the clients in turn, so one client's pile of
+  /// attempts delays that client only.
+  std::size_t max_pending_per_client = 8;
 };
+
+/// Where a login comes from. `system` (the node key or the cluster key)
+/// logs in on the node's network port only: over HTTP or SMTP it is an
+/// unknown user like any other.
+enum class login_channel : std::uint8_t { web, mail, port };
 
 /// Counts failures per key (an account, a client address) and says how long
 /// the next attempt must wait. Thread-safe.
@@ -66,6 +85,9 @@ class rate_limiter {
   /// How long an attempt for `key` made at `now` waits before it is checked.
   [[nodiscard]] std::chrono::milliseconds delay(const std::string& key,
                                                 clock::time_point now);
+  /// The same with its own number of failures answered at full speed.
+  [[nodiscard]] std::chrono::milliseconds
+  delay(const std::string& key, clock::time_point now, int free_failures);
   void failure(const std::string& key, clock::time_point now);
   /// A success forgets the key's failures.
   void success(const std::string& key);
@@ -92,6 +114,12 @@ struct session {
   std::int64_t last_seen_ms = 0;  ///< Unix time in milliseconds
 };
 
+/// Set when a session bound to a connection (a login on the node's port)
+/// ends: revoked, or its account disabled or given a new password. The
+/// port's session and forwarders read it on every message (one atomic
+/// load); the connection's end sets it too.
+using session_end_flag = std::shared_ptr<std::atomic<bool>>;
+
 /// Live sessions by the hash of their token, in memory: validating a token
 /// never touches the disk. Thread-safe.
 class session_table {
@@ -105,6 +133,11 @@ class session_table {
 
   /// Adds a session under the hash of its token.
   void add(const std::string& token_hash, session s, std::int64_t item_id = 0);
+  /// Adds a session bound to a connection: it does not expire by time; it
+  /// ends when `ended` is set by its connection, or by a removal here
+  /// (which sets `ended`).
+  void add_bound(const std::string& token_hash, session s,
+                 session_end_flag ended);
   /// The session of `token` if it is live at `now_ms`; marks it used.
   /// Expired sessions found here are dropped (and reported by `sweep`).
   [[nodiscard]] std::optional<session> validate(std::string_view token,
@@ -131,7 +164,11 @@ class session_table {
     session s;
     std::int64_t item_id = 0;
     bool touched = false;
+    session_end_flag ended;  ///< a connection's session
   };
+  /// Erases `i`, telling a connection's session that it ended.
+  std::unordered_map<std::string, entry>::iterator
+  erase(std::unordered_map<std::string, entry>::iterator i);
   [[nodiscard]] bool live(const entry& e, std::int64_t now_ms) const;
 
   auth_options opts_;
@@ -149,6 +186,8 @@ struct login_result {
   std::string message;  ///< when not ok; never says which part was wrong
   /// When ok: `system` proven with the cluster key (not the node key).
   bool by_cluster_key = false;
+  /// When ok over `login_channel::port`: set once the session has ended.
+  session_end_flag ended;
 };
 
 /// Called once per login, on one of the authenticator's threads: do not
@@ -182,14 +221,24 @@ class authenticator {
   /// later one (`busy`). Idempotent. Validation keeps working.
   void shutdown();
 
-  /// Loads the stored sessions (blocking; called by the node at start).
+  /// Reads the stored sessions (blocking; called by the node at start).
+  /// They are not valid until `verify_loaded` has checked them.
   [[nodiscard]] bool load(std::string& err);
 
+  /// Brings back the sessions `load` read whose account is still enabled
+  /// and has the password it had at login; deletes the others. Sessions
+  /// whose account cannot be read now (the seed and the user's store out of
+  /// reach) are left stored but not brought back. Blocking; called by the
+  /// node once it can reach the accounts (after joining its cluster).
+  void verify_loaded();
+
   /// Checks `password` for `username` (an address of a verified login
-  /// method; case-insensitive) coming from `client` (an IP address or
-  /// another name of the peer, for rate limiting).
+  /// method; case-insensitive) coming from `client` (an IP address, for
+  /// rate limiting) over `channel`. Failures slow down the account and the
+  /// client; failed `system` logins only the client (the node's tools log
+  /// in as `system`, and no stranger may slow them down).
   void login(std::string username, std::string password, std::string client,
-             login_handler done);
+             login_handler done, login_channel channel = login_channel::web);
   /// The live session of `token`; never touches the disk.
   [[nodiscard]] std::optional<session> validate(std::string_view token);
   /// Ends the session of `token`; returns whether there was one.
@@ -211,6 +260,15 @@ class authenticator {
   struct impl;
   std::unique_ptr<impl> impl_;
 };
+
+/// A short digest of a password hash (empty for none): stored with a
+/// session, it tells whether the account's password changed since.
+[[nodiscard]] std::string password_tag(std::string_view hash);
+
+/// Deletes the stored sessions of `address` from a site store (the
+/// offline commands that disable an account or set its password).
+[[nodiscard]] store::result<std::int64_t>
+end_stored_sessions(store::store& site, std::string_view address);
 
 /// Adds `mantissa.session` (stored sessions: token hashes) to `registry`.
 [[nodiscard]] store::result<void>

@@ -97,3 +97,15 @@ error_code code_of(const caf::error& err) noexcept {
 }
 
 } // namespace mantissa::actors
+
+namespace mantissa::actors {
+
+std::string no_store_message(const std::string& address) {
+  return "no store for " + address.substr(0, 320);
+}
+
+caf::error no_store_error(const std::string& address) {
+  return make_error(error_code::no_such_store, no_store_message(address));
+}
+
+} // namespace mantissa::actors

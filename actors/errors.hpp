@@ -20,6 +20,13 @@ namespace mantissa::actors {
 /// Converts a store-layer error.
 [[nodiscard]] caf::error make_error(const store::error& err);
 
+/// The text of the answer for a store that does not exist, which is also
+/// the answer for a store a caller may not see (nothing of it is theirs or
+/// shared with them): one text, so existence does not leak.
+[[nodiscard]] std::string no_store_message(const std::string& address);
+/// `no_such_store` with `no_store_message`.
+[[nodiscard]] caf::error no_store_error(const std::string& address);
+
 /// The message text inside an error made by `make_error`, or CAF's rendering
 /// of any other error.
 [[nodiscard]] std::string error_message(const caf::error& err);

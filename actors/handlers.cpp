@@ -33,6 +33,24 @@ handler_registry::find_requesting(std::string_view name) const {
   return i == requesting_.end() ? nullptr : &i->second;
 }
 
+store::result<void>
+handler_registry::add_payload(std::string name, payload_handler h) {
+  if (!h)
+    return {store::errc::invalid_value,
+            "the handler '" + name + "' is empty"};
+  if (payload_.count(name) != 0)
+    return {store::errc::already_exists,
+            "a payload handler named '" + name + "' is already registered"};
+  payload_.emplace(std::move(name), std::move(h));
+  return {};
+}
+
+const payload_handler*
+handler_registry::find_payload(std::string_view name) const {
+  auto i = payload_.find(name);
+  return i == payload_.end() ? nullptr : &i->second;
+}
+
 store::result<void> handler_registry::add_runnable(std::string type,
                                                    runnable_type r) {
   if (!r.run)

@@ -22,6 +22,14 @@ namespace mantissa::actors {
 using store_handler = std::function<store::result<nlohmann::json>(
   store::store& s, const nlohmann::json& args, const caller& who)>;
 
+/// A handler that also takes bytes sent beside its JSON arguments
+/// (`(run_atom, caller, name, args, shared_bytes)`): large values such as
+/// a mail message do not travel inside JSON. The payload lives until the
+/// handler returns.
+using payload_handler = std::function<store::result<nlohmann::json>(
+  store::store& s, const nlohmann::json& args, std::string_view payload,
+  const caller& who)>;
+
 /// What a scheduled item does when its time comes (store/scheduler.hpp):
 /// runs inside the store actor in a savepoint of its own and returns when
 /// to run again, or nullopt when it is done. `now` is the time of the run.
@@ -158,6 +166,14 @@ class handler_registry {
   [[nodiscard]] const requesting_handler*
   find_requesting(std::string_view name) const;
 
+  /// Adds a handler that takes a payload. It may share its name with a
+  /// plain handler (the message's shape picks one).
+  [[nodiscard]] store::result<void> add_payload(std::string name,
+                                                payload_handler h);
+  /// The payload handler named `name`, or nullptr.
+  [[nodiscard]] const payload_handler*
+  find_payload(std::string_view name) const;
+
   /// Makes items of `type` runnable by the scheduler; a second runnable
   /// for the same type, or one without `run`, is refused.
   [[nodiscard]] store::result<void> add_runnable(std::string type,
@@ -177,6 +193,7 @@ class handler_registry {
  private:
   std::map<std::string, store_handler, std::less<>> handlers_;
   std::map<std::string, requesting_handler, std::less<>> requesting_;
+  std::map<std::string, payload_handler, std::less<>> payload_;
   std::map<std::string, runnable_type, std::less<>> runnables_;
   std::map<std::string, message_type, std::less<>> message_types_;
 };

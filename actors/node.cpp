@@ -44,6 +44,7 @@
 #include "actors/scheduler.hpp"
 #include "actors/site_config.hpp"
 #include "log/log.hpp"
+#include <nlohmann/json.hpp>
 
 namespace mantissa::actors {
 
@@ -78,6 +79,7 @@ class node_config : public caf::actor_system_config {
         && !configure_network_tls(*this, opts.tls, tls_error))
       tls_error = "TLS on the network port: " + tls_error;
     add_message_type<caller>("mantissa.caller");
+    add_message_type<shared_bytes>("mantissa.bytes");
     add_error_category(caf::atom("mantissa"),
                        [](std::uint8_t code, caf::atom_value,
                           const caf::message& ctx) {
@@ -630,6 +632,9 @@ bool node::start(std::string& err) {
     cc.down_after = d.opts.node_down_after;
     cc.failover_after = d.opts.failover_after;
     cc.door = d.door;
+    cc.end_sessions = [auth = d.auth.get()](const std::string& address) {
+      return auth->revoke(address);
+    };
     cc.timeout = std::min(d.opts.request_timeout,
                           std::chrono::milliseconds{10'000});
     d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
@@ -680,6 +685,9 @@ bool node::start(std::string& err) {
   }
   if (d.cluster)
     caf::anon_send(d.cluster, caf::publish_atom::value, d.port);
+  // Stored sessions come back only for accounts that are still enabled and
+  // have the same password (this needs the accounts: after joining).
+  d.auth->verify_loaded();
   return true;
 }
 
@@ -816,6 +824,15 @@ void node::run(const caller& who, const std::string& address,
                reply_handler done) {
   impl_->call(address,
               caf::make_message(run_atom::value, who, handler, args_json),
+              std::move(done));
+}
+
+void node::run(const caller& who, const std::string& address,
+               const std::string& handler, const std::string& args_json,
+               shared_bytes payload, reply_handler done) {
+  impl_->call(address,
+              caf::make_message(run_atom::value, who, handler, args_json,
+                                std::move(payload)),
               std::move(done));
 }
 
@@ -1089,6 +1106,23 @@ void node::cluster_command(const std::string& command, const std::string& json,
     },
     d.cluster, command, json, caf::timespan{d.opts.request_timeout},
     std::move(done));
+}
+
+void node::end_sessions(const std::string& address, reply_handler done) {
+  auto& d = *impl_;
+  if (!d.cluster) {
+    auto ended = d.auth ? d.auth->revoke(address) : 0;
+    done(reply{true,
+               nlohmann::json{{"ended", ended},
+                              {"unreached", nlohmann::json::array()}}
+                 .dump(),
+               {},
+               {}});
+    return;
+  }
+  cluster_command("revoke",
+                  nlohmann::json{{"address", address}, {"spread", true}}.dump(),
+                  std::move(done));
 }
 
 reply node::wait(const std::function<void(reply_handler)>& f) {

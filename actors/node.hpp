@@ -187,6 +187,11 @@ class node {
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
            reply_handler done);
+  /// Runs a payload handler (handler_registry::add_payload) with `payload`
+  /// beside the arguments: stores of this node share the bytes.
+  void run(const caller& who, const std::string& address,
+           const std::string& handler, const std::string& args_json,
+           shared_bytes payload, reply_handler done);
   // Sharing (actors/protocol.hpp lists the replies and errors).
   void share(const caller& who, const std::string& address,
              const std::string& type, std::int64_t id, const std::string& role,
@@ -236,6 +241,11 @@ class node {
   /// system; `store_unavailable` outside a cluster.
   void cluster_command(const std::string& command, const std::string& json,
                        reply_handler done);
+
+  /// Ends every session of `address`: bearer tokens and port sessions on
+  /// this node and, in a cluster, on every other member. Answers
+  /// `{"ended":N,"unreached":[nodes]}`.
+  void end_sessions(const std::string& address, reply_handler done);
 
   /// Blocks until `start`ed requests complete: runs `f` with a handler and
   /// waits for it to be called. For tools (the CLI), never for front ends.

@@ -1,10 +1,16 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
+#include <type_traits>
 
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
+#include <caf/detail/stringification_inspector.hpp>
+#include <caf/error.hpp>
+#include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
 /// The messages a store actor understands. Every request carries a
@@ -38,6 +44,45 @@ typename Inspector::result_type inspect(Inspector& f, caller& x) {
            x.capability);
 }
 
+/// Bytes sent beside a message's JSON (a mail message to its recipients'
+/// stores): shared, never copied, between the actors of one node (one
+/// delivery to a hundred local stores holds the bytes once); serialized
+/// once per message to another node.
+struct shared_bytes {
+  std::shared_ptr<const std::string> data;
+
+  [[nodiscard]] std::string_view view() const noexcept {
+    return data ? std::string_view{*data} : std::string_view{};
+  }
+};
+
+template <class Inspector>
+typename std::enable_if<Inspector::reads_state,
+                        typename Inspector::result_type>::type
+inspect(Inspector& f, shared_bytes& x) {
+  if constexpr (std::is_same<Inspector,
+                             caf::detail::stringification_inspector>::value) {
+    // Rendered (logs, errors): the size, not the bytes.
+    return f(caf::meta::type_name("mantissa.bytes"),
+             static_cast<std::uint64_t>(x.view().size()));
+  } else {
+    std::string copy{x.view()};
+    return f(caf::meta::type_name("mantissa.bytes"), copy);
+  }
+}
+
+template <class Inspector>
+typename std::enable_if<Inspector::writes_state,
+                        typename Inspector::result_type>::type
+inspect(Inspector& f, shared_bytes& x) {
+  auto buf = std::make_shared<std::string>();
+  auto done = caf::meta::load_callback([&x, buf]() -> caf::error {
+    x.data = buf;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("mantissa.bytes"), *buf, done);
+}
+
 /// The role of the node itself and of its administrators' tools.
 inline constexpr const char* system_role = "system";
 
@@ -69,6 +114,9 @@ using uninstall_atom = caf::atom_constant<caf::atom("uninstall")>;
 //   highest priority first
 using powerups_atom = caf::atom_constant<caf::atom("powerups")>;
 // (run_atom, caller, handler name, args json) -> string result json
+// (run_atom, caller, handler name, args json, shared_bytes payload)
+//   -> string result json: a payload handler (handler_registry::
+//   add_payload), given the bytes beside its arguments
 using run_atom = caf::atom_constant<caf::atom("run")>;
 
 // Sharing (docs/security.md). Owner only, except getshare_atom:
@@ -93,6 +141,11 @@ using getshare_atom = caf::atom_constant<caf::atom("getshare")>;
 using member_atom = caf::atom_constant<caf::atom("member")>;
 // (defshare_atom, caller, share_id) -> {"ok":true}  sets the default share
 using defshare_atom = caf::atom_constant<caf::atom("defshare")>;
+// (visible_atom, caller) -> {"visible":true}   whether the caller may see
+//   anything of the store (it owns it, or something is shared with one of
+//   its roles); else no_such_store, the answer for a store that does not
+//   exist, so that existence does not leak
+using visible_atom = caf::atom_constant<caf::atom("visible")>;
 
 // Reliable interstore messages (docs/interstore.md), sent by the node's
 // router on behalf of a sending store:

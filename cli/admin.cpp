@@ -264,6 +264,10 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
           }
           if (!sync_copy(o, *acct, exit_code))
             return;
+          // The account's stored sessions end: a restart does not bring
+          // them back.
+          if (disabled && !end_sessions_offline(o, *acct, exit_code))
+            return;
           std::cout << (disabled ? "disabled " : "enabled ")
                     << actors::to_string(acct->addr) << '\n';
         });
@@ -295,7 +299,8 @@ void add_admin_commands(CLI::App& app, int& exit_code) {
           exit_code = fail(acct.error_value().message);
           return;
         }
-        if (!sync_copy(o, *acct, exit_code))
+        if (!sync_copy(o, *acct, exit_code)
+            || !end_sessions_offline(o, *acct, exit_code))
           return;
         std::cout << "password changed for " << actors::to_string(acct->addr)
                   << '\n';
@@ -546,7 +551,8 @@ bool prepare_site(const std::filesystem::path& data_dir, bool demo,
     for (auto& st : *settings)
       if (st.key.rfind("smtp.", 0) == 0 || st.key.rfind("http.", 0) == 0
           || st.key.rfind("cluster.", 0) == 0
-          || st.key.rfind("backup.", 0) == 0 || st.key.rfind("port.", 0) == 0)
+          || st.key.rfind("backup.", 0) == 0 || st.key.rfind("port.", 0) == 0
+          || st.key.rfind("auth.", 0) == 0)
         out.settings[st.key] = st.value;
   auto services = actors::list_services(*o->site);
   if (!services) {

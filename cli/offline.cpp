@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "actors/auth.hpp"
 #include "actors/node.hpp"
 #include "actors/site_config.hpp"
 #include "offerings/setup.hpp"
@@ -47,6 +48,10 @@ std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
     return nullptr;
   }
   o->lock = std::move(*lock);
+  if (auto r = actors::register_auth_types(o->types); !r) {
+    status = fail(r.error_value().message);
+    return nullptr;
+  }
   if (auto r = actors::register_account_types(o->types); !r) {
     status = fail(r.error_value().message);
     return nullptr;
@@ -102,6 +107,21 @@ bool load_offerings(offline_site& o, int& status) {
     return false;
   }
   o.site = std::move(*s);
+  return true;
+}
+
+bool end_sessions_offline(offline_site& o, const actors::account& acct,
+                          int& status) {
+  auto ended = actors::end_stored_sessions(*o.site, actors::to_string(acct.addr));
+  if (!ended) {
+    status = fail("cannot end the sessions of " + actors::to_string(acct.addr)
+                  + ": " + ended.error_value().message);
+    return false;
+  }
+  if (*ended > 0)
+    std::cout << "ended " << *ended << " stored session"
+              << (*ended == 1 ? "" : "s") << " of "
+              << actors::to_string(acct.addr) << '\n';
   return true;
 }
 

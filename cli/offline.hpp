@@ -73,6 +73,12 @@ bool load_offerings(offline_site& o, int& status);
 /// Writes the account's copy into its user store, creating the file.
 bool sync_copy(offline_site& o, const actors::account& acct, int& status);
 
+/// Deletes the stored sessions of `acct` from the site store (a disabled
+/// account, a new password). Prints how many ended; false (and `status`
+/// set) on error.
+bool end_sessions_offline(offline_site& o, const actors::account& acct,
+                          int& status);
+
 /// Reads a password from standard input (one line, without the newline).
 std::optional<std::string> read_password();
 

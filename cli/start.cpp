@@ -152,6 +152,55 @@ bool port_settings(const site_setup& setup, actors::port_options& o,
   return true;
 }
 
+/// The site settings auth.* (docs/security.md, "Limits"): counts, and
+/// times in milliseconds.
+bool auth_settings(const site_setup& setup, actors::auth_options& o,
+                   std::string& err) {
+  auto ms = [](std::chrono::milliseconds d) {
+    return static_cast<std::size_t>(d.count());
+  };
+  std::size_t free_failures = static_cast<std::size_t>(o.free_failures);
+  std::size_t account_free = static_cast<std::size_t>(o.account_free_failures);
+  std::size_t workers = o.workers;
+  std::size_t base = ms(o.base_delay);
+  std::size_t cap = ms(o.max_delay);
+  std::size_t idle = ms(o.session_idle);
+  std::size_t lifetime = ms(o.session_lifetime);
+  struct limit {
+    const char* key;
+    std::size_t* value;
+    std::size_t most;
+  };
+  for (auto [key, value, most] :
+       {limit{"auth.free_failures", &free_failures, 1000},
+        limit{"auth.account_free_failures", &account_free, 1'000'000},
+        limit{"auth.workers", &workers, 64},
+        limit{"auth.max_pending", &o.max_pending, 1'000'000},
+        limit{"auth.max_pending_per_client", &o.max_pending_per_client, 10'000},
+        limit{"auth.base_delay", &base, 3'600'000},
+        limit{"auth.max_delay", &cap, 86'400'000},
+        limit{"auth.session_idle", &idle, std::size_t{1} << 40},
+        limit{"auth.session_lifetime", &lifetime, std::size_t{1} << 40}}) {
+    auto i = setup.settings.find(key);
+    if (i == setup.settings.end() || i->second.empty())
+      continue;
+    if (!parse_size(i->second, *value) || *value == 0 || *value > most) {
+      err = std::string{"the setting "} + key
+            + ": expected a positive number up to " + std::to_string(most)
+            + ", got '" + i->second + "'";
+      return false;
+    }
+  }
+  o.free_failures = static_cast<int>(free_failures);
+  o.account_free_failures = static_cast<int>(account_free);
+  o.workers = static_cast<unsigned>(workers);
+  o.base_delay = std::chrono::milliseconds{base};
+  o.max_delay = std::chrono::milliseconds{cap};
+  o.session_idle = std::chrono::milliseconds{idle};
+  o.session_lifetime = std::chrono::milliseconds{lifetime};
+  return true;
+}
+
 /// Blocks SIGINT and SIGTERM in the calling thread (and every thread it
 /// starts afterwards) so that `wait_for_stop_signal` can take them.
 void block_stop_signals(sigset_t& set) {
@@ -241,6 +290,14 @@ bool smtp_options(const start_args& args, const site_setup& setup,
           "setting site.domain) or the setting smtp.domains";
     return false;
   }
+  if (auto plain = setting("smtp.auth_over_plain");
+      plain == "never") {
+    s.auth_plain_loopback = false;
+  } else if (!plain.empty() && plain != "loopback") {
+    err = "the setting smtp.auth_over_plain: loopback or never, got '" + plain
+          + "'";
+    return false;
+  }
   s.hostname = setting("smtp.hostname");
   if (s.hostname.empty()) {
     char name[256] = {};
@@ -257,7 +314,8 @@ bool smtp_options(const start_args& args, const site_setup& setup,
        {limit{"smtp.max_message_size", &s.max_message_size},
         limit{"smtp.max_recipients", &s.max_recipients},
         limit{"smtp.max_errors", &s.max_errors},
-        limit{"smtp.max_connections", &o.max_connections}}) {
+        limit{"smtp.max_connections", &o.max_connections},
+        limit{"smtp.data_budget", &o.data_budget}}) {
     auto text = setting(key);
     if (!text.empty() && !parse_size(text, *value)) {
       err = std::string{"the setting "} + key
@@ -367,6 +425,10 @@ int run_start(const start_args& args) {
       }
     }
   }
+  if (!auth_settings(setup, nopts.auth, err)) {
+    std::cerr << "mantissa start: " << err << '\n';
+    return 2;
+  }
   if (!port_settings(setup, nopts.port, err)) {
     std::cerr << "mantissa start: " << err << '\n';
     return 2;
@@ -468,11 +530,37 @@ int run_start(const start_args& args) {
   http::server_options hopts;
   hopts.host = host;
   hopts.port = port;
+  http::metrics_access metrics_access = http::metrics_access::loopback;
+  std::string metrics_token;
   {
     auto setting = [&](const char* key) {
       auto i = setup.settings.find(key);
       return i == setup.settings.end() ? std::string{} : i->second;
     };
+    // Behind a reverse proxy: whose X-Forwarded-For to believe, and who may
+    // read /metrics (docs/security.md, "Behind a reverse proxy").
+    if (!hopts.proxies.parse(setting("http.trusted_proxies"), err)) {
+      std::cerr << "mantissa start: the setting http.trusted_proxies: " << err
+                << '\n';
+      n.stop();
+      return 2;
+    }
+    auto access = setting("http.metrics_access");
+    metrics_token = setting("http.metrics_token");
+    if (access.empty() || access == "loopback") {
+      metrics_access = http::metrics_access::loopback;
+    } else if (access == "admins") {
+      metrics_access = http::metrics_access::admins;
+    } else if (access == "token" && metrics_token.size() >= 16) {
+      metrics_access = http::metrics_access::token;
+    } else {
+      std::cerr << "mantissa start: the setting http.metrics_access: "
+                   "loopback, admins, or token (with http.metrics_token of "
+                   "at least 16 characters), got '"
+                << access << "'\n";
+      n.stop();
+      return 2;
+    }
     tls::files files;
     files.certificate = !args.http_cert.empty() ? args.http_cert
                                                 : setting("http.certificate");
@@ -497,6 +585,8 @@ int run_start(const start_args& args) {
   }
   http::api_context api{&n, &known, {}, false};
   api.access_log = args.access_log;
+  api.metrics = metrics_access;
+  api.metrics_token = std::move(metrics_token);
   if (!setup.domain.empty())
     api.domains.push_back(setup.domain);
   if (mail)

@@ -1,5 +1,7 @@
 #include "offerings/mail.hpp"
 
+#include <algorithm>
+
 #include "offerings/internal/args.hpp"
 #include "offerings/internal/names.hpp"
 
@@ -98,31 +100,9 @@ json summary(const message& m) {
   return internal::without(message_item_type().to_json(m), {"raw"});
 }
 
-store::result<json> deliver(store::store& s, const json& raw_args,
-                            const actors::caller&) {
-  MANTISSA_TRY(need_inbox(s));
-  auto args = internal::args_object("mail.deliver", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto delivery_id = internal::opt_string("mail.deliver", *args, "delivery_id");
-  if (!delivery_id)
-    return std::move(delivery_id).error_value();
-  if (!*delivery_id || (*delivery_id)->empty()
-      || (*delivery_id)->size() > max_delivery_id_size)
-    return error{errc::invalid_value,
-                 "mail.deliver: 'delivery_id' is required (1 to "
-                   + std::to_string(max_delivery_id_size) + " bytes)"};
-  auto raw64 = internal::opt_string("mail.deliver", *args, "raw");
-  if (!raw64)
-    return std::move(raw64).error_value();
-  if (!*raw64)
-    return error{errc::invalid_value,
-                 "mail.deliver: 'raw' (the message, base64) is required"};
-  auto sender = internal::opt_string("mail.deliver", *args, "sender");
-  if (!sender)
-    return std::move(sender).error_value();
+store::result<json> recipients_of(const json& args) {
   json recipients = json::array();
-  if (auto i = args->find("recipients"); i != args->end() && !i->is_null()) {
+  if (auto i = args.find("recipients"); i != args.end() && !i->is_null()) {
     if (!i->is_array())
       return error{errc::invalid_value,
                    "mail.deliver: 'recipients' must be an array of strings"};
@@ -132,11 +112,19 @@ store::result<json> deliver(store::store& s, const json& raw_args,
                      "mail.deliver: 'recipients' must be an array of strings"};
     recipients = *i;
   }
+  return recipients;
+}
 
+/// Stores one delivered message: its header fields parsed, its bytes
+/// inline (small) or in chunks, once per delivery id.
+store::result<json> store_message(store::store& s,
+                                  const std::string& delivery_id,
+                                  std::string sender, json recipients,
+                                  std::string_view bytes) {
   // The same delivery again: answer with the message stored the first time.
   store::query q;
   q.where = store::cmp("delivery_id", store::compare_op::eq,
-                       store::value{**delivery_id});
+                       store::value{delivery_id});
   q.limit = 1;
   auto existing = message_item_type().select(s, q);
   if (!existing)
@@ -145,15 +133,9 @@ store::result<json> deliver(store::store& s, const json& raw_args,
     return json{{"id", existing->front().id},
                 {"duplicate", true},
                 {"message", summary(existing->front())}};
-
-  auto bytes = store::base64_decode(**raw64);
-  if (!bytes)
-    return error{errc::invalid_value,
-                 "mail.deliver: 'raw' is not valid base64: "
-                   + bytes.error_value().message};
-  auto h = parse_headers(*bytes);
+  auto h = parse_headers(bytes);
   message m;
-  m.sender = sender->value_or("");
+  m.sender = std::move(sender);
   m.recipients = std::move(recipients);
   m.subject = std::move(h.subject);
   m.from_header = std::move(h.from);
@@ -161,12 +143,102 @@ store::result<json> deliver(store::store& s, const json& raw_args,
   m.message_id = std::move(h.message_id);
   m.date_header = std::move(h.date);
   m.received = internal::now();
-  m.size = static_cast<std::int64_t>(bytes->size());
-  m.raw.data = std::move(*bytes);
-  m.delivery_id = **delivery_id;
+  m.size = static_cast<std::int64_t>(bytes.size());
+  bool chunked = bytes.size() > raw_chunk_size;
+  if (!chunked)
+    m.raw.data.assign(bytes.data(), bytes.size());
+  m.delivery_id = delivery_id;
   if (auto id = message_item_type().insert(s, m); !id)
     return error{id.code(), "mail.deliver: " + id.error_value().message};
+  if (chunked) {
+    raw_chunk c;
+    c.message = store::reference{m.id};
+    for (std::size_t at = 0; at < bytes.size(); at += raw_chunk_size) {
+      c.id = 0;
+      c.data.data.assign(bytes.substr(at, raw_chunk_size));
+      if (auto id = raw_chunk_item_type().insert(s, c); !id)
+        return error{id.code(), "mail.deliver: " + id.error_value().message};
+      ++c.seq;
+    }
+  }
   return json{{"id", m.id}, {"duplicate", false}, {"message", summary(m)}};
+}
+
+/// The envelope of a delivery: its id, sender and recipients.
+struct envelope {
+  std::string delivery_id;
+  std::string sender;
+  json recipients;
+};
+
+store::result<envelope> envelope_of(const json& args) {
+  auto delivery_id = internal::opt_string("mail.deliver", args, "delivery_id");
+  if (!delivery_id)
+    return std::move(delivery_id).error_value();
+  if (!*delivery_id || (*delivery_id)->empty()
+      || (*delivery_id)->size() > max_delivery_id_size)
+    return error{errc::invalid_value,
+                 "mail.deliver: 'delivery_id' is required (1 to "
+                   + std::to_string(max_delivery_id_size) + " bytes)"};
+  auto sender = internal::opt_string("mail.deliver", args, "sender");
+  if (!sender)
+    return std::move(sender).error_value();
+  auto recipients = recipients_of(args);
+  if (!recipients)
+    return std::move(recipients).error_value();
+  return envelope{**delivery_id, sender->value_or(""), std::move(*recipients)};
+}
+
+store::result<json> deliver(store::store& s, const json& raw_args,
+                            const actors::caller&) {
+  MANTISSA_TRY(need_inbox(s));
+  auto args = internal::args_object("mail.deliver", raw_args);
+  if (!args)
+    return std::move(args).error_value();
+  auto env = envelope_of(*args);
+  if (!env)
+    return std::move(env).error_value();
+  auto raw64 = internal::opt_string("mail.deliver", *args, "raw");
+  if (!raw64)
+    return std::move(raw64).error_value();
+  if (!*raw64)
+    return error{errc::invalid_value,
+                 "mail.deliver: 'raw' (the message, base64) is required"};
+  auto bytes = store::base64_decode(**raw64);
+  if (!bytes)
+    return error{errc::invalid_value,
+                 "mail.deliver: 'raw' is not valid base64: "
+                   + bytes.error_value().message};
+  return store_message(s, env->delivery_id, std::move(env->sender),
+                       std::move(env->recipients), *bytes);
+}
+
+/// `mail.raw` `{"id", "offset", "length"}` -> `{"size", "offset", "data"}`:
+/// a range of the message's raw bytes (base64), at most one chunk (1 MiB)
+/// at a time; the whole message in a few calls however large it is.
+store::result<json> raw_range(store::store& s, const json& raw_args,
+                              const actors::caller&) {
+  auto args = internal::args_object("mail.raw", raw_args);
+  if (!args)
+    return std::move(args).error_value();
+  auto id = internal::required_id("mail.raw", *args);
+  if (!id)
+    return std::move(id).error_value();
+  auto offset = internal::opt_int("mail.raw", *args, "offset", 0, INT64_MAX);
+  if (!offset)
+    return std::move(offset).error_value();
+  auto length = internal::opt_int("mail.raw", *args, "length", 0,
+                                  static_cast<std::int64_t>(raw_chunk_size));
+  if (!length)
+    return std::move(length).error_value();
+  std::string out;
+  auto from = offset->value_or(0);
+  auto size = read_raw(s, *id, from, length->value_or(raw_chunk_size), out);
+  if (!size)
+    return std::move(size).error_value();
+  return json{{"size", *size},
+              {"offset", std::min(from, *size)},
+              {"data", store::base64_encode(out)}};
 }
 
 store::result<json> list(store::store& s, const json& raw_args,
@@ -214,7 +286,13 @@ store::result<json> get(store::store& s, const json& raw_args,
   auto m = message_item_type().get(s, *id);
   if (!m)
     return std::move(m).error_value();
-  return message_item_type().to_json(*m);
+  auto out = message_item_type().to_json(*m);
+  if (static_cast<std::int64_t>(m->raw.data.size()) != m->size) {
+    // Too large to travel in one answer: read it with mail.raw.
+    out.erase("raw");
+    out["raw_chunked"] = true;
+  }
+  return out;
 }
 
 store::result<json> mark_read(store::store& s, const json& raw_args,
@@ -320,6 +398,75 @@ const store::item_type<inbox>& inbox_item_type() {
   return type;
 }
 
+const store::item_type<raw_chunk>& raw_chunk_item_type() {
+  static const auto type
+    = store::item_type<raw_chunk>{"mail.raw_chunk", 1}
+        .attribute("message", &raw_chunk::message,
+                   {.indexed = true,
+                    .target = "mail.message",
+                    .on_delete = store::delete_policy::cascade})
+        .attribute("seq", &raw_chunk::seq)
+        .attribute("data", &raw_chunk::data);
+  return type;
+}
+
+store::result<json> deliver_payload(store::store& s, const json& raw_args,
+                                    std::string_view raw,
+                                    const actors::caller&) {
+  MANTISSA_TRY(need_inbox(s));
+  auto args = internal::args_object("mail.deliver", raw_args);
+  if (!args)
+    return std::move(args).error_value();
+  auto env = envelope_of(*args);
+  if (!env)
+    return std::move(env).error_value();
+  return store_message(s, env->delivery_id, std::move(env->sender),
+                       std::move(env->recipients), raw);
+}
+
+store::result<std::int64_t> read_raw(store::store& s, store::item_id id,
+                                     std::int64_t offset, std::int64_t length,
+                                     std::string& out) {
+  out.clear();
+  auto m = message_item_type().get(s, id);
+  if (!m)
+    return std::move(m).error_value();
+  auto size = m->size;
+  offset = std::clamp<std::int64_t>(offset, 0, size);
+  length = std::clamp<std::int64_t>(length, 0, size - offset);
+  if (length == 0)
+    return size;
+  if (static_cast<std::int64_t>(m->raw.data.size()) == size) {
+    out.assign(m->raw.data, static_cast<std::size_t>(offset),
+               static_cast<std::size_t>(length));
+    return size;
+  }
+  auto chunk = static_cast<std::int64_t>(raw_chunk_size);
+  store::query q;
+  q.where = store::and_(
+    {store::cmp("message", store::compare_op::eq,
+                store::value{store::reference{id}}),
+     store::cmp("seq", store::compare_op::ge, store::value{offset / chunk}),
+     store::cmp("seq", store::compare_op::le,
+                store::value{(offset + length - 1) / chunk})});
+  q.sort = {{"seq", false}};
+  auto chunks = raw_chunk_item_type().select(s, q);
+  if (!chunks)
+    return std::move(chunks).error_value();
+  out.reserve(static_cast<std::size_t>(length));
+  for (auto& c : *chunks) {
+    auto begin = c.seq * chunk;
+    auto from = std::max(offset, begin) - begin;
+    auto to = std::min(offset + length, begin + static_cast<std::int64_t>(c.data.data.size())) - begin;
+    if (to > from)
+      out.append(c.data.data, static_cast<std::size_t>(from),
+                 static_cast<std::size_t>(to - from));
+  }
+  if (static_cast<std::int64_t>(out.size()) != length)
+    return error{errc::internal, "mail.raw: the message's chunks are incomplete"};
+  return size;
+}
+
 offering make_offering() {
   offering o;
   o.name = "mail";
@@ -328,6 +475,7 @@ offering make_offering() {
   o.register_types = [](store::type_registry& types) -> store::result<void> {
     MANTISSA_TRY(types.add(message_item_type().decl()));
     MANTISSA_TRY(types.add(inbox_item_type().decl()));
+    MANTISSA_TRY(types.add(raw_chunk_item_type().decl()));
     return {};
   };
   o.installable_powerups
@@ -336,6 +484,7 @@ offering make_offering() {
   o.handlers = {{"mail.deliver", deliver},
                 {"mail.list", list},
                 {"mail.get", get},
+                {"mail.raw", raw_range},
                 {"mail.mark_read", mark_read}};
   o.delivery_powerup_type = "mail.inbox";
   o.products = {{"mail", {"inbox"}}};

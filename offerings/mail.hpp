@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,22 @@ struct message {
   std::string delivery_id;
 };
 
+/// A piece of the raw bytes of a message larger than `raw_chunk_size`
+/// (`mail.raw_chunk`): such a message keeps `raw` empty and its bytes in
+/// chunks `seq` 0, 1, ... of `raw_chunk_size` bytes (the last shorter),
+/// deleted with it. No value, message or JSON string ever holds a whole
+/// large message.
+struct raw_chunk {
+  store::item_id id = 0;
+  std::optional<store::reference> message;
+  std::int64_t seq = 0;
+  store::blob data;
+};
+
+/// Bytes per chunk of a message's raw bytes; messages up to this size keep
+/// them inline in `raw`.
+inline constexpr std::size_t raw_chunk_size = std::size_t{1} << 20;
+
 /// The mail-delivery powerup (`mail.inbox`), installed under
 /// `mail_delivery`: a store without one refuses deliveries.
 struct inbox {
@@ -49,6 +66,22 @@ inline constexpr std::size_t max_header_size = 8192;
 
 [[nodiscard]] const store::item_type<message>& message_item_type();
 [[nodiscard]] const store::item_type<inbox>& inbox_item_type();
+[[nodiscard]] const store::item_type<raw_chunk>& raw_chunk_item_type();
+
+/// `mail.deliver` with the message's bytes beside its arguments (a payload
+/// handler, `actors::handler_registry::add_payload`): args
+/// `{"delivery_id","sender","recipients"}`; answers as `mail.deliver`.
+/// The SMTP front end delivers this way (the bytes are shared by every
+/// local recipient store, and stored once per store in chunks).
+[[nodiscard]] store::result<nlohmann::json>
+deliver_payload(store::store& s, const nlohmann::json& args,
+                std::string_view raw, const actors::caller& who);
+
+/// Reads `length` bytes of message `id`'s raw bytes from `offset` (both
+/// clamped to the message) into `out`; returns the message's size.
+[[nodiscard]] store::result<std::int64_t>
+read_raw(store::store& s, store::item_id id, std::int64_t offset,
+         std::int64_t length, std::string& out);
 
 /// The header fields `mail.deliver` keeps.
 struct headers {

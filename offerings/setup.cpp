@@ -45,6 +45,11 @@ store::result<void> register_offerings(const offering_registry& registry,
     MANTISSA_TRY(register_site_types(types));
   MANTISSA_TRY(registry.register_types(types));
   MANTISSA_TRY(registry.register_handlers(handlers));
+  // The built-in mail offering also takes deliveries with the message's
+  // bytes beside the arguments (the SMTP front end's way).
+  if (registry.find("mail") != nullptr
+      && handlers.find_payload("mail.deliver") == nullptr)
+    MANTISSA_TRY(handlers.add_payload("mail.deliver", mail::deliver_payload));
   return {};
 }
 

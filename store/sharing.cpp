@@ -319,6 +319,21 @@ interfaces_for(store& s, const std::vector<std::string>& roles, item_id id) {
   return text_column(**st);
 }
 
+result<bool> shares_any(store& s, const std::vector<std::string>& roles) {
+  if (roles.empty() || !s.has_sharing_tables())
+    return false;
+  auto st = s.connection().prepare(
+    "SELECT 1 FROM mantissa_shares WHERE role IN (" + marks(roles.size())
+    + ") LIMIT 1");
+  if (!st)
+    return std::move(st).error_value();
+  bind_roles(**st, 0, roles);
+  auto row = (*st)->step();
+  if (!row)
+    return std::move(row).error_value();
+  return *row;
+}
+
 result<shared_item> get_share(store& s, const std::vector<std::string>& roles,
                               std::string_view share_id) {
   std::string id{share_id};

@@ -128,6 +128,11 @@ role_closure(store& s, std::string_view role);
 [[nodiscard]] result<std::vector<std::string>>
 interfaces_for(store& s, const std::vector<std::string>& roles, item_id id);
 
+/// Whether any item of `s` is shared with one of `roles` (through any
+/// interface): a caller for whom this is false has nothing to see here.
+[[nodiscard]] result<bool> shares_any(store& s,
+                                      const std::vector<std::string>& roles);
+
 /// What `roles` get through `share_id`: the union of the interfaces shared
 /// with any of them under it. An empty `share_id` means the default share.
 /// No such share id, no default share, or nothing shared with these roles:

@@ -315,4 +315,9 @@ void connection::clear_cache() noexcept {
   }
 }
 
+void connection::release_memory() noexcept {
+  if (db_ != nullptr)
+    sqlite3_db_release_memory(db_);
+}
+
 } // namespace mantissa::store::sqlite

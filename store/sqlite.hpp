@@ -202,6 +202,10 @@ class connection {
   }
   [[nodiscard]] sqlite3* handle() const noexcept { return db_; }
 
+  /// Gives back the memory of the page cache that is not in use
+  /// (`sqlite3_db_release_memory`), e.g. after a large write.
+  void release_memory() noexcept;
+
   /// Drops every cached statement (e.g. after the schema changed).
   void clear_cache() noexcept;
 

@@ -423,8 +423,7 @@ void locate(cluster_actor* self, const std::string& address,
         k(i->second, nullptr);
         return;
       }
-      reply r{false, {}, error_code::no_such_store,
-              "no store has the address " + address};
+      reply r{false, {}, error_code::no_such_store, no_store_message(address)};
       k({}, &r);
     });
     return;
@@ -667,7 +666,7 @@ void promote(cluster_actor* self, const std::string& address, bool force,
   auto r = st.replicas.find(address);
   auto d = st.directory.find(address);
   if (d == st.directory.end()) {
-    k(reply{false, {}, error_code::no_such_store, "no store has the address " + address});
+    k(reply{false, {}, error_code::no_such_store, no_store_message(address)});
     return;
   }
   if (r == st.replicas.end() || r->second.node.empty()) {
@@ -1011,6 +1010,46 @@ caf::result<std::string> on_command(cluster_actor* self, const std::string& cmd,
     when_loaded(self, [self, rp, node]() mutable {
       failover(self, node, [rp](json out) mutable { rp.deliver(out.dump()); });
     });
+    return rp;
+  }
+  if (cmd == "revoke") {
+    // Ends the sessions of an account on this node and, with "spread", on
+    // every other member: a disabled account or a new password ends every
+    // session in the cluster, not only those of the node that did it.
+    auto address = args.value("address", std::string{});
+    if (address.empty())
+      return make_error(error_code::invalid_query,
+                        "cluster revoke takes {\"address\":string}");
+    std::size_t here = st.cfg.end_sessions ? st.cfg.end_sessions(address) : 0;
+    auto out = std::make_shared<json>(
+      json{{"ended", here}, {"unreached", json::array()}});
+    if (!args.value("spread", false))
+      return out->dump();
+    std::vector<std::string> others;
+    for (auto& [name, m] : st.members)
+      if (name != st.cfg.name)
+        others.push_back(name);
+    if (others.empty())
+      return out->dump();
+    auto rp = self->make_response_promise<std::string>();
+    auto left = std::make_shared<std::size_t>(others.size());
+    auto just_here = json{{"address", address}}.dump();
+    for (auto& name : others) {
+      auto answer = [rp, out, left, name](reply r) mutable {
+        auto body = json::parse(r.body, nullptr, false);
+        if (r.ok && body.is_object())
+          (*out)["ended"] = (*out)["ended"].get<std::size_t>()
+                            + body.value("ended", std::size_t{0});
+        else
+          (*out)["unreached"].push_back(name);
+        if (--*left == 0)
+          rp.deliver(out->dump());
+      };
+      send_remote(self, name,
+                  caf::make_message(cluster_atom::value, std::string{"revoke"},
+                                    just_here),
+                  completion{std::make_shared<reply_handler>(answer)});
+    }
     return rp;
   }
   if (!st.seed) {

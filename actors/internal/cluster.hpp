@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <caf/fwd.hpp>
@@ -49,6 +50,9 @@ struct cluster_config {
   /// Seed: promote the replicas of the stores of a node that has been
   /// down for this long (0: only `mantissa cluster failover` does).
   std::chrono::milliseconds failover_after{0};
+  /// Ends this node's sessions of an account (`revoke`); called in the
+  /// cluster actor. Outlives the actor (the node's authenticator).
+  std::function<std::size_t(const std::string&)> end_sessions;
 };
 
 /// The cluster's item types in the site store.

@@ -58,8 +58,18 @@ bool same_capability(const std::string& given, const std::string& cap) {
          && sodium_memcmp(given.data(), cap.data(), cap.size()) == 0;
 }
 
+/// Whether the session's login has ended (revoked, its account disabled or
+/// given a new password): one atomic load.
+bool has_ended(const session_end_flag& ended) {
+  return ended && ended->load(std::memory_order_relaxed);
+}
+
 caf::error not_proven(const std::shared_ptr<port::door>& d,
-                      const caller& who) {
+                      const caller& who, const session_end_flag& ended) {
+  if (has_ended(ended))
+    return make_error(error_code::unauthorized,
+                      "this session has ended (revoked, or the account was "
+                      "disabled or given a new password): log in again");
   if (d)
     d->count_unauthorized();
   if (who.capability.empty())
@@ -87,6 +97,7 @@ struct forwarder_state {
   /// The node's cluster actor (invalid outside a cluster), for a local
   /// store that moves away: then `cluster` is set to it.
   caf::actor fallback;
+  session_end_flag ended;
 };
 
 using forwarder_actor = caf::stateful_actor<forwarder_state>;
@@ -143,6 +154,7 @@ struct forwarder_args {
   caf::actor cluster;
   caf::actor fallback;
   std::shared_ptr<port::door> door;
+  session_end_flag ended;
 };
 
 caf::behavior forwarder(forwarder_actor* self, forwarder_args a) {
@@ -157,6 +169,7 @@ caf::behavior forwarder(forwarder_actor* self, forwarder_args a) {
   st.address = std::move(a.address);
   st.manager = std::move(a.manager);
   st.timeout = a.timeout;
+  st.ended = std::move(a.ended);
   self->set_default_handler(
     [self](caf::scheduled_actor*,
            caf::message_view& view) -> caf::result<caf::message> {
@@ -166,8 +179,9 @@ caf::behavior forwarder(forwarder_actor* self, forwarder_args a) {
                           "not a store message (the second element must be "
                           "a mantissa.caller)");
       auto& who = msg.get_mutable_as<caller>(1);
-      if (!same_capability(who.capability, self->state.capability))
-        return not_proven(self->state.door, who);
+      if (has_ended(self->state.ended)
+          || !same_capability(who.capability, self->state.capability))
+        return not_proven(self->state.door, who, self->state.ended);
       // The role is the session's, whatever the sender wrote; the store
       // never sees the capability.
       who.role = self->state.role;
@@ -220,6 +234,8 @@ struct session_state {
   std::unordered_map<std::string, caf::actor> forwarders;
   /// Long operations in progress: relay -> the peer's actor that asked.
   std::unordered_map<caf::actor_addr, caf::actor> watchers;
+  /// Set when the login ends (see authenticator); set by this actor's end.
+  session_end_flag ended;
 };
 
 using session_actor = caf::stateful_actor<session_state>;
@@ -238,12 +254,39 @@ caf::actor new_forwarder(session_actor* self, const std::string& address,
     s.forwarders.clear();
   forwarder_args a{s.role,           s.capability,  address,
                    s.env->manager,   s.env->timeout, std::move(store),
-                   std::move(cluster), s.env->cluster, s.env->door};
+                   std::move(cluster), s.env->cluster, s.env->door,
+                   s.ended};
   auto door = a.door;
   auto fwd = self->spawn<caf::linked>(forwarder, std::move(a));
   port::make_edge(door, fwd);
   s.forwarders.emplace(address, fwd);
   return fwd;
+}
+
+/// Hands `fwd` (a new forwarder to the store at `address`) to the peer if
+/// its session may see anything of the store; else the answer for a store
+/// that does not exist (and the forwarder goes).
+template <class Promise>
+void checked(session_actor* self, Promise rp, const std::string& address,
+             caf::actor fwd) {
+  auto& s = self->state;
+  if (s.role == system_role) {
+    rp.deliver(std::move(fwd));
+    return;
+  }
+  caller who{s.role, {}, s.capability};
+  self->request(fwd, s.env->timeout, visible_atom::value, std::move(who))
+    .then(
+      [rp, fwd](std::string&) mutable { rp.deliver(std::move(fwd)); },
+      [self, rp, address, fwd](caf::error& err) mutable {
+        auto& st = self->state;
+        if (auto i = st.forwarders.find(address);
+            i != st.forwarders.end() && i->second == fwd)
+          st.forwarders.erase(i);
+        self->unlink_from(fwd);
+        self->send_exit(fwd, caf::exit_reason::user_shutdown);
+        rp.deliver(std::move(err));
+      });
 }
 
 /// Sends `xs` to `to` and answers the current request with its `T`: every
@@ -304,9 +347,16 @@ caf::error needs_system(const char* what) {
 
 caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                           std::string role, std::string capability,
-                          principal_kind who, std::string node_name) {
+                          principal_kind who, std::string node_name,
+                          session_end_flag ended) {
   obey_local_exits(self);
   auto& st = self->state;
+  st.ended = ended;
+  // The login's session ends with this actor (the connection's end, a
+  // logout): the authenticator forgets it at its next sweep.
+  if (ended)
+    self->attach_functor(
+      [ended] { ended->store(true, std::memory_order_relaxed); });
   st.env = std::move(env);
   st.role = std::move(role);
   st.capability = std::move(capability);
@@ -336,7 +386,8 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
   // Checks the capability; the handlers below run only for this session's
   // own messages.
   auto proven = [self](const caller& c) {
-    return same_capability(c.capability, self->state.capability);
+    return !has_ended(self->state.ended)
+           && same_capability(c.capability, self->state.capability);
   };
   return {
     [self](port::connection_gone) {
@@ -345,7 +396,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     },
     [self, proven](logout_atom, const caller& c) -> caf::result<caf::ok_atom> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       self->quit(caf::exit_reason::user_shutdown);
       return caf::ok_atom::value;
     },
@@ -362,7 +413,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](store_atom atm, const caller& c,
                    const std::string& address) -> caf::result<caf::actor> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       auto rp = self->make_response_promise<caf::actor>();
       auto& s = self->state;
       if (auto i = s.forwarders.find(address); i != s.forwarders.end()) {
@@ -374,7 +425,8 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
       self->request(s.env->manager, s.env->timeout, atm, address)
         .then(
           [self, rp, address](caf::actor& store) mutable {
-            rp.deliver(new_forwarder(self, address, std::move(store), {}));
+            checked(self, rp, address,
+                    new_forwarder(self, address, std::move(store), {}));
           },
           [self, rp, address](caf::error& err) mutable {
             auto& ss = self->state;
@@ -389,8 +441,9 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                         std::string{"{\"address\":"} + quote(address) + "}")
               .then(
                 [self, rp, address](std::string&) mutable {
-                  rp.deliver(new_forwarder(self, address, {},
-                                           self->state.env->cluster));
+                  checked(self, rp, address,
+                          new_forwarder(self, address, {},
+                                        self->state.env->cluster));
                 },
                 [rp](caf::error& e2) mutable { rp.deliver(std::move(e2)); });
           });
@@ -399,7 +452,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](route_atom atm, const caller& c, std::string& address,
                    caf::message& msg) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("routing");
       return relay<std::string>(self, self->state.env->bridge,
@@ -409,7 +462,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](cluster_atom atm, const caller& c, std::string& cmd,
                    std::string& args) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       auto& s = self->state;
       if (!system_session(self))
         return needs_system("cluster commands");
@@ -433,7 +486,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](fanout_atom atm, const caller& c,
                    std::string& spec) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("a fan-out");
       return watched(self, self->state.env->bridge, atm, std::move(spec));
@@ -441,7 +494,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](move_atom atm, const caller& c, std::string& address,
                    std::string& to) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("moves");
       return watched(self, self->state.env->bridge, atm, std::move(address),
@@ -450,7 +503,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](replicate_atom atm, const caller& c, std::string& address,
                    std::string& node) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("replicas");
       return watched(self, self->state.env->bridge, atm, std::move(address),
@@ -460,7 +513,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                    std::string& address,
                    std::string& data) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (self->state.who != principal_kind::node)
         return make_error(error_code::forbidden,
                           "moves between nodes need a node's session");
@@ -471,7 +524,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](stores_atom atm,
                    const caller& c) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("listing stores");
       return relay<std::string>(self, self->state.env->manager,
@@ -479,7 +532,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     },
     [self, proven](stats_atom atm, const caller& c) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("node statistics");
       return relay<std::string>(self, self->state.env->manager,
@@ -488,7 +541,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](backup_atom, const caller& c, const std::string& address,
                    const std::string& dest) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("backups");
       auto rp = self->make_response_promise<std::string>();
@@ -504,7 +557,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](bksnap_atom atm, const caller& c,
                    std::string& address) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("backups");
       return relay<std::string>(self, self->state.env->bridge, long_timeout,
@@ -514,7 +567,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](bkchunk_atom atm, const caller& c, std::uint64_t id,
                    std::uint64_t offset) -> caf::result<std::string> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("backups");
       return relay<std::string>(self, self->state.env->bridge,
@@ -524,7 +577,7 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
     [self, proven](bkfree_atom atm, const caller& c,
                    std::uint64_t id) -> caf::result<caf::ok_atom> {
       if (!proven(c))
-        return not_proven(self->state.env->door, c);
+        return not_proven(self->state.env->door, c, self->state.ended);
       if (!system_session(self))
         return needs_system("backups");
       return relay<caf::ok_atom>(self, self->state.env->bridge,
@@ -587,7 +640,7 @@ port::login_fn make_port_login(caf::actor_system& sys,
                                                 : principal_kind::user;
         auto cap = new_capability();
         auto session = sp->spawn(session_fun, env, r.who.role, cap, who,
-                                 node_login ? name : std::string{});
+                                 node_login ? name : std::string{}, r.ended);
         port::make_edge(env->door, session);
         log::debug("port", "logged in",
                    {{"peer", peer}, {"role", r.who.role}});
@@ -598,7 +651,8 @@ port::login_fn make_port_login(caf::actor_system& sys,
         out.capability = std::move(cap);
         out.who = who;
         done(std::move(out));
-      });
+      },
+      login_channel::port);
   };
 }
 

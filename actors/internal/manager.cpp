@@ -362,8 +362,7 @@ class manager {
         if (st.stores.count(address) == 0) {
           std::error_code ec;
           if (!std::filesystem::exists(*path, ec)) {
-            rp.deliver(make_error(error_code::no_such_store,
-                                  "no store for " + address));
+            rp.deliver(no_store_error(address));
             return rp;
           }
           if (address != site_address

@@ -212,6 +212,10 @@ struct store_state {
   std::uint64_t synced_seq = 0;     // last commit known durable
   bool sync_in_flight = false;
   bool commit_after_sync = false;  // a commit waits for the running sync
+  /// The open batch wrote a large value (a mail message): after its commit
+  /// the connection gives its page cache back, so a hundred stores that
+  /// each took a large message do not each keep megabytes of it.
+  bool release_after_commit = false;
   std::deque<std::pair<std::uint64_t, held_reply>> waiting;
   // Timed events (docs/scheduler.md). `indexed_due` is what the node's
   // timer was last told (-1: nothing); answers of commits from
@@ -649,6 +653,10 @@ class store_behavior {
         h.fail(err);
       st.acks.clear();
       return;
+    }
+    if (st.release_after_commit) {
+      st.release_after_commit = false;
+      st.db->connection().release_memory();
     }
     auto n = static_cast<std::int64_t>(held.size());
     st.rt->stats.commits.fetch_add(1, std::memory_order_relaxed);
@@ -1206,6 +1214,28 @@ class store_behavior {
                         + std::to_string(id));
   }
 
+  /// For a caller that owns nothing here and with whom nothing is shared:
+  /// fails `rp` with the answer for a store that does not exist, so that
+  /// whether an account exists does not leak (true: `rp` is answered).
+  bool hidden_store(const caller& who, caf::response_promise& rp) {
+    if (!ensure_open(rp))
+      return true;
+    auto& st = self_->state;
+    // Only user stores: the site store and the offerings' stores are known
+    // to everyone.
+    if (st.owner_role.empty() || is_owner(who))
+      return false;
+    auto any = store::shares_any(*st.db, closure(who.role));
+    if (!any) {
+      fail(rp, make_error(any.error_value()));
+      return true;
+    }
+    if (*any)
+      return false;
+    fail(rp, no_store_error(st.address));
+    return true;
+  }
+
   /// Fails `rp` with `forbidden` unless `who` owns the store.
   bool require_owner(const caller& who, caf::response_promise& rp,
                      const char* what) {
@@ -1213,6 +1243,25 @@ class store_behavior {
       return true;
     fail(rp, make_error(error_code::forbidden,
                         std::string{what} + " needs the store's owner"));
+    return false;
+  }
+
+  /// Items of the `mantissa.*` types are the node's own records (account
+  /// copies, login methods, sessions, messages, schedules, the directory):
+  /// only the node's code writes them, as `system` or inside its handlers.
+  /// A message from a front end or a custom actor may not, whoever owns the
+  /// store: else an owner could rewrite its account copy.
+  bool require_node_for(const std::string& type, const caller& who,
+                        caf::response_promise& rp) {
+    if (type.rfind("mantissa.", 0) != 0 || who.role == system_role)
+      return true;
+    // The site's administrators administer the site store (its settings).
+    if (self_->state.address == site_address && is_owner(who))
+      return true;
+    fail(rp, make_error(error_code::forbidden,
+                        "items of " + type
+                          + " are the node's own records: only the node "
+                            "writes them"));
     return false;
   }
 
@@ -1889,6 +1938,8 @@ class store_behavior {
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "get");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "read")) {
@@ -1919,7 +1970,10 @@ class store_behavior {
              const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "put");
-        if (!ensure_open(rp) || !require_owner(who, rp, "creating items"))
+        if (hidden_store(who, rp))
+          return rp;
+        if (!ensure_open(rp) || !require_owner(who, rp, "creating items")
+            || !require_node_for(type, who, rp))
           return rp;
         auto* d = decl(type, rp);
         if (d == nullptr)
@@ -1945,12 +1999,16 @@ class store_behavior {
              std::int64_t id, const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "update");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "write")) {
           fail(rp, hidden(type, id));
           return rp;
         }
+        if (!require_node_for(type, who, rp))
+          return rp;
         auto* d = decl(type, rp);
         if (d == nullptr)
           return rp;
@@ -1987,12 +2045,16 @@ class store_behavior {
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "delete");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "delete")) {
           fail(rp, hidden(type, id));
           return rp;
         }
+        if (!require_node_for(type, who, rp))
+          return rp;
         if (decl(type, rp) == nullptr)
           return rp;
         if (!open_batch(rp))
@@ -2015,6 +2077,8 @@ class store_behavior {
              const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "query");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         auto j = parse_json(json, "the query");
@@ -2059,6 +2123,8 @@ class store_behavior {
              const std::string& where) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "count");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         store::condition cond;
@@ -2091,6 +2157,8 @@ class store_behavior {
              std::int64_t id, const std::string& json) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "install");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "installing powerups"))
           return rp;
         std::optional<std::vector<store::powerup_interface>> ifaces;
@@ -2136,6 +2204,8 @@ class store_behavior {
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "uninstall");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp)
             || !require_owner(who, rp, "uninstalling powerups"))
           return rp;
@@ -2155,6 +2225,8 @@ class store_behavior {
              const std::string& interface) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "powerups");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "listing powerups"))
           return rp;
         auto& s = self_->state;
@@ -2174,6 +2246,8 @@ class store_behavior {
              const std::string& args) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "run");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "running handlers"))
           return rp;
         auto* h = self_->state.rt->handlers->find(name);
@@ -2230,12 +2304,62 @@ class store_behavior {
         finish(rp, caf::make_message(dump(*r)));
         return rp;
       },
+      [this](run_atom, const caller& who, const std::string& name,
+             const std::string& args,
+             const shared_bytes& payload) -> caf::response_promise {
+        auto rp = begin_request();
+        trace(who, "run");
+        if (hidden_store(who, rp))
+          return rp;
+        if (!ensure_open(rp) || !require_owner(who, rp, "running handlers"))
+          return rp;
+        auto* h = self_->state.rt->handlers->find_payload(name);
+        if (h == nullptr) {
+          fail(rp, make_error(error_code::no_such_handler,
+                              "no handler named '" + name.substr(0, 128)
+                                + "' takes a payload"));
+          return rp;
+        }
+        nlohmann::json j;
+        if (!args.empty()) {
+          auto parsed = parse_json(args, "the arguments");
+          if (!parsed) {
+            fail(rp, make_error(parsed.error_value()));
+            return rp;
+          }
+          j = std::move(*parsed);
+        }
+        if (!open_batch(rp))
+          return rp;
+        auto& s = self_->state;
+        if (payload.view().size() > (std::size_t{1} << 20))
+          s.release_after_commit = true;
+        auto r = [&]() -> store::result<nlohmann::json> {
+          try {
+            return s.db->isolated(
+              [&] { return (*h)(*s.db, j, payload.view(), who); });
+          } catch (const std::exception& e) {
+            return store::error{store::errc::internal,
+                                "handler " + name + " failed: " + e.what()};
+          }
+        }();
+        s.cache.clear();
+        s.access.clear();
+        if (!r) {
+          fail(rp, make_error(r.error_value()));
+          return rp;
+        }
+        finish(rp, caf::make_message(dump(*r)));
+        return rp;
+      },
       [this](share_atom, const caller& who, const std::string& type,
              std::int64_t id, const std::string& role,
              const std::string& interfaces,
              const std::string& share_id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "share");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "sharing"))
           return rp;
         auto j = parse_or_fail(rp, interfaces, "the interfaces");
@@ -2269,6 +2393,8 @@ class store_behavior {
              const std::string& role) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "unshare");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "unsharing"))
           return rp;
         if (!open_batch(rp))
@@ -2287,6 +2413,8 @@ class store_behavior {
              std::int64_t id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "shares");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "listing shares"))
           return rp;
         auto& s = self_->state;
@@ -2306,10 +2434,20 @@ class store_behavior {
         finish(rp, caf::make_message(dump(out)));
         return rp;
       },
+      [this](visible_atom, const caller& who) -> caf::response_promise {
+        auto rp = begin_request();
+        trace(who, "visible");
+        if (hidden_store(who, rp))
+          return rp;
+        finish(rp, caf::make_message(std::string{R"({"visible":true})"}));
+        return rp;
+      },
       [this](getshare_atom, const caller& who,
              const std::string& share_id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "getshare");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         auto shared = find_share(who, share_id);
@@ -2339,6 +2477,8 @@ class store_behavior {
              const std::string& group, bool add) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "member");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp) || !require_owner(who, rp, "changing groups"))
           return rp;
         if (!open_batch(rp))
@@ -2363,6 +2503,8 @@ class store_behavior {
              const std::string& share_id) -> caf::response_promise {
         auto rp = begin_request();
         trace(who, "defshare");
+        if (hidden_store(who, rp))
+          return rp;
         if (!ensure_open(rp)
             || !require_owner(who, rp, "setting the default share"))
           return rp;

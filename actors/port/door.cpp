@@ -436,8 +436,9 @@ class door_conn final : public port_scribe {
       on_login({false, error_code::busy, "the node is shutting down"});
       return true;
     }
+    // (Posted: the answer may come at once, from inside this call.)
     st_->login(std::move(attempt), [self, mx](login_outcome o) {
-      mx->dispatch([self, o = std::move(o)]() mutable {
+      mx->post([self, o = std::move(o)]() mutable {
         self->on_login(std::move(o));
       });
     });

@@ -5,8 +5,11 @@
 #include <memory>
 
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
+#include "actors/auth.hpp"
 #include "actors/metrics.hpp"
+#include "actors/node.hpp"
 #include "log/log.hpp"
 #include "protocols/http/api_util.hpp"
 #include "protocols/http/metrics.hpp"
@@ -23,14 +26,61 @@ bool from_loopback(const request& req) {
 }
 
 /// GET /metrics: the front end's and the node's metrics, and the cluster's
-/// membership when the node is in one. Served to loopback clients only
-/// (a scraper on the same host, or a proxy in front that decides).
+/// membership when the node is in one. Who may read them is the setting
+/// `http.metrics_access` (`metrics_access`); everyone else gets the answer
+/// for a route that does not exist.
+void write_metrics(const api_context& ctx, const http_metrics& http,
+                   const request& req, const responder& reply);
+
 void serve_metrics(const api_context& ctx, const http_metrics& http,
                    const request& req, const responder& reply) {
-  if (!from_loopback(req)) {
+  auto refuse = [&reply] {
     reply(error_response(404, "not_found", "no route for /metrics"));
-    return;
+  };
+  switch (ctx.metrics) {
+    case metrics_access::loopback:
+      // A proxy on this host makes every client look local: a request that
+      // passed one is not local, whatever its address.
+      if (!from_loopback(req) || req.forwarded)
+        return refuse();
+      break;
+    case metrics_access::token: {
+      auto authz = req.header_value("authorization");
+      auto& want = ctx.metrics_token;
+      std::string scheme{authz.substr(0, 7)};
+      for (auto& ch : scheme)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      bool ok = authz.size() == 7 + want.size() && !want.empty()
+                && scheme == "bearer "
+                && sodium_memcmp(authz.data() + 7, want.data(), want.size())
+                     == 0;
+      if (!ok)
+        return refuse();
+      break;
+    }
+    case metrics_access::admins: {
+      auto who = identify(req, ctx.node->auth());
+      if (!who.session)
+        return refuse();
+      ctx.node->run(caller_for(who, req),
+                    ctx.node->in_cluster() ? "site:seed" : "site",
+                    "mantissa.check_admin", "{}",
+                    [&ctx, &http, req, reply](actors::reply r) {
+                      if (!r.ok) {
+                        reply(error_response(404, "not_found",
+                                             "no route for /metrics"));
+                        return;
+                      }
+                      write_metrics(ctx, http, req, reply);
+                    });
+      return;
+    }
   }
+  write_metrics(ctx, http, req, reply);
+}
+
+void write_metrics(const api_context& ctx, const http_metrics& http,
+                   const request& req, const responder& reply) {
   if (req.method != "GET" && req.method != "HEAD") {
     auto res = error_response(405, "method_not_allowed", "use GET for /metrics");
     res.headers.emplace_back("Allow", "GET, HEAD");

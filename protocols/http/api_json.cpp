@@ -31,6 +31,7 @@
 #include "protocols/http/api_util.hpp"
 #include "protocols/http/metrics.hpp"
 #include "protocols/http/routes.hpp"
+#include "store/item.hpp"
 
 namespace mantissa::http {
 
@@ -227,6 +228,7 @@ enum class route {
   members,         // stores/{address}/groups/{group}/members
   member,          // stores/{address}/groups/{group}/members/{member}
   default_share,   // stores/{address}/default-share
+  mail_raw,        // stores/{address}/mail/{id}/raw
   admin_users,     // admin/users
   admin_user,      // admin/users/{address}/{disable|enable|password}
   admin_fanout,    // admin/fanout
@@ -286,6 +288,8 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::member, "DELETE"};
   if (s[2] == "default-share" && n == 3)
     return matched{route::default_share, "PUT"};
+  if (s[2] == "mail" && n == 5 && !s[3].empty() && s[4] == "raw")
+    return matched{route::mail_raw, "GET, HEAD"};
   return std::nullopt;
 }
 
@@ -343,11 +347,8 @@ void on_login(call& c) {
   auto password = user ? string_member(*body, "password", err) : std::nullopt;
   if (!user || !password)
     return c.done(std::move(err));
-  // The node key is the password of `system` on the node's own port and in
-  // local tools; the web gets no system sessions.
-  if (*user == "system")
-    return c.done(
-      error_response(401, "unauthorized", "wrong username or password"));
+  // `system` logs in on the node's port only (actors/auth.hpp): here it is
+  // an unknown user, in any letter case.
   c.node.auth().login(
     std::move(*user), std::move(*password), c.req.remote_address,
     [done = c.done, tls = c.ctx.tls || c.req.secure](actors::login_result r) {
@@ -493,6 +494,145 @@ void on_item(call& c) {
   if (!body)
     return c.done(std::move(err));
   c.node.update(c.caller, c.address(), type, *id, dump(*body), relay(c.done));
+}
+
+// -- a mail message's raw bytes -----------------------------------------------
+
+/// A byte range asked for with `Range: bytes=...` (one range only).
+struct byte_range {
+  std::int64_t first = 0;
+  std::int64_t last = -1;  // inclusive; -1: to the end
+  std::int64_t suffix = -1;  // bytes=-N: the last N bytes
+};
+
+/// Parses `bytes=A-B`, `bytes=A-` or `bytes=-N`; anything else (several
+/// ranges, other units) is ignored and the whole message is sent.
+std::optional<byte_range> parse_range(std::string_view h) {
+  if (h.substr(0, 6) != "bytes=" || h.find(',') != std::string_view::npos)
+    return std::nullopt;
+  auto spec = h.substr(6);
+  auto dash = spec.find('-');
+  if (dash == std::string_view::npos)
+    return std::nullopt;
+  auto num = [](std::string_view t) -> std::optional<std::int64_t> {
+    if (t.empty() || t.size() > 18
+        || t.find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
+    return std::stoll(std::string{t});
+  };
+  byte_range r;
+  if (dash == 0) {
+    auto n = num(spec.substr(1));
+    if (!n)
+      return std::nullopt;
+    r.suffix = *n;
+    return r;
+  }
+  auto a = num(spec.substr(0, dash));
+  if (!a)
+    return std::nullopt;
+  r.first = *a;
+  if (dash + 1 < spec.size()) {
+    auto b = num(spec.substr(dash + 1));
+    if (!b || *b < *a)
+      return std::nullopt;
+    r.last = *b;
+  }
+  return r;
+}
+
+/// Reads [from, to) of message `id` with `mail.raw`, 1 MiB per request,
+/// into `out`, then calls `k` (or answers the error).
+void read_raw_range(actors::node& n, actors::caller who, std::string address,
+                    std::int64_t id, std::int64_t from, std::int64_t to,
+                    std::shared_ptr<std::string> out,
+                    std::function<void()> k, responder done) {
+  if (from >= to)
+    return k();
+  constexpr std::int64_t step = std::int64_t{1} << 20;
+  auto len = std::min(step, to - from);
+  auto args = json{{"id", id}, {"offset", from}, {"length", len}}.dump();
+  n.run(who, address, "mail.raw", args,
+        [&n, who, address, id, from, to, out, k = std::move(k),
+         done](actors::reply r) mutable {
+          if (!r.ok)
+            return done(error_from(r));
+          auto j = json::parse(r.body, nullptr, false);
+          auto bytes = j.is_object() && j.contains("data")
+                         ? store::base64_decode(j["data"].get<std::string>())
+                         : store::result<std::string>{store::error{
+                             store::errc::internal, "malformed mail.raw"}};
+          if (!bytes || bytes->empty())
+            return done(error_response(500, "internal",
+                                       "mail.raw answered no bytes"));
+          out->append(*bytes);
+          read_raw_range(n, who, address, id,
+                         from + static_cast<std::int64_t>(bytes->size()), to,
+                         out, std::move(k), done);
+        });
+}
+
+/// GET /api/stores/{address}/mail/{id}/raw: the message exactly as it was
+/// received (`message/rfc822`), whole or one `Range` of it (206), read from
+/// the store 1 MiB at a time. Owner only (the `mail.raw` handler).
+void on_mail_raw(call& c) {
+  auto id = parse_id(c.seg[3]);
+  if (!id)
+    return c.done(
+      bad_request("invalid_value", "a message id is a positive integer, got '"
+                                     + c.seg[3].substr(0, 64) + "'"));
+  auto range = parse_range(c.req.header_value("range"));
+  auto& n = c.node;
+  auto who = c.caller;
+  auto address = c.address();
+  auto done = c.done;
+  auto probe = json{{"id", *id}, {"offset", 0}, {"length", 0}}.dump();
+  n.run(who, address, "mail.raw", probe,
+        [&n, who, address, id = *id, range, done](actors::reply r) {
+          if (!r.ok)
+            return done(error_from(r));
+          auto j = json::parse(r.body, nullptr, false);
+          auto size = j.is_object() ? j.value("size", std::int64_t{0})
+                                    : std::int64_t{0};
+          std::int64_t from = 0;
+          std::int64_t to = size;
+          bool partial = false;
+          if (range) {
+            partial = true;
+            if (range->suffix >= 0) {
+              from = std::max<std::int64_t>(0, size - range->suffix);
+            } else {
+              from = range->first;
+              if (range->last >= 0)
+                to = std::min(size, range->last + 1);
+            }
+            if (from >= size || from >= to) {
+              response res = error_response(416, "range_not_satisfiable",
+                                            "the message has "
+                                              + std::to_string(size)
+                                              + " bytes");
+              res.headers.emplace_back("Content-Range",
+                                       "bytes */" + std::to_string(size));
+              return done(std::move(res));
+            }
+          }
+          auto out = std::make_shared<std::string>();
+          out->reserve(static_cast<std::size_t>(to - from));
+          read_raw_range(
+            n, who, address, id, from, to, out,
+            [out, partial, from, to, size, done] {
+              response res{partial ? 206 : 200, "message/rfc822", {},
+                           std::move(*out)};
+              res.headers.emplace_back("Accept-Ranges", "bytes");
+              if (partial)
+                res.headers.emplace_back(
+                  "Content-Range", "bytes " + std::to_string(from) + "-"
+                                     + std::to_string(to - 1) + "/"
+                                     + std::to_string(size));
+              done(std::move(res));
+            },
+            done);
+        });
 }
 
 // -- sharing ------------------------------------------------------------------
@@ -840,12 +980,9 @@ void on_admin_user(call& c) {
         return done(
           error_response(500, "internal", "malformed reply to " + action));
       bool disabled = acct["disabled"].get<bool>();
-      // A disabled account, or one whose password was reset, must log in
-      // again (with the new password): its sessions end now.
-      std::size_t ended = action == "enable" ? 0 : n.auth().revoke(address);
       actors::caller node_caller{actors::system_role, "http-admin"};
       n.run(node_caller, address, "mantissa.write_account_copy", dump(acct),
-            [done, action, address, disabled, ended](actors::reply copied) {
+            [&n, done, action, address, disabled](actors::reply copied) {
               if (!copied.ok)
                 return done(error_response(
                   500, actors::to_string(copied.code),
@@ -853,9 +990,28 @@ void on_admin_user(call& c) {
                     + " done in the site store, but the copy in its store "
                       "could not be written: "
                     + copied.message));
-              done(json_reply(200, {{"address", address},
-                                    {"disabled", disabled},
-                                    {"sessions_ended", ended}}));
+              if (action == "enable")
+                return done(json_reply(200, {{"address", address},
+                                             {"disabled", disabled},
+                                             {"sessions_ended", 0}}));
+              // A disabled account, or one whose password was reset, must
+              // log in again (with the new password): its sessions end now,
+              // on every node of the cluster and on the port.
+              n.end_sessions(address, [done, address,
+                                       disabled](actors::reply ended) {
+                auto e = json::parse(ended.body, nullptr, false);
+                json out{{"address", address},
+                         {"disabled", disabled},
+                         {"sessions_ended",
+                          e.is_object() ? e.value("ended", 0) : 0}};
+                if (!ended.ok)
+                  out["warning"] = "sessions on other nodes may not have "
+                                   "ended: " + ended.message;
+                else if (e.is_object() && e.contains("unreached")
+                         && !e["unreached"].empty())
+                  out["unreached"] = e["unreached"];
+                done(json_reply(200, out));
+              });
             });
     });
 }
@@ -1114,6 +1270,8 @@ void serve(const api_context& ctx, const http_metrics* http, request& req,
       return on_member(c);
     case route::default_share:
       return on_default_share(c);
+    case route::mail_raw:
+      return on_mail_raw(c);
     case route::admin_users:
       return on_admin_users(c);
     case route::admin_fanout:

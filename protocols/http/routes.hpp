@@ -18,6 +18,17 @@ namespace mantissa::http {
 
 /// What the routes need; owned by the caller of `make_api_handler`, outlives
 /// the server.
+/// Who may read `GET /metrics` (the site setting `http.metrics_access`).
+enum class metrics_access {
+  /// Clients on this host that did not come through a proxy: a loopback
+  /// client address and no X-Forwarded-For, Forwarded or X-Real-IP.
+  loopback,
+  /// `Authorization: Bearer` with the setting `http.metrics_token`.
+  token,
+  /// A session of a member of group:admin.
+  admins,
+};
+
 struct api_context {
   actors::node* node = nullptr;
   /// The offerings the node runs (views, static files, routes); may be null.
@@ -36,6 +47,8 @@ struct api_context {
   /// One log line per answered request (method, path, status, time,
   /// request id, peer; `mantissa start --access-log`).
   bool access_log = false;
+  metrics_access metrics = metrics_access::loopback;
+  std::string metrics_token;  ///< for metrics_access::token
 };
 
 class http_metrics;

@@ -144,6 +144,14 @@ message to_message(response r, unsigned version, bool head) {
   }
   if (!has_server)
     msg.set(bhttp::field::server, "mantissa");
+  // Every answer is what its Content-Type says (no sniffing a JSON answer
+  // into a page), and none may be framed by another site unless its
+  // handler said otherwise.
+  if (msg.find("X-Content-Type-Options") == msg.end())
+    msg.set("X-Content-Type-Options", "nosniff");
+  if (msg.find("X-Frame-Options") == msg.end()
+      && msg.find("Content-Security-Policy") == msg.end())
+    msg.set("X-Frame-Options", "DENY");
   if (!r.content_type.empty() && !has_crlf(r.content_type))
     msg.set(bhttp::field::content_type, r.content_type);
   if (r.status == 204 || r.status == 304)
@@ -523,7 +531,14 @@ class session : public session_base,
       r.headers.emplace_back(std::string(field.name_string()),
                              std::string(field.value()));
     r.body = std::move(req.body());
-    r.remote_address = remote_address_;
+    r.peer_address = remote_address_;
+    r.forwarded = !r.header_value("x-forwarded-for").empty()
+                  || !r.header_value("forwarded").empty()
+                  || !r.header_value("x-real-ip").empty();
+    r.remote_address = impl_.opts.proxies.empty()
+                         ? remote_address_
+                         : impl_.opts.proxies.client_of(
+                             remote_address_, r.header_value("x-forwarded-for"));
     r.secure = tls;
 
     auto seq = first_seq_ + queue_.size();

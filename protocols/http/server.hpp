@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "protocols/http/proxies.hpp"
+
 #include "protocols/tls/context.hpp"
 
 namespace mantissa::http {
@@ -24,7 +26,14 @@ struct request {
   int version = 11;          ///< 10 or 11
   std::vector<header> headers;
   std::string body;
-  std::string remote_address;  ///< peer IP, for logs and rate limits
+  /// The client's IP, for logs and rate limits: the peer's, or, when the
+  /// peer is a trusted proxy (`server_options::proxies`), the client it
+  /// names in `X-Forwarded-For`.
+  std::string remote_address;
+  std::string peer_address;  ///< the IP at the other end of the socket
+  /// The request carries `X-Forwarded-For`, `Forwarded` or `X-Real-IP`:
+  /// it passed a proxy (whether or not one this server trusts).
+  bool forwarded = false;
   bool secure = false;         ///< came over TLS
 
   /// The value of the first header named `name` (case-insensitive), or "".
@@ -63,6 +72,8 @@ struct server_options {
   /// with a TLS handshake, which must complete within `handshake_timeout`.
   std::shared_ptr<boost::asio::ssl::context> tls;
   std::chrono::milliseconds handshake_timeout{10'000};
+  /// Proxies whose `X-Forwarded-For` names the client (none by default).
+  trusted_proxies proxies;
 };
 
 /// An HTTP/1.1 server (keep-alive, pipelining, limits, timeouts).

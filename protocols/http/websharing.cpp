@@ -45,9 +45,9 @@ constexpr std::uintmax_t max_static_file = std::uintmax_t{16} * 1024 * 1024;
 
 constexpr const char* html_type = "text/html; charset=utf-8";
 /// Pages render stored data: no scripts, no external anything, inline style
-/// only.
+/// only, and no other site may frame them (clickjacking).
 constexpr const char* page_csp
-  = "default-src 'none'; style-src 'unsafe-inline'";
+  = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'";
 
 constexpr const char* page_style
   = "body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem "
@@ -141,6 +141,7 @@ response html_page(int status, std::string_view title,
   r.content_type = html_type;
   r.headers = {{"Content-Security-Policy", page_csp},
                {"X-Content-Type-Options", "nosniff"},
+               {"X-Frame-Options", "DENY"},
                {"Referrer-Policy", "no-referrer"}};
   r.body.reserve(main_html.size() + 512);
   r.body += "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
@@ -449,6 +450,8 @@ response static_file(const api_context& ctx,
     return missing();
   r.content_type = content_type_for(real);
   r.headers = {{"X-Content-Type-Options", "nosniff"},
+               {"Content-Security-Policy", "frame-ancestors 'none'"},
+               {"X-Frame-Options", "DENY"},
                {"Cache-Control", "public, max-age=300"}};
   return r;
 }

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -28,35 +29,93 @@ const actors::caller& smtp_caller() {
   return who;
 }
 
-/// Collects the answers of the stores of one delivery; the last one
-/// completes it.
-struct fan_in {
-  std::atomic<std::size_t> left;
+/// Stores at a time that receive one message: those of this node share
+/// its bytes; each one on another node gets its own serialized copy while
+/// its delivery is in flight.
+constexpr std::size_t parallel_stores = 4;
+
+/// Whether a store's refusal will stay a refusal when the client retries.
+bool is_permanent(actors::error_code code) {
+  using actors::error_code;
+  switch (code) {
+    case error_code::invalid_value:
+    case error_code::invalid_query:
+    case error_code::no_such_item:
+    case error_code::no_such_type:
+    case error_code::no_such_handler:
+    case error_code::forbidden:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// One message on its way to its recipients' stores, `parallel_stores` at
+/// a time; the last answer completes it.
+struct fan_out : std::enable_shared_from_this<fan_out> {
+  actors::node& node;
+  actors::shared_bytes raw;
+  std::vector<std::pair<std::string, std::string>> todo;  // store, args
+  std::size_t next = 0;
+  std::size_t answered = 0;
   std::mutex mutex;
-  bool ok = true;     // guarded by mutex
-  std::string detail; // guarded by mutex
+  bool ok = true;          // guarded by mutex
+  bool permanent = false;  // guarded by mutex: some store refused for good
+  std::string detail;      // guarded by mutex
   std::function<void(delivery_status)> done;
 
-  fan_in(std::size_t n, std::function<void(delivery_status)> d)
-    : left(n), done(std::move(d)) {}
+  fan_out(actors::node& n, actors::shared_bytes bytes,
+          std::function<void(delivery_status)> d)
+    : node(n), raw(std::move(bytes)), done(std::move(d)) {}
+
+  void start() {
+    for (std::size_t i = 0; i < parallel_stores; ++i)
+      send_next();
+  }
+
+  void send_next() {
+    std::pair<std::string, std::string> job;
+    {
+      std::lock_guard<std::mutex> guard{mutex};
+      if (next == todo.size())
+        return;
+      job = todo[next++];
+    }
+    node.run(smtp_caller(), job.first, "mail.deliver", job.second, raw,
+             [self = shared_from_this(), store = job.first](const actors::reply& r) {
+               self->answer(store, r);
+             });
+  }
 
   void answer(const std::string& store, const actors::reply& r) {
-    if (!r.ok) {
+    bool last = false;
+    {
       std::lock_guard<std::mutex> guard{mutex};
-      ok = false;
-      if (!detail.empty())
-        detail += "; ";
-      detail += store + ": " + r.message;
-    }
-    if (left.fetch_sub(1) == 1) {
-      delivery_status s;
-      {
-        std::lock_guard<std::mutex> guard{mutex};
-        s.ok = ok;
-        s.detail = detail;
+      if (!r.ok) {
+        ok = false;
+        permanent = permanent || is_permanent(r.code);
+        if (!detail.empty())
+          detail += "; ";
+        detail += store + ": " + r.message;
       }
-      done(std::move(s));
+      last = ++answered == todo.size();
     }
+    if (!last) {
+      send_next();
+      return;
+    }
+    delivery_status s;
+    {
+      std::lock_guard<std::mutex> guard{mutex};
+      s.ok = ok;
+      s.detail = detail;
+      // Retrying helps only if no store refused for good; a message some
+      // stores took is taken again without a copy (the delivery id).
+      s.permanent = permanent;
+    }
+    raw.data.reset();
+    auto d = std::move(done);
+    d(std::move(s));
   }
 };
 
@@ -118,7 +177,8 @@ class node_backend final : public backend {
                  } else {
                    done({result::unavailable, {}});
                  }
-               });
+               },
+               actors::login_channel::mail);
   }
 
   void deliver(delivery message,
@@ -135,20 +195,19 @@ class node_backend final : public backend {
       done({false, "no recipients"});
       return;
     }
-    auto raw = store::base64_encode(message.raw);
-    message.raw.clear();
-    message.raw.shrink_to_fit();
-    auto state = std::make_shared<fan_in>(by_store.size(), std::move(done));
+    // The bytes are moved, not copied, into one shared buffer that every
+    // local store reads.
+    auto bytes = std::make_shared<const std::string>(std::move(message.raw));
+    auto out = std::make_shared<fan_out>(node_, actors::shared_bytes{bytes},
+                                         std::move(done));
+    bytes.reset();
     for (auto& [store, recipients] : by_store) {
       json args{{"delivery_id", message.delivery_id},
-                {"raw", raw},
                 {"sender", message.sender},
                 {"recipients", std::move(recipients)}};
-      node_.run(smtp_caller(), store, "mail.deliver", args.dump(),
-                [state, store = store](const actors::reply& r) {
-                  state->answer(store, r);
-                });
+      out->todo.emplace_back(store, args.dump());
     }
+    out->start();
   }
 
  private:

@@ -61,6 +61,8 @@ class connection;
 struct core {
   core(server_options o, backend& b) : opts(std::move(o)), back(b) {
     opts.session.tls_available = opts.tls != nullptr;
+    if (!opts.session.budget)
+      opts.session.budget = std::make_shared<data_budget>(opts.data_budget);
   }
 
   void do_accept();
@@ -665,6 +667,15 @@ void server::write_metrics(actors::prometheus_text& out) const {
              static_cast<double>(m.delivered.load(std::memory_order_relaxed)));
   out.sample("mantissa_smtp_deliveries_total", {{"result", "failed"}},
              static_cast<double>(m.failed.load(std::memory_order_relaxed)));
+  if (auto& b = impl_->opts.session.budget) {
+    out.single("mantissa_smtp_data_bytes", "gauge",
+               "Bytes of message data the sessions hold now (their budget "
+               "shares)",
+               static_cast<double>(b->used()));
+    out.single("mantissa_smtp_data_budget_bytes", "gauge",
+               "The most message data the sessions may hold at once",
+               static_cast<double>(b->limit()));
+  }
 }
 
 void server::stop() {

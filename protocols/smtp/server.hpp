@@ -35,6 +35,9 @@ struct server_options {
   std::chrono::milliseconds write_timeout{5 * 60 * 1000};
   /// Connections beyond this many get 421 and are closed.
   std::size_t max_connections = 1000;
+  /// Bytes of message data all sessions may hold at once (452 beyond;
+  /// `data_budget`), unless `session.budget` is set.
+  std::size_t data_budget = std::size_t{256} << 20;
   /// On `stop`, how long deliveries in flight may take to be answered.
   std::chrono::milliseconds shutdown_grace{5'000};
 };

@@ -348,12 +348,40 @@ void session::reset_transaction() {
   sender_.clear();
   recipients_.clear();
   data_.clear();
+  data_.shrink_to_fit();
+  data_offset_ = 0;
+  declared_size_ = 0;
   data_too_big_ = false;
   data_bare_ = false;
+  data_over_budget_ = false;
+  if (!pending_)
+    release();
+}
+
+session::~session() {
+  release();
+}
+
+bool session::reserve(std::size_t total) {
+  if (!opts_.budget || total <= reserved_)
+    return true;
+  constexpr std::size_t step = std::size_t{1} << 20;
+  auto want = (total + step - 1) / step * step;
+  if (!opts_.budget->take(want - reserved_))
+    return false;
+  reserved_ = want;
+  return true;
+}
+
+void session::release() {
+  if (opts_.budget && reserved_ > 0)
+    opts_.budget->give(reserved_);
+  reserved_ = 0;
 }
 
 bool session::auth_offered() const noexcept {
-  return opts_.auth_enabled && (tls_ || peer_.loopback);
+  return opts_.auth_enabled
+         && (tls_ || (peer_.loopback && opts_.auth_plain_loopback));
 }
 
 void session::timed_out() {
@@ -569,6 +597,15 @@ void session::cmd_mail(std::string_view arg) {
               + std::to_string(opts_.max_message_size) + " bytes");
         return;
       }
+      if (opts_.budget
+          && size > opts_.budget->limit() - std::min(opts_.budget->limit(),
+                                                     opts_.budget->used())) {
+        log("452 declared size " + std::to_string(size)
+            + " over what the server can hold now");
+        reply("452 4.3.1 Insufficient system storage, try again later");
+        return;
+      }
+      declared_size_ = static_cast<std::size_t>(size);
     } else if (istarts_with(param, "BODY=")) {
       auto v = param.substr(5);
       if (!iequals(v, "7BIT") && !iequals(v, "8BITMIME")) {
@@ -686,7 +723,12 @@ void session::cmd_data(std::string_view arg) {
     return;
   }
   mode_ = mode::data;
-  data_.clear();
+  // The Received header goes first, made now: the message is then stored
+  // as it is held, without a copy.
+  data_ = received_header();
+  data_offset_ = data_.size();
+  if (declared_size_ > 0 && reserve(data_offset_ + declared_size_))
+    data_.reserve(data_offset_ + declared_size_);
   data_line_start_ = true;
   data_dot_ = 0;
   data_prev_ = '\n';
@@ -696,12 +738,24 @@ void session::cmd_data(std::string_view arg) {
 }
 
 void session::data_content(const char* p, std::size_t n) {
-  if (n == 0 || data_too_big_)
+  if (n == 0 || data_too_big_ || data_over_budget_)
     return;
-  if (data_.size() + n > opts_.max_message_size) {
+  if (data_.size() - data_offset_ + n > opts_.max_message_size) {
     data_too_big_ = true;
     data_.clear();
     data_.shrink_to_fit();
+    release();
+    return;
+  }
+  // A string grows by doubling: what it holds is up to twice its size.
+  auto holding = std::max(data_.capacity(), data_.size() + n);
+  if (holding > data_.capacity())
+    holding = std::max(holding, 2 * data_.capacity());
+  if (!reserve(holding)) {
+    data_over_budget_ = true;
+    data_.clear();
+    data_.shrink_to_fit();
+    release();
     return;
   }
   data_.append(p, n);
@@ -800,19 +854,24 @@ void session::end_of_data() {
           + std::to_string(opts_.max_message_size) + " bytes");
     return;
   }
+  if (data_over_budget_) {
+    log("452 message data over the server's budget");
+    reset_transaction();
+    reply("452 4.3.1 Insufficient system storage, try again later");
+    return;
+  }
   pending_.emplace();
   pending_->kind = request_kind::deliver;
   auto& m = pending_->message;
   m.sender = sender_;
   m.recipients = recipients_;
-  m.delivery_id = make_delivery_id(sender_, data_);
+  m.delivery_id
+    = make_delivery_id(sender_, std::string_view{data_}.substr(data_offset_));
   delivery_id_ = m.delivery_id;
   m.authenticated = authenticated_;
-  m.raw = received_header();
-  m.data_offset = m.raw.size();
-  m.raw.append(data_);
+  m.data_offset = data_offset_;
+  m.raw = std::move(data_);  // no copy: the budget counts its capacity
   data_.clear();
-  data_.shrink_to_fit();
 }
 
 std::string session::received_header() const {
@@ -835,8 +894,12 @@ void session::delivered(const delivery_status& r) {
   auto id = delivery_id_.substr(0, 16);
   pending_.reset();
   reset_transaction();
+  release();
   if (r.ok) {
     reply("250 2.0.0 Ok: delivered as " + id);
+  } else if (r.permanent) {
+    log("554 delivery refused: " + r.detail);
+    reply("554 5.3.0 Error: the message cannot be stored");
   } else {
     log("451 delivery failed: " + r.detail);
     reply("451 4.3.0 Error: could not store the message, try again later");

@@ -1,5 +1,8 @@
 #pragma once
 
+#include <atomic>
+#include <memory>
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -13,6 +16,35 @@
 /// PIPELINING, 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS and AUTH PLAIN).
 /// docs/smtp.md describes what is and is not supported.
 namespace mantissa::smtp {
+
+/// Bytes of message data the sessions of one server may hold at once (the
+/// setting `smtp.data_budget`): a session takes its share as the data of a
+/// message arrives, in steps of 1 MiB, and gives it back once the message
+/// is delivered or dropped. Over it the message gets 452 (nothing is
+/// stored, the client tries again later). Thread-safe.
+class data_budget {
+ public:
+  explicit data_budget(std::size_t limit) : limit_(limit) {}
+  /// Takes `n` bytes if they fit.
+  bool take(std::size_t n) {
+    auto cur = used_.load(std::memory_order_relaxed);
+    do {
+      if (n > limit_ || cur > limit_ - n)
+        return false;
+    } while (!used_.compare_exchange_weak(cur, cur + n,
+                                          std::memory_order_relaxed));
+    return true;
+  }
+  void give(std::size_t n) { used_.fetch_sub(n, std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t used() const {
+    return used_.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::size_t limit() const noexcept { return limit_; }
+
+ private:
+  std::size_t limit_;
+  std::atomic<std::size_t> used_{0};
+};
 
 /// Limits and identity of one SMTP session.
 struct session_options {
@@ -34,8 +66,14 @@ struct session_options {
   /// STARTTLS can be offered (a certificate is configured).
   bool tls_available = false;
   /// AUTH PLAIN is offered on a connection that is encrypted, or comes
-  /// from a loopback address.
+  /// from a loopback address (unless `auth_plain_loopback` is off).
   bool auth_enabled = true;
+  /// AUTH PLAIN without TLS from a loopback address (the setting
+  /// `smtp.auth_over_plain`: `loopback`, or `never` behind a TCP proxy on
+  /// the same host, where every client looks local).
+  bool auth_plain_loopback = true;
+  /// Shared by the sessions of a server (null: no bound).
+  std::shared_ptr<data_budget> budget;
 };
 
 /// Who is on the other side of the connection.
@@ -113,6 +151,9 @@ struct auth_status {
 struct delivery_status {
   bool ok = false;
   std::string detail; ///< for the log when not ok
+  /// Not ok, and retrying will not help (a malformed message, a recipient
+  /// store that refuses it): 554 instead of 451.
+  bool permanent = false;
 };
 
 /// The SMTP protocol of one connection as a pure state machine: bytes in,
@@ -130,6 +171,9 @@ struct delivery_status {
 class session {
  public:
   session(session_options opts, peer_info peer);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
 
   /// Queues the 220 greeting.
   void start();
@@ -230,7 +274,17 @@ class session {
   // The transaction.
   std::string sender_;
   std::vector<recipient> recipients_;
+  /// The message as it will be stored: the Received header (made at DATA),
+  /// then the data so far.
   std::string data_;
+  std::size_t data_offset_ = 0; ///< where the client's data starts
+  std::size_t declared_size_ = 0; ///< MAIL FROM ... SIZE=, or 0
+  std::size_t reserved_ = 0; ///< taken from opts_.budget
+  bool data_over_budget_ = false;
+  /// Takes what holding `total` bytes of data needs from the budget.
+  bool reserve(std::size_t total);
+  /// Gives the session's share of the budget back.
+  void release();
   std::string delivery_id_; ///< of the message being delivered
   bool data_line_start_ = true;
   bool data_too_big_ = false;

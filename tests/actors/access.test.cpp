@@ -110,18 +110,37 @@ TEST_CASE_METHOD(access_fixture, "without a share another user's item is "
                  "[access]") {
   auto id = note("private");
   CHECK(get(owner, id).ok);
+  // Nothing of alice's store is shared with bob: for him the store is not
+  // there, exactly like a store that does not exist.
+  auto unseen = get(bob, id);
+  CHECK_FALSE(unseen.ok);
+  CHECK(unseen.code == error_code::no_such_store);
+  CHECK(get(bob, id + 1000).code == error_code::no_such_store);
+  auto ghost = call([&](auto done) {
+    n->get(bob, "ghost@example.com", "notes.note", id, std::move(done));
+  });
+  CHECK(ghost.code == error_code::no_such_store);
+  CHECK(ghost.message.substr(0, 13) == unseen.message.substr(0, 13));
+  CHECK(anon.role == "everyone");
+  CHECK(get(anon, id).code == error_code::no_such_store);
+  CHECK(update(bob, id).code == error_code::no_such_store);
+  CHECK(call([&](auto done) {
+          n->remove(bob, alice, "notes.note", id, std::move(done));
+        }).code
+        == error_code::no_such_store);
+  // Once another note is shared with him, the store is there, and the
+  // private note is not found, exactly like a missing one.
+  share(note("for bob"), "user:bob@example.com", {"read"});
   auto hidden = get(bob, id);
   auto missing = get(bob, id + 1000);
-  CHECK_FALSE(hidden.ok);
   CHECK(hidden.code == error_code::no_such_item);
   CHECK(missing.code == error_code::no_such_item);
-  CHECK(anon.role == "everyone");
-  CHECK(get(anon, id).code == error_code::no_such_item);
   CHECK(update(bob, id).code == error_code::no_such_item);
   CHECK(call([&](auto done) {
           n->remove(bob, alice, "notes.note", id, std::move(done));
         }).code
         == error_code::no_such_item);
+  CHECK(get(anon, id).code == error_code::no_such_store);
   CHECK(get(owner, id).ok);  // still there
 }
 
@@ -142,7 +161,7 @@ TEST_CASE_METHOD(access_fixture, "one share id gives different interfaces to "
   auto c = get_share(carol, "s1");
   REQUIRE(c.ok);
   CHECK(json::parse(c.body)["interfaces"] == json({"read", "write"}));
-  CHECK(get_share(anon, "s1").code == error_code::no_such_item);
+  CHECK(get_share(anon, "s1").code == error_code::no_such_store);
   CHECK(get_share(bob, "no-such-share").code == error_code::no_such_item);
 }
 
@@ -158,14 +177,14 @@ TEST_CASE_METHOD(access_fixture, "unsharing and deleting revoke access at once",
   });
   REQUIRE(r.ok);
   CHECK(json::parse(r.body)["removed"] == 1);
-  CHECK(get(anon, id).code == error_code::no_such_item);
+  CHECK(get(anon, id).code == error_code::no_such_store);
   sid = share(id, "everyone", {"read"});
   CHECK(get_share(anon, sid).ok);
   REQUIRE(call([&](auto done) {
             n->remove(owner, alice, "notes.note", id, std::move(done));
           }).ok);
-  CHECK(get_share(anon, sid).code == error_code::no_such_item);
-  CHECK(get(anon, id).code == error_code::no_such_item);
+  CHECK(get_share(anon, sid).code == error_code::no_such_store);
+  CHECK(get(anon, id).code == error_code::no_such_store);
 }
 
 TEST_CASE_METHOD(access_fixture, "interfaces from group memberships combine",
@@ -183,7 +202,7 @@ TEST_CASE_METHOD(access_fixture, "interfaces from group memberships combine",
   share(id, "group:editors", {"write"}, "team");
   CHECK(get(bob, id).ok);
   CHECK(update(bob, id).ok);
-  CHECK(get(carol, id).code == error_code::no_such_item);
+  CHECK(get(carol, id).code == error_code::no_such_store);
   auto s = get_share(bob, "team");
   REQUIRE(s.ok);
   CHECK(json::parse(s.body)["interfaces"] == json({"read", "write"}));
@@ -192,7 +211,7 @@ TEST_CASE_METHOD(access_fixture, "interfaces from group memberships combine",
             n->member(owner, alice, "user:bob@example.com", "group:editors",
                       false, std::move(done));
           }).ok);
-  CHECK(get(bob, id).code == error_code::no_such_item);
+  CHECK(get(bob, id).code == error_code::no_such_store);
 }
 
 TEST_CASE_METHOD(access_fixture, "authenticated covers every logged-in role "
@@ -202,7 +221,7 @@ TEST_CASE_METHOD(access_fixture, "authenticated covers every logged-in role "
   share(id, "authenticated", {"read"});
   CHECK(get(bob, id).ok);
   CHECK(get(carol, id).ok);
-  CHECK(get(anon, id).code == error_code::no_such_item);
+  CHECK(get(anon, id).code == error_code::no_such_store);
 }
 
 TEST_CASE_METHOD(access_fixture, "queries and counts by other roles see only "
@@ -224,7 +243,10 @@ TEST_CASE_METHOD(access_fixture, "queries and counts by other roles see only "
   CHECK(page["items"][1]["title"] == "note 3");
   auto all = query(owner, {{"type", "notes.note"}});
   CHECK(all["total"] == 10);
-  CHECK(query(anon, {{"type", "notes.note"}})["total"] == 0);
+  CHECK(call([&](auto done) {
+          n->query(anon, alice, R"({"type":"notes.note"})", std::move(done));
+        }).code
+        == error_code::no_such_store);
   auto c = call([&](auto done) {
     n->count(bob, alice, "notes.note", "", std::move(done));
   });
@@ -235,7 +257,7 @@ TEST_CASE_METHOD(access_fixture, "queries and counts by other roles see only "
 TEST_CASE_METHOD(access_fixture, "the default share answers an empty share id",
                  "[access]") {
   auto id = note("home page");
-  CHECK(get_share(anon, "").code == error_code::no_such_item);
+  CHECK(get_share(anon, "").code == error_code::no_such_store);
   share(id, "everyone", {"read"}, "home");
   REQUIRE(call([&](auto done) {
             n->set_default_share(owner, alice, "home", std::move(done));
@@ -253,35 +275,43 @@ TEST_CASE_METHOD(access_fixture, "the default share answers an empty share id",
 TEST_CASE_METHOD(access_fixture, "store-wide operations need the owner",
                  "[access]") {
   auto id = note("x");
-  auto forbidden = [](const reply& r) {
-    INFO(r.message);
-    return !r.ok && r.code == error_code::forbidden;
+  auto refused = [&](error_code want) {
+    auto is = [want](const reply& r) {
+      INFO(r.message);
+      return !r.ok && r.code == want;
+    };
+    CHECK(is(call([&](auto done) {
+      n->put(bob, alice, "notes.note", R"({"title":"y"})", std::move(done));
+    })));
+    CHECK(is(call([&](auto done) {
+      n->share(bob, alice, "notes.note", id, "everyone", R"(["read"])", "",
+               std::move(done));
+    })));
+    CHECK(is(call([&](auto done) {
+      n->member(bob, alice, "user:bob@example.com", "group:x", true,
+                std::move(done));
+    })));
+    CHECK(is(call([&](auto done) {
+      n->shares(bob, alice, 0, std::move(done));
+    })));
+    CHECK(is(call([&](auto done) {
+      n->run(bob, alice, "mantissa.login_lookup", "{}", std::move(done));
+    })));
+    CHECK(is(call([&](auto done) {
+      n->powerups(bob, alice, "x", std::move(done));
+    })));
   };
-  CHECK(forbidden(call([&](auto done) {
-    n->put(bob, alice, "notes.note", R"({"title":"y"})", std::move(done));
-  })));
-  CHECK(forbidden(call([&](auto done) {
-    n->share(bob, alice, "notes.note", id, "everyone", R"(["read"])", "",
-             std::move(done));
-  })));
-  CHECK(forbidden(call([&](auto done) {
-    n->member(bob, alice, "user:bob@example.com", "group:x", true,
-              std::move(done));
-  })));
-  CHECK(forbidden(call([&](auto done) {
-    n->shares(bob, alice, 0, std::move(done));
-  })));
-  CHECK(forbidden(call([&](auto done) {
-    n->run(bob, alice, "mantissa.login_lookup", "{}", std::move(done));
-  })));
-  CHECK(forbidden(call([&](auto done) {
-    n->powerups(bob, alice, "x", std::move(done));
-  })));
+  // Nothing shared with bob: the store is not there for him.
+  refused(error_code::no_such_store);
+  // Something shared with him: he sees the store, and may not change it.
+  share(note("for bob"), "user:bob@example.com", {"read"});
+  refused(error_code::forbidden);
   // The owner of one store is nobody in another.
-  CHECK(forbidden(call([&](auto done) {
-    n->put(owner, "bob@example.com", "notes.note", R"({"title":"y"})",
-           std::move(done));
-  })));
+  CHECK(call([&](auto done) {
+          n->put(owner, "bob@example.com", "notes.note", R"({"title":"y"})",
+                 std::move(done));
+        }).code
+        == error_code::no_such_store);
   // The system role may do everything.
   CHECK(call([&](auto done) {
           n->put(sys, alice, "notes.note", R"({"title":"y"})", std::move(done));

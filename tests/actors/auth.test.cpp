@@ -7,6 +7,8 @@
 
 #include <chrono>
 #include <future>
+#include <mutex>
+#include <vector>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -62,11 +64,13 @@ struct auth_fixture {
   }
 
   login_result login(const std::string& user, const std::string& password,
-                     const std::string& client = "127.0.0.1") {
+                     const std::string& client = "127.0.0.1",
+                     actors::login_channel channel = actors::login_channel::web) {
     std::promise<login_result> p;
     auto f = p.get_future();
-    n->auth().login(user, password, client,
-                    [&p](login_result r) { p.set_value(std::move(r)); });
+    n->auth().login(
+      user, password, client,
+      [&p](login_result r) { p.set_value(std::move(r)); }, channel);
     REQUIRE(f.wait_for(60s) == std::future_status::ready);
     return f.get();
   }
@@ -117,14 +121,46 @@ TEST_CASE_METHOD(auth_fixture, "bad credentials of every kind get one and "
   CHECK(n->auth().sessions().size() == 0);
 }
 
-TEST_CASE_METHOD(auth_fixture, "the node key logs in as the system role",
+TEST_CASE_METHOD(auth_fixture, "the node key logs in as the system role "
+                               "on the node's port, and nowhere else",
                  "[auth]") {
   start();
-  auto r = login("system", n->node_key());
+  auto port = actors::login_channel::port;
+  auto r = login("system", n->node_key(), "127.0.0.1", port);
   REQUIRE(r.ok);
   CHECK(r.who.role == actors::system_role);
-  CHECK_FALSE(login("system", n->node_key() + "x").ok);
-  CHECK_FALSE(login("system", "").ok);
+  CHECK(login("SYSTEM", n->node_key(), "127.0.0.1", port).ok);
+  CHECK_FALSE(login("system", n->node_key() + "x", "127.0.0.1", port).ok);
+  CHECK_FALSE(login("system", "", "127.0.0.1", port).ok);
+  // Over HTTP and SMTP AUTH `system` is nobody, in any letter case and in
+  // look-alikes (fullwidth letters, a Cyrillic "ѕ", a trailing NUL).
+  int k = 0;  // each attempt from its own client: none is slowed down
+  auto client = [&k] { return "10.0.0." + std::to_string(++k); };
+  for (auto channel : {actors::login_channel::web, actors::login_channel::mail})
+    for (const std::string& name : std::vector<std::string>{"system", "SYSTEM", "System", "sYsTeM", "\xEF\xBD\x93ystem",
+          "\xD1\x95ystem", std::string{"system\0", 7}, "system@example.com"}) {
+      INFO(name);
+      auto refused = login(name, n->node_key(), client(), channel);
+      CHECK_FALSE(refused.ok);
+      CHECK(refused.code == error_code::unauthorized);
+    }
+  // Strangers' failures never slow the node's own logins: the keys are
+  // checked at once, in the call, with no queue and no slow-down.
+  for (int i = 0; i < 20; ++i)
+    CHECK_FALSE(login("system", "guess", client()).ok);
+  for (int i = 0; i < 20; ++i)
+    CHECK_FALSE(login("system", "guess", "127.0.0.1", port).ok);
+  bool answered = false;
+  bool ok = false;
+  n->auth().login(
+    "system", n->node_key(), "127.0.0.1",
+    [&](login_result res) {
+      answered = true;
+      ok = res.ok;
+    },
+    port);
+  CHECK(answered);
+  CHECK(ok);
 }
 
 TEST_CASE_METHOD(auth_fixture, "a token that was never issued is not valid",
@@ -230,6 +266,79 @@ TEST_CASE_METHOD(auth_fixture, "repeated failures slow down further attempts "
   t0 = std::chrono::steady_clock::now();
   CHECK(login("alice@example.com", "pw", "10.0.0.1").ok);
   CHECK(std::chrono::steady_clock::now() - t0 < 600ms);
+}
+
+TEST_CASE_METHOD(auth_fixture, "one client's pile of failed logins delays "
+                               "that client only: others are served in turn",
+                 "[auth]") {
+  add_account("alice@example.com", "pw");
+  actors::auth_options o;
+  o.free_failures = 2;
+  o.base_delay = 10min;  // the attacker's next attempts wait for ages
+  o.max_delay = 10min;
+  o.max_pending_per_client = 4;
+  start(o);
+  const std::string attacker = "127.0.0.2";
+  for (int i = 0; i < 2; ++i)
+    CHECK_FALSE(login("alice@example.com", "wrong", attacker).ok);
+  // The attacker's next attempts are queued for ten minutes, up to its
+  // share of the queue; beyond that it is refused at once.
+  struct answers {
+    std::mutex m;
+    std::vector<login_result> got;
+  };
+  auto seen = std::make_shared<answers>();
+  for (int i = 0; i < 4; ++i)
+    n->auth().login("user" + std::to_string(i) + "@example.com", "wrong",
+                    attacker, [seen](login_result r) {
+                      std::lock_guard<std::mutex> g{seen->m};
+                      seen->got.push_back(std::move(r));
+                    });
+  auto busy = login("alice@example.com", "wrong", attacker);
+  CHECK(busy.code == error_code::busy);
+  {
+    std::lock_guard<std::mutex> g{seen->m};
+    CHECK(seen->got.empty());
+  }
+  // alice from her own address is not slowed by the attacker's failures on
+  // her account (below the crowd's threshold), nor queued behind its pile.
+  auto mine = login("alice@example.com", "pw", "127.0.0.3");
+  CHECK(mine.ok);
+  // The same for an IPv6 client, which stands for its /64: another address
+  // of the attacker's /64 shares its queue, another /64 does not.
+  for (int i = 0; i < 2; ++i)
+    CHECK_FALSE(login("alice@example.com", "wrong", "2001:db8::1").ok);
+  for (int i = 0; i < 4; ++i)
+    n->auth().login("v6user@example.com", "wrong", "2001:db8::" + std::to_string(i + 2),
+                    [seen](login_result r) {
+                      std::lock_guard<std::mutex> g{seen->m};
+                      seen->got.push_back(std::move(r));
+                    });
+  CHECK(login("alice@example.com", "pw", "2001:db8::ff").code
+        == error_code::busy);
+  CHECK(login("alice@example.com", "pw", "2001:db8:0:1::1").ok);
+  stop();  // the queued attempts end with `busy`
+  std::lock_guard<std::mutex> g{seen->m};
+  CHECK(seen->got.size() == 8);
+  for (auto& r : seen->got)
+    CHECK(r.code == error_code::busy);
+}
+
+TEST_CASE("a crowd's failures slow the account for everyone only beyond "
+          "their own threshold",
+          "[auth]") {
+  actors::auth_options o;
+  o.free_failures = 2;
+  o.account_free_failures = 6;
+  o.base_delay = 100ms;
+  actors::rate_limiter rl{o};
+  auto t = actors::rate_limiter::clock::now();
+  for (int i = 0; i < 6; ++i)
+    rl.failure("account", t);
+  CHECK(rl.delay("account", t) > 0ms);  // as a per-client key: slowed
+  CHECK(rl.delay("account", t, o.account_free_failures) == 100ms);
+  rl.failure("account", t);
+  CHECK(rl.delay("account", t, o.account_free_failures) == 200ms);
 }
 
 TEST_CASE("the rate limiter doubles the delay beyond the free failures and "

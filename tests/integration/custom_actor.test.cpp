@@ -237,8 +237,10 @@ TEST_CASE("a custom actor that forges the role in its messages gets no "
   auto s = client::session::login(cs.sys(), gateway, user, password);
   INFO((s ? std::string{} : error_message(s.error())));
   REQUIRE(s);
-  // Its own store is its own.
-  success(s->put(user, setting_type, {{"key", "a.b"}, {"value", "mine"}}));
+  // Its own store is its own, but the node's records in it (settings, its
+  // account's copy) are the node's: only `system` writes them.
+  CHECK(failure(s->put(user, setting_type, {{"key", "a.b"}, {"value", "mine"}}))
+        == error_code::forbidden);
   // A setting in the site store, made by the system.
   auto admin = system_session(cs, node);
   auto secret = success(

@@ -22,11 +22,24 @@ std::string http_response::header(const std::string& name) const {
 }
 
 http_connection::http_connection(std::uint16_t port,
-                                 std::chrono::milliseconds timeout)
+                                 std::chrono::milliseconds timeout,
+                                 const std::string& source)
   : timeout_(timeout) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd_ < 0)
     throw std::runtime_error("socket failed");
+  if (!source.empty()) {
+    // Another loopback source address (127.0.0.2, ...): another client.
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (::inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1
+        || ::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+      auto msg = "bind to " + source + ": " + std::strerror(errno);
+      ::close(fd_);
+      fd_ = -1;
+      throw std::runtime_error(msg);
+    }
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);

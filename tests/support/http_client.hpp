@@ -23,9 +23,12 @@ struct http_response {
 /// tests. Every call fails the test on a socket error or timeout.
 class http_connection {
  public:
+  /// `source`: the local address to connect from (e.g. "127.0.0.2", to be
+  /// another client of the server); empty for the system's choice.
   explicit http_connection(std::uint16_t port,
                            std::chrono::milliseconds timeout
-                           = std::chrono::seconds(10));
+                           = std::chrono::seconds(10),
+                           const std::string& source = {});
   ~http_connection();
   http_connection(const http_connection&) = delete;
   http_connection& operator=(const http_connection&) = delete;

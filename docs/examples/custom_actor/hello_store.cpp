@@ -3,10 +3,14 @@
 //   mantissa start --data DIR --listen 127.0.0.1:4242
 //   hello_store --host 127.0.0.1 --port 4242 --password-file DIR/node.key
 //               [--user system] [--store site]
+//               [--type mantissa.setting --item '{"key":..,"value":..}']
 //
 // Connects to the node's network port, logs in (as `system` with the node
 // key by default, or as an account with its password), looks the store up
-// by its address, writes a setting item, reads it back by id and prints it.
+// by its address, writes an item (a setting by default: the node's own
+// records, which only `system` writes; an account writes its offerings'
+// types, e.g. `--type notes.note --item '{"title":"hello"}'`), reads it
+// back by id and prints it.
 // Exits 0 on success, 1 with a message on stderr on any failure.
 
 #include <cstdint>
@@ -28,6 +32,8 @@ struct arguments {
   std::string store = "site";
   std::string user = "system";
   std::string password_file;
+  std::string type = "mantissa.setting";
+  std::string item = R"({"key":"example.greeting","value":"hello","secret":false})";
 };
 
 bool parse(int argc, char** argv, arguments& args) {
@@ -49,6 +55,10 @@ bool parse(int argc, char** argv, arguments& args) {
       args.user = value;
     } else if (flag == "--password-file") {
       args.password_file = value;
+    } else if (flag == "--type") {
+      args.type = value;
+    } else if (flag == "--item") {
+      args.item = value;
     } else {
       return false;
     }
@@ -85,21 +95,24 @@ int run(caf::actor_system& sys, const arguments& args) {
 
   // Settings are declared by every node; an offering's types (notes.note,
   // ...) work the same way once the node knows them.
-  const std::string type = "mantissa.setting";
-  nlohmann::json greeting{
-    {"key", "example.greeting"}, {"value", "hello"}, {"secret", false}};
-  auto put = session.put(args.store, type, greeting);
+  auto item = nlohmann::json::parse(args.item, nullptr, false);
+  if (!item.is_object()) {
+    std::cerr << "hello_store: --item must be a JSON object\n";
+    return 2;
+  }
+  auto put = session.put(args.store, args.type, item);
   if (!put)
     return fail("put", put.error());
   auto id = put->at("id").get<std::int64_t>();
 
-  auto got = session.get(args.store, type, id);
+  auto got = session.get(args.store, args.type, id);
   if (!got)
     return fail("get", got.error());
-  if (got->value("value", "") != "hello") {
-    std::cerr << "hello_store: read back " << got->dump() << '\n';
-    return 1;
-  }
+  for (auto& [key, value] : item.items())
+    if (!got->contains(key) || got->at(key) != value) {
+      std::cerr << "hello_store: read back " << got->dump() << '\n';
+      return 1;
+    }
   std::cout << got->dump() << '\n';
   return 0;
 }
@@ -110,7 +123,8 @@ int main(int argc, char** argv) {
   arguments args;
   if (!parse(argc, argv, args)) {
     std::cerr << "usage: hello_store --port PORT --password-file FILE "
-                 "[--host HOST] [--user NAME] [--store ADDRESS]\n";
+                 "[--host HOST] [--user NAME] [--store ADDRESS] [--type TYPE "
+                 "--item JSON]\n";
     return 2;
   }
   caf::actor_system_config cfg;

@@ -221,7 +221,9 @@ TEST_CASE_METHOD(web_fixture,
   REQUIRE(page.status == 200);
   CHECK(page.header("Content-Type") == "text/html; charset=utf-8");
   CHECK(page.header("Content-Security-Policy")
-        == "default-src 'none'; style-src 'unsafe-inline'");
+        == "default-src 'none'; style-src 'unsafe-inline'; "
+           "frame-ancestors 'none'");
+  CHECK(page.header("X-Frame-Options") == "DENY");
   CHECK(page.header("X-Content-Type-Options") == "nosniff");
   CHECK_FALSE(has(page.body, "<script>"));
   CHECK_FALSE(has(page.body, "<b>two"));

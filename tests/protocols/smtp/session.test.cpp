@@ -83,7 +83,7 @@ struct driver {
         case smtp::request_kind::deliver:
           if (fail_deliveries) {
             failed.push_back(r->message);
-            s.delivered({false, "injected failure"});
+            s.delivered({false, "injected failure", permanent_failures});
           } else {
             delivered.push_back(r->message);
             s.delivered({true, {}});
@@ -105,6 +105,7 @@ struct driver {
   std::vector<smtp::delivery> failed;
   std::vector<std::string> log;
   bool fail_deliveries = false;
+  bool permanent_failures = false;
   int lookups = 0;
   int handshakes = 0;
 };
@@ -507,4 +508,51 @@ TEST_CASE("shutting down answers a pending delivery first", "[smtp][session]") {
   auto out = s.take_output();
   CHECK(codes(out) == strings{"220", "250", "250", "250", "354", "250", "421"});
   CHECK(s.closed());
+}
+
+TEST_CASE("message data beyond the server's budget is 452, nothing is "
+          "delivered, and the budget comes back",
+          "[smtp][session]") {
+  auto o = test_options();
+  o.max_message_size = std::size_t{8} << 20;
+  o.budget = std::make_shared<smtp::data_budget>(std::size_t{2} << 20);
+  driver d{o};
+  d.feed("EHLO c\r\n");
+  // A declared size that does not fit now: refused at MAIL, for later.
+  CHECK(codes(d.feed("MAIL FROM:<a@b.example> SIZE=3000000\r\n"))
+        == strings{"452"});
+  // Undeclared: read to its end, then refused.
+  std::string body(3u << 20, 'x');
+  for (std::size_t i = 998; i < body.size(); i += 1000) {
+    body[i] = '\r';
+    body[i + 1] = '\n';
+  }
+  auto out = d.feed("MAIL FROM:<a@b.example>\r\nRCPT TO:<alice@example.com>\r\n"
+                    "DATA\r\n" + body + "\r\n.\r\n", 4096);
+  CHECK(codes(out) == strings{"250", "250", "354", "452"});
+  CHECK(d.delivered.empty());
+  CHECK(o.budget->used() == 0);
+  // A message that fits goes through and gives its share back.
+  CHECK(codes(d.feed(transaction())) == strings{"250", "250", "354", "250"});
+  CHECK(d.delivered.size() == 1);
+  CHECK(o.budget->used() == 0);
+  // Two sessions share the budget: one holding data keeps the other out.
+  driver other{o};
+  CHECK(codes(other.feed("EHLO c\r\nMAIL FROM:<a@b.example>\r\n"
+                         "RCPT TO:<bob@example.com>\r\nDATA\r\n"))
+        == strings{"250", "250", "250", "354"});
+  other.feed(body.substr(0, std::size_t{1} << 20));
+  CHECK(o.budget->used() > 0);
+  CHECK(codes(d.feed("MAIL FROM:<a@b.example> SIZE=1000000\r\n"))
+        == strings{"452"});
+}
+
+TEST_CASE("a store's refusal for good is 554, not 451", "[smtp][session]") {
+  driver d;
+  d.feed("EHLO c\r\n");
+  d.fail_deliveries = true;
+  d.permanent_failures = true;
+  auto out = d.feed(transaction());
+  CHECK(codes(out) == strings{"250", "250", "354", "554"});
+  CHECK(out.find("554 5.3.0") != std::string::npos);
 }
