@@ -189,8 +189,15 @@ store::result<envelope> envelope_of(const json& args) {
   return envelope{**delivery_id, sender->value_or(""), std::move(*recipients)};
 }
 
-store::result<json> deliver(store::store& s, const json& raw_args,
-                            const actors::caller&) {
+/// What both forms of `mail.deliver` check first, in this order: the
+/// store's inbox, the arguments, the envelope.
+struct delivery_args {
+  json args;
+  envelope env;
+};
+
+store::result<delivery_args> delivery_of(store::store& s,
+                                         const json& raw_args) {
   MANTISSA_TRY(need_inbox(s));
   auto args = internal::args_object("mail.deliver", raw_args);
   if (!args)
@@ -198,7 +205,17 @@ store::result<json> deliver(store::store& s, const json& raw_args,
   auto env = envelope_of(*args);
   if (!env)
     return std::move(env).error_value();
-  auto raw64 = internal::opt_string("mail.deliver", *args, "raw");
+  return delivery_args{std::move(*args), std::move(*env)};
+}
+
+store::result<json> deliver(store::store& s, const json& raw_args,
+                            const actors::caller&) {
+  auto d = delivery_of(s, raw_args);
+  if (!d)
+    return std::move(d).error_value();
+  auto& env = d->env;
+  auto& args = d->args;
+  auto raw64 = internal::opt_string("mail.deliver", args, "raw");
   if (!raw64)
     return std::move(raw64).error_value();
   if (!*raw64)
@@ -209,8 +226,8 @@ store::result<json> deliver(store::store& s, const json& raw_args,
     return error{errc::invalid_value,
                  "mail.deliver: 'raw' is not valid base64: "
                    + bytes.error_value().message};
-  return store_message(s, env->delivery_id, std::move(env->sender),
-                       std::move(env->recipients), *bytes);
+  return store_message(s, env.delivery_id, std::move(env.sender),
+                       std::move(env.recipients), *bytes);
 }
 
 /// `mail.raw` `{"id", "offset", "length"}` -> `{"size", "offset", "data"}`:
@@ -413,15 +430,11 @@ const store::item_type<raw_chunk>& raw_chunk_item_type() {
 store::result<json> deliver_payload(store::store& s, const json& raw_args,
                                     std::string_view raw,
                                     const actors::caller&) {
-  MANTISSA_TRY(need_inbox(s));
-  auto args = internal::args_object("mail.deliver", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto env = envelope_of(*args);
-  if (!env)
-    return std::move(env).error_value();
-  return store_message(s, env->delivery_id, std::move(env->sender),
-                       std::move(env->recipients), raw);
+  auto d = delivery_of(s, raw_args);
+  if (!d)
+    return std::move(d).error_value();
+  return store_message(s, d->env.delivery_id, std::move(d->env.sender),
+                       std::move(d->env.recipients), raw);
 }
 
 store::result<std::int64_t> read_raw(store::store& s, store::item_id id,

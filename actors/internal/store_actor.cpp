@@ -1225,12 +1225,21 @@ class store_behavior {
     // to everyone.
     if (st.owner_role.empty() || is_owner(who))
       return false;
-    auto any = store::shares_any(*st.db, closure(who.role));
-    if (!any) {
-      fail(rp, make_error(any.error_value()));
-      return true;
+    // Cached beside the interfaces per item, and dropped with them when
+    // shares change: "role\n*" holds {"*"} when anything is shared.
+    auto key = who.role + "\n*";
+    const auto* seen = st.access.interfaces(key);
+    if (seen == nullptr) {
+      auto any = store::shares_any(*st.db, closure(who.role));
+      if (!any) {
+        fail(rp, make_error(any.error_value()));
+        return true;
+      }
+      seen = &st.access.put_interfaces(
+        std::move(key), *any ? std::vector<std::string>{"*"}
+                             : std::vector<std::string>{});
     }
-    if (*any)
+    if (!seen->empty())
       return false;
     fail(rp, no_store_error(st.address));
     return true;
@@ -1263,6 +1272,39 @@ class store_behavior {
                           + " are the node's own records: only the node "
                             "writes them"));
     return false;
+  }
+
+  /// The arguments of a handler: JSON text, or null when empty; or fails
+  /// `rp`.
+  std::optional<nlohmann::json> handler_args(caf::response_promise& rp,
+                                             const std::string& args) {
+    if (args.empty())
+      return nlohmann::json();
+    return parse_or_fail(rp, args, "the arguments");
+  }
+
+  /// Runs handler `name` (`f` on the store) isolated inside the open batch
+  /// — its failure undoes only its own writes, not the other writes of the
+  /// batch — and answers `rp` with its JSON.
+  template <class F>
+  void run_isolated(caf::response_promise& rp, const std::string& name, F&& f) {
+    auto& s = self_->state;
+    auto r = [&]() -> store::result<nlohmann::json> {
+      try {
+        return s.db->isolated([&] { return f(*s.db); });
+      } catch (const std::exception& e) {
+        return store::error{store::errc::internal,
+                            "handler " + name + " failed: " + e.what()};
+      }
+    }();
+    // A handler may change anything, shares and memberships included.
+    s.cache.clear();
+    s.access.clear();
+    if (!r) {
+      fail(rp, make_error(r.error_value()));
+      return;
+    }
+    finish(rp, caf::make_message(dump(*r)));
   }
 
   /// Parses JSON text or fails `rp`.
@@ -2260,22 +2302,14 @@ class store_behavior {
                                 + "' is registered"));
           return rp;
         }
-        nlohmann::json j;
-        if (!args.empty()) {
-          auto parsed = parse_json(args, "the arguments");
-          if (!parsed) {
-            fail(rp, make_error(parsed.error_value()));
-            return rp;
-          }
-          j = std::move(*parsed);
-        }
-        if (!open_batch(rp))
+        auto j = handler_args(rp, args);
+        if (!j || !open_batch(rp))
           return rp;
         auto& s = self_->state;
         if (hr != nullptr) {
           auto step = [&]() -> store::result<handler_step> {
             try {
-              return s.db->isolated([&] { return (*hr)(*s.db, j, who); });
+              return s.db->isolated([&] { return (*hr)(*s.db, *j, who); });
             } catch (const std::exception& e) {
               return store::error{store::errc::internal,
                                   "handler " + name + " failed: " + e.what()};
@@ -2284,24 +2318,8 @@ class store_behavior {
           next_step(rp, std::move(step), 0);
           return rp;
         }
-        // A handler runs isolated inside the batch: its failure undoes only
-        // its own writes, not the other writes of the batch.
-        auto r = [&]() -> store::result<nlohmann::json> {
-          try {
-            return s.db->isolated([&] { return (*h)(*s.db, j, who); });
-          } catch (const std::exception& e) {
-            return store::error{store::errc::internal,
-                                "handler " + name + " failed: " + e.what()};
-          }
-        }();
-        // A handler may change anything, shares and memberships included.
-        s.cache.clear();
-        s.access.clear();
-        if (!r) {
-          fail(rp, make_error(r.error_value()));
-          return rp;
-        }
-        finish(rp, caf::make_message(dump(*r)));
+        run_isolated(rp, name,
+                     [&](store::store& db) { return (*h)(db, *j, who); });
         return rp;
       },
       [this](run_atom, const caller& who, const std::string& name,
@@ -2320,36 +2338,14 @@ class store_behavior {
                                 + "' takes a payload"));
           return rp;
         }
-        nlohmann::json j;
-        if (!args.empty()) {
-          auto parsed = parse_json(args, "the arguments");
-          if (!parsed) {
-            fail(rp, make_error(parsed.error_value()));
-            return rp;
-          }
-          j = std::move(*parsed);
-        }
-        if (!open_batch(rp))
+        auto j = handler_args(rp, args);
+        if (!j || !open_batch(rp))
           return rp;
-        auto& s = self_->state;
         if (payload.view().size() > (std::size_t{1} << 20))
-          s.release_after_commit = true;
-        auto r = [&]() -> store::result<nlohmann::json> {
-          try {
-            return s.db->isolated(
-              [&] { return (*h)(*s.db, j, payload.view(), who); });
-          } catch (const std::exception& e) {
-            return store::error{store::errc::internal,
-                                "handler " + name + " failed: " + e.what()};
-          }
-        }();
-        s.cache.clear();
-        s.access.clear();
-        if (!r) {
-          fail(rp, make_error(r.error_value()));
-          return rp;
-        }
-        finish(rp, caf::make_message(dump(*r)));
+          self_->state.release_after_commit = true;
+        run_isolated(rp, name, [&](store::store& db) {
+          return (*h)(db, *j, payload.view(), who);
+        });
         return rp;
       },
       [this](share_atom, const caller& who, const std::string& type,

@@ -17,6 +17,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <string>
@@ -215,9 +216,10 @@ struct child_run {
   std::string buffer;
   std::string last_progress;
 
-  /// Reads lines until one equals `line` (true) or `limit` passes or the
-  /// pipe closes (false).
-  bool wait_for(const std::string& line, std::chrono::milliseconds limit) {
+  /// Reads lines until `stop(line)` holds (true) or `limit` passes or the
+  /// pipe closes (false); remembers the last progress line.
+  bool read_until(const std::function<bool(const std::string&)>& stop,
+                  std::chrono::milliseconds limit) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     char buf[4096];
     for (;;) {
@@ -227,7 +229,7 @@ struct child_run {
         buffer.erase(0, pos + 1);
         if (got.rfind("progress", 0) == 0)
           last_progress = got;
-        if (got == line)
+        if (stop(got))
           return true;
       }
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -244,44 +246,31 @@ struct child_run {
     }
   }
 
+  /// Reads lines until one equals `line` (true) or `limit` passes or the
+  /// pipe closes (false).
+  bool wait_for(const std::string& line, std::chrono::milliseconds limit) {
+    return read_until([&](const std::string& got) { return got == line; },
+                      limit);
+  }
+
   /// Reads lines until a progress line shows `queued + answered` at least
   /// `work` (true), or "done" comes, `limit` passes or the pipe closes
   /// (false; `finished` tells whether "done" came).
   bool wait_for_work(std::int64_t work, std::chrono::milliseconds limit,
                      bool& finished) {
     finished = false;
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    char buf[4096];
-    for (;;) {
-      std::size_t pos;
-      while ((pos = buffer.find('\n')) != std::string::npos) {
-        auto got = buffer.substr(0, pos);
-        buffer.erase(0, pos + 1);
-        if (got == "done") {
-          finished = true;
-          return false;
-        }
-        if (got.rfind("progress ", 0) == 0) {
-          last_progress = got;
-          std::int64_t q = 0;
-          std::int64_t a = 0;
-          if (std::sscanf(got.c_str(), "progress %ld %ld", &q, &a) == 2
-              && q + a >= work)
-            return true;
-        }
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0)
-        return false;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        continue;
-      auto n = ::read(fd, buf, sizeof(buf));
-      if (n <= 0)
-        return false;
-      buffer.append(buf, static_cast<std::size_t>(n));
-    }
+    bool reached = false;
+    read_until(
+      [&](const std::string& got) {
+        std::int64_t q = 0;
+        std::int64_t a = 0;
+        finished = got == "done";
+        reached = std::sscanf(got.c_str(), "progress %ld %ld", &q, &a) == 2
+                  && q + a >= work;
+        return finished || reached;
+      },
+      limit);
+    return reached;
   }
 
   /// Kills the child with SIGKILL and reaps it.

@@ -222,12 +222,12 @@ TEST_CASE_METHOD(mail_fixture,
   for (std::int64_t at = 0;;) {
     auto part = ok(alice, "mail.raw", {{"id", id}, {"offset", at}});
     CHECK(part["size"] == big.size());
-    auto data = store::base64_decode(part["data"].get<std::string>());
-    REQUIRE(data);
-    if (data->empty())
+    auto piece = store::base64_decode(part["data"].get<std::string>());
+    REQUIRE(piece);
+    if (piece->empty())
       break;
-    back += *data;
-    at += static_cast<std::int64_t>(data->size());
+    back += *piece;
+    at += static_cast<std::int64_t>(piece->size());
   }
   CHECK(back == big);
   for (auto [from, len] : {std::pair<std::int64_t, std::int64_t>{0, 10},
@@ -236,9 +236,9 @@ TEST_CASE_METHOD(mail_fixture,
                            {static_cast<std::int64_t>(big.size()) - 1, 100}}) {
     auto part = ok(alice, "mail.raw",
                    {{"id", id}, {"offset", from}, {"length", len}});
-    auto data = store::base64_decode(part["data"].get<std::string>());
-    REQUIRE(data);
-    CHECK(*data == big.substr(static_cast<std::size_t>(from),
+    auto piece = store::base64_decode(part["data"].get<std::string>());
+    REQUIRE(piece);
+    CHECK(*piece == big.substr(static_cast<std::size_t>(from),
                               static_cast<std::size_t>(len)));
   }
   CHECK_FALSE(run(alice, "mail.raw", {{"id", id}, {"length", 2 << 20}}).ok);
