@@ -212,6 +212,10 @@ struct store_state {
   std::uint64_t synced_seq = 0;     // last commit known durable
   bool sync_in_flight = false;
   bool commit_after_sync = false;  // a commit waits for the running sync
+  /// The WAL held frames when the store opened (the last run was killed,
+  /// or its close failed): they count as a commit whose sync gates every
+  /// answer and the outbox like any other commit's.
+  bool open_sync_pending = false;
   /// The open batch wrote a large value (a mail message): after its commit
   /// the connection gives its page cache back, so a hundred stores that
   /// each took a large message do not each keep megabytes of it.
@@ -365,6 +369,13 @@ class store_behavior {
                        && st.rt->syncer != nullptr;
     if (st.deferred_sync)
       opts.synchronous = store::sqlite::synchronous_mode::normal;
+    // A clean close leaves an empty WAL; frames in it come from a run that
+    // stopped before syncing them (kill -9, a close that failed). The page cache
+    // still has them, so SQLite reads them: nothing read from them is
+    // answered, and no message queued in them sent, before they are synced.
+    std::error_code size_err;
+    auto left = std::filesystem::file_size(st.path.string() + "-wal", size_err);
+    bool unsynced = st.deferred_sync && !size_err && left > 0;
     auto s = store::store::open(st.path, *st.rt->types, opts);
     if (!s) {
       rp.deliver(make_error(s.error_value()));
@@ -378,12 +389,25 @@ class store_behavior {
     // store writes, for the passivation's report to the timer.
     st.opened = {};
     if (auto q = store::last_queued(*st.db)) {
-      st.durable_seq = st.queued_seq = *q;
+      st.queued_seq = *q;
+      st.durable_seq = unsynced ? 0 : *q;
       st.opened.outbox_used = *q > 0;
-      if (*q > 0)
+      if (*q > 0 && !unsynced)
         self_->send(self_, outbox_atom_v);
     } else {
       log("cannot read the outbox: " + q.error_value().message);
+    }
+    if (unsynced) {
+      st.open_sync_pending = true;
+      held_reply synced;
+      synced.then = [this, q = st.queued_seq] {
+        auto& s2 = self_->state;
+        s2.open_sync_pending = false;
+        s2.durable_seq = std::max(s2.durable_seq, q);
+        self_->send(self_, outbox_atom_v);
+      };
+      st.waiting.emplace_back(++st.committed_seq, std::move(synced));
+      start_sync();
     }
     if (st.opened.outbox_used)
       count_outbox();
@@ -1428,7 +1452,9 @@ class store_behavior {
   void pump() {
     auto& st = self_->state;
     st.outbox_armed = -1;
-    if (st.closing || !st.db || !st.rt->router)
+    // (While frames left by the last run are synced, the first look at
+    // the outbox waits: that sync's completion asks for it.)
+    if (st.closing || !st.db || !st.rt->router || st.open_sync_pending)
       return;
     auto now = now_timestamp();
     auto targets = store::active_targets(*st.db);

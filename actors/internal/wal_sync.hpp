@@ -1,6 +1,8 @@
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <functional>
@@ -37,14 +39,36 @@ class wal_file {
 
   /// Makes everything written to the file so far durable. Returns 0 or an
   /// errno value.
+  ///
+  /// Failpoints (failpoint.hpp; docs/node.md, "Durability"), each for every
+  /// WAL or, with `:TEXT` / `=TEXT`, only for WAL paths containing TEXT:
+  /// `wal.sync_fail[=TEXT]` returns EIO without syncing;
+  /// `wal.sync_delay_ms=N[:TEXT]` sleeps N ms (at most 60000) first. The
+  /// delay runs wherever sync() does: on a sync-pool thread, or on the
+  /// store actor's scheduler thread when a closing store syncs (sync_now).
   int sync();
 
+  /// The path of the WAL file.
+  [[nodiscard]] const std::string& path() const noexcept { return path_; }
+
  private:
-  wal_file(int fd, int dir_fd) : fd_(fd), dir_fd_(dir_fd) {}
+  wal_file(int fd, int dir_fd, std::string path)
+    : fd_(fd), dir_fd_(dir_fd), path_(std::move(path)) {}
   std::mutex mutex_;
   int fd_;
   int dir_fd_;  // -1 once the directory is synced
+  const std::string path_;
 };
+
+/// What the WAL failpoints did in this process, for tests to observe (a
+/// sync held by `wal.sync_delay_ms` is in progress while `delays_started`
+/// is ahead of `delays_done`). Never reset.
+struct wal_failpoint_counts {
+  std::atomic<std::uint64_t> delays_started{0};
+  std::atomic<std::uint64_t> delays_done{0};  ///< the delayed sync returned
+  std::atomic<std::uint64_t> failures{0};     ///< syncs failed by sync_fail
+};
+wal_failpoint_counts& wal_failpoints();
 
 /// A few threads that run WAL syncs for every store of a node, so that a
 /// store actor never blocks a scheduler thread in fsync while its writers

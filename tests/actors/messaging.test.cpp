@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <atomic>
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,8 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/internal/atoms.hpp"
+#include "actors/internal/failpoint.hpp"
+#include "actors/internal/wal_sync.hpp"
 #include "actors/messaging.hpp"
 #include "actors/metrics.hpp"
 #include "actors/node.hpp"
@@ -38,6 +41,12 @@ const std::string bob = "bob@example.com";
 std::atomic<int> consequence_failures_left{0};
 std::atomic<int> consequence_calls{0};
 std::atomic<int> receiver_delay_ms{0};
+// The WAL failpoint counters (actors/internal/wal_sync.hpp) when bob's
+// handler processed msg.add with n = 0..7, and when alice's consequence ran.
+std::array<std::atomic<std::uint64_t>, 8> failures_at_receive{};
+std::array<std::atomic<std::uint64_t>, 8> syncs_done_at_receive{};
+std::atomic<std::uint64_t> syncs_done_at_answer{0};
+std::atomic<std::uint64_t> failures_at_answer{0};
 
 /// msg.counter (bob's shared item): what msg.add messages added, how many
 /// came, the last `n` and how often `n` was not the last plus one.
@@ -67,6 +76,11 @@ store::result<json> add(store::store& s, const actors::incoming_message& m) {
   if (!it)
     return std::move(it).error_value();
   auto n = m.payload.value("n", std::int64_t{0});
+  if (n >= 0 && n < 8) {
+    auto& fp = actors::internal::wal_failpoints();
+    failures_at_receive[n] = fp.failures.load();
+    syncs_done_at_receive[n] = fp.delays_done.load();
+  }
   it->values[0] = int_of(*it, 0) + n;
   it->values[1] = int_of(*it, 1) + 1;
   if (n != int_of(*it, 2) + 1)
@@ -82,6 +96,8 @@ store::result<void> answered(store::store& s,
                              const actors::outgoing_message& m,
                              const actors::message_answer& a) {
   ++consequence_calls;
+  syncs_done_at_answer = actors::internal::wal_failpoints().delays_done.load();
+  failures_at_answer = actors::internal::wal_failpoints().failures.load();
   auto attrs = json{{"msg", m.id},
                     {"ok", a.ok ? 1 : 0},
                     {"total", a.ok ? a.value.value("total", -1) : -1},
@@ -641,4 +657,90 @@ TEST_CASE_METHOD(fixture,
   CHECK(bob_counter()["count"] == 6);
   CHECK(bob_counter()["disorder"] == 0);
   CHECK(bob_counter()["total"] == 15);
+}
+
+// With the WAL failpoints (actors/internal/wal_sync.hpp, docs/interstore.md):
+// a message leaves its sender only once its queuing is durable, and an
+// answer leaves the receiver only once its processing is.
+
+TEST_CASE_METHOD(fixture,
+                 "a message is sent only after its queuing was synced, and a "
+                 "sender whose sync fails acknowledges nothing",
+                 "[actors][messaging][durability]") {
+  using actors::internal::scoped_failpoint;
+  auto& fp = actors::internal::wal_failpoints();
+  start_with_stores();
+  const std::string alice_wal = "/alice.sqlite-wal";
+  std::uint64_t failures_before = 0;
+  {
+    // "Queued" comes after alice's delayed sync, and bob sees the message
+    // only after that sync returned.
+    scoped_failpoint delay{"wal.sync_delay_ms", "300:" + alice_wal};
+    auto done_before = fp.delays_done.load();
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = send(bob, "inbox", 0);
+    INFO(r.message);
+    REQUIRE(r.ok);
+    CHECK(std::chrono::steady_clock::now() - t0 >= 300ms);
+    REQUIRE(eventually([&] { return answers().size() == 1; }));
+    CHECK(syncs_done_at_receive[0] > done_before);
+
+    // The sync that would make message 1 durable waits, then fails: alice
+    // answers store_unavailable, and had she sent the message before the
+    // sync returned, bob would have processed it during the 300 ms.
+    scoped_failpoint fail{"wal.sync_fail", alice_wal};
+    failures_before = fp.failures.load();
+    auto refused = send(bob, "inbox", 1);
+    CHECK_FALSE(refused.ok);
+    CHECK(refused.code == actors::error_code::store_unavailable);
+    CHECK(fp.failures > failures_before);
+  }
+  // Disk back: message 1 may or may not have survived (its frames are in
+  // the WAL; their sync failed, the close's checkpoint synced them). Either
+  // way every message bob processed is answered once, in order, and new
+  // messages go.
+  REQUIRE(send(bob, "inbox", 2).ok);
+  REQUIRE(eventually([&] { return outbox().empty(); }));
+  auto c = bob_counter();
+  CHECK((c["count"] == 2 || c["count"] == 3));
+  CHECK(c["disorder"] == (c["count"] == 2 ? 1 : 0));  // 0 then 2 skips 1
+  if (c["count"] == 3)  // message 1 went, but only after its failed sync
+    CHECK(failures_at_receive[1] > failures_before);
+  CHECK(answers().size() == c["count"].get<std::size_t>());
+  CHECK(consequence_calls == c["count"].get<int>());
+}
+
+TEST_CASE_METHOD(fixture,
+                 "a receiver whose sync fails answers nothing, and the retry is "
+                 "answered once its processing is durable, and it runs once",
+                 "[actors][messaging][durability]") {
+  using actors::internal::scoped_failpoint;
+  auto& fp = actors::internal::wal_failpoints();
+  start_with_stores();
+  const std::string bob_wal = "/bob.sqlite-wal";
+  auto failures_before = fp.failures.load();
+  auto done_before = fp.delays_done.load();
+  {
+    // Bob processes message 5, holds its answer 300 ms for the sync, then
+    // the sync fails: the delivery gets store_unavailable, and alice
+    // retries (50 ms .. 400 ms).
+    scoped_failpoint delay{"wal.sync_delay_ms", "300:" + bob_wal};
+    scoped_failpoint fail{"wal.sync_fail", bob_wal};
+    REQUIRE(send(bob, "inbox", 5).ok);  // alice's own sync works
+    REQUIRE(eventually([&] { return fp.failures > failures_before; }));
+  }
+  REQUIRE(eventually([&] { return answers().size() == 1; }));
+  REQUIRE(eventually([&] { return outbox().empty(); }));
+  auto a = answers()[0];
+  CHECK(a["ok"] == 1);
+  CHECK(a["total"] == 5);
+  // The answer held for the failing sync never reached alice: the one she
+  // handled came after that sync had failed (and after a delayed sync).
+  CHECK(failures_at_answer > failures_before);
+  CHECK(syncs_done_at_answer > done_before);
+  CHECK(failures_at_receive[5] == failures_before);  // processed before it
+  auto c = bob_counter();
+  CHECK(c["count"] == 1);  // the retry found it processed: not run again
+  CHECK(c["total"] == 5);
+  CHECK(consequence_calls == 1);
 }
