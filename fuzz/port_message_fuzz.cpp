@@ -31,6 +31,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/message_builder.hpp>
+#include <caf/others.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <arpa/inet.h>
@@ -46,6 +47,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -457,27 +459,35 @@ class generator {
   std::mt19937_64 rng_;
 };
 
-/// Whether `text` (a reply) carries something bob must not see.
+/// Whether `text` (a reply) carries something bob must not see: alice's
+/// private note, a session's token hash, or a password hash in anything
+/// but bob's own account copy (his store holds one, and he owns his
+/// store: the port lets him read it, unlike the HTTP API, which serves no
+/// `mantissa.*` items).
 std::optional<std::string> leak_in(std::string_view text) {
   for (std::string_view secret :
-       {std::string_view{alice_marker}, std::string_view{"$argon2id$"},
-        std::string_view{"token_hash"}})
+       {std::string_view{alice_marker}, std::string_view{"token_hash"}})
     if (text.find(secret) != std::string_view::npos)
       return std::string{secret};
+  if (text.find("$argon2id$") != std::string_view::npos
+      && (text.find(R"("localpart":"bob")") == std::string_view::npos
+          || text.find(R"("localpart":"alice")") != std::string_view::npos))
+    return "$argon2id$";
   return std::nullopt;
 }
 
 struct counts {
   std::uint64_t strings = 0;
-  std::uint64_t actors = 0;
+  std::uint64_t others = 0; ///< actors and anything else
   std::uint64_t errors = 0;
   std::uint64_t timeouts = 0;
+  std::map<std::string, std::uint64_t> codes; ///< errors by code
 };
 
 } // namespace
 
 int main(int argc, char** argv) {
-  std::uint64_t messages = 3000;
+  std::uint64_t messages = 20000;
   std::uint64_t seed = 1;
   std::uint64_t probe_every = 100;
   for (int i = 1; i < argc; ++i) {
@@ -510,6 +520,7 @@ int main(int argc, char** argv) {
   client::configure(cfg);
   cfg.set("logger.console", caf::atom("none"));
   std::uint64_t failed = 0;
+  std::uint64_t sent = 0;
   counts seen;
   {
     caf::actor_system sys{cfg};
@@ -572,6 +583,7 @@ int main(int argc, char** argv) {
       die("the probe fails before any message");
 
     for (std::uint64_t i = 1; i <= messages && failed == 0; ++i) {
+      ++sent;
       auto& target = targets[gen.pick(targets.size())];
       auto msg = gen.pick(4) == 0 ? gen.ill_typed(who)
                                   : gen.well_typed(who, tmp.path().string());
@@ -589,15 +601,6 @@ int main(int argc, char** argv) {
       };
       self->request(target, 10s, msg)
         .receive(
-          [&](std::string& reply) {
-            ++seen.strings;
-            check(reply, "a reply");
-          },
-          [&](caf::actor& handle) {
-            ++seen.actors;
-            if (handle && targets.size() < 16)
-              targets.push_back(std::move(handle));
-          },
           [&](caf::error& err) {
             if (err.category() == caf::atom("system")
                 && err.code()
@@ -605,7 +608,27 @@ int main(int argc, char** argv) {
               ++seen.timeouts;
             else
               ++seen.errors;
+            if (err.category() == caf::atom("mantissa"))
+              ++seen.codes[actors::to_string(actors::code_of(err))];
+            else
+              ++seen.codes[sys.render(err).substr(0, 40)];
             check(actors::error_message(err), "an error");
+          },
+          caf::others >> [&](caf::message_view& x) -> caf::result<caf::message> {
+            auto reply = x.copy_content_to_message();
+            if (reply.match_elements<std::string>()) {
+              ++seen.strings;
+              check(reply.get_as<std::string>(0), "a reply");
+            } else {
+              ++seen.others;
+              check(caf::to_string(reply), "a reply");
+              // A handle the session gave out: a target from now on.
+              if (reply.size() >= 1 && reply.match_element<caf::actor>(0)
+                  && targets.size() < 16)
+                if (auto h = reply.get_as<caf::actor>(0))
+                  targets.push_back(h);
+            }
+            return caf::message{};
           });
       if (i % probe_every == 0 || i == messages)
         probe(i);
@@ -635,16 +658,20 @@ int main(int argc, char** argv) {
       ++failed;
       break;
     }
+  std::string codes;
+  for (auto& [code, n] : seen.codes)
+    codes += " " + code + ":" + std::to_string(n);
+  std::printf("port_message_fuzz: errors by code%s\n", codes.c_str());
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
                                             - started)
                 .count();
   std::printf("port_message_fuzz: %llu messages (seed %llu) in %.1f s: "
-              "%llu string replies, %llu actor replies, %llu errors, %llu "
+              "%llu string replies, %llu other replies, %llu errors, %llu "
               "timeouts\n%s\n",
-              static_cast<unsigned long long>(messages),
+              static_cast<unsigned long long>(sent),
               static_cast<unsigned long long>(seed), secs,
               static_cast<unsigned long long>(seen.strings),
-              static_cast<unsigned long long>(seen.actors),
+              static_cast<unsigned long long>(seen.others),
               static_cast<unsigned long long>(seen.errors),
               static_cast<unsigned long long>(seen.timeouts),
               failed == 0 ? "passed" : "FAILED");
