@@ -223,8 +223,8 @@ bool past_authentication(const std::string& received) {
     if (!body.starts_with(prefix))
       return false;
     body.remove_prefix(prefix.size());
-    for (std::string_view early : {"invalid_path\"", "not_found\"",
-                                   "method_not_allowed\""})
+    for (std::string_view early :
+         {"invalid_path\"", "not_found\"", "method_not_allowed\""})
       if (body.starts_with(early))
         return false;
   }
@@ -242,7 +242,7 @@ constexpr const char* carol_address = "carol@example.com";
 struct account {
   std::string placeholder; ///< e.g. "@BOB@"
   std::string address;
-  std::string token;       ///< the live session token
+  std::string token; ///< the live session token
 };
 
 /// A node with three accounts, the notes offering with a static
@@ -295,15 +295,17 @@ class environment {
       die("node: " + err);
     for (auto* a : {alice_address, bob_address, carol_address})
       must(node_->wait([&](auto done) { node_->create_store(a, done); }));
-    auto alice_note = note(alice_address, R"({"title":"<b>hi</b>","body":"a shared note"})");
+    auto alice_note
+      = note(alice_address, R"({"title":"<b>hi</b>","body":"a shared note"})");
     share(alice_address, alice_note, "everyone", R"(["read"])", "pub");
     must(node_->wait([&](auto done) {
       node_->set_default_share(owner(alice_address), alice_address, "pub",
                                done);
     }));
-    auto for_bob = note(alice_address, R"({"title":"for bob","body":"edit me"})");
-    share(alice_address, for_bob, "user:bob@example.com",
-          R"(["read","write"])", "for-bob");
+    auto for_bob
+      = note(alice_address, R"({"title":"for bob","body":"edit me"})");
+    share(alice_address, for_bob, "user:bob@example.com", R"(["read","write"])",
+          "for-bob");
     auto canary = note(carol_address, R"({"title":"canary","body":"carol's"})");
     share(carol_address, canary, "user:bob@example.com", R"(["read"])",
           "carol-ro");
@@ -366,8 +368,8 @@ class environment {
       return;
     for (auto& a : accounts_) {
       auto me = exchange(port(), "GET /api/me HTTP/1.1\r\nHost: x\r\n"
-                                 "Authorization: Bearer " + a.token
-                                   + "\r\nConnection: close\r\n\r\n");
+                                 "Authorization: Bearer "
+                                   + a.token + "\r\nConnection: close\r\n\r\n");
       if (first_status(me.received) == 200)
         continue;
       ++restored_;
@@ -390,8 +392,8 @@ class environment {
   void make_admin() {
     const actors::caller sys{actors::system_role, "fuzz"};
     (void)node_->wait([&](auto done) {
-      node_->member(sys, "site", "user:alice@example.com", "group:admin",
-                    true, done);
+      node_->member(sys, "site", "user:alice@example.com", "group:admin", true,
+                    done);
     });
   }
 
@@ -431,15 +433,15 @@ class environment {
              const std::string& role, const std::string& interfaces,
              const std::string& share_id) {
     must(node_->wait([&](auto done) {
-      node_->share(owner(address), address, "notes.note", id, role,
-                   interfaces, share_id, done);
+      node_->share(owner(address), address, "notes.note", id, role, interfaces,
+                   share_id, done);
     }));
   }
 
   /// POST /api/login for `a`; keeps the token.
   bool log_in(account& a) {
-    auto body = nlohmann::json{{"username", a.address}, {"password", password}}
-                  .dump();
+    auto body
+      = nlohmann::json{{"username", a.address}, {"password", password}}.dump();
     auto o = exchange(port(), "POST /api/login HTTP/1.1\r\nHost: x\r\n"
                               "Content-Type: application/json\r\n"
                               "Content-Length: "
@@ -503,11 +505,10 @@ result run_one(environment& env, std::string_view raw, std::uint64_t count) {
     return r;
   }
   auto l = lower(raw);
-  env.keep_sessions(
-    o.received.find(" 401 ") != std::string::npos
-    || l.find("logout") != std::string::npos
-    || l.find("disable") != std::string::npos
-    || l.find("password") != std::string::npos);
+  env.keep_sessions(o.received.find(" 401 ") != std::string::npos
+                    || l.find("logout") != std::string::npos
+                    || l.find("disable") != std::string::npos
+                    || l.find("password") != std::string::npos);
   if (count % 500 == 0) {
     if (!healthy(env.port()))
       r.why = "GET /healthz no longer answers 200";
@@ -525,8 +526,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   // Kept for the life of the process: libFuzzer exits without a hook.
   static environment* env = new environment();
   static std::uint64_t count = 0;
-  auto r
-    = run_one(*env, {reinterpret_cast<const char*>(data), size}, ++count);
+  auto r = run_one(*env, {reinterpret_cast<const char*>(data), size}, ++count);
   if (!r.why.empty())
     die(r.why);
   return 0;
@@ -683,8 +683,8 @@ class generator {
     auto body = s.substr(end + 4);
     auto line_end = head.find("\r\n");
     auto line = head.substr(0, line_end);
-    auto rest = line_end == std::string::npos ? std::string{}
-                                              : head.substr(line_end);
+    auto rest
+      = line_end == std::string::npos ? std::string{} : head.substr(line_end);
     auto sp1 = line.find(' ');
     auto sp2 = line.rfind(' ');
     if (sp1 == std::string::npos || sp2 <= sp1)
@@ -766,7 +766,8 @@ class generator {
       auto cl = l.find("\r\ncontent-length:");
       if (cl != std::string::npos) {
         auto eol = rest.find("\r\n", cl + 2);
-        rest.replace(cl, eol == std::string::npos ? std::string::npos : eol - cl,
+        rest.replace(cl,
+                     eol == std::string::npos ? std::string::npos : eol - cl,
                      "\r\nContent-Length: " + std::to_string(body.size()));
       } else if (!body.empty()) {
         rest += "\r\nContent-Length: " + std::to_string(body.size());
@@ -983,8 +984,9 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(stat.first), stat.second);
     seen += line;
   }
-  double pct = ran == 0 ? 0.0 : 100.0 * static_cast<double>(authenticated)
-                                  / static_cast<double>(ran);
+  double pct = ran == 0 ? 0.0
+                        : 100.0 * static_cast<double>(authenticated)
+                            / static_cast<double>(ran);
   std::printf("http_request_fuzz: first answers%s\n", seen.c_str());
   std::printf("http_request_fuzz: %llu of %llu inputs (%.1f%%) reached a "
               "handler logged in; sessions restored %llu times\n",

@@ -110,15 +110,15 @@ class site {
  public:
   site() : listen_(free_port()) {
     auto data = (dir_ / "data").string();
-    auto offline = [&](std::vector<std::string> args,
-                       const std::string& in = {}) {
-      args.insert(args.begin(), MANTISSA_BINARY);
-      args.push_back("--data");
-      args.push_back(data);
-      auto r = test::run(args, in, 120s);
-      if (r.exit_code != 0)
-        die("mantissa " + args[1] + ": " + r.err);
-    };
+    auto offline
+      = [&](std::vector<std::string> args, const std::string& in = {}) {
+          args.insert(args.begin(), MANTISSA_BINARY);
+          args.push_back("--data");
+          args.push_back(data);
+          auto r = test::run(args, in, 120s);
+          if (r.exit_code != 0)
+            die("mantissa " + args[1] + ": " + r.err);
+        };
     offline({"init", "--domain", "example.com"});
     offline({"offering", "install", "notes"});
     for (auto& u : {alice, bob})
@@ -247,7 +247,7 @@ class generator {
     return n == 0 ? 0 : static_cast<std::size_t>(rng_() % n);
   }
 
-  template <class T>
+  template<class T>
   const T& one_of(const std::vector<T>& v) {
     return v[pick(v.size())];
   }
@@ -332,19 +332,21 @@ class generator {
   }
 
   /// A store protocol message with random arguments.
-  caf::message well_typed(const actors::caller& login,
-                          const std::string& tmp) {
+  caf::message well_typed(const actors::caller& login, const std::string& tmp) {
     using namespace actors;
     auto who = caller(login);
     switch (pick(30)) {
-      case 0: return caf::make_message(get_atom::value, who, text(types), id());
-      case 1: return caf::make_message(put_atom::value, who, text(types), body());
+      case 0:
+        return caf::make_message(get_atom::value, who, text(types), id());
+      case 1:
+        return caf::make_message(put_atom::value, who, text(types), body());
       case 2:
         return caf::make_message(update_atom::value, who, text(types), id(),
                                  body());
       case 3:
         return caf::make_message(delete_atom::value, who, text(types), id());
-      case 4: return caf::make_message(query_atom::value, who, body());
+      case 4:
+        return caf::make_message(query_atom::value, who, body());
       case 5:
         return caf::make_message(query_atom::value, who,
                                  json{{"type", one_of(types)}}.dump());
@@ -368,7 +370,8 @@ class generator {
       case 12:
         return caf::make_message(unshare_atom::value, who,
                                  text({"s1", "for-bob", ""}), text(roles));
-      case 13: return caf::make_message(shares_atom::value, who, id());
+      case 13:
+        return caf::make_message(shares_atom::value, who, id());
       case 14:
         return caf::make_message(getshare_atom::value, who,
                                  text({"s1", "for-bob", "nosuch"}));
@@ -378,7 +381,8 @@ class generator {
       case 16:
         return caf::make_message(defshare_atom::value, who,
                                  text({"for-bob", "s1", ""}));
-      case 17: return caf::make_message(visible_atom::value, who);
+      case 17:
+        return caf::make_message(visible_atom::value, who);
       case 18: {
         json batch{{"sender", one_of(addresses)},
                    {"acked", static_cast<std::int64_t>(pick(3))},
@@ -404,15 +408,18 @@ class generator {
       case 21:
         return caf::make_message(store_atom::value, who, text(addresses));
       case 22:
-        return caf::make_message(route_atom::value, who, text(addresses),
-                                 caf::make_message(get_atom::value, who,
-                                                   one_of(types), id()));
+        return caf::make_message(
+          route_atom::value, who, text(addresses),
+          caf::make_message(get_atom::value, who, one_of(types), id()));
       case 23:
         return caf::make_message(cluster_atom::value, who, text(commands),
                                  body());
-      case 24: return caf::make_message(fanout_atom::value, who, body());
-      case 25: return caf::make_message(stores_atom::value, who);
-      case 26: return caf::make_message(stats_atom::value, who);
+      case 24:
+        return caf::make_message(fanout_atom::value, who, body());
+      case 25:
+        return caf::make_message(stores_atom::value, who);
+      case 26:
+        return caf::make_message(stats_atom::value, who);
       case 27:
         return caf::make_message(bksnap_atom::value, who, text(addresses));
       case 28:
@@ -427,29 +434,45 @@ class generator {
 
   /// A message of wrong arity or types, or with an atom nobody knows.
   caf::message ill_typed(const actors::caller& login) {
-    static const std::vector<caf::atom_value> atoms = {
-      actors::get_atom::value,     actors::put_atom::value,
-      actors::update_atom::value,  actors::query_atom::value,
-      actors::run_atom::value,     actors::share_atom::value,
-      actors::store_atom::value,   actors::logout_atom::value,
-      actors::login_atom::value,   actors::route_atom::value,
-      actors::inbox_atom::value,   actors::backup_atom::value,
-      caf::atom("nosuch"),         caf::atom(""),
-      caf::atom("forward"),        caf::atom("lookup")};
+    static const std::vector<caf::atom_value> atoms
+      = {actors::get_atom::value,    actors::put_atom::value,
+         actors::update_atom::value, actors::query_atom::value,
+         actors::run_atom::value,    actors::share_atom::value,
+         actors::store_atom::value,  actors::logout_atom::value,
+         actors::login_atom::value,  actors::route_atom::value,
+         actors::inbox_atom::value,  actors::backup_atom::value,
+         caf::atom("nosuch"),        caf::atom(""),
+         caf::atom("forward"),       caf::atom("lookup")};
     caf::message_builder b;
     if (pick(6) != 0)
       b.append(one_of(atoms));
     auto n = pick(6);
     for (std::size_t i = 0; i < n; ++i) {
       switch (pick(8)) {
-        case 0: b.append(caller(login)); break;
-        case 1: b.append(text(types)); break;
-        case 2: b.append(id()); break;
-        case 3: b.append(static_cast<std::uint64_t>(rng_())); break;
-        case 4: b.append(pick(2) == 0); break;
-        case 5: b.append(1.5); break;
-        case 6: b.append(body()); break;
-        default: b.append(one_of(atoms)); break;
+        case 0:
+          b.append(caller(login));
+          break;
+        case 1:
+          b.append(text(types));
+          break;
+        case 2:
+          b.append(id());
+          break;
+        case 3:
+          b.append(static_cast<std::uint64_t>(rng_()));
+          break;
+        case 4:
+          b.append(pick(2) == 0);
+          break;
+        case 5:
+          b.append(1.5);
+          break;
+        case 6:
+          b.append(body());
+          break;
+        default:
+          b.append(one_of(atoms));
+          break;
       }
     }
     return b.to_message();
@@ -497,7 +520,8 @@ int main(int argc, char** argv) {
     else if (a == "--seed" && i + 1 < argc)
       seed = std::strtoull(argv[++i], nullptr, 10);
     else if (a == "--probe" && i + 1 < argc)
-      probe_every = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
+      probe_every
+        = std::max<std::uint64_t>(1, std::strtoull(argv[++i], nullptr, 10));
     else {
       std::fprintf(stderr, "usage: port_message_fuzz [--messages N] "
                            "[--seed S] [--probe K]\n");
@@ -595,9 +619,9 @@ int main(int argc, char** argv) {
         msg.get_mutable_as<actors::caller>(1).capability = "not-the-login's";
       auto check = [&](std::string_view text, const char* what) {
         if (auto leak = leak_in(text))
-          fail(i, std::string{what} + " carries '" + *leak + "' to bob: "
-                    + std::string{text.substr(0, 512)} + "\nmessage: "
-                    + caf::to_string(msg).substr(0, 512));
+          fail(i, std::string{what} + " carries '" + *leak
+                    + "' to bob: " + std::string{text.substr(0, 512)}
+                    + "\nmessage: " + caf::to_string(msg).substr(0, 512));
       };
       self->request(target, 10s, msg)
         .receive(
@@ -614,7 +638,8 @@ int main(int argc, char** argv) {
               ++seen.codes[sys.render(err).substr(0, 40)];
             check(actors::error_message(err), "an error");
           },
-          caf::others >> [&](caf::message_view& x) -> caf::result<caf::message> {
+          caf::others >>
+            [&](caf::message_view& x) -> caf::result<caf::message> {
             auto reply = x.copy_content_to_message();
             if (reply.match_elements<std::string>()) {
               ++seen.strings;
@@ -650,8 +675,8 @@ int main(int argc, char** argv) {
     }
   }
   auto err = s.node_err();
-  for (const char* report : {"ERROR: AddressSanitizer", "runtime error:",
-                             "ERROR: LeakSanitizer"})
+  for (const char* report :
+       {"ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"})
     if (err.find(report) != std::string::npos) {
       std::fprintf(stderr, "the node reported '%s':\n%s\n", report,
                    err.c_str());
@@ -662,9 +687,9 @@ int main(int argc, char** argv) {
   for (auto& [code, n] : seen.codes)
     codes += " " + code + ":" + std::to_string(n);
   std::printf("port_message_fuzz: errors by code%s\n", codes.c_str());
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now()
-                                            - started)
-                .count();
+  auto secs
+    = std::chrono::duration<double>(std::chrono::steady_clock::now() - started)
+        .count();
   std::printf("port_message_fuzz: %llu messages (seed %llu) in %.1f s: "
               "%llu string replies, %llu other replies, %llu errors, %llu "
               "timeouts\n%s\n",
