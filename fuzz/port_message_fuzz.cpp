@@ -483,19 +483,15 @@ class generator {
 };
 
 /// Whether `text` (a reply) carries something bob must not see: alice's
-/// private note, a session's token hash, or a password hash in anything
-/// but bob's own account copy (his store holds one, and he owns his
-/// store: the port lets him read it, unlike the HTTP API, which serves no
-/// `mantissa.*` items).
+/// private note, a session's token hash, or any password hash (the node's
+/// own records, `mantissa.*` items, are read only by the node, also in
+/// bob's own store: docs/security.md, "Fuzzing the port").
 std::optional<std::string> leak_in(std::string_view text) {
   for (std::string_view secret :
-       {std::string_view{alice_marker}, std::string_view{"token_hash"}})
+       {std::string_view{alice_marker}, std::string_view{"token_hash"},
+        std::string_view{"$argon2id$"}})
     if (text.find(secret) != std::string_view::npos)
       return std::string{secret};
-  if (text.find("$argon2id$") != std::string_view::npos
-      && (text.find(R"("localpart":"bob")") == std::string_view::npos
-          || text.find(R"("localpart":"alice")") != std::string_view::npos))
-    return "$argon2id$";
   return std::nullopt;
 }
 

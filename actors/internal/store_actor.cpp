@@ -1285,7 +1285,8 @@ class store_behavior {
   /// A message from a front end or a custom actor may not, whoever owns the
   /// store: else an owner could rewrite its account copy.
   bool require_node_for(const std::string& type, const caller& who,
-                        caf::response_promise& rp) {
+                        caf::response_promise& rp,
+                        const char* verb = "writes") {
     if (type.rfind("mantissa.", 0) != 0 || who.role == system_role)
       return true;
     // The site's administrators administer the site store (its settings).
@@ -1294,8 +1295,17 @@ class store_behavior {
     fail(rp, make_error(error_code::forbidden,
                         "items of " + type
                           + " are the node's own records: only the node "
-                            "writes them"));
+                          + verb + " them"));
     return false;
+  }
+
+  /// Reads of the node's own records (a user store's account copy holds
+  /// the password hash) are the node's too, as over HTTP: an owner who
+  /// reads `mantissa.account` in their own store over the port gets
+  /// forbidden, not their hash.
+  bool require_node_to_read(const std::string& type, const caller& who,
+                            caf::response_promise& rp) {
+    return require_node_for(type, who, rp, "reads");
   }
 
   /// The arguments of a handler: JSON text, or null when empty; or fails
@@ -2008,6 +2018,8 @@ class store_behavior {
         trace(who, "get");
         if (hidden_store(who, rp))
           return rp;
+        if (!require_node_to_read(type, who, rp))
+          return rp;
         if (!ensure_open(rp))
           return rp;
         if (!can(who, id, "read")) {
@@ -2159,6 +2171,8 @@ class store_behavior {
           fail(rp, make_error(q.error_value()));
           return rp;
         }
+        if (!require_node_to_read(q->type, who, rp))
+          return rp;
         auto* d = decl(q->type, rp);
         if (d == nullptr)
           return rp;
@@ -2192,6 +2206,8 @@ class store_behavior {
         auto rp = begin_request();
         trace(who, "count");
         if (hidden_store(who, rp))
+          return rp;
+        if (!require_node_to_read(type, who, rp))
           return rp;
         if (!ensure_open(rp))
           return rp;
