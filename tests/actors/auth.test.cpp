@@ -187,7 +187,7 @@ TEST_CASE_METHOD(auth_fixture, "logout and revocation end sessions at once",
   CHECK_FALSE(n->auth().validate(a2.token));
 }
 
-TEST_CASE_METHOD(auth_fixture, "an idle session expires; a used one lives on "
+TEST_CASE_METHOD(auth_fixture, "an idle session expires, a used one lives on "
                                "until its absolute lifetime",
                  "[auth]") {
   add_account("alice@example.com", "pw");
@@ -216,7 +216,7 @@ TEST_CASE_METHOD(auth_fixture, "an idle session expires; a used one lives on "
   CHECK_FALSE(n->auth().validate(busy.token));
 }
 
-TEST_CASE_METHOD(auth_fixture, "sessions survive a restart of the node; "
+TEST_CASE_METHOD(auth_fixture, "sessions survive a restart of the node, "
                                "logged-out ones do not",
                  "[auth]") {
   add_account("alice@example.com", "pw");

@@ -104,7 +104,7 @@ bool reached(node_process& n, const std::string& name) {
 } // namespace
 
 TEST_CASE("a store moves there and back while it is written to and sent "
-          "reliable messages; every acknowledged write and message is there "
+          "reliable messages, and every acknowledged write and message is there "
           "exactly once", "[integration][move]") {
   temp_dir dir;
   test_cluster c{dir.path(), {"n1", "n2", "n3"}, pw};

@@ -812,7 +812,7 @@ TEST_CASE("connections that do not log in are limited per address and in "
   CHECK(m["mantissa_port_connections_total{result=\"timeout\"}"] >= 4);
 }
 
-TEST_CASE("in a cluster, neither a stranger nor a user drives the cluster; "
+TEST_CASE("in a cluster, neither a stranger nor a user drives the cluster, "
           "a node speaks only for itself", "[integration][port][cluster]") {
   temp_dir dir;
   test_cluster c{dir.path(), {"n1", "n2"}, pw};

@@ -277,7 +277,7 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(
-  fixture, "a failed delete keeps the shares; a deleted powerup loses them",
+  fixture, "a failed delete keeps the shares, a deleted powerup loses them",
   "[store][sharing]") {
   item tool{0, "share.tool", {std::int64_t{1}}};
   REQUIRE(s->insert(tool));
