@@ -187,7 +187,7 @@ TEST_CASE_METHOD(auth_fixture, "logout and revocation end sessions at once",
   CHECK_FALSE(n->auth().validate(a2.token));
 }
 
-TEST_CASE_METHOD(auth_fixture, "an idle session expires; a used one lives on "
+TEST_CASE_METHOD(auth_fixture, "an idle session expires, a used one lives on "
                                "until its absolute lifetime",
                  "[auth]") {
   add_account("alice@example.com", "pw");
@@ -216,7 +216,7 @@ TEST_CASE_METHOD(auth_fixture, "an idle session expires; a used one lives on "
   CHECK_FALSE(n->auth().validate(busy.token));
 }
 
-TEST_CASE_METHOD(auth_fixture, "sessions survive a restart of the node; "
+TEST_CASE_METHOD(auth_fixture, "sessions survive a restart of the node, "
                                "logged-out ones do not",
                  "[auth]") {
   add_account("alice@example.com", "pw");
@@ -225,17 +225,20 @@ TEST_CASE_METHOD(auth_fixture, "sessions survive a restart of the node; "
   auto ended = login("alice@example.com", "pw");
   REQUIRE((kept.ok && ended.ok));
   REQUIRE(n->auth().logout(ended.token));
-  // Let the asynchronous delete of the logged-out session land.
-  for (int i = 0; i < 50; ++i) {
+  // Wait until the asynchronous delete of the logged-out session has
+  // landed in the site store (one session row left).
+  bool deleted = false;
+  for (int i = 0; i < 1000 && !deleted; ++i) {
     auto r = n->wait([&](actors::reply_handler done) {
       n->count(actors::caller{actors::system_role, "t"}, "site",
                "mantissa.session", "", std::move(done));
     });
     REQUIRE(r.ok);
-    if (nlohmann::json::parse(r.body)["count"] == 1)
-      break;
-    std::this_thread::sleep_for(20ms);
+    deleted = nlohmann::json::parse(r.body)["count"] == 1;
+    if (!deleted)
+      std::this_thread::sleep_for(20ms);
   }
+  REQUIRE(deleted);
   stop();
   start();
   auto s = n->auth().validate(kept.token);

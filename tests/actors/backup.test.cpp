@@ -96,14 +96,22 @@ TEST_CASE_METHOD(node_fixture,
     REQUIRE(put("alice@example.com", {{"title", "note " + std::to_string(i)},
                                       {"n", i}})
               .ok);
-  // Idle for longer than the timeout: the store is passivated, and the
-  // backup activates it.
-  std::this_thread::sleep_for(400ms);
+  // Idle for longer than the timeout: the store is passivated (every open
+  // store closes, the site store too), and the backup activates it.
+  auto stats = [&] {
+    auto r = n->wait([&](actors::reply_handler d) { n->stats(d); });
+    REQUIRE(r.ok);
+    return json::parse(r.body);
+  };
+  for (int i = 0; i < 1000 && stats()["open_stores"] != 0; ++i)
+    std::this_thread::sleep_for(20ms);
+  REQUIRE(stats()["open_stores"] == 0);
   auto listed = n->wait([&](actors::reply_handler d) { n->list_stores(d); });
   REQUIRE(listed.ok);
   auto lj = json::parse(listed.body);
   CHECK(lj["stores"] == json::array({"site", "alice@example.com"}));
   CHECK(lj["node"] == n->options().name);
+  auto activations = stats()["activations"].get<int>();
 
   auto dest = dir / "backup/users/example.com/alice.sqlite";
   auto r = backup("alice@example.com", dest);
@@ -117,6 +125,7 @@ TEST_CASE_METHOD(node_fixture,
   CHECK(j["steps"].get<int>() >= 1);
   CHECK(!fs::exists(dest.string() + ".tmp"));
   CHECK(count_in(dest) == 300);
+  CHECK(stats()["activations"].get<int>() > activations);
 
   // A bigger store, written by 16 writers while it is copied in steps:
   // the copy holds every write answered before the backup began and no
@@ -137,7 +146,9 @@ TEST_CASE_METHOD(node_fixture,
           ++acked;
       }
     });
-  std::this_thread::sleep_for(20ms);
+  // The writers are under way (some writes answered) before the backup.
+  for (int i = 0; i < 3000 && acked.load() < 8; ++i)
+    std::this_thread::sleep_for(10ms);
   auto before = 3300 + acked.load();
   auto big = dir / "backup/big.sqlite";
   auto rb = backup("alice@example.com", big);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <dirent.h>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -65,21 +66,51 @@ int open_fds() {
   return n;
 }
 
+/// A handler that says when it has started and then holds its store's
+/// actor until the test opens the gate (at most 60 s, so a failing test
+/// does not hang).
+class gate {
+ public:
+  void enter() {
+    std::unique_lock<std::mutex> g{mx_};
+    started_ = true;
+    cv_.notify_all();
+    cv_.wait_for(g, 60s, [this] { return open_; });
+  }
+  bool wait_started(std::chrono::seconds limit) {
+    std::unique_lock<std::mutex> g{mx_};
+    return cv_.wait_for(g, limit, [this] { return started_; });
+  }
+  void open() {
+    std::lock_guard<std::mutex> g{mx_};
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mx_;
+  std::condition_variable cv_;
+  bool started_ = false;
+  bool open_ = false;
+};
+
 struct node_fixture {
   test::temp_dir dir;
+  gate held;  // outlives the node, whose handler may be inside it
   std::unique_ptr<actors::node> n;
+
+  ~node_fixture() { held.open(); }  // never leave a store actor blocked
 
   void start(actors::node_options opts = {}) {
     opts.data_dir = dir / "data";
     n = std::make_unique<actors::node>(opts);
     REQUIRE(n->types().add(note_decl()));
     REQUIRE(n->handlers().add(
-      "test.sleep",
-      [](store::store&, const json& args, const actors::caller&)
+      "test.hold",
+      [this](store::store&, const json&, const actors::caller&)
         -> store::result<json> {
-        std::this_thread::sleep_for(
-          std::chrono::milliseconds(args.value("ms", 0)));
-        return json{{"slept", true}};
+        held.enter();
+        return json{{"held", true}};
       }));
     REQUIRE(n->handlers().add(
       "test.fail_after_write",
@@ -265,6 +296,10 @@ TEST_CASE_METHOD(node_fixture,
   });
   REQUIRE(c.ok);
   CHECK(json::parse(c.body)["count"] == total);
+  // Idle for 1 ms after its last answer, the store passivates (the pauses
+  // above usually made it happen already).
+  for (int i = 0; i < 1000 && stats()["passivations"].get<int>() < 1; ++i)
+    std::this_thread::sleep_for(20ms);
   CHECK(stats()["passivations"].get<int>() >= 1);
 }
 
@@ -347,23 +382,24 @@ TEST_CASE_METHOD(node_fixture, "a slow store does not hold up another store",
   start();
   REQUIRE(create("slow@example.com").ok);
   REQUIRE(create("fast@example.com").ok);
-  std::atomic<int> order{0};
-  int slow_done_at = 0;
-  int fast_done_at = 0;
-  latch done{2};
-  n->run(sys, "slow@example.com", "test.sleep", R"({"ms":3000})",
-         [&](reply r) {
-           CHECK(r.ok);
-           slow_done_at = ++order;
-           done.count_down();
-         });
-  std::this_thread::sleep_for(100ms);  // the slow handler is running now
-  n->get(sys, "fast@example.com", "notes.note", 1, [&](reply r) {
-    CHECK(r.code == actors::error_code::no_such_item);
-    fast_done_at = ++order;
-    done.count_down();
+  struct answer {
+    std::atomic<bool> done{false};
+    std::atomic<bool> ok{false};
+    latch arrived{1};
+  };
+  auto slow = std::make_shared<answer>();  // outlives a failed REQUIRE
+  n->run(sys, "slow@example.com", "test.hold", "{}", [slow](reply r) {
+    slow->ok = r.ok;
+    slow->done = true;
+    slow->arrived.count_down();
   });
-  REQUIRE(done.wait(60s));
-  CHECK(fast_done_at == 1);
-  CHECK(slow_done_at == 2);
+  // The slow store's handler is running (and stays so until the gate
+  // opens): a request to another store is answered meanwhile.
+  REQUIRE(held.wait_started(30s));
+  auto fast = get("fast@example.com", 1);
+  CHECK(fast.code == actors::error_code::no_such_item);
+  CHECK_FALSE(slow->done);
+  held.open();
+  REQUIRE(slow->arrived.wait(60s));
+  CHECK(slow->ok);
 }

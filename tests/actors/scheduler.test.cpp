@@ -156,6 +156,15 @@ struct fixture {
     return false;
   }
 
+  /// Schedules a counter that runs once, `from_now`, and waits until it
+  /// has run: every event of the store due before it has run by then.
+  void run_marker(std::chrono::milliseconds from_now) {
+    auto marker
+      = put("sched.counter", {{"runs", 0}, {"limit", 1}, {"every_ms", 0}});
+    schedule("sched.counter", marker, from_now);
+    REQUIRE(eventually([&] { return get("sched.counter", marker)["runs"] == 1; }));
+  }
+
   store::type_registry file_types; // outlives the stores open_file opens
 
   /// Opens alice's store file directly (the node must be stopped).
@@ -188,7 +197,9 @@ TEST_CASE_METHOD(fixture, "a scheduled item runs when due, as often as it asks",
     auto r = run("mantissa.scheduled", json::object());
     return r.ok && json::parse(r.body)["events"].empty();
   }));
-  std::this_thread::sleep_for(200ms);
+  // An event due after any further run would have been: once it has run,
+  // the counter had its chance to run again.
+  run_marker(100ms);
   CHECK(get("sched.counter", id)["runs"] == 3); // done: it stays at 3
 }
 
@@ -251,7 +262,7 @@ TEST_CASE_METHOD(fixture, "unscheduled and rescheduled items run accordingly",
               {{"type", "sched.counter"}, {"id", b}, {"at", now + 50'000}})
             .ok);
   REQUIRE(eventually([&] { return get("sched.counter", b)["runs"] == 1; }));
-  std::this_thread::sleep_for(300ms);
+  run_marker(200ms);  // due after a's old time: a would have run by then
   CHECK(get("sched.counter", a)["runs"] == 0);
   // Bad arguments are clear errors.
   auto bad = run("mantissa.schedule", {{"type", "sched.counter"}});

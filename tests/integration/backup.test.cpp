@@ -180,18 +180,22 @@ TEST_CASE("backup of a running node restores into a wiped data directory "
 
       // A writer keeps alice's store busy while the backup runs.
       std::atomic<bool> stop{false};
+      std::atomic<bool> writer_done{false};
+      std::atomic<int> answered{0};
       std::thread writer{[&] {
         auto ws = client::session::login(sys, *gw, "system", node.key());
-        if (!ws)
-          return;  // (no Catch2 assertions off the test's thread)
-        for (int i = 0; !stop.load() && i < 100000; ++i) {
+        for (int i = 0; ws && !stop.load() && i < 100000; ++i) {
           auto it = ws->put(users[0], "notes.note",
                             {{"title", "during " + std::to_string(i)}});
           if (it)
             during[(*it)["id"].get<std::int64_t>()] = *it;
+          ++answered;
         }
+        writer_done = true;  // (no Catch2 assertions off the test's thread)
       }};
-      std::this_thread::sleep_for(50ms);
+      // The writer is under way (a few writes answered) before the backup.
+      for (int i = 0; i < 3000 && answered.load() < 4 && !writer_done; ++i)
+        std::this_thread::sleep_for(10ms);
       auto b = run({MANTISSA_BINARY, "backup", "--to", backup.string(),
                     "--data", data.string()},
                    {}, 120s);

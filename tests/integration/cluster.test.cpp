@@ -241,13 +241,22 @@ TEST_CASE("three nodes serve each other's stores, survive kill -9 of a node "
   auto second = send("copy 2");
   INFO((second ? std::string{} : error_message(second.error())));
   REQUIRE(second);
-  std::this_thread::sleep_for(1s);
-  CHECK(pending() == 1);
-  // Node 2's metrics show it waiting, and the timer's retries.
   auto metrics_of = [](std::uint16_t http) {
     auto r = http_request(http, "GET", "/metrics", {}, {});
     return r && r->status == 200 ? r->body : std::string{};
   };
+  // Wait until node 2 has tried to deliver it and failed (a retry counted):
+  // only then does "still pending" mean something.
+  auto retries = [&] {
+    std::smatch m;
+    auto text = metrics_of(n2.http());
+    static const std::regex line{
+      "mantissa_interstore_deliveries_total\\{result=\"retry\"\\} ([0-9.e+]+)"};
+    return std::regex_search(text, m, line) ? std::stod(m[1]) : 0.0;
+  };
+  REQUIRE(eventually([&] { return retries() >= 1; }, 30s));
+  CHECK(pending() == 1);
+  // Node 2's metrics show it waiting, and the timer's retries.
   CHECK(metrics_of(n2.http()).find("mantissa_interstore_outbox_depth 1\n")
         != std::string::npos);
 
@@ -351,11 +360,17 @@ TEST_CASE("a TLS cluster refuses nodes and clients without a certificate of "
   rogue.start();
   node_process plain{dir / "plain", "plain", joining({})};
   plain.start();
+  // Both have been refused (each logs its first failed join) before the
+  // seed is asked who is in.
   CHECK(eventually([&] {
     auto e = rogue.err();
     return e.find("cannot join") != std::string::npos;
   }, 30s));
-  std::this_thread::sleep_for(3s);
+  CHECK(eventually([&] {
+    auto e = plain.err();
+    return e.find("cannot join") != std::string::npos;
+  }, 30s));
+  INFO("rogue: " << rogue.err() << "\nplain: " << plain.err());
   auto s = status(n1.endpoint(), key, tls("admin"));
   CHECK(s.size() == 2);
   CHECK(s.count("rogue") == 0);

@@ -443,7 +443,11 @@ TEST_CASE("behind a reverse proxy: only a listed proxy names the client, and "
       if (via("203.0.113.9", "wrong") == 503)
         ++busy;
     });
-  std::this_thread::sleep_for(200ms);  // the pile is queued (it waits 0.5 s+)
+  // The pile fills that client's queue (its first attempts wait 0.5 s+):
+  // the ones beyond its share come back busy at once, and show it is full.
+  for (int i = 0; i < 3000 && busy.load() < 4; ++i)
+    std::this_thread::sleep_for(10ms);
+  CHECK(busy.load() >= 4);
   CHECK(via("203.0.113.10", pw) == 200);
   for (auto& t : pile)
     t.join();

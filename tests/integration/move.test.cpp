@@ -104,7 +104,7 @@ bool reached(node_process& n, const std::string& name) {
 } // namespace
 
 TEST_CASE("a store moves there and back while it is written to and sent "
-          "reliable messages; every acknowledged write and message is there "
+          "reliable messages, and every acknowledged write and message is there "
           "exactly once", "[integration][move]") {
   temp_dir dir;
   test_cluster c{dir.path(), {"n1", "n2", "n3"}, pw};
@@ -194,17 +194,36 @@ TEST_CASE("a store moves there and back while it is written to and sent "
     sender.join();
   };
 
-  std::this_thread::sleep_for(300ms);
+  // Before, between and after the moves, wait until both have had a few
+  // more requests answered: the moves happen while the store is in use.
+  auto progressed = [&] {
+    std::size_t w0 = 0, s0 = 0;
+    {
+      std::lock_guard<std::mutex> g{m};
+      w0 = written.size();
+      s0 = sent.size();
+    }
+    return eventually(
+      [&] {
+        std::lock_guard<std::mutex> g{m};
+        return written.size() >= w0 + 4 && sent.size() >= s0 + 4;
+      },
+      60s);
+  };
+  bool before_moves = progressed();
   auto there = move(n2.endpoint(), key, alice, "n2");  // asked at the target
   INFO(there.err);
   bool moved_there = there.exit_code == 0;
-  std::this_thread::sleep_for(300ms);
+  bool between_moves = progressed();
   auto back = move(n1.endpoint(), key, alice, "n1");
   INFO(back.err);
   bool moved_back = back.exit_code == 0;
-  std::this_thread::sleep_for(300ms);
+  bool after_moves = progressed();
   stop_all();
   INFO("n1: " << n1.err() << "\nn2: " << n2.err());
+  CHECK(before_moves);
+  CHECK(between_moves);
+  CHECK(after_moves);
   REQUIRE(moved_there);
   REQUIRE(moved_back);
   auto first = json::parse(there.out);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "store/store.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa::store;
@@ -196,7 +197,9 @@ TEST_CASE_METHOD(fixture, "bytes overwritten in the middle give a clear error",
   }
   SECTION("a page in the middle of the file") {
     auto middle = size / page_size / 2;
-    std::mt19937 rng{7};
+    const auto seed = mantissa::test::test_seed("bad_input page");
+    INFO("seed " << seed << " (MANTISSA_SEED replays it)");
+    std::mt19937 rng{seed};
     std::string junk(static_cast<std::size_t>(page_size), '\0');
     for (auto& ch : junk)
       ch = static_cast<char>(rng());
@@ -212,7 +215,9 @@ TEST_CASE_METHOD(fixture, "bytes overwritten in the middle give a clear error",
 TEST_CASE_METHOD(fixture, "files that are not stores are refused",
                  "[store][bad-input]") {
   SECTION("random bytes") {
-    std::mt19937 rng{11};
+    const auto seed = mantissa::test::test_seed("bad_input file");
+    INFO("seed " << seed << " (MANTISSA_SEED replays it)");
+    std::mt19937 rng{seed};
     std::string junk(10000, '\0');
     for (auto& ch : junk)
       ch = static_cast<char>(rng());
@@ -502,7 +507,9 @@ TEST_CASE_METHOD(fixture, "edge values survive the round trip",
   }
   SECTION("a 5 MB blob") {
     std::string big(5 * 1024 * 1024, '\0');
-    std::mt19937 rng{3};
+    const auto seed = mantissa::test::test_seed("bad_input blob");
+    INFO("seed " << seed << " (MANTISSA_SEED replays it)");
+    std::mt19937 rng{seed};
     for (auto& ch : big)
       ch = static_cast<char>(rng());
     auto back = round_trip(with(data_, blob{big}));

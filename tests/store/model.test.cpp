@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "store/store.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa::store;
@@ -491,12 +492,6 @@ std::vector<item_id> ids_of(const std::vector<item>& items) {
   return out;
 }
 
-std::uint32_t seed_from_env_or_random() {
-  if (const char* s = std::getenv("MANTISSA_TEST_SEED"))
-    return static_cast<std::uint32_t>(std::stoul(s));
-  return std::random_device{}();
-}
-
 /// Every item in the store, by id.
 std::map<item_id, item> stored(store& s) {
   query q;
@@ -524,8 +519,8 @@ TEST_CASE("the LIKE model agrees with the documented examples",
 }
 
 TEST_CASE("random queries agree with the model", "[store][model]") {
-  auto seed = seed_from_env_or_random();
-  INFO("seed " << seed << " (rerun with MANTISSA_TEST_SEED=" << seed << ")");
+  auto seed = mantissa::test::test_seed("query model");
+  INFO("seed " << seed << " (MANTISSA_SEED=" << seed << " replays it)");
   generator g{seed};
   temp_dir dir;
   type_registry reg;
@@ -601,8 +596,8 @@ TEST_CASE("random queries agree with the model", "[store][model]") {
 
 TEST_CASE("random writes with reopening agree with the model",
           "[store][model]") {
-  auto seed = seed_from_env_or_random();
-  INFO("seed " << seed << " (rerun with MANTISSA_TEST_SEED=" << seed << ")");
+  auto seed = mantissa::test::test_seed("query model");
+  INFO("seed " << seed << " (MANTISSA_SEED=" << seed << " replays it)");
   generator g{seed};
   temp_dir dir;
   type_registry reg;

@@ -762,7 +762,7 @@ TEST_CASE("prefix is case-sensitive and treats wildcards literally", "[query][sq
   CHECK(db.ids(prefix("title", "Apple pie and more")).empty());
 }
 
-TEST_CASE("and, or and not combine as sets; not matches what its child does not",
+TEST_CASE("and, or and not combine as sets, and not matches what its child does not",
           "[query][sqlite]") {
   note_db db;
   CHECK(db.ids(and_({cmp("n", compare_op::ge, integer(2)), cmp("n", compare_op::le, integer(5))}))

@@ -19,6 +19,7 @@
 #include "store/sharing.hpp"
 #include "store/store.hpp"
 #include "tests/support/result.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa::store;
@@ -276,7 +277,7 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(
-  fixture, "a failed delete keeps the shares; a deleted powerup loses them",
+  fixture, "a failed delete keeps the shares, a deleted powerup loses them",
   "[store][sharing]") {
   item tool{0, "share.tool", {std::int64_t{1}}};
   REQUIRE(s->insert(tool));
@@ -763,13 +764,6 @@ struct model {
   }
 };
 
-std::uint32_t matrix_seed() {
-  for (auto var : {"MANTISSA_SEED", "MANTISSA_TEST_SEED"})
-    if (const char* s = std::getenv(var))
-      return static_cast<std::uint32_t>(std::stoul(s));
-  return 20240611;
-}
-
 struct matrix {
   fixture f;
   model m;
@@ -782,10 +776,10 @@ struct matrix {
   std::int64_t checks = 0;
   std::map<std::string, int> events;  // what the run exercised, for the log
 
-  explicit matrix(std::uint32_t seed) : rng(seed) {
-    for (int i = 0; i < 7; ++i)
+  matrix(std::uint32_t seed, int user_count, int group_count) : rng(seed) {
+    for (int i = 0; i < user_count; ++i)
       users.push_back("user:u" + std::to_string(i) + "@example.com");
-    for (int i = 0; i < 6; ++i)
+    for (int i = 0; i < group_count; ++i)
       groups.push_back("group:g" + std::to_string(i));
     roles = {"everyone", "authenticated"};
     roles.insert(roles.end(), users.begin(), users.end());
@@ -1078,12 +1072,13 @@ struct matrix {
 
 TEST_CASE("random shares, memberships and deletions agree with a model",
           "[store][sharing][model]") {
-  auto seed = matrix_seed();
-  std::cout << "sharing matrix seed " << seed
-            << " (rerun with MANTISSA_SEED=" << seed << ")\n";
-  INFO("seed " << seed << " (rerun with MANTISSA_SEED=" << seed << ")");
-  matrix x{seed};
-  for (int round = 0; round < 6; ++round) {
+  // A fresh seed each run (printed; MANTISSA_SEED replays it); the size:
+  // docs/security.md, "The randomized matrix".
+  auto seed = mantissa::test::test_seed("sharing matrix");
+  INFO("seed " << seed << " (MANTISSA_SEED=" << seed << " replays it)");
+  const bool nightly = mantissa::test::nightly_size();
+  matrix x{seed, nightly ? 20 : 7, nightly ? 12 : 6};
+  for (int round = 0; round < (nightly ? 40 : 6); ++round) {
     for (int i = 0; i < 80; ++i)
       x.step();
     INFO("round " << round);

@@ -93,7 +93,7 @@ TEST_CASE_METHOD(admin_fixture,
 }
 
 TEST_CASE_METHOD(admin_fixture,
-                 "a disabled account cannot log in and its sessions end; "
+                 "a disabled account cannot log in and its sessions end, and "
                  "enabling it lets it in again",
                  "[http][api][admin]") {
   start_with_admin();
