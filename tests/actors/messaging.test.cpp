@@ -3,6 +3,7 @@
 // final errors, order, kept answers and restarts, on real files.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <array>
 #include <chrono>
@@ -41,6 +42,7 @@ const std::string bob = "bob@example.com";
 std::atomic<int> consequence_failures_left{0};
 std::atomic<int> consequence_calls{0};
 std::atomic<int> receiver_delay_ms{0};
+std::atomic<int> receiver_started{0}; // runs of the receiving handler begun
 // The WAL failpoint counters (actors/internal/wal_sync.hpp) when bob's
 // handler processed msg.add with n = 0..7, and when alice's consequence ran.
 std::array<std::atomic<std::uint64_t>, 8> failures_at_receive{};
@@ -70,6 +72,7 @@ std::int64_t int_of(const store::item& it, std::size_t i) {
 }
 
 store::result<json> add(store::store& s, const actors::incoming_message& m) {
+  ++receiver_started;
   if (auto d = receiver_delay_ms.load(); d > 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(d));
   auto it = s.get(m.item.type, m.item.id);
@@ -179,6 +182,7 @@ struct fixture {
     consequence_failures_left = 0;
     consequence_calls = 0;
     receiver_delay_ms = 0;
+    receiver_started = 0;
   }
 
   void start() {
@@ -286,6 +290,17 @@ struct fixture {
     return out;
   }
 
+  /// The value of the node's metric `series` (name and labels), -1 when
+  /// it is not written.
+  double metric(const std::string& series) {
+    actors::prometheus_text m;
+    n->write_metrics(m);
+    auto at = m.text().find("\n" + series + " ");
+    if (at == std::string::npos)
+      return -1;
+    return std::stod(m.text().substr(at + series.size() + 2));
+  }
+
   /// Sends a batch to bob's inbox as `who` and returns the answers.
   json deliver(caf::scoped_actor& self, const actors::caller& who,
                const json& batch) {
@@ -319,17 +334,28 @@ TEST_CASE_METHOD(fixture,
   CHECK(bob_counter()["count"] == 1);
   CHECK(bob_counter()["total"] == 5);
   CHECK(eventually([&] { return outbox().empty(); }));
-  std::this_thread::sleep_for(200ms);
-  CHECK(answers().size() == 1);
-  CHECK(consequence_calls == 1);
-  // The node's metrics count the delivery, the arrival and the answer.
+  // A second message on the same path, answered, shows that nothing of the
+  // first was still under way (a repeated delivery or answer would come
+  // before it): the first has still exactly one answer and one consequence.
+  auto r2 = send(bob, "inbox", 7);
+  REQUIRE(r2.ok);
+  REQUIRE(eventually([&] { return answers().size() >= 2; }));
+  CHECK(eventually([&] { return outbox().empty(); }));
+  auto all = answers();
+  CHECK(all.size() == 2);
+  CHECK(std::count_if(all.begin(), all.end(),
+                      [&](const json& x) { return x["msg"] == id; })
+        == 1);
+  CHECK(consequence_calls == 2);
+  CHECK(bob_counter()["count"] == 2);
+  // The node's metrics count the deliveries, the arrivals and the answers.
   actors::prometheus_text m;
   n->write_metrics(m);
-  CHECK(m.text().find("mantissa_interstore_deliveries_total{result=\"ok\"} 1\n")
+  CHECK(m.text().find("mantissa_interstore_deliveries_total{result=\"ok\"} 2\n")
         != std::string::npos);
-  CHECK(m.text().find("mantissa_interstore_received_total 1\n")
+  CHECK(m.text().find("mantissa_interstore_received_total 2\n")
         != std::string::npos);
-  CHECK(m.text().find("mantissa_interstore_answers_total{result=\"ok\"} 1\n")
+  CHECK(m.text().find("mantissa_interstore_answers_total{result=\"ok\"} 2\n")
         != std::string::npos);
   CHECK(m.text().find("mantissa_interstore_deliveries_total{result=\"retry\"} 0\n")
         != std::string::npos);
@@ -396,7 +422,7 @@ TEST_CASE_METHOD(fixture,
 
 TEST_CASE_METHOD(fixture,
                  "a delivery repeated is processed once and answered the "
-                 "same; a caller may not claim another sender",
+                 "same, and a caller may not claim another sender",
                  "[actors][messaging]") {
   start_with_stores();
   caf::scoped_actor self{n->system()};
@@ -496,7 +522,8 @@ TEST_CASE_METHOD(fixture,
   start_with_stores();
   receiver_delay_ms = 600;
   REQUIRE(send(bob, "inbox", 6).ok);
-  std::this_thread::sleep_for(200ms); // bob is in the middle of it
+  // bob is in the middle of it (its handler runs for 600 ms).
+  REQUIRE(eventually([&] { return receiver_started.load() >= 1; }));
   n->stop();
   receiver_delay_ms = 0;
   n.reset();
@@ -611,7 +638,10 @@ TEST_CASE_METHOD(fixture,
   }
   start();
   REQUIRE(send(bob, "inbox", 3).ok);
-  std::this_thread::sleep_for(600ms); // several attempts (50 ms .. 400 ms)
+  // Several attempts failed (the metrics count each as a retry).
+  REQUIRE(eventually([&] {
+    return metric("mantissa_interstore_deliveries_total{result=\"retry\"}") >= 2;
+  }));
   CHECK(answers().empty());
   auto pending = outbox();
   REQUIRE(pending.size() == 1);
@@ -624,7 +654,7 @@ TEST_CASE_METHOD(fixture,
 }
 
 TEST_CASE_METHOD(fixture,
-                 "payloads over 1 MiB are refused; large messages go in "
+                 "payloads over 1 MiB are refused, large messages go in "
                  "several deliveries",
                  "[actors][messaging]") {
   delivery_bytes = 256 * 1024;

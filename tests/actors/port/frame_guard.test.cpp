@@ -259,7 +259,7 @@ TEST_CASE("monitor and down messages speak only of the peer's own actors",
   }
 }
 
-TEST_CASE("heartbeats carry nothing; unknown operations end the connection",
+TEST_CASE("heartbeats carry nothing, unknown operations end the connection",
           "[port][guard]") {
   fixture f;
   auto g = f.open();
