@@ -4,10 +4,17 @@ the output they show. The rules are written down in docs/runnable-docs.md.
 
     run_docs.py --mantissa PATH/TO/mantissa [--example-offering DIR]
                 [--example-actor DIR] FILE.md
+    run_docs.py --scan FILE.md...
 
 Exit status: 0 when every command succeeded and printed what the file shows,
-1 on the first failure (naming the file, the block and the line), 77 when
-the file needs an example that is not built (CTest's SKIP_RETURN_CODE).
+1 on the first failure (naming the file, the block and the line), also when
+the file has no runnable block (it should have no test) or needs a worked
+example that is not built.
+
+--scan prints, for each file, a line "FILE<TAB>BLOCKS<TAB>EXAMPLES": the
+number of runnable blocks and the examples they use (offering, actor,
+comma-separated; "-" for none). tests/CMakeLists.txt adds a test only for a
+file with blocks, and makes it wait for the examples it uses.
 
 Everything happens in a fresh temporary directory laid out like a checkout
 (build/cli/mantissa is the program under test, and `mantissa` is on PATH),
@@ -36,6 +43,11 @@ SHELLS = {"sh", "bash", "shell", "console"}
 START = re.compile(r"^\s*(\"?\$M\"?|\"?\$\{M\}\"?|mantissa|\S*/mantissa)\s+start(\s|$)")
 # Ports the test replaces by free ones (loopback only).
 PORT = re.compile(r"(?<![\w.])((?:127\.0\.0\.1|localhost):|--port\s+)(\d{2,5})\b")
+# A fixed port on an address the test does not move: it could be taken.
+FIXED_PORT = re.compile(r"(?<![\w.])(0\.0\.0\.0|\[::1?\]|::):([1-9]\d{0,4})\b")
+# What makes a node's HTTP port explicit, so that the test can move it.
+HTTP_OPTION = re.compile(r"\s--http(\s|=)")
+HTTP_PORT_ADDED = re.compile(r"\sport\s+add\s+http\s")
 COMMAND_TIMEOUT = 60
 READY_TIMEOUT = 60
 STOP_TIMEOUT = 10
@@ -102,9 +114,10 @@ def split_block(path, first_line, lines):
     return steps
 
 
-def parse(path, text):
+def parse(path, text, split=True):
     """The runnable blocks of a file, and the lines of shell blocks that are
-    not marked runnable."""
+    not marked runnable. Without `split`, each block is one step holding
+    its whole text (enough to count blocks and see what they use)."""
     blocks, unmarked = [], []
     lines = text.split("\n")
     i, options = 0, None
@@ -130,7 +143,8 @@ def parse(path, text):
                 body.append(lines[j])
                 j += 1
             if options is not None:
-                steps = split_block(path, i + 2, body)
+                steps = (split_block(path, i + 2, body) if split
+                         else [Step(i + 2, "\n".join(body))])
                 blocks.append(Block(len(blocks) + 1, i + 1, options, steps))
             elif lang in SHELLS:
                 unmarked.append(i + 1)
@@ -141,6 +155,29 @@ def parse(path, text):
             options = None
         i += 1
     return blocks, unmarked
+
+
+def check_ports(path, blocks):
+    """Fails on a port the test could not move to a free one: a node
+    started on the default HTTP port (127.0.0.1:8080, not in the text), or
+    a fixed port on an address other than 127.0.0.1 or localhost. Either
+    would make the file fail whenever something else holds that port (the
+    reader's own node from `bash scripts/run`, say)."""
+    http_added = False
+    for b in blocks:
+        for s in b.steps:
+            where = f"{path}, block {b.number} (line {b.line}), line {s.line}"
+            m = FIXED_PORT.search(s.text)
+            if m:
+                raise Failure(f"{where}: {m.group(0)} is a fixed port on an address the test "
+                              "does not move to a free port; use 127.0.0.1 (docs/runnable-docs.md)")
+            if START.match(s.text) and not HTTP_OPTION.search(" " + s.text) and not http_added:
+                raise Failure(f"{where}: this `mantissa start` serves HTTP on the default "
+                              "127.0.0.1:8080, which the text does not show and the test cannot "
+                              "move to a free port; name it (--http 127.0.0.1:8080) or add an http "
+                              "port before (mantissa port add http 127.0.0.1:8080)")
+            if HTTP_PORT_ADDED.search(" " + s.text):
+                http_added = True
 
 
 def pattern(expected):
@@ -431,7 +468,32 @@ class Runner:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def examples_used(blocks):
+    """The example directories (keys of EXAMPLES) the blocks' commands use."""
+    text = "\n".join(s.text for b in blocks for s in b.steps)
+    return [d for d in EXAMPLES if re.search(r"(?<![\w.-])" + re.escape(d) + "/", text)]
+
+
+def scan(files):
+    """For tests/CMakeLists.txt: each file's runnable blocks and examples.
+    A file whose markers do not parse counts as having blocks, so that its
+    test runs and names the problem."""
+    for f in files:
+        with open(f) as fh:
+            text = fh.read()
+        try:
+            blocks, _ = parse(f, text, split=False)
+        except Failure:
+            print(f"{f}\t1\t-")
+            continue
+        used = [EXAMPLES[d].split("_", 1)[1] for d in examples_used(blocks)]
+        print(f"{f}\t{len(blocks)}\t{','.join(used) or '-'}")
+    return 0
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--scan":
+        return scan(sys.argv[2:])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mantissa", required=True)
     ap.add_argument("--example-offering", dest="example_offering")
@@ -447,14 +509,15 @@ def main():
     try:
         blocks, unmarked = parse(name, text)
         if not blocks:
-            print(f"{name}: no runnable blocks")
-            return 0
-        runnable_text = "\n".join(s.text for b in blocks for s in b.steps)
-        for d, option in EXAMPLES.items():
-            target = getattr(args, option)
-            if d + "/" in runnable_text and not (target and os.path.isdir(target)):
-                print(f"{name}: SKIPPED: needs the example built into {target} (scripts/test builds it)")
-                return 77
+            raise Failure(f"{name}: no runnable blocks, so nothing to check; a file "
+                          "without them gets no docs test (tests/CMakeLists.txt)")
+        check_ports(name, blocks)
+        for d in examples_used(blocks):
+            target = getattr(args, EXAMPLES[d])
+            if not (target and os.path.isdir(target)):
+                raise Failure(f"{name}: needs the worked example {d}/, built into {target} "
+                              "by the CTest fixture \"examples: …\" (tests/CMakeLists.txt), "
+                              "which did not run or failed")
         runner = Runner(args, name, blocks)
         runner.run()
     except Failure as f:
