@@ -34,6 +34,7 @@
 #include "actors/node.hpp"
 #include "store/messaging.hpp"
 #include "store/store.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa;
@@ -321,10 +322,7 @@ TEST_CASE("reliable messages survive kill -9 of the node at random points: "
   // equal slices of 0 .. 1.75 total (the last quarter of the answers is
   // left alone: progress comes in steps, and a kill must come before
   // "done"). The seed is printed; set MANTISSA_SEED to replay a run.
-  const auto seed = static_cast<std::uint32_t>(
-    env_or("MANTISSA_SEED", static_cast<std::int64_t>(std::random_device{}())));
-  std::cout << "messaging_fault: seed " << seed << " (MANTISSA_SEED)"
-            << std::endl;
+  const auto seed = test::test_seed("messaging_fault");
   INFO("seed " << seed << " (MANTISSA_SEED replays it)");
   std::mt19937 rng{seed};
   const auto work = total * 7 / 4;

@@ -27,6 +27,7 @@
 
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
+#include "tests/support/seed.hpp"
 #include "tests/support/smtp_client.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -118,11 +119,6 @@ std::string from_base64(const std::string& in) {
 std::string no_cr(std::string text) {
   text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
   return text;
-}
-
-std::int64_t env_or(const char* name, std::int64_t fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoll(v) : fallback;
 }
 
 } // namespace
@@ -309,9 +305,7 @@ TEST_CASE("a failed WAL sync gives a 4xx, never 250, and the retry is stored onc
 TEST_CASE("kill -9 in a storm of 8 connections, all in the middle of DATA: "
           "every 250 is stored once, nothing partial",
           "[integration][smtp][durability]") {
-  const auto seed = static_cast<std::uint32_t>(
-    env_or("MANTISSA_SEED", static_cast<std::int64_t>(std::random_device{}())));
-  std::cout << "smtp storm: seed " << seed << " (MANTISSA_SEED)" << std::endl;
+  const auto seed = mantissa::test::test_seed("smtp storm");
   INFO("seed " << seed << " (MANTISSA_SEED replays it)");
   std::mt19937 rng{seed};
   const std::vector<std::string> users{"alice", "bob", "carol", "dave"};
