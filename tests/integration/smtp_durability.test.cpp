@@ -58,6 +58,13 @@ std::uint16_t port_after(child& node, const std::string& needle) {
 
 /// A data directory with the mail offering and `users` (password
 /// "USER password" each, USER the local part).
+/// The command line of `mantissa start` on `data` with HTTP and SMTP on
+/// free ports of 127.0.0.1.
+std::vector<std::string> mail_node(const std::string& data) {
+  return {MANTISSA_BINARY, "start", "--data", data, "--http", "127.0.0.1:0",
+          "--smtp", "127.0.0.1:0", "--no-demo"};
+}
+
 std::string mail_site(temp_dir& dir, const std::vector<std::string>& users) {
   auto data = (dir / "data").string();
   cli({"init", "--data", data, "--domain", "example.com"});
@@ -135,8 +142,7 @@ TEST_CASE("kill -9 right after 250 loses no acknowledged message",
 
   std::set<std::string> acked;
   {
-    child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
-                "127.0.0.1:0", "--smtp", "127.0.0.1:0", "--no-demo"}};
+    child node{mail_node(data)};
     auto smtp_port = port_after(node, "serving smtp on");
     port_after(node, "serving http://");
     mantissa::test::smtp_connection c{smtp_port};
@@ -187,8 +193,7 @@ TEST_CASE("the 250 after the final dot waits for the WAL sync",
   temp_dir dir;
   auto data = mail_site(dir, {"alice"});
   constexpr auto delay = 400ms;
-  child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
-              "127.0.0.1:0", "--smtp", "127.0.0.1:0", "--no-demo"},
+  child node{mail_node(data),
              {"MANTISSA_FAILPOINTS=wal.sync_delay_ms=400:/alice.sqlite-wal"}};
   auto smtp_port = port_after(node, "serving smtp on");
   port_after(node, "serving http://");
@@ -228,8 +233,7 @@ TEST_CASE("a failed WAL sync gives a 4xx, never 250, and the retry is stored onc
            + "\r\n\r\nstored only when the disk says so\r\n";
   };
   {
-    child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
-                "127.0.0.1:0", "--smtp", "127.0.0.1:0", "--no-demo"},
+    child node{mail_node(data),
                {"MANTISSA_FAILPOINTS=wal.sync_fail=/alice.sqlite-wal"}};
     auto smtp_port = port_after(node, "serving smtp on");
     port_after(node, "serving http://");
@@ -263,8 +267,7 @@ TEST_CASE("a failed WAL sync gives a 4xx, never 250, and the retry is stored onc
   // Restarted with a working disk. The refused message may be there (its
   // frames reached the WAL, only their sync failed), at most once: the
   // delivery id makes the client's retry a duplicate, not a second copy.
-  child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
-              "127.0.0.1:0", "--smtp", "127.0.0.1:0", "--no-demo"}};
+  child node{mail_node(data)};
   auto smtp_port = port_after(node, "serving smtp on");
   auto http_port = port_after(node, "serving http://");
   auto count = [&](const json& items, const std::string& subject) {
@@ -333,8 +336,7 @@ TEST_CASE("kill -9 in a storm of 8 connections, all in the middle of DATA: "
   bool killed = false; // guarded by mx
 
   {
-    child node{{MANTISSA_BINARY, "start", "--data", data, "--http",
-                "127.0.0.1:0", "--smtp", "127.0.0.1:0", "--no-demo"}};
+    child node{mail_node(data)};
     auto smtp_port = port_after(node, "serving smtp on");
     port_after(node, "serving http://");
 
