@@ -74,6 +74,24 @@ std::string endpoint_of(const member& m) {
   return m.host + ":" + std::to_string(m.port);
 }
 
+/// Sends `msg` through `login`, showing the bytes shipped under `label`
+/// (nothing when `label` is empty) until the answer comes.
+auto call_with_meter(system_login& login, caf::message msg,
+                     const std::string& label) {
+  std::unique_ptr<progress_meter> meter;
+  if (!label.empty())
+    meter = std::make_unique<progress_meter>(label, "MiB");
+  auto r = call_with_progress(
+    login, std::move(msg),
+    [m = meter.get()](std::uint64_t done, std::uint64_t total) {
+      if (m != nullptr)
+        m->update(done >> 20, (total + (1 << 20) - 1) >> 20, done);
+    });
+  if (meter && r.ok)
+    meter->finish();
+  return r;
+}
+
 /// Moves `address` from node `from` (reached at `endpoint`) to `to`,
 /// showing the bytes shipped. The node's answer goes to `out`.
 bool move_one(const connect_args& a, const std::string& endpoint,
@@ -82,17 +100,9 @@ bool move_one(const connect_args& a, const std::string& endpoint,
   system_login login;
   if (!login.open(endpoint, a.key_file(), a.tls, err))
     return false;
-  std::unique_ptr<progress_meter> meter;
-  if (!quiet)
-    meter = std::make_unique<progress_meter>("move " + address, "MiB");
-  auto r = call_with_progress(
+  auto r = call_with_meter(
     login, caf::make_message(actors::move_atom::value, address, to),
-    [m = meter.get()](std::uint64_t done, std::uint64_t total) {
-      if (m != nullptr)
-        m->update(done >> 20, (total + (1 << 20) - 1) >> 20, done);
-    });
-  if (meter && r.ok)
-    meter->finish();
+    quiet ? std::string{} : "move " + address);
   if (!r.ok) {
     err = r.message;
     return false;
@@ -164,17 +174,9 @@ int run_replicate(const connect_args& a, const std::string& address,
     std::cerr << "mantissa store replicate: " << err << '\n';
     return 1;
   }
-  std::unique_ptr<progress_meter> meter;
-  if (!quiet)
-    meter = std::make_unique<progress_meter>("replica of " + address, "MiB");
-  auto r = call_with_progress(
+  auto r = call_with_meter(
     login, caf::make_message(actors::replicate_atom::value, address, node),
-    [m = meter.get()](std::uint64_t done, std::uint64_t total) {
-      if (m != nullptr)
-        m->update(done >> 20, (total + (1 << 20) - 1) >> 20, done);
-    });
-  if (meter && r.ok)
-    meter->finish();
+    quiet ? std::string{} : "replica of " + address);
   if (!r.ok) {
     std::cerr << "mantissa store replicate: " << r.message << '\n';
     return 1;

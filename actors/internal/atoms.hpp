@@ -64,6 +64,26 @@ constexpr replstart_atom replstart_atom_v = replstart_atom{};
 using resync_atom = caf::atom_constant<caf::atom("resync")>;
 constexpr resync_atom resync_atom_v = resync_atom{};
 constexpr relay_atom relay_atom_v = relay_atom{};
+// The cluster actor's commands (actors/internal/cluster/commands.hpp), one
+// atom each, sent by this node's own actors; the typed interface there
+// names their arguments and answers.
+using cping_atom = caf::atom_constant<caf::atom("cping")>;
+using cstatus_atom = caf::atom_constant<caf::atom("cstatus")>;
+using locate_atom = caf::atom_constant<caf::atom("locate")>;
+using fanpart_atom = caf::atom_constant<caf::atom("fanpart")>;
+using fanat_atom = caf::atom_constant<caf::atom("fanout_at")>;
+using whereis_atom = caf::atom_constant<caf::atom("whereis")>;
+using cmove_atom = caf::atom_constant<caf::atom("cmove")>;
+using movedhere_atom = caf::atom_constant<caf::atom("moved_here")>;
+using mvcommit_atom = caf::atom_constant<caf::atom("mvcommit")>;
+using replset_atom = caf::atom_constant<caf::atom("replset")>;
+using repldrop_atom = caf::atom_constant<caf::atom("repldrop")>;
+using promote_atom = caf::atom_constant<caf::atom("promote")>;
+using failover_atom = caf::atom_constant<caf::atom("failover")>;
+using revoke_atom = caf::atom_constant<caf::atom("revoke")>;
+using adduser_atom = caf::atom_constant<caf::atom("adduser")>;
+using join_atom = caf::atom_constant<caf::atom("join")>;
+using beat_atom = caf::atom_constant<caf::atom("beat")>;
 using ok_atom = caf::ok_atom;
 constexpr ok_atom ok_atom_v = ok_atom{};
 

@@ -16,6 +16,7 @@
 #include "actors/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_request.hpp"
+#include "actors/internal/cluster/commands.hpp"
 #include "actors/internal/move.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor.hpp"
@@ -258,11 +259,8 @@ class manager {
     if (q.size() > 1)
       return;
     self_
-      ->request(st.cluster, caf::timespan{st.rt->request_timeout},
-                cluster_atom::value,
-                std::string{"whereis"},
-                std::string{"{\"address\":"} + nlohmann::json(address).dump()
-                  + "}")
+      ->request(commands_of(st.cluster), caf::timespan{st.rt->request_timeout},
+                whereis_atom::value, address)
       .then(
         [this, address, path](std::string& body) {
           auto j = nlohmann::json::parse(body, nullptr, false);
@@ -340,6 +338,87 @@ class manager {
     mantissa::log::info("manager", line, {{"store", address}});
   }
 
+  /// The file of `address` (canonicalized in place), or nothing once `rp`
+  /// is answered with why there is none.
+  std::optional<std::filesystem::path>
+  resolve_or_fail(std::string& address, caf::response_promise& rp) {
+    auto path = resolve(*self_->state.rt, address);
+    if (!path) {
+      rp.deliver(path.error());
+      return std::nullopt;
+    }
+    return std::move(*path);
+  }
+
+  /// (store_atom, address): the store's actor, activated if needed; a
+  /// copy with a move or epoch marker waits for the directory's word.
+  caf::response_promise on_store(std::string& address) {
+    auto rp = self_->make_response_promise();
+    auto path = resolve_or_fail(address, rp);
+    if (!path)
+      return rp;
+    auto& st = self_->state;
+    if (st.stores.count(address) == 0) {
+      std::error_code ec;
+      if (!std::filesystem::exists(*path, ec)) {
+        rp.deliver(no_store_error(address));
+        return rp;
+      }
+      if (address != site_address
+          && (std::filesystem::exists(moving_in_marker(*path), ec)
+              || std::filesystem::exists(moving_out_marker(*path), ec)
+              || std::filesystem::exists(epoch_marker(*path), ec))) {
+        resolve_marked(address, *path, rp);
+        return rp;
+      }
+    }
+    lookup(address, *path, rp);
+    return rp;
+  }
+
+  /// (create_atom, address): like on_store, creating the file first.
+  caf::response_promise on_create(std::string& address) {
+    auto rp = self_->make_response_promise();
+    auto path = resolve_or_fail(address, rp);
+    if (!path)
+      return rp;
+    auto& st = self_->state;
+    std::error_code ec;
+    if (st.stores.count(address) == 0 && !std::filesystem::exists(*path, ec)) {
+      std::filesystem::create_directories(path->parent_path(), ec);
+      store::store_options opts;
+      opts.synchronous = st.rt->synchronous;
+      auto s = store::store::open(*path, *st.rt->types, opts);
+      if (!s) {
+        rp.deliver(make_error(s.error_value()));
+        return rp;
+      }
+    }
+    lookup(address, *path, rp);
+    return rp;
+  }
+
+  /// The answer to (stats_atom): the node's counters as JSON.
+  std::string stats_json() const {
+    auto& st = self_->state;
+    auto& c = st.rt->stats;
+    nlohmann::json j{
+      {"open_stores", st.stores.size() - st.closing},
+      {"closing_stores", st.closing},
+      {"waiting_lookups", st.waiting.size()},
+      {"activations", c.activations.load()},
+      {"passivations", c.passivations.load()},
+      {"commits", c.commits.load()},
+      {"committed_writes", c.committed_writes.load()},
+      {"max_batch", c.max_batch.load()},
+      {"moves_running", c.moves_running.load()},
+      {"snapshots_running", c.snapshots_running.load()},
+      {"outbox_depth", c.outbox_depth.load()},
+      {"replication_pending", c.replication_pending.load()},
+    };
+    return j.dump();
+  }
+
   caf::behavior make() {
     self_->set_down_handler([this](caf::down_msg& msg) {
       // A store actor that died without passivating (a crash): forget it.
@@ -352,55 +431,13 @@ class manager {
     return {
       [this](idle_atom) { sweep(); },
       [this](store_atom, std::string& address) -> caf::response_promise {
-        auto rp = self_->make_response_promise();
-        auto path = resolve(*self_->state.rt, address);
-        if (!path) {
-          rp.deliver(path.error());
-          return rp;
-        }
-        auto& st = self_->state;
-        if (st.stores.count(address) == 0) {
-          std::error_code ec;
-          if (!std::filesystem::exists(*path, ec)) {
-            rp.deliver(no_store_error(address));
-            return rp;
-          }
-          if (address != site_address
-              && (std::filesystem::exists(moving_in_marker(*path), ec)
-                  || std::filesystem::exists(moving_out_marker(*path), ec)
-                  || std::filesystem::exists(epoch_marker(*path), ec))) {
-            resolve_marked(address, *path, rp);
-            return rp;
-          }
-        }
-        lookup(address, *path, rp);
-        return rp;
+        return on_store(address);
       },
       [this](cluster_atom, caf::actor& cluster) {
         self_->state.cluster = std::move(cluster);
       },
       [this](create_atom, std::string& address) -> caf::response_promise {
-        auto rp = self_->make_response_promise();
-        auto path = resolve(*self_->state.rt, address);
-        if (!path) {
-          rp.deliver(path.error());
-          return rp;
-        }
-        auto& st = self_->state;
-        std::error_code ec;
-        if (st.stores.count(address) == 0
-            && !std::filesystem::exists(*path, ec)) {
-          std::filesystem::create_directories(path->parent_path(), ec);
-          store::store_options opts;
-          opts.synchronous = st.rt->synchronous;
-          auto s = store::store::open(*path, *st.rt->types, opts);
-          if (!s) {
-            rp.deliver(make_error(s.error_value()));
-            return rp;
-          }
-        }
-        lookup(address, *path, rp);
-        return rp;
+        return on_create(address);
       },
       [this](passivated_atom, const std::string& address) {
         closed(address, caf::actor_cast<caf::actor_addr>(self_->current_sender()));
@@ -423,25 +460,7 @@ class manager {
           return make_error(r.code, std::move(r.message));
         return std::move(r.body);
       },
-      [this](stats_atom) -> std::string {
-        auto& st = self_->state;
-        auto& c = st.rt->stats;
-        nlohmann::json j{
-          {"open_stores", st.stores.size() - st.closing},
-          {"closing_stores", st.closing},
-          {"waiting_lookups", st.waiting.size()},
-          {"activations", c.activations.load()},
-          {"passivations", c.passivations.load()},
-          {"commits", c.commits.load()},
-          {"committed_writes", c.committed_writes.load()},
-          {"max_batch", c.max_batch.load()},
-          {"moves_running", c.moves_running.load()},
-          {"snapshots_running", c.snapshots_running.load()},
-          {"outbox_depth", c.outbox_depth.load()},
-          {"replication_pending", c.replication_pending.load()},
-        };
-        return j.dump();
-      },
+      [this](stats_atom) -> std::string { return stats_json(); },
     };
   }
 
