@@ -76,7 +76,9 @@ struct listener_options {
 /// runs for every accepted socket, as the count did). The TLS handshakes
 /// are not shared: HTTPS shakes hands when the connection starts, SMTP on
 /// STARTTLS in the middle of a session, with their own timeouts and log
-/// lines, so each stays in its connection.
+/// lines, so each stays in its connection. So does the linger after the
+/// last answer (reading and dropping what the client still sends): HTTPS
+/// ends with close_notify, SMTP after STARTTLS drops the bytes undecrypted.
 ///
 /// Thread rule: `start`, `stop` and `port` are called by the owner from one
 /// thread; `stopping`, `connections`, `forget` and `connection_closed` from
