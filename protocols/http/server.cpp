@@ -43,13 +43,11 @@ using wire::log_error;
 using wire::message;
 using wire::to_message;
 
-
 /// How long a connection that is being closed after a final response keeps
 /// reading (and discarding) what the client still sends. Closing a socket with
 /// unread input makes the kernel send a reset, which can destroy the response
 /// (e.g. a 413) before the client reads it.
 constexpr std::chrono::milliseconds linger_timeout{1'000};
-
 
 /// Everything the listener and the sessions share. Sessions keep a
 /// reference; the listener (with the io_context) is the last member, so no
@@ -57,11 +55,14 @@ constexpr std::chrono::milliseconds linger_timeout{1'000};
 struct core {
   core(server_options o, handler h);
 
+  /// The session for an accepted socket: over TLS when `opts.tls` is set.
+  std::shared_ptr<protocols::internal::connection>
+  make_connection(tcp::socket socket, std::uint64_t id);
+
   server_options opts;
   handler on_request;
   listener listening;
 };
-
 
 /// One connection. All members are used only on the session's strand (the
 /// socket's executor), except `strand_`, `id_` and `impl_`, which are
@@ -653,19 +654,20 @@ class session : public protocols::internal::connection,
 core::core(server_options o, handler h)
   : opts(std::move(o)), on_request(std::move(h)),
     listening({opts.host, opts.port, opts.threads, opts.max_connections,
-         opts.shutdown_grace},
-        log_error,
-        [this](tcp::socket socket, std::uint64_t id)
-          -> std::shared_ptr<protocols::internal::connection> {
-          if (opts.tls)
-            return std::make_shared<session<net::ssl::stream<tcp::socket>>>(
-              net::ssl::stream<tcp::socket>(std::move(socket), *opts.tls),
-              *this, id);
-          return std::make_shared<session<tcp::socket>>(std::move(socket),
-                                                        *this, id);
-        }) {
+               opts.shutdown_grace},
+              log_error, [this](tcp::socket socket, std::uint64_t id) {
+                return make_connection(std::move(socket), id);
+              }) {
   if (opts.max_pipelined == 0)
     opts.max_pipelined = 1;
+}
+
+std::shared_ptr<protocols::internal::connection>
+core::make_connection(tcp::socket socket, std::uint64_t id) {
+  if (opts.tls)
+    return std::make_shared<session<net::ssl::stream<tcp::socket>>>(
+      net::ssl::stream<tcp::socket>(std::move(socket), *opts.tls), *this, id);
+  return std::make_shared<session<tcp::socket>>(std::move(socket), *this, id);
 }
 
 } // namespace
