@@ -204,6 +204,24 @@ response json_response(int status, std::string body) {
 
 // One escaping rule for the whole process: offerings' HTML views use the
 // same function (offerings/offering.hpp).
+const char* content_type_for_extension(std::string_view ext) {
+  if (iequals(ext, "html") || iequals(ext, "htm"))
+    return "text/html; charset=utf-8";
+  if (iequals(ext, "css"))
+    return "text/css; charset=utf-8";
+  if (iequals(ext, "js") || iequals(ext, "mjs"))
+    return "text/javascript; charset=utf-8";
+  if (iequals(ext, "json"))
+    return "application/json";
+  if (iequals(ext, "png"))
+    return "image/png";
+  if (iequals(ext, "svg"))
+    return "image/svg+xml";
+  if (iequals(ext, "txt"))
+    return "text/plain; charset=utf-8";
+  return "application/octet-stream";
+}
+
 std::string html_escape(std::string_view text) {
   return offerings::html_escape(text);
 }

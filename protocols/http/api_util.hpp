@@ -84,6 +84,12 @@ inline constexpr int retry_after_seconds = 2;
 /// A JSON response with `status` and `body` (already JSON text).
 [[nodiscard]] response json_response(int status, std::string body);
 
+/// The Content-Type of a file by its extension (`ext`: without the dot,
+/// any case): HTML (`html`, `htm`), CSS, JavaScript (`js`, `mjs`), JSON,
+/// PNG, SVG and plain text; `application/octet-stream` for anything else.
+/// Served files (websharing.cpp) and the built-in pages (pages.cpp) alike.
+[[nodiscard]] const char* content_type_for_extension(std::string_view ext);
+
 /// Escapes text for HTML element content and attribute values.
 [[nodiscard]] std::string html_escape(std::string_view text);
 

@@ -1,40 +1,33 @@
 #include "protocols/http/server.hpp"
 
-#include "log/log.hpp"
-
 #include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <condition_variable>
-#include <cstdio>
 #include <deque>
 #include <exception>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <string_view>
-#include <thread>
 #include <type_traits>
-#include <unordered_map>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-// Transport of the HTTP front end, modelled on Beast's advanced server: a
-// listener plus one session per connection. Everything a session does runs on
-// its own strand; only `server::impl`'s counters, registry and `gate` are
-// touched from several threads, and each of those says what guards it.
+#include "protocols/http/internal/wire.hpp"
+#include "protocols/internal/listener.hpp"
+
+// Transport of the HTTP front end, modelled on Beast's advanced server: the
+// shared listener (protocols/internal/listener.hpp) plus one session per
+// connection. Everything a session does runs on its own strand; only the
+// listener's counters, registry and gate are touched from several threads,
+// and the listener says what guards each.
 
 namespace mantissa::http {
 
@@ -44,9 +37,11 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = net::ip::tcp;
-using clock_type = std::chrono::steady_clock;
-
-using message = bhttp::response<bhttp::string_body>;
+using protocols::internal::listener;
+using wire::error_response;
+using wire::log_error;
+using wire::message;
+using wire::to_message;
 
 /// How long a connection that is being closed after a final response keeps
 /// reading (and discarding) what the client still sends. Closing a socket with
@@ -54,194 +49,19 @@ using message = bhttp::response<bhttp::string_body>;
 /// (e.g. a 413) before the client reads it.
 constexpr std::chrono::milliseconds linger_timeout{1'000};
 
-/// Pause before accepting again after an accept error such as EMFILE, so the
-/// listener does not spin.
-constexpr std::chrono::milliseconds accept_retry_delay{50};
-
-void log_error(std::string_view what) {
-  mantissa::log::warn("http", what);
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    auto x = static_cast<unsigned char>(a[i]);
-    auto y = static_cast<unsigned char>(b[i]);
-    if (std::tolower(x) != std::tolower(y))
-      return false;
-  }
-  return true;
-}
-
-void append_json_string(std::string& out, std::string_view s) {
-  out.push_back('"');
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  out.push_back('"');
-}
-
-/// `{"error":{"code":...,"message":...}}` with the given status.
-response error_response(int status, std::string_view code,
-                        std::string_view text) {
-  response r;
-  r.status = status;
-  r.body = "{\"error\":{\"code\":";
-  append_json_string(r.body, code);
-  r.body += ",\"message\":";
-  append_json_string(r.body, text);
-  r.body += "}}";
-  return r;
-}
-
-bool has_crlf(std::string_view s) noexcept {
-  return s.find_first_of("\r\n") != std::string_view::npos;
-}
-
-/// Headers the transport owns; a handler's values for them are ignored.
-bool is_managed_header(std::string_view name) noexcept {
-  return iequals(name, "Content-Length") || iequals(name, "Connection")
-         || iequals(name, "Transfer-Encoding");
-}
-
-/// Turns a handler's response into a wire message. Invalid statuses become a
-/// 500; header fields containing CR or LF are dropped (no header injection).
-/// `keep_alive` is applied later, when the write order is known.
-message to_message(response r, unsigned version, bool head) {
-  if (r.status < 200 || r.status > 599) {
-    log_error("handler returned invalid status " + std::to_string(r.status));
-    r = error_response(500, "internal", "invalid response status");
-  }
-  message msg;
-  msg.version(version);
-  msg.result(static_cast<unsigned>(r.status));
-  bool has_server = false;
-  for (auto& [name, value] : r.headers) {
-    if (name.empty() || has_crlf(name) || has_crlf(value)) {
-      log_error("dropped a response header containing CR/LF");
-      continue;
-    }
-    if (is_managed_header(name))
-      continue;
-    has_server = has_server || iequals(name, "Server");
-    msg.insert(name, value);
-  }
-  if (!has_server)
-    msg.set(bhttp::field::server, "mantissa");
-  // Every answer is what its Content-Type says (no sniffing a JSON answer
-  // into a page), and none may be framed by another site unless its
-  // handler said otherwise.
-  if (msg.find("X-Content-Type-Options") == msg.end())
-    msg.set("X-Content-Type-Options", "nosniff");
-  if (msg.find("X-Frame-Options") == msg.end()
-      && msg.find("Content-Security-Policy") == msg.end())
-    msg.set("X-Frame-Options", "DENY");
-  if (!r.content_type.empty() && !has_crlf(r.content_type))
-    msg.set(bhttp::field::content_type, r.content_type);
-  if (r.status == 204 || r.status == 304)
-    r.body.clear();
-  auto size = r.body.size();
-  msg.body() = std::move(r.body);
-  msg.prepare_payload();
-  if (head) {
-    msg.body().clear();
-    msg.content_length(size);
-  }
-  return msg;
-}
-
-/// Cleared by `server::stop` once the Asio threads are gone. A responder only
-/// posts to a session while holding `mutex` and seeing `open`, so nothing is
-/// posted to an io_context that is being destroyed.
-struct gate {
-  std::mutex mutex;
-  bool open = true; // guarded by mutex
-};
-
-} // namespace
-
-std::string_view request::header_value(std::string_view name) const {
-  for (auto& [key, value] : headers)
-    if (iequals(key, name))
-      return value;
-  return {};
-}
-
-namespace {
-
-/// What the server needs of every connection, whatever its stream.
-class session_base {
- public:
-  using executor_type = tcp::socket::executor_type;
-  virtual ~session_base() = default;
-  /// The session's strand; immutable, so any thread may read it.
-  [[nodiscard]] virtual const executor_type& executor() const noexcept = 0;
-  virtual void begin_shutdown() = 0;
-  virtual void hard_close() = 0;
-};
-
-/// Everything the listener and its sessions share. Sessions keep a reference;
-/// the io_context is a member, so no session outlives it.
+/// Everything the listener and the sessions share. Sessions keep a
+/// reference; the listener (with the io_context) is the last member, so no
+/// session outlives the rest.
 struct core {
-  core(server_options o, handler h)
-    : opts(std::move(o)), on_request(std::move(h)) {
-    if (opts.max_pipelined == 0)
-      opts.max_pipelined = 1;
-  }
+  core(server_options o, handler h);
 
-  void do_accept();
-  void on_accept(beast::error_code ec, tcp::socket socket);
-
-  /// Sessions still registered, as strong references. Taken under
-  /// `registry_mutex` and released by the caller outside it (a session's
-  /// destructor takes the same mutex).
-  std::vector<std::shared_ptr<session_base>> snapshot();
-
-  /// Called by a session when its socket closes.
-  void connection_closed();
+  /// The session for an accepted socket: over TLS when `opts.tls` is set.
+  std::shared_ptr<protocols::internal::connection>
+  make_connection(tcp::socket socket, std::uint64_t id);
 
   server_options opts;
   handler on_request;
-  std::shared_ptr<gate> gate_ = std::make_shared<gate>();
-
-  /// Set once by `stop`; sessions read it on their strands.
-  std::atomic<bool> stopping{false};
-
-  std::mutex registry_mutex;
-  std::unordered_map<std::uint64_t, std::weak_ptr<session_base>> registry;
-  std::uint64_t next_id = 0; // guarded by registry_mutex
-
-  std::mutex count_mutex;
-  std::condition_variable count_cv;
-  std::size_t open_connections = 0; // guarded by count_mutex
-
-  // Declared after the registry: sessions still owned by pending handlers are
-  // destroyed with the io_context and unregister themselves.
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  net::strand<net::io_context::executor_type> accept_strand{
-    net::make_strand(ioc)};
-  tcp::acceptor acceptor{accept_strand};
-  net::steady_timer accept_retry{accept_strand};
-  std::vector<std::thread> threads;
-  std::uint16_t bound_port = 0;
-  enum class state { idle, running, stopped } state_ = state::idle;
+  listener listening;
 };
 
 /// One connection. All members are used only on the session's strand (the
@@ -256,7 +76,7 @@ struct core {
 /// the TLS handshake comes first (under `handshake_timeout`), and a closing
 /// connection sends close_notify instead of discarding input.
 template <class Stream>
-class session : public session_base,
+class session : public protocols::internal::connection,
                 public std::enable_shared_from_this<session<Stream>> {
   static constexpr bool tls = !std::is_same_v<Stream, tcp::socket>;
 
@@ -267,8 +87,7 @@ class session : public session_base,
       write_timer_(strand_), linger_timer_(strand_) {}
 
   ~session() {
-    std::lock_guard<std::mutex> guard{impl_.registry_mutex};
-    impl_.registry.erase(id_);
+    impl_.listening.forget(id_);
   }
 
   session(const session&) = delete;
@@ -277,10 +96,16 @@ class session : public session_base,
   [[nodiscard]] const executor_type& executor() const noexcept override {
     return strand_;
   }
-  [[nodiscard]] std::uint64_t id() const noexcept { return id_; }
+  /// Runs on any thread; the work moves to the strand.
+  void start(bool rejected) override {
+    if (rejected)
+      start_rejected();
+    else
+      start_serving();
+  }
 
-  /// Starts serving. Runs on any thread; the work moves to the strand.
-  void start() {
+  /// Starts serving.
+  void start_serving() {
     net::post(strand_, [self = this->shared_from_this()] {
       if (!self->pin())
         return;
@@ -337,7 +162,7 @@ class session : public session_base,
     lowest().shutdown(tcp::socket::shutdown_both, ec);
     lowest().close(ec);
     queue_.clear();
-    impl_.connection_closed();
+    impl_.listening.connection_closed();
     self_.reset();
   }
 
@@ -375,7 +200,7 @@ class session : public session_base,
     if (state_ != conn_state::open)
       return false;
     self_ = this->shared_from_this();
-    if (impl_.stopping.load()) {
+    if (impl_.listening.stopping()) {
       hard_close();
       return false;
     }
@@ -512,7 +337,7 @@ class session : public session_base,
     if (!keep_alive)
       stop_reading_ = true;
 
-    if (impl_.stopping.load()) {
+    if (impl_.listening.stopping()) {
       stop_reading_ = true;
       push_ready(
         error_response(503, "service_unavailable", "server is shutting down"),
@@ -616,11 +441,11 @@ class session : public session_base,
   /// once; if the last copy is destroyed unused, the client gets a 500.
   struct completion {
     std::weak_ptr<session> target;
-    std::shared_ptr<gate> gate_;
+    std::shared_ptr<protocols::internal::gate> gate_;
     std::uint64_t seq;
     std::atomic<bool> done{false};
 
-    completion(std::weak_ptr<session> t, std::shared_ptr<gate> g,
+    completion(std::weak_ptr<session> t, std::shared_ptr<protocols::internal::gate> g,
                std::uint64_t s)
       : target(std::move(t)), gate_(std::move(g)), seq(s) {}
 
@@ -657,7 +482,7 @@ class session : public session_base,
 
   void invoke_handler(request r, std::uint64_t seq) {
     auto state
-      = std::make_shared<completion>(this->weak_from_this(), impl_.gate_, seq);
+      = std::make_shared<completion>(this->weak_from_this(), impl_.listening.exit_gate(), seq);
     responder respond
       = [state](response res) { state->complete(std::move(res)); };
     try {
@@ -688,7 +513,7 @@ class session : public session_base,
     auto& s = queue_.front();
     if (!s.keep_alive)
       return true;
-    bool draining = stop_reading_ || impl_.stopping.load();
+    bool draining = stop_reading_ || impl_.listening.stopping();
     return draining && queue_.size() == 1;
   }
 
@@ -730,7 +555,7 @@ class session : public session_base,
       start_linger();
       return;
     }
-    if (queue_.empty() && impl_.stopping.load()) {
+    if (queue_.empty() && impl_.listening.stopping()) {
       hard_close();
       return;
     }
@@ -802,7 +627,7 @@ class session : public session_base,
   const executor_type strand_;
   core& impl_;
   const std::uint64_t id_;
-  std::shared_ptr<session_base> self_;
+  std::shared_ptr<protocols::internal::connection> self_;
   std::string remote_address_;
 
   beast::flat_buffer buffer_;
@@ -826,76 +651,23 @@ class session : public session_base,
   char drain_buf_[4096];
 };
 
-// -- core ---------------------------------------------------------------------
-
-void core::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc),
-                        [this](beast::error_code ec, tcp::socket socket) {
-                          on_accept(ec, std::move(socket));
-                        });
+core::core(server_options o, handler h)
+  : opts(std::move(o)), on_request(std::move(h)),
+    listening({opts.host, opts.port, opts.threads, opts.max_connections,
+               opts.shutdown_grace},
+              log_error, [this](tcp::socket socket, std::uint64_t id) {
+                return make_connection(std::move(socket), id);
+              }) {
+  if (opts.max_pipelined == 0)
+    opts.max_pipelined = 1;
 }
 
-void core::on_accept(beast::error_code ec, tcp::socket socket) {
-  if (!acceptor.is_open() || ec == net::error::operation_aborted)
-    return;
-  if (ec) {
-    log_error("accept: " + ec.message());
-    accept_retry.expires_after(accept_retry_delay);
-    accept_retry.async_wait([this](beast::error_code wait_ec) {
-      if (!wait_ec && acceptor.is_open())
-        do_accept();
-    });
-    return;
-  }
-  // Beyond max_connections a connection is still accepted (so the client is
-  // not left in the backlog) but only gets a 503 and is closed; such
-  // connections count towards the limit while they are being answered.
-  bool reject;
-  {
-    std::lock_guard<std::mutex> guard{count_mutex};
-    reject = open_connections >= opts.max_connections;
-    ++open_connections;
-  }
-  auto run = [&](auto s) {
-    {
-      std::lock_guard<std::mutex> guard{registry_mutex};
-      registry.emplace(s->id(), s);
-    }
-    if (reject)
-      s->start_rejected();
-    else
-      s->start();
-  };
-  std::uint64_t id;
-  {
-    std::lock_guard<std::mutex> guard{registry_mutex};
-    id = next_id++;
-  }
+std::shared_ptr<protocols::internal::connection>
+core::make_connection(tcp::socket socket, std::uint64_t id) {
   if (opts.tls)
-    run(std::make_shared<session<net::ssl::stream<tcp::socket>>>(
-      net::ssl::stream<tcp::socket>(std::move(socket), *opts.tls), *this,
-      id));
-  else
-    run(std::make_shared<session<tcp::socket>>(std::move(socket), *this, id));
-  do_accept();
-}
-
-std::vector<std::shared_ptr<session_base>> core::snapshot() {
-  std::vector<std::shared_ptr<session_base>> result;
-  std::lock_guard<std::mutex> guard{registry_mutex};
-  result.reserve(registry.size());
-  for (auto& [id, weak] : registry)
-    if (auto s = weak.lock())
-      result.push_back(std::move(s));
-  return result;
-}
-
-void core::connection_closed() {
-  {
-    std::lock_guard<std::mutex> guard{count_mutex};
-    --open_connections;
-  }
-  count_cv.notify_all();
+    return std::make_shared<session<net::ssl::stream<tcp::socket>>>(
+      net::ssl::stream<tcp::socket>(std::move(socket), *opts.tls), *this, id);
+  return std::make_shared<session<tcp::socket>>(std::move(socket), *this, id);
 }
 
 } // namespace
@@ -914,106 +686,15 @@ server::~server() {
 }
 
 bool server::start(std::string& err) {
-  auto& d = *impl_;
-  auto where = d.opts.host + ":" + std::to_string(d.opts.port) + ": ";
-  if (d.state_ != core::state::idle) {
-    err = where + "server was already started";
-    return false;
-  }
-  beast::error_code ec;
-  tcp::resolver resolver{d.ioc};
-  auto results = resolver.resolve(
-    d.opts.host, std::to_string(d.opts.port),
-    tcp::resolver::numeric_service | tcp::resolver::passive, ec);
-  if (ec || results.empty()) {
-    err = where + (ec ? ec.message() : std::string("no address"));
-    return false;
-  }
-  auto endpoint = results.begin()->endpoint();
-  auto fail = [&] {
-    err = where + ec.message();
-    beast::error_code ignored;
-    d.acceptor.close(ignored);
-    return false;
-  };
-  if (d.acceptor.open(endpoint.protocol(), ec); ec)
-    return fail();
-  if (d.acceptor.set_option(net::socket_base::reuse_address(true), ec); ec)
-    return fail();
-  if (d.acceptor.bind(endpoint, ec); ec)
-    return fail();
-  if (d.acceptor.listen(net::socket_base::max_listen_connections, ec); ec)
-    return fail();
-  d.bound_port = d.acceptor.local_endpoint(ec).port();
-  if (ec)
-    return fail();
-
-  d.state_ = core::state::running;
-  d.work.emplace(d.ioc.get_executor());
-  net::post(d.accept_strand, [&d] { d.do_accept(); });
-  auto n = std::max(1u, d.opts.threads);
-  d.threads.reserve(n);
-  for (unsigned i = 0; i < n; ++i)
-    d.threads.emplace_back([&d] {
-      for (;;) {
-        try {
-          d.ioc.run();
-          return;
-        } catch (const std::exception& e) {
-          log_error(std::string("uncaught exception in I/O thread: ")
-                    + e.what());
-        } catch (...) {
-          log_error("uncaught exception in I/O thread");
-        }
-      }
-    });
-  return true;
+  return impl_->listening.start(err);
 }
 
 std::uint16_t server::port() const noexcept {
-  return impl_->bound_port;
+  return impl_->listening.port();
 }
 
 void server::stop() {
-  auto& d = *impl_;
-  if (d.state_ != core::state::running) {
-    d.state_ = core::state::stopped;
-    return;
-  }
-  d.state_ = core::state::stopped;
-  d.stopping.store(true);
-
-  net::post(d.accept_strand, [&d] {
-    beast::error_code ignored;
-    d.acceptor.close(ignored);
-    d.accept_retry.cancel();
-  });
-  for (auto& s : d.snapshot()) {
-    auto& ex = s->executor();
-    net::post(ex, [s] { s->begin_shutdown(); });
-  }
-
-  {
-    std::unique_lock<std::mutex> lock{d.count_mutex};
-    d.count_cv.wait_for(lock, d.opts.shutdown_grace,
-                        [&d] { return d.open_connections == 0; });
-  }
-
-  // Grace is over: whatever is still open is cut off.
-  d.work.reset();
-  d.ioc.stop();
-  for (auto& t : d.threads)
-    t.join();
-  d.threads.clear();
-  {
-    std::lock_guard<std::mutex> guard{d.gate_->mutex};
-    d.gate_->open = false;
-  }
-  beast::error_code ignored;
-  d.acceptor.close(ignored);
-  // The Asio threads are gone, so strand-only members may be touched here.
-  for (auto& s : d.snapshot())
-    s->hard_close();
+  impl_->listening.stop();
 }
 
 } // namespace mantissa::http

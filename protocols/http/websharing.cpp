@@ -364,22 +364,9 @@ std::pair<std::string, std::string> host_form(const api_context& ctx,
 // -- static files ------------------------------------------------------------
 
 std::string content_type_for(const fs::path& file) {
-  auto ext = lower(file.extension().string());
-  if (ext == ".html" || ext == ".htm")
-    return "text/html; charset=utf-8";
-  if (ext == ".css")
-    return "text/css; charset=utf-8";
-  if (ext == ".js" || ext == ".mjs")
-    return "text/javascript; charset=utf-8";
-  if (ext == ".json")
-    return "application/json";
-  if (ext == ".png")
-    return "image/png";
-  if (ext == ".svg")
-    return "image/svg+xml";
-  if (ext == ".txt")
-    return "text/plain; charset=utf-8";
-  return "application/octet-stream";
+  auto ext = file.extension().string(); // "" or ".html"
+  return content_type_for_extension(std::string_view{ext}.substr(
+    ext.empty() ? 0 : 1));
 }
 
 /// True when `p` is `root` or below it (both canonical).

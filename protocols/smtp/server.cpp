@@ -2,33 +2,26 @@
 
 #include "log/log.hpp"
 
-#include <algorithm>
 #include <array>
 #include <atomic>
-#include <condition_variable>
-#include <cstdio>
 #include <exception>
 #include <mutex>
-#include <optional>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 
 #include "actors/metrics.hpp"
+#include "protocols/internal/listener.hpp"
 
-// Transport of the SMTP front end: a listener plus one connection per
-// client, everything a connection does on its own strand. The protocol
-// itself is `session` (pure); a connection only moves bytes, runs timers
-// and hands the session's requests to the backend.
+// Transport of the SMTP front end: the shared listener
+// (protocols/internal/listener.hpp) plus one connection per client,
+// everything a connection does on its own strand. The protocol itself is
+// `session` (pure); a connection only moves bytes, runs timers and hands
+// the session's requests to the backend.
 
 namespace mantissa::smtp {
 
@@ -38,37 +31,24 @@ namespace net = boost::asio;
 namespace ssl = boost::asio::ssl;
 using tcp = net::ip::tcp;
 using error_code = boost::system::error_code;
+using protocols::internal::gate;
+using protocols::internal::listener;
 
 /// How long a connection that is closing keeps reading (and discarding)
 /// what the client still sends, so that the final reply is not destroyed
 /// by a reset.
 constexpr std::chrono::milliseconds linger_timeout{1'000};
-constexpr std::chrono::milliseconds accept_retry_delay{50};
 
 void log_line(std::string_view what) {
   mantissa::log::info("smtp", what);
 }
 
-/// Cleared by `server::stop` once the Asio threads are gone; completions
-/// post to a connection only while holding `mutex` and seeing `open`.
-struct gate {
-  std::mutex mutex;
-  bool open = true; // guarded by mutex
-};
-
-class connection;
-
 struct core {
-  core(server_options o, backend& b) : opts(std::move(o)), back(b) {
-    opts.session.tls_available = opts.tls != nullptr;
-    if (!opts.session.budget)
-      opts.session.budget = std::make_shared<data_budget>(opts.data_budget);
-  }
+  core(server_options o, backend& b);
 
-  void do_accept();
-  void on_accept(error_code ec, tcp::socket socket);
-  std::vector<std::shared_ptr<connection>> snapshot();
-  void connection_closed();
+  /// The connection for an accepted socket; counts it for /metrics.
+  std::shared_ptr<protocols::internal::connection>
+  make_connection(tcp::socket socket, std::uint64_t id);
 
   server_options opts;
   backend& back;
@@ -80,27 +60,10 @@ struct core {
     std::atomic<std::uint64_t> failed{0};
   };
   std::shared_ptr<counts> metrics = std::make_shared<counts>();
-  std::shared_ptr<gate> gate_ = std::make_shared<gate>();
-  std::atomic<bool> stopping{false};
-
-  std::mutex registry_mutex;
-  std::unordered_map<std::uint64_t, std::weak_ptr<connection>> registry;
-  std::uint64_t next_id = 0; // guarded by registry_mutex
-
-  mutable std::mutex count_mutex;
-  std::condition_variable count_cv;
-  std::size_t open_connections = 0; // guarded by count_mutex
-
-  net::io_context ioc;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
-  net::strand<net::io_context::executor_type> accept_strand{
-    net::make_strand(ioc)};
-  tcp::acceptor acceptor{accept_strand};
-  net::steady_timer accept_retry{accept_strand};
-  std::vector<std::thread> threads;
-  std::uint16_t bound_port = 0;
-  enum class state { idle, running, stopped } state_ = state::idle;
+  /// Last: its io_context goes first, with the connections it still owns.
+  listener listening;
 };
+
 
 /// One client. Every member is used only on the connection's strand,
 /// except the immutable `strand_`, `id_` and `core_`.
@@ -108,9 +71,9 @@ struct core {
 /// Lifetime: the connection pins itself (`self_`) from `start` until
 /// `hard_close`, so it lives while the backend works on one of its
 /// requests; completions hold only a weak reference.
-class connection : public std::enable_shared_from_this<connection> {
+class connection : public protocols::internal::connection,
+                   public std::enable_shared_from_this<connection> {
  public:
-  using executor_type = tcp::socket::executor_type;
 
   connection(tcp::socket socket, core& owner, std::uint64_t id, peer_info peer)
     : socket_(std::move(socket)), strand_(socket_.get_executor()), core_(owner),
@@ -118,23 +81,22 @@ class connection : public std::enable_shared_from_this<connection> {
       read_timer_(strand_), write_timer_(strand_), linger_timer_(strand_) {}
 
   ~connection() {
-    std::lock_guard<std::mutex> guard{core_.registry_mutex};
-    core_.registry.erase(id_);
+    core_.listening.forget(id_);
   }
 
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  [[nodiscard]] const executor_type& executor() const noexcept {
+  [[nodiscard]] const executor_type& executor() const noexcept override {
     return strand_;
   }
 
-  void start(bool rejected) {
+  void start(bool rejected) override {
     net::post(strand_, [self = shared_from_this(), rejected] {
       if (self->closed_)
         return;
       self->self_ = self;
-      if (rejected || self->core_.stopping.load()) {
+      if (rejected || self->core_.listening.stopping()) {
         self->out_ = rejected
                        ? "421 4.3.2 Too many connections, try again later\r\n"
                        : "421 4.3.2 Service shutting down\r\n";
@@ -150,7 +112,7 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   /// On the strand: the server is stopping.
-  void begin_shutdown() {
+  void begin_shutdown() override {
     if (closed_ || final_)
       return;
     session_.shutting_down();
@@ -158,7 +120,7 @@ class connection : public std::enable_shared_from_this<connection> {
   }
 
   /// Closes the socket now. On the strand, or after the threads are gone.
-  void hard_close() {
+  void hard_close() override {
     if (closed_)
       return;
     closed_ = true;
@@ -168,7 +130,7 @@ class connection : public std::enable_shared_from_this<connection> {
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
-    core_.connection_closed();
+    core_.listening.connection_closed();
     self_.reset();
   }
 
@@ -322,7 +284,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void start_request(request& r) {
     requesting_ = true;
     std::weak_ptr<connection> weak = shared_from_this();
-    auto g = core_.gate_;
+    auto g = core_.listening.exit_gate();
     switch (r.kind) {
       case request_kind::check_recipient:
         call_backend([&] {
@@ -507,32 +469,23 @@ class connection : public std::enable_shared_from_this<connection> {
 
 // -- core ---------------------------------------------------------------------
 
-void core::do_accept() {
-  acceptor.async_accept(net::make_strand(ioc),
-                        [this](error_code ec, tcp::socket socket) {
-                          on_accept(ec, std::move(socket));
-                        });
+core::core(server_options o, backend& b)
+  : opts(std::move(o)), back(b),
+    listening({opts.host, opts.port, opts.threads, opts.max_connections,
+               opts.shutdown_grace},
+              log_line, [this](tcp::socket socket, std::uint64_t id) {
+                return make_connection(std::move(socket), id);
+              }) {
+  opts.session.tls_available = opts.tls != nullptr;
+  if (!opts.session.budget)
+    opts.session.budget = std::make_shared<data_budget>(opts.data_budget);
 }
 
-void core::on_accept(error_code ec, tcp::socket socket) {
-  if (!acceptor.is_open() || ec == net::error::operation_aborted)
-    return;
-  if (ec) {
-    log_line("accept: " + ec.message());
-    accept_retry.expires_after(accept_retry_delay);
-    accept_retry.async_wait([this](error_code wait_ec) {
-      if (!wait_ec && acceptor.is_open())
-        do_accept();
-    });
-    return;
-  }
+std::shared_ptr<protocols::internal::connection>
+core::make_connection(tcp::socket socket, std::uint64_t id) {
+  // Every accepted connection counts, refused ones too (the listener has
+  // already weighed it against max_connections).
   metrics->sessions.fetch_add(1, std::memory_order_relaxed);
-  bool reject;
-  {
-    std::lock_guard<std::mutex> guard{count_mutex};
-    reject = open_connections >= opts.max_connections;
-    ++open_connections;
-  }
   peer_info peer;
   error_code pec;
   auto ep = socket.remote_endpoint(pec);
@@ -545,33 +498,7 @@ void core::on_accept(error_code ec, tcp::socket socket) {
   } else {
     peer.address = "unknown";
   }
-  std::shared_ptr<connection> c;
-  {
-    std::lock_guard<std::mutex> guard{registry_mutex};
-    auto id = next_id++;
-    c = std::make_shared<connection>(std::move(socket), *this, id, peer);
-    registry.emplace(id, c);
-  }
-  c->start(reject);
-  do_accept();
-}
-
-std::vector<std::shared_ptr<connection>> core::snapshot() {
-  std::vector<std::shared_ptr<connection>> out;
-  std::lock_guard<std::mutex> guard{registry_mutex};
-  out.reserve(registry.size());
-  for (auto& [id, weak] : registry)
-    if (auto c = weak.lock())
-      out.push_back(std::move(c));
-  return out;
-}
-
-void core::connection_closed() {
-  {
-    std::lock_guard<std::mutex> guard{count_mutex};
-    --open_connections;
-  }
-  count_cv.notify_all();
+  return std::make_shared<connection>(std::move(socket), *this, id, peer);
 }
 
 } // namespace
@@ -588,70 +515,17 @@ server::~server() {
 }
 
 bool server::start(std::string& err) {
-  auto& d = *impl_;
-  auto where = d.opts.host + ":" + std::to_string(d.opts.port) + ": ";
-  if (d.state_ != core::state::idle) {
-    err = where + "server was already started";
-    return false;
-  }
-  error_code ec;
-  tcp::resolver resolver{d.ioc};
-  auto results = resolver.resolve(
-    d.opts.host, std::to_string(d.opts.port),
-    tcp::resolver::numeric_service | tcp::resolver::passive, ec);
-  if (ec || results.empty()) {
-    err = where + (ec ? ec.message() : std::string("no address"));
-    return false;
-  }
-  auto endpoint = results.begin()->endpoint();
-  auto fail = [&] {
-    err = where + ec.message();
-    error_code ignored;
-    d.acceptor.close(ignored);
-    return false;
-  };
-  if (d.acceptor.open(endpoint.protocol(), ec); ec)
-    return fail();
-  if (d.acceptor.set_option(net::socket_base::reuse_address(true), ec); ec)
-    return fail();
-  if (d.acceptor.bind(endpoint, ec); ec)
-    return fail();
-  if (d.acceptor.listen(net::socket_base::max_listen_connections, ec); ec)
-    return fail();
-  d.bound_port = d.acceptor.local_endpoint(ec).port();
-  if (ec)
-    return fail();
-
-  d.state_ = core::state::running;
-  d.work.emplace(d.ioc.get_executor());
-  net::post(d.accept_strand, [&d] { d.do_accept(); });
-  auto n = std::max(1u, d.opts.threads);
-  d.threads.reserve(n);
-  for (unsigned i = 0; i < n; ++i)
-    d.threads.emplace_back([&d] {
-      for (;;) {
-        try {
-          d.ioc.run();
-          return;
-        } catch (const std::exception& e) {
-          log_line(std::string("uncaught exception in I/O thread: ")
-                   + e.what());
-        } catch (...) {
-          log_line("uncaught exception in I/O thread");
-        }
-      }
-    });
-  return true;
+  return impl_->listening.start(err);
 }
 
 std::uint16_t server::port() const noexcept {
-  return impl_->bound_port;
+  return impl_->listening.port();
 }
 
 std::size_t server::connections() const {
-  std::lock_guard<std::mutex> guard{impl_->count_mutex};
-  return impl_->open_connections;
+  return impl_->listening.connections();
 }
+
 
 void server::write_metrics(actors::prometheus_text& out) const {
   auto& m = *impl_->metrics;
@@ -679,40 +553,7 @@ void server::write_metrics(actors::prometheus_text& out) const {
 }
 
 void server::stop() {
-  auto& d = *impl_;
-  if (d.state_ != core::state::running) {
-    d.state_ = core::state::stopped;
-    return;
-  }
-  d.state_ = core::state::stopped;
-  d.stopping.store(true);
-  net::post(d.accept_strand, [&d] {
-    error_code ignored;
-    d.acceptor.close(ignored);
-    d.accept_retry.cancel();
-  });
-  for (auto& c : d.snapshot()) {
-    auto& ex = c->executor();
-    net::post(ex, [c] { c->begin_shutdown(); });
-  }
-  {
-    std::unique_lock<std::mutex> lock{d.count_mutex};
-    d.count_cv.wait_for(lock, d.opts.shutdown_grace,
-                        [&d] { return d.open_connections == 0; });
-  }
-  d.work.reset();
-  d.ioc.stop();
-  for (auto& t : d.threads)
-    t.join();
-  d.threads.clear();
-  {
-    std::lock_guard<std::mutex> guard{d.gate_->mutex};
-    d.gate_->open = false;
-  }
-  error_code ignored;
-  d.acceptor.close(ignored);
-  for (auto& c : d.snapshot())
-    c->hard_close();
+  impl_->listening.stop();
 }
 
 } // namespace mantissa::smtp
