@@ -15,6 +15,7 @@
 #include "actors/handlers.hpp"
 #include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
+#include "actors/reply.hpp"
 #include "store/registry.hpp"
 #include "store/sqlite.hpp"
 
@@ -109,21 +110,6 @@ struct node_options {
   /// `start` fail.
   std::vector<std::pair<std::string, std::string>> caf_settings;
 };
-
-/// The answer to a request sent to a store through the node: JSON text, or
-/// an error code with a human-readable message.
-struct reply {
-  bool ok = false;
-  std::string body;  ///< JSON when ok
-  error_code code = error_code::internal;
-  std::string message;  ///< when not ok
-};
-
-/// Completes a request. Runs on one of the node's actor threads: do not
-/// block in it (post to your own thread instead).
-using reply_handler = std::function<void(reply)>;
-/// Progress of a long operation: (done, total).
-using progress_handler = std::function<void(std::uint64_t, std::uint64_t)>;
 
 /// One Mantissa node: an actor system over one data directory, a manager
 /// that activates and passivates store actors, and a bridge through which
