@@ -828,10 +828,7 @@ void node::end_sessions(const std::string& address, reply_handler done) {
 }
 
 reply node::wait(const std::function<void(reply_handler)>& f) {
-  auto p = std::make_shared<std::promise<reply>>();
-  auto fut = p->get_future();
-  f([p](reply r) { p->set_value(std::move(r)); });
-  return fut.get();
+  return wait_for(f);
 }
 
 std::filesystem::path endpoint_file(const std::filesystem::path& data_dir) {

@@ -16,6 +16,7 @@
 #include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
 #include "actors/reply.hpp"
+#include "actors/store_requests.hpp"
 #include "store/registry.hpp"
 #include "store/sqlite.hpp"
 
@@ -118,7 +119,7 @@ struct node_options {
 /// Thread rule: constructed, configured, started and stopped by one owner
 /// thread. The request functions may be called from any thread once
 /// `start` returned true.
-class node {
+class node : public store_requests {
  public:
   explicit node(node_options opts);
   ~node();  ///< stops the node if it is running
@@ -154,14 +155,15 @@ class node {
            const std::string& type, std::int64_t id, reply_handler done);
   void put(const caller& who, const std::string& address,
            const std::string& type, const std::string& json,
-           reply_handler done);
+           reply_handler done) override;
   void update(const caller& who, const std::string& address,
               const std::string& type, std::int64_t id,
-              const std::string& json, reply_handler done);
+              const std::string& json, reply_handler done) override;
   void remove(const caller& who, const std::string& address,
-              const std::string& type, std::int64_t id, reply_handler done);
+              const std::string& type, std::int64_t id,
+              reply_handler done) override;
   void query(const caller& who, const std::string& address,
-             const std::string& query_json, reply_handler done);
+             const std::string& query_json, reply_handler done) override;
   void count(const caller& who, const std::string& address,
              const std::string& type, const std::string& where_json,
              reply_handler done);
@@ -172,7 +174,7 @@ class node {
                 const std::string& interface, reply_handler done);
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
-           reply_handler done);
+           reply_handler done) override;
   /// Runs a payload handler (handler_registry::add_payload) with `payload`
   /// beside the arguments: stores of this node share the bytes.
   void run(const caller& who, const std::string& address,

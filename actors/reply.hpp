@@ -23,4 +23,8 @@ using reply_handler = std::function<void(reply)>;
 /// Progress of a long operation: (done, total).
 using progress_handler = std::function<void(std::uint64_t, std::uint64_t)>;
 
+/// Runs `f` with a handler and blocks until it is called; returns what it
+/// was called with. For tools and start-up code, never on an actor thread.
+[[nodiscard]] reply wait_for(const std::function<void(reply_handler)>& f);
+
 } // namespace mantissa::actors
