@@ -35,6 +35,7 @@
 #include "actors/port/door.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/node_config.hpp"
+#include "actors/internal/node_metrics.hpp"
 #include "actors/internal/move.hpp"
 #include "actors/internal/completion.hpp"
 #include "actors/internal/runtime.hpp"
@@ -111,6 +112,12 @@ struct node::impl {
     }
     caf::anon_send(bridge, call_atom_v, address, std::move(msg),
                    completion{std::make_shared<reply_handler>(std::move(done))});
+  }
+
+  /// `call` with the store message `(xs...)`.
+  template <class... Ts>
+  void ask(const std::string& address, reply_handler done, Ts&&... xs) {
+    call(address, caf::make_message(std::forward<Ts>(xs)...), std::move(done));
   }
 
   // -- the steps of `start`, in order; on false `err` says why -------------
@@ -466,120 +473,100 @@ const caf::actor& node::manager() const {
 
 void node::get(const caller& who, const std::string& address,
                const std::string& type, std::int64_t id, reply_handler done) {
-  impl_->call(address, caf::make_message(get_atom::value, who, type, id),
-              std::move(done));
+  impl_->ask(address, std::move(done), get_atom::value, who, type, id);
 }
 
 void node::put(const caller& who, const std::string& address,
                const std::string& type, const std::string& json,
                reply_handler done) {
-  impl_->call(address, caf::make_message(put_atom::value, who, type, json),
-              std::move(done));
+  impl_->ask(address, std::move(done), put_atom::value, who, type, json);
 }
 
 void node::update(const caller& who, const std::string& address,
                   const std::string& type, std::int64_t id,
                   const std::string& json, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(update_atom::value, who, type, id, json),
-              std::move(done));
+  impl_->ask(address, std::move(done), update_atom::value, who, type, id, json);
 }
 
 void node::remove(const caller& who, const std::string& address,
                   const std::string& type, std::int64_t id,
                   reply_handler done) {
-  impl_->call(address, caf::make_message(delete_atom::value, who, type, id),
-              std::move(done));
+  impl_->ask(address, std::move(done), delete_atom::value, who, type, id);
 }
 
 void node::query(const caller& who, const std::string& address,
                  const std::string& query_json, reply_handler done) {
-  impl_->call(address, caf::make_message(query_atom::value, who, query_json),
-              std::move(done));
+  impl_->ask(address, std::move(done), query_atom::value, who, query_json);
 }
 
 void node::count(const caller& who, const std::string& address,
                  const std::string& type, const std::string& where_json,
                  reply_handler done) {
-  impl_->call(address,
-              caf::make_message(count_atom::value, who, type, where_json),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             count_atom::value, who, type, where_json);
 }
 
 void node::install(const caller& who, const std::string& address,
                    const std::string& type, std::int64_t id,
                    const std::string& interfaces_json, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(install_atom::value, who, type, id,
-                                interfaces_json),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             install_atom::value, who, type, id, interfaces_json);
 }
 
 void node::powerups(const caller& who, const std::string& address,
                     const std::string& interface, reply_handler done) {
-  impl_->call(address, caf::make_message(powerups_atom::value, who, interface),
-              std::move(done));
+  impl_->ask(address, std::move(done), powerups_atom::value, who, interface);
 }
 
 void node::run(const caller& who, const std::string& address,
                const std::string& handler, const std::string& args_json,
                reply_handler done) {
-  impl_->call(address,
-              caf::make_message(run_atom::value, who, handler, args_json),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             run_atom::value, who, handler, args_json);
 }
 
 void node::run(const caller& who, const std::string& address,
                const std::string& handler, const std::string& args_json,
                shared_bytes payload, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(run_atom::value, who, handler, args_json,
-                                std::move(payload)),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             run_atom::value, who, handler, args_json, std::move(payload));
 }
 
 void node::share(const caller& who, const std::string& address,
                  const std::string& type, std::int64_t id,
                  const std::string& role, const std::string& interfaces_json,
                  const std::string& share_id, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(share_atom::value, who, type, id, role,
-                                interfaces_json, share_id),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             share_atom::value, who, type, id, role, interfaces_json, share_id);
 }
 
 void node::unshare(const caller& who, const std::string& address,
                    const std::string& share_id, const std::string& role,
                    reply_handler done) {
-  impl_->call(address, caf::make_message(unshare_atom::value, who, share_id, role),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             unshare_atom::value, who, share_id, role);
 }
 
 void node::shares(const caller& who, const std::string& address,
                   std::int64_t item, reply_handler done) {
-  impl_->call(address, caf::make_message(shares_atom::value, who, item),
-              std::move(done));
+  impl_->ask(address, std::move(done), shares_atom::value, who, item);
 }
 
 void node::get_share(const caller& who, const std::string& address,
                      const std::string& share_id, reply_handler done) {
-  impl_->call(address, caf::make_message(getshare_atom::value, who, share_id),
-              std::move(done));
+  impl_->ask(address, std::move(done), getshare_atom::value, who, share_id);
 }
 
 void node::member(const caller& who, const std::string& address,
                   const std::string& member_role, const std::string& group_role,
                   bool add, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(member_atom::value, who, member_role,
-                                group_role, add),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             member_atom::value, who, member_role, group_role, add);
 }
 
 void node::set_default_share(const caller& who, const std::string& address,
                              const std::string& share_id, reply_handler done) {
-  impl_->call(address, caf::make_message(defshare_atom::value, who, share_id),
-              std::move(done));
+  impl_->ask(address, std::move(done), defshare_atom::value, who, share_id);
 }
 
 void node::backup_store(const std::string& address,
@@ -629,124 +616,12 @@ void node::stats(reply_handler done) {
                  completion{std::make_shared<reply_handler>(std::move(done))});
 }
 
-namespace {
-
-/// The network port's series (docs/operations.md, "Metrics").
-void write_port_metrics(prometheus_text& out, const port::door_stats& s) {
-  auto d = [](std::uint64_t x) { return static_cast<double>(x); };
-  out.single("mantissa_port_connections", "gauge",
-             "Connections to the network port that have logged in, now",
-             d(s.open));
-  out.single("mantissa_port_pending_connections", "gauge",
-             "Connections to the network port that have not logged in yet",
-             d(s.pending));
-  out.family("mantissa_port_connections_total", "counter",
-             "Connections to the network port, by what became of them");
-  out.sample("mantissa_port_connections_total", {{"result", "accepted"}},
-             d(s.accepted));
-  out.sample("mantissa_port_connections_total", {{"result", "refused_total"}},
-             d(s.refused_total));
-  out.sample("mantissa_port_connections_total",
-             {{"result", "refused_address"}}, d(s.refused_address));
-  out.sample("mantissa_port_connections_total", {{"result", "malformed"}},
-             d(s.malformed));
-  out.sample("mantissa_port_connections_total", {{"result", "timeout"}},
-             d(s.login_timeouts));
-  out.family("mantissa_port_logins_total", "counter",
-             "Logins on the network port by result");
-  out.sample("mantissa_port_logins_total", {{"result", "ok"}}, d(s.login_ok));
-  out.sample("mantissa_port_logins_total", {{"result", "failed"}},
-             d(s.login_failed));
-  out.family("mantissa_port_dropped_total", "counter",
-             "Messages from logged-in peers dropped by the port's guard, by "
-             "reason");
-  for (auto& [why, n] : s.dropped)
-    out.sample("mantissa_port_dropped_total", {{"reason", why}}, d(n));
-  out.family("mantissa_port_closed_total", "counter",
-             "Connections the port closed for what they sent, by reason");
-  for (auto& [why, n] : s.closed)
-    out.sample("mantissa_port_closed_total", {{"reason", why}}, d(n));
-}
-
-} // namespace
-
 void node::write_metrics(prometheus_text& out) const {
   if (impl_->opts.backups.interval.count() > 0)
     internal::write_backup_metrics(out, impl_->backup_status);
   if (impl_->door)
-    write_port_metrics(out, impl_->door->stats());
-  auto& c = impl_->rt.stats;
-  auto load = [](const std::atomic<std::int64_t>& a) {
-    return static_cast<double>(a.load(std::memory_order_relaxed));
-  };
-  out.single("mantissa_stores_open", "gauge",
-             "Store actors open now",
-             load(c.open_stores));
-  out.single("mantissa_store_activations_total", "counter",
-             "Stores opened (activated) since the node started",
-             load(c.activations));
-  out.single("mantissa_store_passivations_total", "counter",
-             "Stores closed (passivated) since the node started",
-             load(c.passivations));
-  out.single("mantissa_commits_total", "counter",
-             "Store transactions committed",
-             load(c.commits));
-  out.single("mantissa_committed_writes_total", "counter",
-             "Writes acknowledged after their commit",
-             load(c.committed_writes));
-  out.family("mantissa_commit_batch_writes", "histogram",
-             "Writes per commit (group commit)");
-  out.samples("mantissa_commit_batch_writes", {}, c.commit_batch);
-  out.family("mantissa_commit_seconds", "histogram",
-             "Time of SQLite's COMMIT of a batch");
-  out.samples("mantissa_commit_seconds", {}, c.commit_seconds);
-  out.family("mantissa_interstore_deliveries_total", "counter",
-             "Deliveries of reliable messages to a store: answered (ok), "
-             "to be retried, or final (no such store)");
-  out.sample("mantissa_interstore_deliveries_total", {{"result", "ok"}},
-             load(c.deliveries_ok));
-  out.sample("mantissa_interstore_deliveries_total", {{"result", "retry"}},
-             load(c.deliveries_retried));
-  out.sample("mantissa_interstore_deliveries_total", {{"result", "final"}},
-             load(c.deliveries_final));
-  out.family("mantissa_interstore_answers_total", "counter",
-             "Answers to reliable messages taken by their senders");
-  out.sample("mantissa_interstore_answers_total", {{"result", "ok"}},
-             load(c.answers_ok));
-  out.sample("mantissa_interstore_answers_total", {{"result", "error"}},
-             load(c.answers_failed));
-  out.single("mantissa_interstore_received_total", "counter",
-             "Reliable messages that arrived at this node's stores (repeats " "included)",
-             load(c.messages_received));
-  out.family("mantissa_wal_sync_seconds", "histogram",
-             "Time from a commit to the end of its WAL sync (durable stores)");
-  out.samples("mantissa_wal_sync_seconds", {}, c.sync_seconds);
-  out.single("mantissa_interstore_outbox_depth", "gauge",
-             "Reliable messages waiting for their answer in open stores",
-             load(c.outbox_depth));
-  out.family("mantissa_scheduler_lag_seconds", "histogram",
-             "How late the timer woke stores for their timed events and "
-             "outboxes");
-  out.samples("mantissa_scheduler_lag_seconds", {}, c.scheduler_lag);
-  out.single("mantissa_moves_in_progress", "gauge",
-             "Store moves from this node in progress", load(c.moves_running));
-  out.family("mantissa_moves_total", "counter",
-             "Store moves from this node, by result");
-  out.sample("mantissa_moves_total", {{"result", "ok"}}, load(c.moves_ok));
-  out.sample("mantissa_moves_total", {{"result", "failed"}},
-             load(c.moves_failed));
-  out.family("mantissa_replication_changesets_total", "counter",
-             "Changes shipped to replicas, by result");
-  out.sample("mantissa_replication_changesets_total", {{"result", "ok"}},
-             load(c.replication_ok));
-  out.sample("mantissa_replication_changesets_total", {{"result", "failed"}},
-             load(c.replication_failed));
-  out.single("mantissa_replication_pending", "gauge",
-             "Changes shipped to replicas and not confirmed yet (the lag)",
-             load(c.replication_pending));
-  out.single("mantissa_snapshots_in_progress", "gauge",
-             "Store snapshots (backups and moves) being taken",
-             load(c.snapshots_running));
+    internal::write_port_metrics(out, impl_->door->stats());
+  internal::write_store_metrics(out, impl_->rt.stats);
 }
 
 void node::fanout(const std::string& spec_json, progress_handler progress,
