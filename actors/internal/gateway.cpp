@@ -380,6 +380,18 @@ caf::error refused(session_actor* self, const caller& c) {
   return not_proven(self->state.env->door, c, self->state.ended);
 }
 
+/// Why a message of `c` that needs the system role (`what` names it) is
+/// refused: not this session's proof, or not a system session; none when
+/// it may go on.
+caf::error system_refusal(session_actor* self, const caller& c,
+                          const char* what) {
+  if (!proven(self, c))
+    return refused(self, c);
+  if (!system_session(self))
+    return needs_system(what);
+  return {};
+}
+
 /// `store_atom`: a handle (a forwarder) to the store at `address`, here or
 /// on another node of the cluster.
 caf::result<caf::actor> open_store(session_actor* self, store_atom atm,
@@ -484,10 +496,8 @@ caf::message_handler node_handlers(session_actor* self) {
   return {
     [self](route_atom atm, const caller& c, std::string& address,
            caf::message& msg) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("routing");
+      if (auto err = system_refusal(self, c, "routing"))
+        return err;
       return relay<std::string>(self, self->state.env->bridge,
                                 self->state.env->timeout, atm,
                                 std::move(address), std::move(msg));
@@ -499,18 +509,14 @@ caf::message_handler node_handlers(session_actor* self) {
       return cluster_command(self, atm, cmd, args);
     },
     [self](stores_atom atm, const caller& c) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("listing stores");
+      if (auto err = system_refusal(self, c, "listing stores"))
+        return err;
       return relay<std::string>(self, self->state.env->manager,
                                 self->state.env->timeout, atm);
     },
     [self](stats_atom atm, const caller& c) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("node statistics");
+      if (auto err = system_refusal(self, c, "node statistics"))
+        return err;
       return relay<std::string>(self, self->state.env->manager,
                                 self->state.env->timeout, atm);
     },
@@ -522,27 +528,21 @@ caf::message_handler operation_handlers(session_actor* self) {
   return {
     [self](fanout_atom atm, const caller& c,
            std::string& spec) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("a fan-out");
+      if (auto err = system_refusal(self, c, "a fan-out"))
+        return err;
       return watched(self, self->state.env->bridge, atm, std::move(spec));
     },
     [self](move_atom atm, const caller& c, std::string& address,
            std::string& to) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("moves");
+      if (auto err = system_refusal(self, c, "moves"))
+        return err;
       return watched(self, self->state.env->bridge, atm, std::move(address),
                      std::move(to));
     },
     [self](replicate_atom atm, const caller& c, std::string& address,
            std::string& node) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("replicas");
+      if (auto err = system_refusal(self, c, "replicas"))
+        return err;
       return watched(self, self->state.env->bridge, atm, std::move(address),
                      std::move(node));
     },
@@ -566,10 +566,8 @@ caf::message_handler backup_handlers(session_actor* self) {
   return {
     [self](backup_atom, const caller& c, const std::string& address,
            const std::string& dest) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("backups");
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
       auto rp = self->make_response_promise<std::string>();
       request_backup(self, self->state.env->manager, address, dest,
                      [rp](reply r) mutable {
@@ -582,30 +580,24 @@ caf::message_handler backup_handlers(session_actor* self) {
     },
     [self](bksnap_atom atm, const caller& c,
            std::string& address) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("backups");
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
       return relay<std::string>(self, self->state.env->bridge, long_timeout,
                                 atm, std::move(address),
                                 caf::actor_cast<caf::actor>(self));
     },
     [self](bkchunk_atom atm, const caller& c, std::uint64_t id,
            std::uint64_t offset) -> caf::result<std::string> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("backups");
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
       return relay<std::string>(self, self->state.env->bridge,
                                 self->state.env->timeout, atm, id, offset,
                                 caf::actor_cast<caf::actor>(self));
     },
     [self](bkfree_atom atm, const caller& c,
            std::uint64_t id) -> caf::result<caf::ok_atom> {
-      if (!proven(self, c))
-        return refused(self, c);
-      if (!system_session(self))
-        return needs_system("backups");
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
       return relay<caf::ok_atom>(self, self->state.env->bridge,
                                  self->state.env->timeout, atm, id,
                                  caf::actor_cast<caf::actor>(self));
