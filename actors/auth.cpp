@@ -22,7 +22,6 @@
 #include "actors/accounts.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/cluster.hpp"
-#include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "log/log.hpp"
 #include "store/typed.hpp"
@@ -39,226 +38,12 @@ std::int64_t unix_ms() {
     .count();
 }
 
-std::string base64url(const unsigned char* data, std::size_t size) {
-  std::string out(sodium_base64_encoded_len(
-                    size, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
-                  '\0');
-  sodium_bin2base64(out.data(), out.size(), data, size,
-                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-  out.resize(std::char_traits<char>::length(out.c_str()));
-  return out;
-}
-
 const caller system_caller{system_role, "auth"};
 
 } // namespace
 
 std::string primary_role(std::string_view address) {
   return "user:" + std::string{address};
-}
-
-// -- rate_limiter -------------------------------------------------------------
-
-rate_limiter::rate_limiter(const auth_options& opts, std::size_t max_entries)
-  : opts_(opts), max_entries_(std::max<std::size_t>(1, max_entries)) {
-}
-
-std::chrono::milliseconds rate_limiter::delay(const std::string& key,
-                                              clock::time_point now) {
-  return delay(key, now, opts_.free_failures);
-}
-
-std::chrono::milliseconds rate_limiter::delay(const std::string& key,
-                                              clock::time_point now,
-                                              int free_failures) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto i = entries_.find(key);
-  if (i == entries_.end())
-    return std::chrono::milliseconds::zero();
-  if (now - i->second.last > opts_.forget_after) {
-    entries_.erase(i);
-    return std::chrono::milliseconds::zero();
-  }
-  auto over = i->second.failures - free_failures;
-  if (over < 0)
-    return std::chrono::milliseconds::zero();
-  auto d = opts_.base_delay;
-  for (int k = 0; k < over && d < opts_.max_delay; ++k)
-    d *= 2;
-  return std::min(d, opts_.max_delay);
-}
-
-void rate_limiter::failure(const std::string& key, clock::time_point now) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (entries_.size() >= max_entries_ && entries_.count(key) == 0)
-    sweep(now);
-  auto& e = entries_[key];
-  if (e.failures > 0 && now - e.last > opts_.forget_after)
-    e.failures = 0;
-  ++e.failures;
-  e.last = now;
-}
-
-void rate_limiter::success(const std::string& key) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  entries_.erase(key);
-}
-
-std::size_t rate_limiter::size() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return entries_.size();
-}
-
-void rate_limiter::sweep(clock::time_point now) {
-  for (auto i = entries_.begin(); i != entries_.end();) {
-    if (now - i->second.last > opts_.forget_after)
-      i = entries_.erase(i);
-    else
-      ++i;
-  }
-  // Still full: forget the oldest half rather than grow without bound.
-  if (entries_.size() >= max_entries_) {
-    std::vector<clock::time_point> times;
-    times.reserve(entries_.size());
-    for (auto& [k, e] : entries_)
-      times.push_back(e.last);
-    auto mid = times.begin() + static_cast<std::ptrdiff_t>(times.size() / 2);
-    std::nth_element(times.begin(), mid, times.end());
-    auto cutoff = *mid;
-    for (auto i = entries_.begin(); i != entries_.end();) {
-      if (i->second.last <= cutoff)
-        i = entries_.erase(i);
-      else
-        ++i;
-    }
-  }
-}
-
-// -- session_table ------------------------------------------------------------
-
-std::string session_table::new_token() {
-  unsigned char raw[32];
-  randombytes_buf(raw, sizeof raw);
-  auto token = base64url(raw, sizeof raw);
-  sodium_memzero(raw, sizeof raw);
-  return token;
-}
-
-std::string session_table::hash_token(std::string_view token) {
-  unsigned char h[crypto_generichash_BYTES];
-  crypto_generichash(h, sizeof h,
-                     reinterpret_cast<const unsigned char*>(token.data()),
-                     token.size(), nullptr, 0);
-  char hex[2 * sizeof h + 1];
-  sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  return std::string{hex, 2 * sizeof h};
-}
-
-bool session_table::live(const entry& e, std::int64_t now_ms) const {
-  if (e.ended)
-    return !e.ended->load(std::memory_order_relaxed);
-  return now_ms - e.s.last_seen_ms <= opts_.session_idle.count()
-         && now_ms - e.s.created_ms <= opts_.session_lifetime.count();
-}
-
-void session_table::add(const std::string& token_hash, session s,
-                        std::int64_t item_id) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  by_hash_[token_hash] = entry{std::move(s), item_id, false, {}};
-}
-
-void session_table::add_bound(const std::string& token_hash, session s,
-                              session_end_flag ended) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  by_hash_[token_hash] = entry{std::move(s), 0, false, std::move(ended)};
-}
-
-std::unordered_map<std::string, session_table::entry>::iterator
-session_table::erase(std::unordered_map<std::string, entry>::iterator i) {
-  if (i->second.ended)
-    i->second.ended->store(true, std::memory_order_relaxed);
-  return by_hash_.erase(i);
-}
-
-std::optional<session> session_table::validate(std::string_view token,
-                                               std::int64_t now_ms) {
-  if (token.empty() || token.size() > 256)
-    return std::nullopt;
-  auto h = hash_token(token);
-  std::lock_guard<std::mutex> guard{mtx_};
-  // The map is keyed by the token's hash, which a guesser cannot steer;
-  // the stored hash is compared once more in constant time.
-  auto i = by_hash_.find(h);
-  if (i == by_hash_.end()
-      || sodium_memcmp(i->first.data(), h.data(), h.size()) != 0)
-    return std::nullopt;
-  if (!live(i->second, now_ms)) {
-    if (i->second.item_id != 0)
-      dropped_.push_back(i->second.item_id);
-    erase(i);
-    return std::nullopt;
-  }
-  i->second.s.last_seen_ms = now_ms;
-  i->second.touched = true;
-  return i->second.s;
-}
-
-std::optional<std::int64_t> session_table::remove(std::string_view token) {
-  auto h = hash_token(token);
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto i = by_hash_.find(h);
-  if (i == by_hash_.end())
-    return std::nullopt;
-  auto id = i->second.item_id;
-  erase(i);
-  return id;
-}
-
-std::vector<std::int64_t>
-session_table::remove_address(std::string_view address) {
-  std::vector<std::int64_t> ids;
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto i = by_hash_.begin(); i != by_hash_.end();) {
-    if (i->second.s.address == address) {
-      ids.push_back(i->second.item_id);
-      i = erase(i);
-    } else {
-      ++i;
-    }
-  }
-  return ids;
-}
-
-void session_table::set_item_id(const std::string& token_hash,
-                                std::int64_t item_id) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  if (auto i = by_hash_.find(token_hash); i != by_hash_.end())
-    i->second.item_id = item_id;
-}
-
-session_table::sweep_result session_table::sweep(std::int64_t now_ms) {
-  sweep_result out;
-  std::lock_guard<std::mutex> guard{mtx_};
-  out.expired = std::move(dropped_);
-  dropped_.clear();
-  for (auto i = by_hash_.begin(); i != by_hash_.end();) {
-    if (!live(i->second, now_ms)) {
-      if (i->second.item_id != 0)
-        out.expired.push_back(i->second.item_id);
-      i = erase(i);
-      continue;
-    }
-    if (i->second.touched && i->second.item_id != 0)
-      out.touched.emplace_back(i->second.item_id, i->second.s.last_seen_ms);
-    i->second.touched = false;
-    ++i;
-  }
-  return out;
-}
-
-std::size_t session_table::size() const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  return by_hash_.size();
 }
 
 // -- authenticator ------------------------------------------------------------
@@ -272,11 +57,11 @@ struct authenticator::impl {
     login_channel channel = login_channel::web;
   };
 
-  impl(node& nd, auth_options o, std::string key)
-    : n(nd), opts(o), node_key(std::move(key)), limiter(o), table(o) {
+  impl(store_requests& st, auth_options o, std::string key)
+    : stores(st), opts(o), node_key(std::move(key)), limiter(o), table(o) {
   }
 
-  node& n;
+  store_requests& stores;
   auth_options opts;
   /// Sessions read by `load`, until `verify_loaded` checks them.
   struct stored_session {
@@ -441,8 +226,8 @@ struct authenticator::impl {
     if (!addr || addr->is_offering())
       return out;
     auto lookup = [&](const std::string& where) {
-      return n.wait([&](reply_handler done) {
-        n.run(system_caller, where, "mantissa.login_lookup",
+      return wait_for([&](reply_handler done) {
+        stores.run(system_caller, where, "mantissa.login_lookup",
               nlohmann::json{{"username", to_string(*addr)}}.dump(),
               std::move(done));
       });
@@ -516,8 +301,8 @@ struct authenticator::impl {
                          {"created", now},
                          {"last_seen", now},
                          {"password_tag", std::move(tag)}};
-      auto r = n.wait([&](reply_handler done) {
-        n.put(system_caller, "site", "mantissa.session", rec.dump(),
+      auto r = wait_for([&](reply_handler done) {
+        stores.put(system_caller, "site", "mantissa.session", rec.dump(),
               std::move(done));
       });
       if (!r.ok)
@@ -540,14 +325,15 @@ struct authenticator::impl {
   void forget(const std::vector<std::int64_t>& ids) {
     for (auto id : ids)
       if (id != 0)
-        n.remove(system_caller, "site", "mantissa.session", id, [](reply) {});
+        stores.remove(system_caller, "site", "mantissa.session", id,
+                      [](reply) {});
   }
 
   void sweep() {
     auto r = table.sweep(unix_ms());
     forget(r.expired);
     for (auto& [id, seen] : r.touched)
-      n.update(system_caller, "site", "mantissa.session", id,
+      stores.update(system_caller, "site", "mantissa.session", id,
                nlohmann::json{{"last_seen", seen}}.dump(), [](reply) {});
   }
 };
@@ -556,8 +342,9 @@ void authenticator::set_cluster_key(std::string key) {
   impl_->cluster_key = std::move(key);
 }
 
-authenticator::authenticator(node& n, auth_options opts, std::string node_key)
-  : impl_(std::make_unique<impl>(n, opts, std::move(node_key))) {
+authenticator::authenticator(store_requests& stores, auth_options opts,
+                             std::string node_key)
+  : impl_(std::make_unique<impl>(stores, opts, std::move(node_key))) {
   impl_->start();
 }
 
@@ -571,8 +358,8 @@ void authenticator::shutdown() {
 
 bool authenticator::load(std::string& err) {
   auto& d = *impl_;
-  auto r = d.n.wait([&](reply_handler done) {
-    d.n.query(system_caller, "site", R"({"type":"mantissa.session"})",
+  auto r = wait_for([&](reply_handler done) {
+    d.stores.query(system_caller, "site", R"({"type":"mantissa.session"})",
               std::move(done));
   });
   if (!r.ok) {
@@ -857,10 +644,8 @@ std::string load_key_file(const std::string& path, bool create,
                            0600)
                   : -1;
   if (fd >= 0) {
-    unsigned char raw[32];
-    randombytes_buf(raw, sizeof raw);
-    auto key = base64url(raw, sizeof raw) + "\n";
-    sodium_memzero(raw, sizeof raw);
+    // 256 random bits, written like a session token.
+    auto key = session_table::new_token() + "\n";
     bool ok = ::write(fd, key.data(), key.size())
               == static_cast<ssize_t>(key.size());
     ok = ::fsync(fd) == 0 && ok;

@@ -1,19 +1,17 @@
 #pragma once
 
-#include <atomic>
-#include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
-#include <vector>
 
+#include "actors/auth_options.hpp"
 #include "actors/error_code.hpp"
+#include "actors/rate_limiter.hpp"
+#include "actors/session_table.hpp"
+#include "actors/store_requests.hpp"
 #include "store/error.hpp"
 #include "store/registry.hpp"
 
@@ -30,7 +28,6 @@ class store;
 /// do is decided by the store actors.
 namespace mantissa::actors {
 
-class node;
 class handler_registry;
 
 /// The role of every anonymous caller.
@@ -39,143 +36,10 @@ inline constexpr const char* anonymous_role = "everyone";
 /// `"user:" + address`: the primary role of an account.
 [[nodiscard]] std::string primary_role(std::string_view address);
 
-/// How sessions expire and how failures are slowed down.
-struct auth_options {
-  /// A session unused for this long is gone.
-  std::chrono::milliseconds session_idle{std::chrono::hours(12)};
-  /// A session older than this is gone, used or not.
-  std::chrono::milliseconds session_lifetime{std::chrono::hours(24 * 14)};
-  /// Failed logins (per account, and per client address) answered at full
-  /// speed; each one beyond doubles the wait before the next attempt is
-  /// checked, starting at `base_delay`, up to `max_delay`.
-  int free_failures = 5;
-  std::chrono::milliseconds base_delay{500};
-  std::chrono::milliseconds max_delay{30'000};
-  /// Failures are forgotten this long after the last one.
-  std::chrono::milliseconds forget_after{15 * 60 * 1000};
-  /// Threads that verify passwords (argon2id, 64 MiB each while running).
-  unsigned workers = 2;
-  /// Failed logins of one account from all clients together answered at
-  /// full speed (failures per client and per account-and-client use
-  /// `free_failures`): one client's guesses slow that client and its
-  /// attempts at the account, a crowd's guesses the account.
-  int account_free_failures = 50;
-  /// Logins waiting beyond this many are refused at once (`busy`).
-  std::size_t max_pending = 4096;
-  /// Logins of one client waiting beyond this many are refused at once
-  /// (`busy`). Workers take the clients in turn, so one client's pile of
-  /// attempts delays that client only.
-  std::size_t max_pending_per_client = 8;
-};
-
 /// Where a login comes from. `system` (the node key or the cluster key)
 /// logs in on the node's network port only: over HTTP or SMTP it is an
 /// unknown user like any other.
 enum class login_channel : std::uint8_t { web, mail, port };
-
-/// Counts failures per key (an account, a client address) and says how long
-/// the next attempt must wait. Thread-safe.
-class rate_limiter {
- public:
-  using clock = std::chrono::steady_clock;
-
-  explicit rate_limiter(const auth_options& opts,
-                        std::size_t max_entries = 100'000);
-
-  /// How long an attempt for `key` made at `now` waits before it is checked.
-  [[nodiscard]] std::chrono::milliseconds delay(const std::string& key,
-                                                clock::time_point now);
-  /// The same with its own number of failures answered at full speed.
-  [[nodiscard]] std::chrono::milliseconds
-  delay(const std::string& key, clock::time_point now, int free_failures);
-  void failure(const std::string& key, clock::time_point now);
-  /// A success forgets the key's failures.
-  void success(const std::string& key);
-  [[nodiscard]] std::size_t size() const;
-
- private:
-  struct entry {
-    int failures = 0;
-    clock::time_point last;
-  };
-  void sweep(clock::time_point now);
-
-  auth_options opts_;
-  std::size_t max_entries_;
-  mutable std::mutex mtx_;
-  std::unordered_map<std::string, entry> entries_;
-};
-
-/// A logged-in caller.
-struct session {
-  std::string address;  ///< "alice@example.com", or "system"
-  std::string role;     ///< "user:alice@example.com", or "system"
-  std::int64_t created_ms = 0;    ///< Unix time in milliseconds
-  std::int64_t last_seen_ms = 0;  ///< Unix time in milliseconds
-};
-
-/// Set when a session bound to a connection (a login on the node's port)
-/// ends: revoked, or its account disabled or given a new password. The
-/// port's session and forwarders read it on every message (one atomic
-/// load); the connection's end sets it too.
-using session_end_flag = std::shared_ptr<std::atomic<bool>>;
-
-/// Live sessions by the hash of their token, in memory: validating a token
-/// never touches the disk. Thread-safe.
-class session_table {
- public:
-  explicit session_table(const auth_options& opts) : opts_(opts) {}
-
-  /// A fresh random token (256 bits, base64url without padding).
-  [[nodiscard]] static std::string new_token();
-  /// What is stored instead of a token: hex of its BLAKE2b-256 hash.
-  [[nodiscard]] static std::string hash_token(std::string_view token);
-
-  /// Adds a session under the hash of its token.
-  void add(const std::string& token_hash, session s, std::int64_t item_id = 0);
-  /// Adds a session bound to a connection: it does not expire by time; it
-  /// ends when `ended` is set by its connection, or by a removal here
-  /// (which sets `ended`).
-  void add_bound(const std::string& token_hash, session s,
-                 session_end_flag ended);
-  /// The session of `token` if it is live at `now_ms`; marks it used.
-  /// Expired sessions found here are dropped (and reported by `sweep`).
-  [[nodiscard]] std::optional<session> validate(std::string_view token,
-                                                std::int64_t now_ms);
-  /// Removes the session of `token`; returns its stored item id (0: none
-  /// stored) or nullopt when there was no such session.
-  std::optional<std::int64_t> remove(std::string_view token);
-  /// Removes every session of `address`; returns their item ids.
-  std::vector<std::int64_t> remove_address(std::string_view address);
-  /// Sets the stored item id of a session (once it is persisted).
-  void set_item_id(const std::string& token_hash, std::int64_t item_id);
-
-  struct sweep_result {
-    std::vector<std::int64_t> expired;  ///< item ids of dropped sessions
-    /// (item id, last seen) of sessions used since the previous sweep.
-    std::vector<std::pair<std::int64_t, std::int64_t>> touched;
-  };
-  /// Drops sessions expired at `now_ms`; reports them and the used ones.
-  [[nodiscard]] sweep_result sweep(std::int64_t now_ms);
-  [[nodiscard]] std::size_t size() const;
-
- private:
-  struct entry {
-    session s;
-    std::int64_t item_id = 0;
-    bool touched = false;
-    session_end_flag ended;  ///< a connection's session
-  };
-  /// Erases `i`, telling a connection's session that it ended.
-  std::unordered_map<std::string, entry>::iterator
-  erase(std::unordered_map<std::string, entry>::iterator i);
-  [[nodiscard]] bool live(const entry& e, std::int64_t now_ms) const;
-
-  auth_options opts_;
-  mutable std::mutex mtx_;
-  std::unordered_map<std::string, entry> by_hash_;
-  std::vector<std::int64_t> dropped_;  // item ids expired in validate()
-};
 
 /// The answer to a login.
 struct login_result {
@@ -212,7 +76,10 @@ using login_handler = std::function<void(login_result)>;
 /// Thread rule: every function may be called from any thread.
 class authenticator {
  public:
-  authenticator(node& n, auth_options opts, std::string node_key);
+  /// Sessions are read and written through `stores` (the node), which
+  /// must outlive the authenticator.
+  authenticator(store_requests& stores, auth_options opts,
+                std::string node_key);
   ~authenticator();  ///< calls `shutdown`
   authenticator(const authenticator&) = delete;
   authenticator& operator=(const authenticator&) = delete;

@@ -28,11 +28,14 @@
 #include "actors/internal/backup_request.hpp"
 #include "actors/internal/backup_schedule.hpp"
 #include "actors/internal/backup_stream.hpp"
+#include "actors/internal/bridge.hpp"
 #include "actors/internal/cluster.hpp"
 #include "actors/internal/fanout.hpp"
 #include "actors/internal/gateway.hpp"
 #include "actors/port/door.hpp"
 #include "actors/internal/manager.hpp"
+#include "actors/internal/node_config.hpp"
+#include "actors/internal/node_metrics.hpp"
 #include "actors/internal/move.hpp"
 #include "actors/internal/completion.hpp"
 #include "actors/internal/runtime.hpp"
@@ -55,66 +58,11 @@ namespace {
 /// threads than this gained nothing on the disks measured.
 constexpr unsigned sync_threads = 4;
 
-} // namespace
-} // namespace mantissa::actors
-
-namespace mantissa::actors {
-
-namespace {
-
 using internal::call_atom;
 using internal::completion;
 using internal::call_atom_v;
 
 using internal::shutdown_atom;
-
-/// The node's CAF configuration. It is never handed `argc/argv`, so CAF does
-/// not read a `caf-application.ini` from the working directory: a node's
-/// behaviour depends only on its command line and its site store.
-class node_config : public caf::actor_system_config {
- public:
-  explicit node_config(const node_options& opts) {
-    load<caf::io::middleman>();
-    if (opts.listen && opts.tls.enabled()
-        && !configure_network_tls(*this, opts.tls, tls_error))
-      tls_error = "TLS on the network port: " + tls_error;
-    add_message_type<caller>("mantissa.caller");
-    add_message_type<shared_bytes>("mantissa.bytes");
-    add_error_category(caf::atom("mantissa"),
-                       [](std::uint8_t code, caf::atom_value,
-                          const caf::message& ctx) {
-                         std::string out = to_string(static_cast<error_code>(code));
-                         if (ctx.match_elements<std::string>())
-                           out += ": " + ctx.get_as<std::string>(0);
-                         return out;
-                       });
-    auto threads = opts.scheduler_threads;
-    if (threads == 0) {
-      // Store actors block in SQLite (reads, fsync at commit). Work stealing
-      // moves other actors off a blocked worker, and a few more workers than
-      // cores keep replies flowing while some stores wait on the disk.
-      threads = std::max(4u, 2 * std::thread::hardware_concurrency());
-    }
-    set("scheduler.max-threads", static_cast<size_t>(threads));
-    set("logger.console", caf::atom("none"));
-    // Detect dead or frozen peers (see docs/node.md).
-    set("middleman.heartbeat-interval", caf::timespan{std::chrono::seconds(1)});
-    apply_latency_defaults(*this);
-    for (auto& [key, text] : opts.caf_settings) {
-      auto v = caf::config_value::parse(text);
-      if (!v) {
-        bad_setting = key + " = " + text;
-        continue;
-      }
-      set(key, std::move(*v));
-    }
-  }
-
-  /// A setting of `caf_settings` that did not parse ("" if none).
-  std::string bad_setting;
-  /// Why the TLS files cannot be used ("" if they can or there are none).
-  std::string tls_error;
-};
 
 std::string host_name() {
   char buf[256] = {};
@@ -127,279 +75,11 @@ reply to_reply(const caf::error& err) {
   return {false, {}, code_of(err), error_message(err)};
 }
 
-bool receiver_down(const caf::error& err) {
-  return err.category() == caf::atom("system")
-         && static_cast<caf::sec>(err.code()) == caf::sec::request_receiver_down;
-}
-
-// -- the bridge: non-actor code's way into the store actors --------------------
-
-struct bridge_state {
-  static inline const char* name = "mantissa.bridge";
-  caf::actor manager;
-  caf::timespan timeout{};
-  /// Store actors by address; weak, so passivated actors are freed. A stale
-  /// entry costs one bounced request and a new lookup.
-  std::unordered_map<std::string, caf::actor_addr> cache;
-  std::size_t inserts_since_sweep = 0;
-  /// The node's cluster actor (invalid outside a cluster): it gets the
-  /// requests for user stores that are not on this node.
-  caf::actor cluster;
-  bool seed = true;  ///< this node keeps the accounts (internal::accounts_address)
-  std::filesystem::path data_dir;
-  std::string node_name;
-  caf::actor receiver;  ///< incoming store moves, spawned on first use
-  std::set<caf::actor_addr> movers;  ///< moves from this node in progress
-  internal::counters* stats = nullptr;
-  caf::actor streamer;  ///< streamed backups, spawned on first use
-};
-
-using bridge_actor = caf::stateful_actor<bridge_state>;
-
-void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
-                      completion done, int retries, bool create,
-                      bool remote = true);
-
-/// Whether a request for `address` that found no store here goes to the
-/// cluster.
-bool routed_elsewhere(bridge_actor* self, const std::string& address,
-                      const caf::error& err, bool remote) {
-  return remote && self->state.cluster
-         && internal::may_be_elsewhere(address, err);
-}
-
-/// A bounced request (the store passivated between lookup and request) was
-/// not processed, so it is safe to send again; a store that keeps
-/// passivating under churn gets a few more tries.
-constexpr int max_retries = 8;
-
-void send_to(bridge_actor* self, const caf::actor& store, std::string address,
-             caf::message msg, completion done, int retries,
-             bool remote = true) {
-  self->request(store, self->state.timeout, msg)
-    .then(
-      [done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
-      [self, address, msg, done, retries, remote,
-       store_addr = store.address()](caf::error& err) mutable {
-        if (retries > 0 && receiver_down(err)) {
-          auto i = self->state.cache.find(address);
-          if (i != self->state.cache.end() && i->second == store_addr)
-            self->state.cache.erase(i);
-          resolve_and_send(self, std::move(address), std::move(msg),
-                           std::move(done), retries - 1, false, remote);
-          return;
-        }
-        done(to_reply(err));
-      });
-}
-
-void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
-                      completion done, int retries, bool create, bool remote) {
-  auto lookup = create ? caf::make_message(create_atom::value, address)
-                       : caf::make_message(store_atom::value, address);
-  self->request(self->state.manager, self->state.timeout, std::move(lookup))
-    .then(
-      [self, address, msg, done, retries, remote](caf::actor& store) mutable {
-        auto& st = self->state;
-        st.cache[address] = store.address();
-        if (++st.inserts_since_sweep >= 4096) {
-          st.inserts_since_sweep = 0;
-          for (auto i = st.cache.begin(); i != st.cache.end();) {
-            if (caf::actor_cast<caf::actor>(i->second) == nullptr)
-              i = st.cache.erase(i);
-            else
-              ++i;
-          }
-        }
-        send_to(self, store, std::move(address), std::move(msg),
-                std::move(done), retries, remote);
-      },
-      [self, address, msg, done, remote](caf::error& err) {
-        if (routed_elsewhere(self, address, err, remote)) {
-          self->send(self->state.cluster, call_atom_v, address, msg, done);
-          return;
-        }
-        done(to_reply(err));
-      });
-}
-
-
-internal::move_env move_env_of(bridge_actor* self) {
-  auto& st = self->state;
-  internal::move_env env;
-  env.manager = st.manager;
-  env.cluster = st.cluster;
-  env.data_dir = st.data_dir;
-  env.node = st.node_name;
-  env.timeout = std::max(st.timeout, caf::timespan{std::chrono::seconds(30)});
-  env.stats = st.stats;
-  return env;
-}
-
-const caf::actor& streamer_of(bridge_actor* self) {
-  auto& st = self->state;
-  if (!st.streamer) {
-    st.streamer = internal::spawn_backup_streamer(self->system(), st.manager,
-                                                  st.data_dir);
-    self->link_to(st.streamer);
-  }
-  return st.streamer;
-}
-
-caf::behavior bridge(bridge_actor* self, caf::actor manager,
-                     caf::timespan timeout, std::filesystem::path data_dir,
-                     std::string node_name, internal::counters* stats) {
-  self->state.stats = stats;
-  self->state.manager = std::move(manager);
-  self->state.timeout = timeout;
-  self->state.data_dir = std::move(data_dir);
-  self->state.node_name = std::move(node_name);
-  // Movers and the receiver are linked to the bridge so that they stop
-  // with it; their own ends (even a failure) must not stop the bridge.
-  self->set_exit_handler([self](caf::exit_msg& m) {
-    auto& st = self->state;
-    if (st.receiver && m.source == st.receiver.address()) {
-      st.receiver = nullptr;
-      return;
-    }
-    if (st.movers.erase(m.source) > 0)
-      return;
-    if (st.streamer && m.source == st.streamer.address()) {
-      st.streamer = nullptr;
-      return;
-    }
-    if (m.reason)
-      self->quit(m.reason);
-  });
-  return {
-    // A replica for a store of this node (actors/internal/move.hpp).
-    [self](replicate_atom atm, std::string& address, std::string& node,
-           caf::actor& watcher) -> caf::result<caf::message> {
-      auto mover = internal::spawn_mover(self->system(), move_env_of(self));
-      self->link_to(mover);
-      self->state.movers.insert(mover.address());
-      return self->delegate(mover, atm, std::move(address), std::move(node),
-                            std::move(watcher));
-    },
-    // Changes for a replica, from a store actor of this node.
-    [self](internal::relay_atom atm, std::string& node, caf::message& msg,
-           caf::timespan wait) -> caf::result<caf::message> {
-      if (!self->state.cluster)
-        return make_error(error_code::store_unavailable,
-                          "this node is not part of a cluster");
-      return self->delegate(self->state.cluster, atm, std::move(node),
-                            std::move(msg), wait);
-    },
-    // A store move from this node (actors/internal/move.hpp).
-    [self](move_atom atm, std::string& address, std::string& to,
-           caf::actor& watcher) -> caf::result<caf::message> {
-      auto mover = internal::spawn_mover(self->system(), move_env_of(self));
-      self->link_to(mover);  // the node stopping stops its moves
-      self->state.movers.insert(mover.address());
-      return self->delegate(mover, atm, std::move(address), std::move(to),
-                            std::move(watcher));
-    },
-    // A store move to this node.
-    [self](incoming_atom atm, std::string& op, std::string& address,
-           std::string& data) -> caf::result<caf::message> {
-      auto& st = self->state;
-      if (!st.receiver)
-      {
-        st.receiver = internal::spawn_receiver(self->system(), move_env_of(self));
-        self->link_to(st.receiver);
-      }
-      return self->delegate(st.receiver, atm, std::move(op), std::move(address),
-                            std::move(data));
-    },
-    // Streamed backups (actors/internal/backup_stream.hpp), from sessions.
-    [self](bksnap_atom atm, std::string& address,
-           caf::actor& owner) -> caf::result<caf::message> {
-      return self->delegate(streamer_of(self), atm, std::move(address),
-                            std::move(owner));
-    },
-    [self](bkchunk_atom atm, std::uint64_t id, std::uint64_t offset,
-           caf::actor& owner) -> caf::result<caf::message> {
-      return self->delegate(streamer_of(self), atm, id, offset,
-                            std::move(owner));
-    },
-    [self](bkfree_atom atm, std::uint64_t id,
-           caf::actor& owner) -> caf::result<caf::message> {
-      return self->delegate(streamer_of(self), atm, id, std::move(owner));
-    },
-    // A fan-out (actors/internal/fanout.hpp): a coordinator answers it.
-    [self](fanout_atom atm, std::string& spec,
-           caf::actor& watcher) -> caf::result<caf::message> {
-      auto& st = self->state;
-      auto coord = internal::spawn_fanout(
-        self->system(),
-        internal::fanout_env{caf::actor_cast<caf::actor>(self), st.cluster,
-                             st.data_dir});
-      return self->delegate(coord, atm, std::move(spec), std::move(watcher));
-    },
-    [self](call_atom, std::string& address, caf::message& msg,
-           completion& done) {
-      auto& st = self->state;
-      if (address == internal::accounts_address) {
-        if (st.cluster && !st.seed) {
-          self->send(st.cluster, call_atom_v, std::move(address), std::move(msg),
-                     std::move(done));
-          return;
-        }
-        address = internal::site_address;
-      }
-      if (auto i = st.cache.find(address); i != st.cache.end()) {
-        if (auto store = caf::actor_cast<caf::actor>(i->second)) {
-          send_to(self, store, std::move(address), std::move(msg),
-                  std::move(done), max_retries);
-          return;
-        }
-        st.cache.erase(i);
-      }
-      resolve_and_send(self, std::move(address), std::move(msg),
-                       std::move(done), max_retries, false);
-    },
-    // From other nodes (through a system session) and the cluster actor:
-    // a store of this node only.
-    [self](route_atom, std::string& address,
-           caf::message& msg) -> caf::result<std::string> {
-      auto rp = self->make_response_promise<std::string>();
-      if (msg.match_elements<create_atom>()) {
-        self->request(self->state.manager, self->state.timeout,
-                      create_atom::value, address)
-          .then([rp](caf::actor&) mutable { rp.deliver(std::string{"{\"ok\":true}"}); },
-                [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
-      }
-      if (msg.size() < 2 || !msg.match_element<caller>(1)) {
-        rp.deliver(make_error(error_code::invalid_query,
-                              "not a store message (the second element must "
-                              "be a mantissa.caller)"));
-        return rp;
-      }
-      // Answered in the bridge's context (send_to and resolve_and_send).
-      resolve_and_send(self, std::move(address), std::move(msg),
-                       internal::to_promise(rp),
-                       max_retries, false, false);
-      return rp;
-    },
-    [self](cluster_atom, caf::actor& cluster, bool seed) {
-      self->state.cluster = std::move(cluster);
-      self->state.seed = seed;
-    },
-    [self](create_atom, std::string& address, completion& done) {
-      self->request(self->state.manager, self->state.timeout, create_atom::value,
-                    address)
-        .then(
-          [done](caf::actor&) { done(reply{true, "{\"ok\":true}", {}, {}}); },
-          [done](caf::error& err) { done(to_reply(err)); });
-    },
-    [self](stats_atom, completion& done) {
-      self->request(self->state.manager, self->state.timeout, stats_atom::value)
-        .then(
-          [done](std::string& body) { done(reply{true, std::move(body), {}, {}}); },
-          [done](caf::error& err) { done(to_reply(err)); });
-    },
-  };
+/// Whether a registration succeeded; if not, `err` gets its message.
+bool registered(const store::result<void>& r, std::string& err) {
+  if (!r)
+    err = r.error_value().message;
+  return static_cast<bool>(r);
 }
 
 } // namespace
@@ -409,7 +89,7 @@ struct node::impl {
   store::type_registry types;
   handler_registry handlers;
   internal::runtime rt;
-  std::unique_ptr<node_config> cfg;
+  std::unique_ptr<internal::node_config> cfg;
   std::unique_ptr<caf::actor_system> sys;
   caf::actor manager;
   caf::actor timer;
@@ -433,7 +113,233 @@ struct node::impl {
     caf::anon_send(bridge, call_atom_v, address, std::move(msg),
                    completion{std::make_shared<reply_handler>(std::move(done))});
   }
+
+  /// `call` with the store message `(xs...)`.
+  template <class... Ts>
+  void ask(const std::string& address, reply_handler done, Ts&&... xs) {
+    call(address, caf::make_message(std::forward<Ts>(xs)...), std::move(done));
+  }
+
+  // -- the steps of `start`, in order; on false `err` says why -------------
+  // The steps from `start_actors` on need `stop` after a failure.
+
+  /// Creates the data directory, takes its lock, removes what an earlier
+  /// run left.
+  bool open_data_dir(std::string& err);
+  /// The node's own item types and handlers (once per process).
+  bool register_builtins(std::string& err);
+  /// The runtime every store actor shares, from the options.
+  void configure_runtime();
+  /// The actor system, the store manager, the timer and the bridge.
+  bool start_actors(std::string& err);
+  /// The network port's door (not listening yet), when configured.
+  bool open_door(std::string& err);
+  /// The cluster actor, when configured (needs the door).
+  bool join_cluster(std::string& err);
+  /// Logins on the door, and listening.
+  bool serve_port(std::string& err);
+  /// Writes (or removes) `endpoint_file`.
+  void write_endpoint() const;
 };
+
+bool node::impl::open_data_dir(std::string& err) {
+  std::error_code ec;
+  std::filesystem::create_directories(opts.data_dir, ec);
+  if (ec) {
+    err = "cannot create data directory " + opts.data_dir.string() + ": "
+          + ec.message();
+    return false;
+  }
+  if (::access(opts.data_dir.c_str(), W_OK) != 0) {
+    err = "data directory " + opts.data_dir.string() + " is not writable";
+    return false;
+  }
+  auto acquired = data_dir_lock::acquire(opts.data_dir, "a running node");
+  if (!acquired) {
+    err = acquired.error_value().message;
+    return false;
+  }
+  lock = std::move(*acquired);
+  // Snapshots a streamed backup of an earlier run left (it died).
+  if (auto e = internal::remove_stream_leftovers(opts.data_dir); !e.empty())
+    log::warn("backup", "cannot remove a streamed backup's leftovers",
+              {{"error", e}});
+  return true;
+}
+
+bool node::impl::register_builtins(std::string& err) {
+  // The node's own item types come first; a second registration (a node
+  // restarted in the same process) is harmless.
+  if (types.current("mantissa.account") == nullptr
+      && (!registered(register_account_types(types), err)
+          || !registered(register_site_config_types(types), err)
+          || !registered(register_auth_types(types), err)))
+    return false;
+  if (handlers.find("mantissa.login_lookup") == nullptr
+      && !registered(register_auth_handlers(handlers), err))
+    return false;
+  if (handlers.find("mantissa.add_account") == nullptr
+      && !registered(register_account_handlers(handlers, opts.data_dir), err))
+    return false;
+  if (handlers.find("mantissa.send") == nullptr
+      && !registered(register_message_handlers(handlers), err))
+    return false;
+  if (types.current("mantissa.placement") == nullptr
+      && !registered(internal::register_cluster_types(types), err))
+    return false;
+  if (handlers.find("mantissa.cluster_load") == nullptr
+      && !registered(internal::register_cluster_handlers(handlers), err))
+    return false;
+  return handlers.find("mantissa.schedule") != nullptr
+         || registered(register_scheduler_handlers(handlers), err);
+}
+
+void node::impl::configure_runtime() {
+  rt.data_dir = opts.data_dir;
+  rt.node_name = opts.name;
+  rt.clustered = opts.cluster;
+  rt.types = &types;
+  rt.handlers = &handlers;
+  rt.idle_timeout = opts.idle_timeout;
+  rt.max_open_stores = std::max<std::size_t>(1, opts.max_open_stores);
+  rt.item_cache_size = opts.item_cache_size;
+  rt.synchronous = opts.synchronous;
+  if (opts.synchronous == store::sqlite::synchronous_mode::full) {
+    syncer = std::make_unique<internal::sync_pool>(sync_threads);
+    rt.syncer = syncer.get();
+  }
+}
+
+bool node::impl::start_actors(std::string& err) {
+  cfg = std::make_unique<internal::node_config>(opts);
+  if (!cfg->tls_error.empty() || !cfg->bad_setting.empty()) {
+    err = !cfg->tls_error.empty() ? cfg->tls_error
+                                  : "malformed CAF setting " + cfg->bad_setting;
+    cfg.reset();
+    syncer.reset();
+    rt.syncer = nullptr;
+    return false;
+  }
+  sys = std::make_unique<caf::actor_system>(*cfg);
+  manager = internal::spawn_manager(*sys, rt);
+  timer = internal::spawn_timer(*sys, rt, manager);
+  rt.timer = timer;
+  bridge = internal::spawn_bridge(*sys, manager,
+                                  caf::timespan{opts.request_timeout},
+                                  opts.data_dir, opts.name, &rt.stats);
+  rt.router = bridge;
+  rt.request_timeout = opts.request_timeout;
+  rt.retry_min = opts.message_retry_min;
+  rt.retry_max = opts.message_retry_max;
+  rt.delivery_bytes = opts.message_delivery_bytes;
+  return true;
+}
+
+bool node::impl::open_door(std::string& err) {
+  if (!opts.listen)
+    return true;
+  port::door_options dopts;
+  dopts.host = opts.listen_host;
+  dopts.port = opts.listen_port;
+  dopts.tls = uses_network_tls(*sys);
+  dopts.max_pending = opts.port.max_pending;
+  dopts.max_pending_per_address = opts.port.max_pending_per_address;
+  dopts.max_per_address = opts.port.max_per_address;
+  dopts.login_deadline = opts.port.login_timeout;
+  dopts.limits.max_message = opts.port.max_message;
+  door = port::door::make(*sys, dopts, err);
+  if (!door) {
+    err = "the network port: " + err;
+    return false;
+  }
+  return true;
+}
+
+bool node::impl::join_cluster(std::string& err) {
+  if (!opts.cluster)
+    return true;
+  if (!opts.listen) {
+    err = "a cluster node needs a network port (--listen)";
+    return false;
+  }
+  bool seed = opts.join_host.empty();
+  auto key_path = opts.cluster_key_file.empty() ? opts.data_dir / "cluster.key"
+                                                : opts.cluster_key_file;
+  auto key = load_key_file(key_path.string(), seed, err);
+  if (key.empty()) {
+    if (!seed)
+      err += " (a joining node needs a copy of the seed's cluster.key; "
+             "see docs/cluster.md)";
+    return false;
+  }
+  auth->set_cluster_key(key);
+  internal::cluster_config cc;
+  cc.name = opts.name;
+  cc.host = opts.advertise_host.empty() ? opts.listen_host
+                                        : opts.advertise_host;
+  cc.seed_host = opts.join_host;
+  cc.seed_port = opts.join_port;
+  cc.key = std::move(key);
+  cc.data_dir = opts.data_dir;
+  cc.heartbeat = opts.cluster_heartbeat;
+  cc.down_after = opts.node_down_after;
+  cc.failover_after = opts.failover_after;
+  cc.door = door;
+  cc.end_sessions = [a = auth.get()](const std::string& address) {
+    return a->revoke(address);
+  };
+  cc.timeout = std::min(opts.request_timeout,
+                        std::chrono::milliseconds{10'000});
+  cluster = internal::spawn_cluster(*sys, std::move(cc), bridge);
+  caf::anon_send(bridge, cluster_atom::value, cluster, seed);
+  caf::anon_send(manager, cluster_atom::value, cluster);
+  return true;
+}
+
+bool node::impl::serve_port(std::string& err) {
+  if (!opts.listen)
+    return true;
+  auto env = std::make_shared<internal::gateway_env>();
+  env->manager = manager;
+  env->bridge = bridge;
+  env->cluster = cluster;
+  env->auth = auth.get();
+  env->timeout = caf::timespan{opts.request_timeout};
+  env->node_name = opts.name;
+  env->door = door;
+  port_anchor = internal::spawn_port_anchor(*sys);
+  env->anchor = port_anchor;
+  door->set_login(internal::make_port_login(*sys, env));
+  if (!door->listen(err))
+    return false;
+  port = door->port();
+  return true;
+}
+
+void node::impl::write_endpoint() const {
+  // Where commands given only --data find this node (see node.hpp); a
+  // file left by a node that died is replaced or removed here.
+  std::error_code fec;
+  auto file = endpoint_file(opts.data_dir);
+  if (!opts.listen) {
+    std::filesystem::remove(file, fec);
+    return;
+  }
+  auto host = opts.listen_host;
+  if (host == "0.0.0.0" || host.empty())
+    host = "127.0.0.1";
+  else if (host == "::")
+    host = "::1";
+  if (host.find(':') != std::string::npos)
+    host = "[" + host + "]";
+  auto temp = file;
+  temp += ".tmp";
+  {
+    std::ofstream out{temp, std::ios::trunc};
+    out << host << ':' << port << '\n';
+  }
+  std::filesystem::rename(temp, file, fec);
+}
 
 node::node(node_options opts) : impl_(std::make_unique<impl>()) {
   if (opts.name.empty())
@@ -455,117 +361,14 @@ handler_registry& node::handlers() noexcept {
 
 bool node::start(std::string& err) {
   auto& d = *impl_;
-  std::error_code ec;
-  std::filesystem::create_directories(d.opts.data_dir, ec);
-  if (ec) {
-    err = "cannot create data directory " + d.opts.data_dir.string() + ": "
-          + ec.message();
+  if (!d.open_data_dir(err) || !d.register_builtins(err))
     return false;
-  }
-  if (::access(d.opts.data_dir.c_str(), W_OK) != 0) {
-    err = "data directory " + d.opts.data_dir.string() + " is not writable";
-    return false;
-  }
-  auto lock = data_dir_lock::acquire(d.opts.data_dir, "a running node");
-  if (!lock) {
-    err = lock.error_value().message;
-    return false;
-  }
-  d.lock = std::move(*lock);
-  // Snapshots a streamed backup of an earlier run left (it died).
-  if (auto e = internal::remove_stream_leftovers(d.opts.data_dir); !e.empty())
-    log::warn("backup", "cannot remove a streamed backup's leftovers",
-              {{"error", e}});
-  // The node's own item types come first; a second registration (a node
-  // restarted in the same process) is harmless.
-  if (d.types.current("mantissa.account") == nullptr) {
-    if (auto r = register_account_types(d.types); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-    if (auto r = register_site_config_types(d.types); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-    if (auto r = register_auth_types(d.types); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
-  if (d.handlers.find("mantissa.login_lookup") == nullptr) {
-    if (auto r = register_auth_handlers(d.handlers); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
-  if (d.handlers.find("mantissa.add_account") == nullptr) {
-    if (auto r = register_account_handlers(d.handlers, d.opts.data_dir); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
-  if (d.handlers.find("mantissa.send") == nullptr) {
-    if (auto r = register_message_handlers(d.handlers); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
-  if (d.types.current("mantissa.placement") == nullptr) {
-    if (auto r = internal::register_cluster_types(d.types); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
-  if (d.handlers.find("mantissa.cluster_load") == nullptr) {
-    if (auto r = internal::register_cluster_handlers(d.handlers); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
-  if (d.handlers.find("mantissa.schedule") == nullptr) {
-    if (auto r = register_scheduler_handlers(d.handlers); !r) {
-      err = r.error_value().message;
-      return false;
-    }
-  }
   d.node_key = load_node_key(d.opts.data_dir.string(), err);
   if (d.node_key.empty())
     return false;
-  d.rt.data_dir = d.opts.data_dir;
-  d.rt.node_name = d.opts.name;
-  d.rt.clustered = d.opts.cluster;
-  d.rt.types = &d.types;
-  d.rt.handlers = &d.handlers;
-  d.rt.idle_timeout = d.opts.idle_timeout;
-  d.rt.max_open_stores = std::max<std::size_t>(1, d.opts.max_open_stores);
-  d.rt.item_cache_size = d.opts.item_cache_size;
-  d.rt.synchronous = d.opts.synchronous;
-  if (d.opts.synchronous == store::sqlite::synchronous_mode::full) {
-    d.syncer = std::make_unique<internal::sync_pool>(sync_threads);
-    d.rt.syncer = d.syncer.get();
-  }
-  d.cfg = std::make_unique<node_config>(d.opts);
-  if (!d.cfg->tls_error.empty() || !d.cfg->bad_setting.empty()) {
-    err = !d.cfg->tls_error.empty()
-            ? d.cfg->tls_error
-            : "malformed CAF setting " + d.cfg->bad_setting;
-    d.cfg.reset();
-    d.syncer.reset();
-    d.rt.syncer = nullptr;
+  d.configure_runtime();
+  if (!d.start_actors(err))
     return false;
-  }
-  d.sys = std::make_unique<caf::actor_system>(*d.cfg);
-  d.manager = internal::spawn_manager(*d.sys, d.rt);
-  d.timer = internal::spawn_timer(*d.sys, d.rt, d.manager);
-  d.rt.timer = d.timer;
-  d.bridge = d.sys->spawn(bridge, d.manager,
-                          caf::timespan{d.opts.request_timeout},
-                          d.opts.data_dir, d.opts.name, &d.rt.stats);
-  d.rt.router = d.bridge;
-  d.rt.request_timeout = d.opts.request_timeout;
-  d.rt.retry_min = d.opts.message_retry_min;
-  d.rt.retry_max = d.opts.message_retry_max;
-  d.rt.delivery_bytes = d.opts.message_delivery_bytes;
   // Make sure the site store exists.
   auto r = wait([&](reply_handler done) {
     create_store(internal::site_address, std::move(done));
@@ -584,105 +387,11 @@ bool node::start(std::string& err) {
     d.backups = internal::spawn_backup_scheduler(
       *d.sys, d.manager, d.opts.data_dir, d.opts.name, d.opts.backups,
       d.backup_status);
-  if (d.opts.listen) {
-    port::door_options dopts;
-    dopts.host = d.opts.listen_host;
-    dopts.port = d.opts.listen_port;
-    dopts.tls = uses_network_tls(*d.sys);
-    dopts.max_pending = d.opts.port.max_pending;
-    dopts.max_pending_per_address = d.opts.port.max_pending_per_address;
-    dopts.max_per_address = d.opts.port.max_per_address;
-    dopts.login_deadline = d.opts.port.login_timeout;
-    dopts.limits.max_message = d.opts.port.max_message;
-    d.door = port::door::make(*d.sys, dopts, err);
-    if (!d.door) {
-      err = "the network port: " + err;
-      stop();
-      return false;
-    }
+  if (!d.open_door(err) || !d.join_cluster(err) || !d.serve_port(err)) {
+    stop();
+    return false;
   }
-  if (d.opts.cluster) {
-    if (!d.opts.listen) {
-      err = "a cluster node needs a network port (--listen)";
-      stop();
-      return false;
-    }
-    bool seed = d.opts.join_host.empty();
-    auto key_path = d.opts.cluster_key_file.empty()
-                      ? d.opts.data_dir / "cluster.key"
-                      : d.opts.cluster_key_file;
-    auto key = load_key_file(key_path.string(), seed, err);
-    if (key.empty()) {
-      if (!seed)
-        err += " (a joining node needs a copy of the seed's cluster.key; "
-               "see docs/cluster.md)";
-      stop();
-      return false;
-    }
-    d.auth->set_cluster_key(key);
-    internal::cluster_config cc;
-    cc.name = d.opts.name;
-    cc.host = d.opts.advertise_host.empty() ? d.opts.listen_host
-                                            : d.opts.advertise_host;
-    cc.seed_host = d.opts.join_host;
-    cc.seed_port = d.opts.join_port;
-    cc.key = std::move(key);
-    cc.data_dir = d.opts.data_dir;
-    cc.heartbeat = d.opts.cluster_heartbeat;
-    cc.down_after = d.opts.node_down_after;
-    cc.failover_after = d.opts.failover_after;
-    cc.door = d.door;
-    cc.end_sessions = [auth = d.auth.get()](const std::string& address) {
-      return auth->revoke(address);
-    };
-    cc.timeout = std::min(d.opts.request_timeout,
-                          std::chrono::milliseconds{10'000});
-    d.cluster = internal::spawn_cluster(*d.sys, std::move(cc), d.bridge);
-    caf::anon_send(d.bridge, cluster_atom::value, d.cluster, seed);
-    caf::anon_send(d.manager, cluster_atom::value, d.cluster);
-  }
-  if (d.opts.listen) {
-    auto env = std::make_shared<internal::gateway_env>();
-    env->manager = d.manager;
-    env->bridge = d.bridge;
-    env->cluster = d.cluster;
-    env->auth = d.auth.get();
-    env->timeout = caf::timespan{d.opts.request_timeout};
-    env->node_name = d.opts.name;
-    env->door = d.door;
-    d.port_anchor = internal::spawn_port_anchor(*d.sys);
-    env->anchor = d.port_anchor;
-    d.door->set_login(internal::make_port_login(*d.sys, env));
-    if (!d.door->listen(err)) {
-      stop();
-      return false;
-    }
-    d.port = d.door->port();
-  }
-  {
-    // Where commands given only --data find this node (see node.hpp); a
-    // file left by a node that died is replaced or removed here.
-    std::error_code fec;
-    auto file = endpoint_file(d.opts.data_dir);
-    if (d.opts.listen) {
-      auto host = d.opts.listen_host;
-      if (host == "0.0.0.0" || host.empty())
-        host = "127.0.0.1";
-      else if (host == "::")
-        host = "::1";
-      if (host.find(':') != std::string::npos)
-        host = "[" + host + "]";
-      auto temp = file;
-      temp += ".tmp";
-      {
-        std::ofstream out{temp, std::ios::trunc};
-        out << host << ':' << d.port << '\n';
-      }
-      std::filesystem::rename(temp, file, fec);
-    } else {
-      std::filesystem::remove(file, fec);
-    }
-  }
+  d.write_endpoint();
   if (d.cluster)
     caf::anon_send(d.cluster, caf::publish_atom::value, d.port);
   // Stored sessions come back only for accounts that are still enabled and
@@ -764,120 +473,100 @@ const caf::actor& node::manager() const {
 
 void node::get(const caller& who, const std::string& address,
                const std::string& type, std::int64_t id, reply_handler done) {
-  impl_->call(address, caf::make_message(get_atom::value, who, type, id),
-              std::move(done));
+  impl_->ask(address, std::move(done), get_atom::value, who, type, id);
 }
 
 void node::put(const caller& who, const std::string& address,
                const std::string& type, const std::string& json,
                reply_handler done) {
-  impl_->call(address, caf::make_message(put_atom::value, who, type, json),
-              std::move(done));
+  impl_->ask(address, std::move(done), put_atom::value, who, type, json);
 }
 
 void node::update(const caller& who, const std::string& address,
                   const std::string& type, std::int64_t id,
                   const std::string& json, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(update_atom::value, who, type, id, json),
-              std::move(done));
+  impl_->ask(address, std::move(done), update_atom::value, who, type, id, json);
 }
 
 void node::remove(const caller& who, const std::string& address,
                   const std::string& type, std::int64_t id,
                   reply_handler done) {
-  impl_->call(address, caf::make_message(delete_atom::value, who, type, id),
-              std::move(done));
+  impl_->ask(address, std::move(done), delete_atom::value, who, type, id);
 }
 
 void node::query(const caller& who, const std::string& address,
                  const std::string& query_json, reply_handler done) {
-  impl_->call(address, caf::make_message(query_atom::value, who, query_json),
-              std::move(done));
+  impl_->ask(address, std::move(done), query_atom::value, who, query_json);
 }
 
 void node::count(const caller& who, const std::string& address,
                  const std::string& type, const std::string& where_json,
                  reply_handler done) {
-  impl_->call(address,
-              caf::make_message(count_atom::value, who, type, where_json),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             count_atom::value, who, type, where_json);
 }
 
 void node::install(const caller& who, const std::string& address,
                    const std::string& type, std::int64_t id,
                    const std::string& interfaces_json, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(install_atom::value, who, type, id,
-                                interfaces_json),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             install_atom::value, who, type, id, interfaces_json);
 }
 
 void node::powerups(const caller& who, const std::string& address,
                     const std::string& interface, reply_handler done) {
-  impl_->call(address, caf::make_message(powerups_atom::value, who, interface),
-              std::move(done));
+  impl_->ask(address, std::move(done), powerups_atom::value, who, interface);
 }
 
 void node::run(const caller& who, const std::string& address,
                const std::string& handler, const std::string& args_json,
                reply_handler done) {
-  impl_->call(address,
-              caf::make_message(run_atom::value, who, handler, args_json),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             run_atom::value, who, handler, args_json);
 }
 
 void node::run(const caller& who, const std::string& address,
                const std::string& handler, const std::string& args_json,
                shared_bytes payload, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(run_atom::value, who, handler, args_json,
-                                std::move(payload)),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             run_atom::value, who, handler, args_json, std::move(payload));
 }
 
 void node::share(const caller& who, const std::string& address,
                  const std::string& type, std::int64_t id,
                  const std::string& role, const std::string& interfaces_json,
                  const std::string& share_id, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(share_atom::value, who, type, id, role,
-                                interfaces_json, share_id),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             share_atom::value, who, type, id, role, interfaces_json, share_id);
 }
 
 void node::unshare(const caller& who, const std::string& address,
                    const std::string& share_id, const std::string& role,
                    reply_handler done) {
-  impl_->call(address, caf::make_message(unshare_atom::value, who, share_id, role),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             unshare_atom::value, who, share_id, role);
 }
 
 void node::shares(const caller& who, const std::string& address,
                   std::int64_t item, reply_handler done) {
-  impl_->call(address, caf::make_message(shares_atom::value, who, item),
-              std::move(done));
+  impl_->ask(address, std::move(done), shares_atom::value, who, item);
 }
 
 void node::get_share(const caller& who, const std::string& address,
                      const std::string& share_id, reply_handler done) {
-  impl_->call(address, caf::make_message(getshare_atom::value, who, share_id),
-              std::move(done));
+  impl_->ask(address, std::move(done), getshare_atom::value, who, share_id);
 }
 
 void node::member(const caller& who, const std::string& address,
                   const std::string& member_role, const std::string& group_role,
                   bool add, reply_handler done) {
-  impl_->call(address,
-              caf::make_message(member_atom::value, who, member_role,
-                                group_role, add),
-              std::move(done));
+  impl_->ask(address, std::move(done),
+             member_atom::value, who, member_role, group_role, add);
 }
 
 void node::set_default_share(const caller& who, const std::string& address,
                              const std::string& share_id, reply_handler done) {
-  impl_->call(address, caf::make_message(defshare_atom::value, who, share_id),
-              std::move(done));
+  impl_->ask(address, std::move(done), defshare_atom::value, who, share_id);
 }
 
 void node::backup_store(const std::string& address,
@@ -927,124 +616,12 @@ void node::stats(reply_handler done) {
                  completion{std::make_shared<reply_handler>(std::move(done))});
 }
 
-namespace {
-
-/// The network port's series (docs/operations.md, "Metrics").
-void write_port_metrics(prometheus_text& out, const port::door_stats& s) {
-  auto d = [](std::uint64_t x) { return static_cast<double>(x); };
-  out.single("mantissa_port_connections", "gauge",
-             "Connections to the network port that have logged in, now",
-             d(s.open));
-  out.single("mantissa_port_pending_connections", "gauge",
-             "Connections to the network port that have not logged in yet",
-             d(s.pending));
-  out.family("mantissa_port_connections_total", "counter",
-             "Connections to the network port, by what became of them");
-  out.sample("mantissa_port_connections_total", {{"result", "accepted"}},
-             d(s.accepted));
-  out.sample("mantissa_port_connections_total", {{"result", "refused_total"}},
-             d(s.refused_total));
-  out.sample("mantissa_port_connections_total",
-             {{"result", "refused_address"}}, d(s.refused_address));
-  out.sample("mantissa_port_connections_total", {{"result", "malformed"}},
-             d(s.malformed));
-  out.sample("mantissa_port_connections_total", {{"result", "timeout"}},
-             d(s.login_timeouts));
-  out.family("mantissa_port_logins_total", "counter",
-             "Logins on the network port by result");
-  out.sample("mantissa_port_logins_total", {{"result", "ok"}}, d(s.login_ok));
-  out.sample("mantissa_port_logins_total", {{"result", "failed"}},
-             d(s.login_failed));
-  out.family("mantissa_port_dropped_total", "counter",
-             "Messages from logged-in peers dropped by the port's guard, by "
-             "reason");
-  for (auto& [why, n] : s.dropped)
-    out.sample("mantissa_port_dropped_total", {{"reason", why}}, d(n));
-  out.family("mantissa_port_closed_total", "counter",
-             "Connections the port closed for what they sent, by reason");
-  for (auto& [why, n] : s.closed)
-    out.sample("mantissa_port_closed_total", {{"reason", why}}, d(n));
-}
-
-} // namespace
-
 void node::write_metrics(prometheus_text& out) const {
   if (impl_->opts.backups.interval.count() > 0)
     internal::write_backup_metrics(out, impl_->backup_status);
   if (impl_->door)
-    write_port_metrics(out, impl_->door->stats());
-  auto& c = impl_->rt.stats;
-  auto load = [](const std::atomic<std::int64_t>& a) {
-    return static_cast<double>(a.load(std::memory_order_relaxed));
-  };
-  out.single("mantissa_stores_open", "gauge",
-             "Store actors open now",
-             load(c.open_stores));
-  out.single("mantissa_store_activations_total", "counter",
-             "Stores opened (activated) since the node started",
-             load(c.activations));
-  out.single("mantissa_store_passivations_total", "counter",
-             "Stores closed (passivated) since the node started",
-             load(c.passivations));
-  out.single("mantissa_commits_total", "counter",
-             "Store transactions committed",
-             load(c.commits));
-  out.single("mantissa_committed_writes_total", "counter",
-             "Writes acknowledged after their commit",
-             load(c.committed_writes));
-  out.family("mantissa_commit_batch_writes", "histogram",
-             "Writes per commit (group commit)");
-  out.samples("mantissa_commit_batch_writes", {}, c.commit_batch);
-  out.family("mantissa_commit_seconds", "histogram",
-             "Time of SQLite's COMMIT of a batch");
-  out.samples("mantissa_commit_seconds", {}, c.commit_seconds);
-  out.family("mantissa_interstore_deliveries_total", "counter",
-             "Deliveries of reliable messages to a store: answered (ok), "
-             "to be retried, or final (no such store)");
-  out.sample("mantissa_interstore_deliveries_total", {{"result", "ok"}},
-             load(c.deliveries_ok));
-  out.sample("mantissa_interstore_deliveries_total", {{"result", "retry"}},
-             load(c.deliveries_retried));
-  out.sample("mantissa_interstore_deliveries_total", {{"result", "final"}},
-             load(c.deliveries_final));
-  out.family("mantissa_interstore_answers_total", "counter",
-             "Answers to reliable messages taken by their senders");
-  out.sample("mantissa_interstore_answers_total", {{"result", "ok"}},
-             load(c.answers_ok));
-  out.sample("mantissa_interstore_answers_total", {{"result", "error"}},
-             load(c.answers_failed));
-  out.single("mantissa_interstore_received_total", "counter",
-             "Reliable messages that arrived at this node's stores (repeats " "included)",
-             load(c.messages_received));
-  out.family("mantissa_wal_sync_seconds", "histogram",
-             "Time from a commit to the end of its WAL sync (durable stores)");
-  out.samples("mantissa_wal_sync_seconds", {}, c.sync_seconds);
-  out.single("mantissa_interstore_outbox_depth", "gauge",
-             "Reliable messages waiting for their answer in open stores",
-             load(c.outbox_depth));
-  out.family("mantissa_scheduler_lag_seconds", "histogram",
-             "How late the timer woke stores for their timed events and "
-             "outboxes");
-  out.samples("mantissa_scheduler_lag_seconds", {}, c.scheduler_lag);
-  out.single("mantissa_moves_in_progress", "gauge",
-             "Store moves from this node in progress", load(c.moves_running));
-  out.family("mantissa_moves_total", "counter",
-             "Store moves from this node, by result");
-  out.sample("mantissa_moves_total", {{"result", "ok"}}, load(c.moves_ok));
-  out.sample("mantissa_moves_total", {{"result", "failed"}},
-             load(c.moves_failed));
-  out.family("mantissa_replication_changesets_total", "counter",
-             "Changes shipped to replicas, by result");
-  out.sample("mantissa_replication_changesets_total", {{"result", "ok"}},
-             load(c.replication_ok));
-  out.sample("mantissa_replication_changesets_total", {{"result", "failed"}},
-             load(c.replication_failed));
-  out.single("mantissa_replication_pending", "gauge",
-             "Changes shipped to replicas and not confirmed yet (the lag)",
-             load(c.replication_pending));
-  out.single("mantissa_snapshots_in_progress", "gauge",
-             "Store snapshots (backups and moves) being taken",
-             load(c.snapshots_running));
+    internal::write_port_metrics(out, impl_->door->stats());
+  internal::write_store_metrics(out, impl_->rt.stats);
 }
 
 void node::fanout(const std::string& spec_json, progress_handler progress,
@@ -1126,10 +703,7 @@ void node::end_sessions(const std::string& address, reply_handler done) {
 }
 
 reply node::wait(const std::function<void(reply_handler)>& f) {
-  auto p = std::make_shared<std::promise<reply>>();
-  auto fut = p->get_future();
-  f([p](reply r) { p->set_value(std::move(r)); });
-  return fut.get();
+  return wait_for(f);
 }
 
 std::filesystem::path endpoint_file(const std::filesystem::path& data_dir) {

@@ -15,6 +15,8 @@
 #include "actors/handlers.hpp"
 #include "actors/network_tls.hpp"
 #include "actors/protocol.hpp"
+#include "actors/reply.hpp"
+#include "actors/store_requests.hpp"
 #include "store/registry.hpp"
 #include "store/sqlite.hpp"
 
@@ -110,21 +112,6 @@ struct node_options {
   std::vector<std::pair<std::string, std::string>> caf_settings;
 };
 
-/// The answer to a request sent to a store through the node: JSON text, or
-/// an error code with a human-readable message.
-struct reply {
-  bool ok = false;
-  std::string body;  ///< JSON when ok
-  error_code code = error_code::internal;
-  std::string message;  ///< when not ok
-};
-
-/// Completes a request. Runs on one of the node's actor threads: do not
-/// block in it (post to your own thread instead).
-using reply_handler = std::function<void(reply)>;
-/// Progress of a long operation: (done, total).
-using progress_handler = std::function<void(std::uint64_t, std::uint64_t)>;
-
 /// One Mantissa node: an actor system over one data directory, a manager
 /// that activates and passivates store actors, and a bridge through which
 /// non-actor code (front ends, the CLI) sends requests without blocking.
@@ -132,7 +119,7 @@ using progress_handler = std::function<void(std::uint64_t, std::uint64_t)>;
 /// Thread rule: constructed, configured, started and stopped by one owner
 /// thread. The request functions may be called from any thread once
 /// `start` returned true.
-class node {
+class node : public store_requests {
  public:
   explicit node(node_options opts);
   ~node();  ///< stops the node if it is running
@@ -168,14 +155,15 @@ class node {
            const std::string& type, std::int64_t id, reply_handler done);
   void put(const caller& who, const std::string& address,
            const std::string& type, const std::string& json,
-           reply_handler done);
+           reply_handler done) override;
   void update(const caller& who, const std::string& address,
               const std::string& type, std::int64_t id,
-              const std::string& json, reply_handler done);
+              const std::string& json, reply_handler done) override;
   void remove(const caller& who, const std::string& address,
-              const std::string& type, std::int64_t id, reply_handler done);
+              const std::string& type, std::int64_t id,
+              reply_handler done) override;
   void query(const caller& who, const std::string& address,
-             const std::string& query_json, reply_handler done);
+             const std::string& query_json, reply_handler done) override;
   void count(const caller& who, const std::string& address,
              const std::string& type, const std::string& where_json,
              reply_handler done);
@@ -186,7 +174,7 @@ class node {
                 const std::string& interface, reply_handler done);
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
-           reply_handler done);
+           reply_handler done) override;
   /// Runs a payload handler (handler_registry::add_payload) with `payload`
   /// beside the arguments: stores of this node share the bytes.
   void run(const caller& who, const std::string& address,

@@ -7,7 +7,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include "actors/errors.hpp"
-#include "actors/node.hpp"
+#include "actors/reply.hpp"
 
 namespace mantissa::actors::internal {
 

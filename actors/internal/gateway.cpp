@@ -345,6 +345,266 @@ caf::error needs_system(const char* what) {
                     std::string{what} + " needs the system role");
 }
 
+/// The session's down handler: the node's port closing (its anchor) ends
+/// the session; a peer that asked for long operations going away stops
+/// them.
+void on_down(session_actor* self, caf::down_msg& m) {
+  auto& s = self->state;
+  if (!genuine_down(self, m))
+    return;
+  if (m.source == s.env->anchor.address()) {
+    self->quit(caf::exit_reason::user_shutdown);
+    return;
+  }
+  // The peer that asked for long operations went away: stop them.
+  for (auto i = s.watchers.begin(); i != s.watchers.end();) {
+    if (i->second.address() == m.source) {
+      if (auto r = caf::actor_cast<caf::actor>(i->first))
+        self->send(r, port::connection_gone{});
+      i = s.watchers.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
+/// Checks the capability; the handlers run only for this session's own
+/// messages.
+bool proven(session_actor* self, const caller& c) {
+  return !has_ended(self->state.ended)
+         && same_capability(c.capability, self->state.capability);
+}
+
+/// The answer to a message that does not carry the session's proof.
+caf::error refused(session_actor* self, const caller& c) {
+  return not_proven(self->state.env->door, c, self->state.ended);
+}
+
+/// Why a message of `c` that needs the system role (`what` names it) is
+/// refused: not this session's proof, or not a system session; none when
+/// it may go on.
+caf::error system_refusal(session_actor* self, const caller& c,
+                          const char* what) {
+  if (!proven(self, c))
+    return refused(self, c);
+  if (!system_session(self))
+    return needs_system(what);
+  return {};
+}
+
+/// `store_atom`: a handle (a forwarder) to the store at `address`, here or
+/// on another node of the cluster.
+caf::result<caf::actor> open_store(session_actor* self, store_atom atm,
+                                   const std::string& address) {
+  auto rp = self->make_response_promise<caf::actor>();
+  auto& s = self->state;
+  if (auto i = s.forwarders.find(address); i != s.forwarders.end()) {
+    rp.deliver(i->second);
+    return rp;
+  }
+  // Look the store up now, so that a malformed address or a store that
+  // does not exist is reported here rather than on first use.
+  self->request(s.env->manager, s.env->timeout, atm, address)
+    .then(
+      [self, rp, address](caf::actor& store) mutable {
+        checked(self, rp, address,
+                new_forwarder(self, address, std::move(store), {}));
+      },
+      [self, rp, address](caf::error& err) mutable {
+        auto& ss = self->state;
+        if (!ss.env->cluster || !may_be_elsewhere(address, err)) {
+          rp.deliver(std::move(err));
+          return;
+        }
+        // Not here: perhaps on another node of the cluster.
+        self
+          ->request(ss.env->cluster, ss.env->timeout, cluster_atom::value,
+                    std::string{"locate"},
+                    std::string{"{\"address\":"} + quote(address) + "}")
+          .then(
+            [self, rp, address](std::string&) mutable {
+              checked(self, rp, address,
+                      new_forwarder(self, address, {},
+                                    self->state.env->cluster));
+            },
+            [rp](caf::error& e2) mutable { rp.deliver(std::move(e2)); });
+      });
+  return rp;
+}
+
+/// `cluster_atom`: a cluster command of a system session; "join" and
+/// "beat" only from a node's session, for itself.
+caf::result<std::string> cluster_command(session_actor* self, cluster_atom atm,
+                                         std::string& cmd, std::string& args) {
+  auto& s = self->state;
+  if (!system_session(self))
+    return needs_system("cluster commands");
+  if (!s.env->cluster)
+    return make_error(error_code::no_such_handler,
+                      "this node is not part of a cluster");
+  if (cmd == "join" || cmd == "beat") {
+    // Only a node, for itself: no one else may (re)place a member.
+    auto j = nlohmann::json::parse(args, nullptr, false);
+    auto name = j.is_object() ? j.value("name", std::string{})
+                              : std::string{};
+    if (s.who != principal_kind::node || name != s.node_name)
+      return make_error(error_code::forbidden,
+                        "cluster " + cmd
+                          + ": only the node itself may, logged in with "
+                            "its name and the cluster key");
+  }
+  return relay<std::string>(self, s.env->cluster, long_timeout, atm,
+                            std::move(cmd), std::move(args));
+}
+
+/// The session's own life: its end, logout, progress of its operations,
+/// and handles to stores.
+caf::message_handler session_handlers(session_actor* self) {
+  return {
+    [self](port::connection_gone) {
+      if (from_local(self))
+        self->quit(caf::exit_reason::user_shutdown);
+    },
+    [self](logout_atom, const caller& c) -> caf::result<caf::ok_atom> {
+      if (!proven(self, c))
+        return refused(self, c);
+      self->quit(caf::exit_reason::user_shutdown);
+      return caf::ok_atom::value;
+    },
+    [self](progress_atom, std::uint64_t done, std::uint64_t total) {
+      // From one of this session's relays only.
+      if (!from_local(self))
+        return;
+      auto& s = self->state;
+      auto i = s.watchers.find(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
+      if (i != s.watchers.end())
+        self->send(i->second, progress_atom::value, done, total);
+    },
+    [self](store_atom atm, const caller& c,
+           const std::string& address) -> caf::result<caf::actor> {
+      if (!proven(self, c))
+        return refused(self, c);
+      return open_store(self, atm, address);
+    },
+  };
+}
+
+/// The node's own services for system (and node) sessions: routing,
+/// cluster commands, listing stores, statistics.
+caf::message_handler node_handlers(session_actor* self) {
+  return {
+    [self](route_atom atm, const caller& c, std::string& address,
+           caf::message& msg) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "routing"))
+        return err;
+      return relay<std::string>(self, self->state.env->bridge,
+                                self->state.env->timeout, atm,
+                                std::move(address), std::move(msg));
+    },
+    [self](cluster_atom atm, const caller& c, std::string& cmd,
+           std::string& args) -> caf::result<std::string> {
+      if (!proven(self, c))
+        return refused(self, c);
+      return cluster_command(self, atm, cmd, args);
+    },
+    [self](stores_atom atm, const caller& c) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "listing stores"))
+        return err;
+      return relay<std::string>(self, self->state.env->manager,
+                                self->state.env->timeout, atm);
+    },
+    [self](stats_atom atm, const caller& c) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "node statistics"))
+        return err;
+      return relay<std::string>(self, self->state.env->manager,
+                                self->state.env->timeout, atm);
+    },
+  };
+}
+
+/// Long operations: fan-outs, moves, replicas, and moves to this node.
+caf::message_handler operation_handlers(session_actor* self) {
+  return {
+    [self](fanout_atom atm, const caller& c,
+           std::string& spec) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "a fan-out"))
+        return err;
+      return watched(self, self->state.env->bridge, atm, std::move(spec));
+    },
+    [self](move_atom atm, const caller& c, std::string& address,
+           std::string& to) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "moves"))
+        return err;
+      return watched(self, self->state.env->bridge, atm, std::move(address),
+                     std::move(to));
+    },
+    [self](replicate_atom atm, const caller& c, std::string& address,
+           std::string& node) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "replicas"))
+        return err;
+      return watched(self, self->state.env->bridge, atm, std::move(address),
+                     std::move(node));
+    },
+    [self](incoming_atom atm, const caller& c, std::string& op,
+           std::string& address,
+           std::string& data) -> caf::result<std::string> {
+      if (!proven(self, c))
+        return refused(self, c);
+      if (self->state.who != principal_kind::node)
+        return make_error(error_code::forbidden,
+                          "moves between nodes need a node's session");
+      return relay<std::string>(self, self->state.env->bridge, long_timeout,
+                                atm, std::move(op), std::move(address),
+                                std::move(data));
+    },
+  };
+}
+
+/// Backups: one taken by the node, or streamed to the peer in chunks.
+caf::message_handler backup_handlers(session_actor* self) {
+  return {
+    [self](backup_atom, const caller& c, const std::string& address,
+           const std::string& dest) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
+      auto rp = self->make_response_promise<std::string>();
+      request_backup(self, self->state.env->manager, address, dest,
+                     [rp](reply r) mutable {
+                       if (r.ok)
+                         rp.deliver(std::move(r.body));
+                       else
+                         rp.deliver(make_error(r.code, std::move(r.message)));
+                     });
+      return rp;
+    },
+    [self](bksnap_atom atm, const caller& c,
+           std::string& address) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
+      return relay<std::string>(self, self->state.env->bridge, long_timeout,
+                                atm, std::move(address),
+                                caf::actor_cast<caf::actor>(self));
+    },
+    [self](bkchunk_atom atm, const caller& c, std::uint64_t id,
+           std::uint64_t offset) -> caf::result<std::string> {
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
+      return relay<std::string>(self, self->state.env->bridge,
+                                self->state.env->timeout, atm, id, offset,
+                                caf::actor_cast<caf::actor>(self));
+    },
+    [self](bkfree_atom atm, const caller& c,
+           std::uint64_t id) -> caf::result<caf::ok_atom> {
+      if (auto err = system_refusal(self, c, "backups"))
+        return err;
+      return relay<caf::ok_atom>(self, self->state.env->bridge,
+                                 self->state.env->timeout, atm, id,
+                                 caf::actor_cast<caf::actor>(self));
+    },
+  };
+}
+
 caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
                           std::string role, std::string capability,
                           principal_kind who, std::string node_name,
@@ -364,227 +624,11 @@ caf::behavior session_fun(session_actor* self, std::shared_ptr<gateway_env> env,
   st.node_name = std::move(node_name);
   if (st.env->anchor)
     self->monitor(st.env->anchor);
-  self->set_down_handler([self](caf::down_msg& m) {
-    auto& s = self->state;
-    if (!genuine_down(self, m))
-      return;
-    if (m.source == s.env->anchor.address()) {
-      self->quit(caf::exit_reason::user_shutdown);
-      return;
-    }
-    // The peer that asked for long operations went away: stop them.
-    for (auto i = s.watchers.begin(); i != s.watchers.end();) {
-      if (i->second.address() == m.source) {
-        if (auto r = caf::actor_cast<caf::actor>(i->first))
-          self->send(r, port::connection_gone{});
-        i = s.watchers.erase(i);
-      } else {
-        ++i;
-      }
-    }
-  });
-  // Checks the capability; the handlers below run only for this session's
-  // own messages.
-  auto proven = [self](const caller& c) {
-    return !has_ended(self->state.ended)
-           && same_capability(c.capability, self->state.capability);
-  };
-  return {
-    [self](port::connection_gone) {
-      if (from_local(self))
-        self->quit(caf::exit_reason::user_shutdown);
-    },
-    [self, proven](logout_atom, const caller& c) -> caf::result<caf::ok_atom> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      self->quit(caf::exit_reason::user_shutdown);
-      return caf::ok_atom::value;
-    },
-    [self](progress_atom, std::uint64_t done, std::uint64_t total) {
-      // From one of this session's relays only.
-      if (!from_local(self))
-        return;
-      auto& s = self->state;
-      auto i = s.watchers.find(
-        caf::actor_cast<caf::actor_addr>(self->current_sender()));
-      if (i != s.watchers.end())
-        self->send(i->second, progress_atom::value, done, total);
-    },
-    [self, proven](store_atom atm, const caller& c,
-                   const std::string& address) -> caf::result<caf::actor> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      auto rp = self->make_response_promise<caf::actor>();
-      auto& s = self->state;
-      if (auto i = s.forwarders.find(address); i != s.forwarders.end()) {
-        rp.deliver(i->second);
-        return rp;
-      }
-      // Look the store up now, so that a malformed address or a store that
-      // does not exist is reported here rather than on first use.
-      self->request(s.env->manager, s.env->timeout, atm, address)
-        .then(
-          [self, rp, address](caf::actor& store) mutable {
-            checked(self, rp, address,
-                    new_forwarder(self, address, std::move(store), {}));
-          },
-          [self, rp, address](caf::error& err) mutable {
-            auto& ss = self->state;
-            if (!ss.env->cluster || !may_be_elsewhere(address, err)) {
-              rp.deliver(std::move(err));
-              return;
-            }
-            // Not here: perhaps on another node of the cluster.
-            self
-              ->request(ss.env->cluster, ss.env->timeout, cluster_atom::value,
-                        std::string{"locate"},
-                        std::string{"{\"address\":"} + quote(address) + "}")
-              .then(
-                [self, rp, address](std::string&) mutable {
-                  checked(self, rp, address,
-                          new_forwarder(self, address, {},
-                                        self->state.env->cluster));
-                },
-                [rp](caf::error& e2) mutable { rp.deliver(std::move(e2)); });
-          });
-      return rp;
-    },
-    [self, proven](route_atom atm, const caller& c, std::string& address,
-                   caf::message& msg) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("routing");
-      return relay<std::string>(self, self->state.env->bridge,
-                                self->state.env->timeout, atm,
-                                std::move(address), std::move(msg));
-    },
-    [self, proven](cluster_atom atm, const caller& c, std::string& cmd,
-                   std::string& args) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      auto& s = self->state;
-      if (!system_session(self))
-        return needs_system("cluster commands");
-      if (!s.env->cluster)
-        return make_error(error_code::no_such_handler,
-                          "this node is not part of a cluster");
-      if (cmd == "join" || cmd == "beat") {
-        // Only a node, for itself: no one else may (re)place a member.
-        auto j = nlohmann::json::parse(args, nullptr, false);
-        auto name = j.is_object() ? j.value("name", std::string{})
-                                  : std::string{};
-        if (s.who != principal_kind::node || name != s.node_name)
-          return make_error(error_code::forbidden,
-                            "cluster " + cmd
-                              + ": only the node itself may, logged in with "
-                                "its name and the cluster key");
-      }
-      return relay<std::string>(self, s.env->cluster, long_timeout, atm,
-                                std::move(cmd), std::move(args));
-    },
-    [self, proven](fanout_atom atm, const caller& c,
-                   std::string& spec) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("a fan-out");
-      return watched(self, self->state.env->bridge, atm, std::move(spec));
-    },
-    [self, proven](move_atom atm, const caller& c, std::string& address,
-                   std::string& to) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("moves");
-      return watched(self, self->state.env->bridge, atm, std::move(address),
-                     std::move(to));
-    },
-    [self, proven](replicate_atom atm, const caller& c, std::string& address,
-                   std::string& node) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("replicas");
-      return watched(self, self->state.env->bridge, atm, std::move(address),
-                     std::move(node));
-    },
-    [self, proven](incoming_atom atm, const caller& c, std::string& op,
-                   std::string& address,
-                   std::string& data) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (self->state.who != principal_kind::node)
-        return make_error(error_code::forbidden,
-                          "moves between nodes need a node's session");
-      return relay<std::string>(self, self->state.env->bridge, long_timeout,
-                                atm, std::move(op), std::move(address),
-                                std::move(data));
-    },
-    [self, proven](stores_atom atm,
-                   const caller& c) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("listing stores");
-      return relay<std::string>(self, self->state.env->manager,
-                                self->state.env->timeout, atm);
-    },
-    [self, proven](stats_atom atm, const caller& c) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("node statistics");
-      return relay<std::string>(self, self->state.env->manager,
-                                self->state.env->timeout, atm);
-    },
-    [self, proven](backup_atom, const caller& c, const std::string& address,
-                   const std::string& dest) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("backups");
-      auto rp = self->make_response_promise<std::string>();
-      request_backup(self, self->state.env->manager, address, dest,
-                     [rp](reply r) mutable {
-                       if (r.ok)
-                         rp.deliver(std::move(r.body));
-                       else
-                         rp.deliver(make_error(r.code, std::move(r.message)));
-                     });
-      return rp;
-    },
-    [self, proven](bksnap_atom atm, const caller& c,
-                   std::string& address) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("backups");
-      return relay<std::string>(self, self->state.env->bridge, long_timeout,
-                                atm, std::move(address),
-                                caf::actor_cast<caf::actor>(self));
-    },
-    [self, proven](bkchunk_atom atm, const caller& c, std::uint64_t id,
-                   std::uint64_t offset) -> caf::result<std::string> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("backups");
-      return relay<std::string>(self, self->state.env->bridge,
-                                self->state.env->timeout, atm, id, offset,
-                                caf::actor_cast<caf::actor>(self));
-    },
-    [self, proven](bkfree_atom atm, const caller& c,
-                   std::uint64_t id) -> caf::result<caf::ok_atom> {
-      if (!proven(c))
-        return not_proven(self->state.env->door, c, self->state.ended);
-      if (!system_session(self))
-        return needs_system("backups");
-      return relay<caf::ok_atom>(self, self->state.env->bridge,
-                                 self->state.env->timeout, atm, id,
-                                 caf::actor_cast<caf::actor>(self));
-    },
-  };
+  self->set_down_handler([self](caf::down_msg& m) { on_down(self, m); });
+  return session_handlers(self)
+    .or_else(node_handlers(self))
+    .or_else(operation_handlers(self))
+    .or_else(backup_handlers(self));
 }
 
 } // namespace

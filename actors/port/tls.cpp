@@ -191,11 +191,9 @@ port_policy::rw_state port_policy::step_handshake() {
   }
 }
 
-port_policy::rw_state port_policy::read_some(std::size_t& result,
-                                             native_socket fd, void* buf,
-                                             std::size_t len) {
-  if (!ssl_)
-    return caf::policy::tcp::read_some(result, fd, buf, len);
+template <class Io>
+port_policy::rw_state port_policy::transfer(std::size_t& result,
+                                            std::size_t len, Io io) {
   result = 0;
   if (accepting_) {
     auto st = step_handshake();
@@ -206,8 +204,7 @@ port_policy::rw_state port_policy::read_some(std::size_t& result,
   }
   if (len == 0)
     return rw_state::indeterminate;
-  auto n = SSL_read(ssl_.get(), buf,
-                    static_cast<int>(std::min<std::size_t>(len, INT_MAX)));
+  auto n = io(static_cast<int>(std::min<std::size_t>(len, INT_MAX)));
   if (n > 0) {
     result = static_cast<std::size_t>(n);
     return rw_state::success;
@@ -223,36 +220,23 @@ port_policy::rw_state port_policy::read_some(std::size_t& result,
   }
 }
 
+port_policy::rw_state port_policy::read_some(std::size_t& result,
+                                             native_socket fd, void* buf,
+                                             std::size_t len) {
+  if (!ssl_)
+    return caf::policy::tcp::read_some(result, fd, buf, len);
+  return transfer(result, len,
+                  [&](int n) { return SSL_read(ssl_.get(), buf, n); });
+}
+
 port_policy::rw_state port_policy::write_some(std::size_t& result,
                                               native_socket fd,
                                               const void* buf,
                                               std::size_t len) {
   if (!ssl_)
     return caf::policy::tcp::write_some(result, fd, buf, len);
-  result = 0;
-  if (accepting_) {
-    auto st = step_handshake();
-    if (st == rw_state::failure)
-      return st;
-    if (accepting_)
-      return rw_state::success;
-  }
-  if (len == 0)
-    return rw_state::indeterminate;
-  auto n = SSL_write(ssl_.get(), buf,
-                     static_cast<int>(std::min<std::size_t>(len, INT_MAX)));
-  if (n > 0) {
-    result = static_cast<std::size_t>(n);
-    return rw_state::success;
-  }
-  switch (SSL_get_error(ssl_.get(), n)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-      return rw_state::success;
-    default:
-      ERR_clear_error();
-      return rw_state::failure;
-  }
+  return transfer(result, len,
+                  [&](int n) { return SSL_write(ssl_.get(), buf, n); });
 }
 
 bool port_policy::must_read_more(native_socket, std::size_t threshold) {

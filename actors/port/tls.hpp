@@ -84,6 +84,11 @@ class port_policy {
  private:
   /// Runs the server handshake; false when it failed, `done` when finished.
   rw_state step_handshake();
+  /// The TLS half of `read_some` and `write_some`: runs the server's
+  /// handshake first, then moves up to `len` bytes with `io(n)` (SSL_read
+  /// or SSL_write for at most n bytes).
+  template <class Io>
+  rw_state transfer(std::size_t& result, std::size_t len, Io io);
 
   ssl_ptr ssl_;
   bool accepting_ = false;
