@@ -8,6 +8,8 @@
 #include <string_view>
 #include <utility>
 
+#include "store/internal/try.hpp"
+
 namespace mantissa::store {
 
 namespace {
@@ -307,10 +309,8 @@ result<value> value_from_json(const attribute_decl& attr,
   };
   switch (attr.type) {
     case attribute_type::integer: {
-      auto i = as_int64("an integer");
-      if (!i)
-        return std::move(i).error_value();
-      return value{*i};
+      MANTISSA_TRY_ASSIGN(auto i, as_int64("an integer"));
+      return value{i};
     }
     case attribute_type::real:
       if (j.is_number())
@@ -335,18 +335,14 @@ result<value> value_from_json(const attribute_decl& attr,
       return bad(attr, std::string{"expected true or false, got "}
                          + json_kind(j));
     case attribute_type::timestamp: {
-      auto i = as_int64("integer microseconds since 1970");
-      if (!i)
-        return std::move(i).error_value();
-      return value{timestamp{*i}};
+      MANTISSA_TRY_ASSIGN(auto i, as_int64("integer microseconds since 1970"));
+      return value{timestamp{i}};
     }
     case attribute_type::json:
       return coerce(attr, value{j}, 0);
     case attribute_type::reference: {
-      auto i = as_int64("an item id");
-      if (!i)
-        return std::move(i).error_value();
-      return coerce(attr, value{reference{*i}}, 0);
+      MANTISSA_TRY_ASSIGN(auto i, as_int64("an item id"));
+      return coerce(attr, value{reference{i}}, 0);
     }
   }
   return bad(attr, "unsupported attribute type");
@@ -369,10 +365,10 @@ result<item> item_from_json(const type_decl& decl, const nlohmann::json& j,
       return error{errc::no_such_attribute,
                    "type " + decl.name + " has no attribute '"
                      + key.substr(0, 80) + "'"};
-    auto v = value_from_json(decl.attributes[static_cast<std::size_t>(idx)], val);
-    if (!v)
-      return std::move(v).error_value();
-    it.values[static_cast<std::size_t>(idx)] = std::move(*v);
+    MANTISSA_TRY_ASSIGN(
+      auto v,
+      value_from_json(decl.attributes[static_cast<std::size_t>(idx)], val));
+    it.values[static_cast<std::size_t>(idx)] = std::move(v);
   }
   return it;
 }

@@ -2,7 +2,40 @@
 
 #include <nlohmann/json.hpp>
 
+#include "store/internal/tables.hpp"
+#include "store/internal/try.hpp"
+
 namespace mantissa::store {
+
+/// The message tables: outbox, its targets, inbox (messaging.hpp).
+const internal::table_group internal::message_tables{
+  .sql = R"sql(
+CREATE TABLE IF NOT EXISTS mantissa_outbox(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  target TEXT NOT NULL,
+  share_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  queued INTEGER NOT NULL,
+  answer TEXT,
+  retry_at INTEGER
+) STRICT;
+CREATE TABLE IF NOT EXISTS mantissa_outbox_targets(
+  target TEXT PRIMARY KEY,
+  next_attempt INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  acked INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mantissa_inbox(
+  sender TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  answer TEXT NOT NULL,
+  PRIMARY KEY (sender, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mantissa_outbox_by_target
+  ON mantissa_outbox(target, seq) WHERE answer IS NULL;
+)sql",
+  .marker = "mantissa_outbox_by_target"};
 
 namespace {
 
@@ -33,10 +66,8 @@ result<std::vector<outgoing>> read_outgoing(sqlite::statement& st) {
 }
 
 result<std::optional<std::int64_t>> single_int(sqlite::statement& st) {
-  auto row = st.step();
-  if (!row)
-    return std::move(row).error_value();
-  if (!*row || st.column_is_null(0))
+  MANTISSA_TRY_ASSIGN(bool row, st.step());
+  if (!row || st.column_is_null(0))
     return std::optional<std::int64_t>{};
   return std::optional<std::int64_t>{st.column_int64(0)};
 }
@@ -80,59 +111,46 @@ result<std::int64_t> queue_message(store& s, std::string_view target,
 result<std::vector<outgoing>> unanswered(store& s, std::string_view target,
                                          std::int64_t max_seq,
                                          std::size_t limit) {
-  auto st = s.connection().query(
-    std::string{outgoing_columns}
-      + "WHERE target = ? AND answer IS NULL AND seq <= ? ORDER BY seq LIMIT ?",
-    target, max_seq, sqlite::sql_limit(limit));
-  if (!st)
-    return std::move(st).error_value();
-  return read_outgoing(**st);
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(std::string{outgoing_columns}
+                                    + "WHERE target = ? AND answer IS NULL AND "
+                                      "seq <= ? ORDER BY seq LIMIT ?",
+                                  target, max_seq, sqlite::sql_limit(limit)));
+  return read_outgoing(*st);
 }
 
 result<bool> has_unanswered(store& s, std::string_view target) {
-  auto st = s.connection().query("SELECT 1 FROM mantissa_outbox WHERE target = "
+  MANTISSA_TRY_ASSIGN(auto st, s.connection().query(
+                                 "SELECT 1 FROM mantissa_outbox WHERE target = "
                                  "? AND answer IS NULL LIMIT 1",
-                                 target);
-  if (!st)
-    return std::move(st).error_value();
-  auto row = (*st)->step();
-  if (!row)
-    return std::move(row).error_value();
-  return *row;
+                                 target));
+  return st->step();
 }
 
 result<std::int64_t> unanswered_count(store& s) {
-  auto st = s.connection().query(
-    "SELECT count(*) FROM mantissa_outbox WHERE answer IS NULL");
-  if (!st)
-    return std::move(st).error_value();
-  auto row = (*st)->step();
-  if (!row)
-    return std::move(row).error_value();
-  return *row ? (*st)->column_int64(0) : 0;
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(
+               "SELECT count(*) FROM mantissa_outbox WHERE answer IS NULL"));
+  MANTISSA_TRY_ASSIGN(bool row, st->step());
+  return row ? st->column_int64(0) : 0;
 }
 
 result<std::vector<outgoing>> outbox(store& s, std::size_t limit) {
-  auto st = s.connection().query(std::string{outgoing_columns}
-                                   + "ORDER BY seq LIMIT ?",
-                                 sqlite::sql_limit(limit));
-  if (!st)
-    return std::move(st).error_value();
-  return read_outgoing(**st);
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query(std::string{outgoing_columns} + "ORDER BY seq LIMIT ?",
+                         sqlite::sql_limit(limit)));
+  return read_outgoing(*st);
 }
 
 result<std::optional<outgoing>> find_outgoing(store& s, std::int64_t seq) {
-  auto st = s.connection().query(std::string{outgoing_columns}
-                                   + "WHERE seq = ?",
-                                 seq);
-  if (!st)
-    return std::move(st).error_value();
-  auto rows = read_outgoing(**st);
-  if (!rows)
-    return std::move(rows).error_value();
-  if (rows->empty())
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query(std::string{outgoing_columns} + "WHERE seq = ?", seq));
+  MANTISSA_TRY_ASSIGN(auto rows, read_outgoing(*st));
+  if (rows.empty())
     return std::optional<outgoing>{};
-  return std::optional<outgoing>{std::move(rows->front())};
+  return std::optional<outgoing>{std::move(rows.front())};
 }
 
 result<void> remove_outgoing(store& s, std::int64_t seq) {
@@ -148,23 +166,22 @@ result<void> keep_answer(store& s, std::int64_t seq, std::string_view answer,
 
 result<std::vector<outgoing>> answers_due(store& s, timestamp now,
                                           std::size_t limit) {
-  auto st = s.connection().query(
-    std::string{outgoing_columns}
-      + "WHERE retry_at <= ? ORDER BY retry_at, seq LIMIT ?",
-    now.micros, sqlite::sql_limit(limit));
-  if (!st)
-    return std::move(st).error_value();
-  return read_outgoing(**st);
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(
+               std::string{outgoing_columns}
+                 + "WHERE retry_at <= ? ORDER BY retry_at, seq LIMIT ?",
+               now.micros, sqlite::sql_limit(limit)));
+  return read_outgoing(*st);
 }
 
 result<std::vector<target_state>> active_targets(store& s) {
-  auto st = s.connection().query(
-    "SELECT target, next_attempt, attempts, acked FROM mantissa_outbox_targets "
-    "WHERE next_attempt IS NOT NULL ORDER BY next_attempt");
-  if (!st)
-    return std::move(st).error_value();
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(
+               "SELECT target, next_attempt, attempts, acked FROM "
+               "mantissa_outbox_targets WHERE next_attempt IS NOT NULL ORDER "
+               "BY next_attempt"));
   std::vector<target_state> out;
-  auto& row = **st;
+  auto& row = *st;
   MANTISSA_TRY(row.for_each_row([&] {
     out.push_back({std::string{row.column_text(0)},
                    timestamp{row.column_int64(1)}, row.column_int64(2),
@@ -174,22 +191,20 @@ result<std::vector<target_state>> active_targets(store& s) {
 }
 
 result<target_state> get_target(store& s, std::string_view target) {
-  auto st = s.connection().query(
-    "SELECT next_attempt, attempts, acked FROM mantissa_outbox_targets WHERE "
-    "target = ?",
-    target);
-  if (!st)
-    return std::move(st).error_value();
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query(
+      "SELECT next_attempt, attempts, acked FROM mantissa_outbox_targets WHERE "
+      "target = ?",
+      target));
   target_state t;
   t.target = std::string{target};
-  auto row = (*st)->step();
-  if (!row)
-    return std::move(row).error_value();
-  if (*row) {
-    if (!(*st)->column_is_null(0))
-      t.next_attempt = timestamp{(*st)->column_int64(0)};
-    t.attempts = (*st)->column_int64(1);
-    t.acked = (*st)->column_int64(2);
+  MANTISSA_TRY_ASSIGN(bool row, st->step());
+  if (row) {
+    if (!st->column_is_null(0))
+      t.next_attempt = timestamp{st->column_int64(0)};
+    t.attempts = st->column_int64(1);
+    t.acked = st->column_int64(2);
   }
   return t;
 }
@@ -211,46 +226,38 @@ result<std::int64_t> last_queued(store& s) {
     return std::int64_t{0};
   // sqlite_sequence keeps the highest seq ever queued, even after answered
   // messages are removed (apply_changeset keeps it current in copies).
-  auto st = s.connection().query(
-    "SELECT seq FROM sqlite_sequence WHERE name = 'mantissa_outbox'");
-  if (!st)
-    return std::move(st).error_value();
-  auto v = single_int(**st);
-  if (!v)
-    return std::move(v).error_value();
-  return v->value_or(0);
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query(
+      "SELECT seq FROM sqlite_sequence WHERE name = 'mantissa_outbox'"));
+  MANTISSA_TRY_ASSIGN(auto v, single_int(*st));
+  return v.value_or(0);
 }
 
 result<std::optional<timestamp>> outbox_due(store& s) {
   if (!s.has_schedule_tables())
     return std::optional<timestamp>{};
-  auto st = s.connection().query(
-    "SELECT min(t) FROM (SELECT min(next_attempt) AS t FROM "
-    "mantissa_outbox_targets UNION ALL SELECT min(retry_at) FROM "
-    "mantissa_outbox)");
-  if (!st)
-    return std::move(st).error_value();
-  auto v = single_int(**st);
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(
+               "SELECT min(t) FROM (SELECT min(next_attempt) AS t FROM "
+               "mantissa_outbox_targets UNION ALL SELECT min(retry_at) FROM "
+               "mantissa_outbox)"));
+  MANTISSA_TRY_ASSIGN(auto v, single_int(*st));
   if (!v)
-    return std::move(v).error_value();
-  if (!*v)
     return std::optional<timestamp>{};
-  return std::optional<timestamp>{timestamp{**v}};
+  return std::optional<timestamp>{timestamp{*v}};
 }
 
 result<std::optional<std::string>>
 find_received(store& s, std::string_view sender, std::int64_t seq) {
-  auto st = s.connection().query(
-    "SELECT answer FROM mantissa_inbox WHERE sender = ? AND seq = ?", sender,
-    seq);
-  if (!st)
-    return std::move(st).error_value();
-  auto row = (*st)->step();
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(
+               "SELECT answer FROM mantissa_inbox WHERE sender = ? AND seq = ?",
+               sender, seq));
+  MANTISSA_TRY_ASSIGN(bool row, st->step());
   if (!row)
-    return std::move(row).error_value();
-  if (!*row)
     return std::optional<std::string>{};
-  return std::optional<std::string>{std::string{(*st)->column_text(0)}};
+  return std::optional<std::string>{std::string{st->column_text(0)}};
 }
 
 result<void> record_received(store& s, std::string_view sender,
@@ -269,14 +276,11 @@ result<std::int64_t> forget_received(store& s, std::string_view sender,
 }
 
 result<std::int64_t> received_count(store& s, std::string_view sender) {
-  auto st = s.connection().query(
-    "SELECT count(*) FROM mantissa_inbox WHERE sender = ?", sender);
-  if (!st)
-    return std::move(st).error_value();
-  auto v = single_int(**st);
-  if (!v)
-    return std::move(v).error_value();
-  return v->value_or(0);
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query(
+               "SELECT count(*) FROM mantissa_inbox WHERE sender = ?", sender));
+  MANTISSA_TRY_ASSIGN(auto v, single_int(*st));
+  return v.value_or(0);
 }
 
 } // namespace mantissa::store

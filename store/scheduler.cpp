@@ -1,6 +1,38 @@
 #include "store/scheduler.hpp"
 
+#include "store/internal/scheduler.hpp"
+#include "store/internal/tables.hpp"
+#include "store/internal/try.hpp"
+
 namespace mantissa::store {
+
+/// The schedule tables: events due, and the latest failures (scheduler.hpp).
+const internal::table_group internal::schedule_tables{
+  .sql = R"sql(
+CREATE TABLE IF NOT EXISTS mantissa_schedule(
+  id INTEGER PRIMARY KEY,
+  item_type TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  due INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS mantissa_schedule_by_item
+  ON mantissa_schedule(item_id);
+CREATE TABLE IF NOT EXISTS mantissa_schedule_failures(
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  item_type TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  due INTEGER NOT NULL,
+  message TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS mantissa_schedule_by_due
+  ON mantissa_schedule(due, id);
+)sql",
+  .marker = "mantissa_schedule_by_due"};
+
+result<void> internal::remove_events_of(sqlite::connection& db, item_id id) {
+  return db.run("DELETE FROM mantissa_schedule WHERE item_id = ?", id);
+}
 
 namespace {
 
@@ -12,9 +44,7 @@ error no_tables() {
 }
 
 result<void> check_item(store& s, const item_ref& item) {
-  auto it = s.get(item.type, item.id);
-  if (!it)
-    return std::move(it).error_value();
+  MANTISSA_TRY(s.get(item.type, item.id));
   return {};
 }
 
@@ -70,61 +100,50 @@ result<std::vector<timestamp>> scheduled_times(store& s, const item_ref& item) {
   std::vector<timestamp> out;
   if (!s.has_schedule_tables())
     return out;
-  auto st = s.connection().query("SELECT due FROM mantissa_schedule WHERE "
-                                 "item_id = ? AND item_type = ? ORDER BY due",
-                                 item.id, item.type);
-  if (!st)
-    return std::move(st).error_value();
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
-    out.push_back({(*st)->column_int64(0)});
-  }
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query("SELECT due FROM mantissa_schedule WHERE "
+                                  "item_id = ? AND item_type = ? ORDER BY due",
+                                  item.id, item.type));
+  MANTISSA_TRY(st->for_each_row([&] { out.push_back({st->column_int64(0)}); }));
+  return out;
 }
 
 result<std::vector<scheduled_event>> scheduled_events(store& s,
                                                       std::size_t limit) {
   if (!s.has_schedule_tables())
     return std::vector<scheduled_event>{};
-  auto st = s.connection().query(
-    "SELECT id, item_type, item_id, due FROM mantissa_schedule ORDER BY due, "
-    "id LIMIT ?",
-    sqlite::sql_limit(limit));
-  if (!st)
-    return std::move(st).error_value();
-  return read_events(**st);
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query(
+      "SELECT id, item_type, item_id, due FROM mantissa_schedule ORDER BY due, "
+      "id LIMIT ?",
+      sqlite::sql_limit(limit)));
+  return read_events(*st);
 }
 
 result<std::optional<timestamp>> next_due(store& s) {
   if (!s.has_schedule_tables())
     return std::optional<timestamp>{};
-  auto st = s.connection().query("SELECT min(due) FROM mantissa_schedule");
-  if (!st)
-    return std::move(st).error_value();
-  MANTISSA_TRY((*st)->step());
-  if ((*st)->column_is_null(0))
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query("SELECT min(due) FROM mantissa_schedule"));
+  MANTISSA_TRY(st->step());
+  if (st->column_is_null(0))
     return std::optional<timestamp>{};
-  return std::optional<timestamp>{timestamp{(*st)->column_int64(0)}};
+  return std::optional<timestamp>{timestamp{st->column_int64(0)}};
 }
 
 result<std::optional<scheduled_event>> first_due(store& s, timestamp now) {
   if (!s.has_schedule_tables())
     return std::optional<scheduled_event>{};
-  auto st = s.connection().query(
-    "SELECT id, item_type, item_id, due FROM mantissa_schedule WHERE due <= ? "
-    "ORDER BY due, id LIMIT 1",
-    now.micros);
-  if (!st)
-    return std::move(st).error_value();
-  auto events = read_events(**st);
-  if (!events)
-    return std::move(events).error_value();
-  if (events->empty())
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().query("SELECT id, item_type, item_id, due FROM "
+                                  "mantissa_schedule WHERE due <= ? "
+                                  "ORDER BY due, id LIMIT 1",
+                                  now.micros));
+  MANTISSA_TRY_ASSIGN(auto events, read_events(*st));
+  if (events.empty())
     return std::optional<scheduled_event>{};
-  return std::optional<scheduled_event>{std::move(events->front())};
+  return std::optional<scheduled_event>{std::move(events.front())};
 }
 
 result<void> remove_event(store& s, std::int64_t event_id) {
@@ -165,24 +184,19 @@ result<std::vector<schedule_failure>> schedule_failures(store& s,
   std::vector<schedule_failure> out;
   if (!s.has_schedule_tables())
     return out;
-  auto st = s.connection().query(
-    "SELECT id, item_type, item_id, due, at, message FROM "
-    "mantissa_schedule_failures ORDER BY id DESC LIMIT ?",
-    sqlite::sql_limit(limit));
-  if (!st)
-    return std::move(st).error_value();
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
-    out.push_back({(*st)->column_int64(0),
-                   {std::string{(*st)->column_text(1)}, (*st)->column_int64(2)},
-                   {(*st)->column_int64(3)},
-                   {(*st)->column_int64(4)},
-                   std::string{(*st)->column_text(5)}});
-  }
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query("SELECT id, item_type, item_id, due, at, message FROM "
+                         "mantissa_schedule_failures ORDER BY id DESC LIMIT ?",
+                         sqlite::sql_limit(limit)));
+  MANTISSA_TRY(st->for_each_row([&] {
+    out.push_back({st->column_int64(0),
+                   {std::string{st->column_text(1)}, st->column_int64(2)},
+                   {st->column_int64(3)},
+                   {st->column_int64(4)},
+                   std::string{st->column_text(5)}});
+  }));
+  return out;
 }
 
 } // namespace mantissa::store

@@ -3,7 +3,36 @@
 #include <set>
 #include <utility>
 
+#include "store/internal/sharing.hpp"
+#include "store/internal/tables.hpp"
+#include "store/internal/try.hpp"
+
 namespace mantissa::store {
+
+/// The sharing tables: group memberships and shares (see sharing.hpp).
+const internal::table_group internal::sharing_tables{
+  .sql = R"sql(
+CREATE TABLE IF NOT EXISTS mantissa_members(
+  member TEXT NOT NULL,
+  grp TEXT NOT NULL,
+  PRIMARY KEY (member, grp)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mantissa_members_by_group
+  ON mantissa_members(grp);
+CREATE TABLE IF NOT EXISTS mantissa_shares(
+  share_id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  item_id INTEGER NOT NULL,
+  item_type TEXT NOT NULL,
+  interface TEXT NOT NULL,
+  PRIMARY KEY (share_id, role, interface)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS mantissa_shares_by_item
+  ON mantissa_shares(item_id);
+CREATE INDEX IF NOT EXISTS mantissa_shares_by_visibility
+  ON mantissa_shares(item_type, interface, role, item_id);
+)sql",
+  .marker = "mantissa_shares_by_visibility"};
 
 namespace {
 
@@ -47,6 +76,21 @@ void bind_roles(sqlite::statement& st, int n,
     st.bind_text(n++, r);
 }
 
+/// `SELECT DISTINCT <columns> FROM mantissa_shares WHERE <key> = ? AND role
+/// IN (<roles>) ORDER BY interface`, prepared with `roles` bound from
+/// parameter 1 on; the caller binds the key (parameter 0).
+result<sqlite::cached_statement>
+shares_for_roles(store& s, const char* columns, const char* key,
+                 const std::vector<std::string>& roles) {
+  MANTISSA_TRY_ASSIGN(
+    auto st, s.connection().prepare(
+               std::string{"SELECT DISTINCT "} + columns
+               + " FROM mantissa_shares WHERE " + key + " = ? AND role IN ("
+               + marks(roles.size()) + ") ORDER BY interface"));
+  bind_roles(*st, 1, roles);
+  return result<sqlite::cached_statement>{std::move(st)};
+}
+
 /// Steps `st` to the end, collecting column 0 as text.
 result<std::vector<std::string>> text_column(sqlite::statement& st) {
   std::vector<std::string> out;
@@ -83,20 +127,17 @@ result<std::string> share_id_for(store& s, const item_ref& item,
   std::string id{share_id};
   if (id.empty()) {
     // SQLite's generator is seeded from the operating system.
-    auto st = db.prepare("SELECT lower(hex(randomblob(16)))");
-    if (!st)
-      return std::move(st).error_value();
-    MANTISSA_TRY((*st)->step());
-    id = (*st)->column_text(0);
+    MANTISSA_TRY_ASSIGN(auto st,
+                        db.prepare("SELECT lower(hex(randomblob(16)))"));
+    MANTISSA_TRY(st->step());
+    id = st->column_text(0);
   }
-  auto st = db.query(
-    "SELECT item_id FROM mantissa_shares WHERE share_id = ? LIMIT 1", id);
-  if (!st)
-    return std::move(st).error_value();
-  auto row = (*st)->step();
-  if (!row)
-    return std::move(row).error_value();
-  if (*row && (*st)->column_int64(0) != item.id)
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    db.query("SELECT item_id FROM mantissa_shares WHERE share_id = ? LIMIT 1",
+             id));
+  MANTISSA_TRY_ASSIGN(bool row, st->step());
+  if (row && st->column_int64(0) != item.id)
     return error{errc::already_exists, "share id " + printable(id)
                                          + " already names another item"};
   return id;
@@ -104,12 +145,7 @@ result<std::string> share_id_for(store& s, const item_ref& item,
 
 result<std::vector<share>> read_shares(sqlite::statement& st) {
   std::vector<share> out;
-  for (;;) {
-    auto row = st.step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      return out;
+  MANTISSA_TRY(st.for_each_row([&] {
     auto id = st.column_text(0);
     auto role = st.column_text(1);
     if (out.empty() || out.back().share_id != id || out.back().role != role)
@@ -117,10 +153,31 @@ result<std::vector<share>> read_shares(sqlite::statement& st) {
                      {std::string{st.column_text(3)}, st.column_int64(2)},
                      {}});
     out.back().interfaces.emplace_back(st.column_text(4));
-  }
+  }));
+  return out;
 }
 
 } // namespace
+
+// -- the store's own queries -------------------------------------------------
+
+std::string internal::visibility_sql(std::size_t roles) {
+  return " AND \"id\" IN (SELECT item_id FROM mantissa_shares "
+         "WHERE item_type = ? AND interface = ? AND role IN ("
+         + marks(roles) + "))";
+}
+
+int internal::bind_visibility(sqlite::statement& st, int n,
+                              const std::string& type, const visibility& vis) {
+  st.bind_text(n++, type);
+  st.bind_text(n++, vis.interface);
+  bind_roles(st, n, vis.roles);
+  return n + static_cast<int>(vis.roles.size());
+}
+
+result<void> internal::remove_shares_of(sqlite::connection& db, item_id id) {
+  return db.run("DELETE FROM mantissa_shares WHERE item_id = ?", id);
+}
 
 result<void> validate_role(std::string_view role) {
   if (role == everyone_role || role == authenticated_role)
@@ -163,9 +220,7 @@ result<std::string> share_item(store& s, const item_ref& item,
   MANTISSA_TRY(validate_role(role));
   if (!share_id.empty())
     MANTISSA_TRY(validate_share_id(share_id));
-  auto ifaces = checked_interfaces(interfaces);
-  if (!ifaces)
-    return std::move(ifaces).error_value();
+  MANTISSA_TRY_ASSIGN(auto ifaces, checked_interfaces(interfaces));
   return s.atomically([&]() -> result<std::string> {
     MANTISSA_TRY(s.get(item.type, item.id));
     auto id = share_id_for(s, item, share_id);
@@ -174,15 +229,14 @@ result<std::string> share_item(store& s, const item_ref& item,
     auto& db = s.connection();
     MANTISSA_TRY(db.run(
       "DELETE FROM mantissa_shares WHERE share_id = ? AND role = ?", *id, role));
-    auto ins
-      = db.prepare("INSERT INTO mantissa_shares(share_id, role, "
-                   "item_id, item_type, interface) VALUES (?, ?, ?, ?, ?)");
-    if (!ins)
-      return std::move(ins).error_value();
-    for (auto& iface : *ifaces) {
-      (*ins)->bind_all(*id, role, item.id, item.type, iface);
-      MANTISSA_TRY((*ins)->run());
-      (*ins)->reset();
+    MANTISSA_TRY_ASSIGN(
+      auto ins, db.prepare("INSERT INTO mantissa_shares(share_id, role, "
+                           "item_id, item_type, interface) VALUES (?, ?, ?, "
+                           "?, ?)"));
+    for (auto& iface : ifaces) {
+      ins->bind_all(*id, role, item.id, item.type, iface);
+      MANTISSA_TRY(ins->run());
+      ins->reset();
     }
     return id;
   });
@@ -208,19 +262,17 @@ result<std::int64_t> unshare(store& s, std::string_view share_id,
     auto& db = s.connection();
     std::int64_t removed = 0;
     {
-      auto n = db.prepare("SELECT count(DISTINCT role) FROM mantissa_shares"
-                          + where);
-      if (!n)
-        return std::move(n).error_value();
-      bind_where(**n);
-      MANTISSA_TRY((*n)->step());
-      removed = (*n)->column_int64(0);
+      MANTISSA_TRY_ASSIGN(
+        auto n,
+        db.prepare("SELECT count(DISTINCT role) FROM mantissa_shares" + where));
+      bind_where(*n);
+      MANTISSA_TRY(n->step());
+      removed = n->column_int64(0);
     }
-    auto del = db.prepare("DELETE FROM mantissa_shares" + where);
-    if (!del)
-      return std::move(del).error_value();
-    bind_where(**del);
-    MANTISSA_TRY((*del)->run());
+    MANTISSA_TRY_ASSIGN(auto del,
+                        db.prepare("DELETE FROM mantissa_shares" + where));
+    bind_where(*del);
+    MANTISSA_TRY(del->run());
     return removed;
   });
 }
@@ -232,12 +284,11 @@ result<std::vector<share>> list_shares(store& s, std::optional<item_id> item) {
                     "FROM mantissa_shares";
   if (item)
     sql += " WHERE item_id = ?";
-  auto st = s.connection().prepare(sql + " ORDER BY share_id, role, interface");
-  if (!st)
-    return std::move(st).error_value();
+  MANTISSA_TRY_ASSIGN(auto st, s.connection().prepare(
+                                 sql + " ORDER BY share_id, role, interface"));
   if (item)
-    (*st)->bind_int64(0, *item);
-  return read_shares(**st);
+    st->bind_int64(0, *item);
+  return read_shares(*st);
 }
 
 // -- membership --------------------------------------------------------------
@@ -274,11 +325,12 @@ result<std::vector<std::string>> members_of(store& s, std::string_view group) {
   MANTISSA_TRY(validate_group(group));
   if (!s.has_sharing_tables())
     return std::vector<std::string>{};
-  auto st = s.connection().query(
-    "SELECT member FROM mantissa_members WHERE grp = ? ORDER BY member", group);
-  if (!st)
-    return std::move(st).error_value();
-  return text_column(**st);
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().query(
+      "SELECT member FROM mantissa_members WHERE grp = ? ORDER BY member",
+      group));
+  return text_column(*st);
 }
 
 result<std::vector<std::string>> role_closure(store& s, std::string_view role) {
@@ -289,16 +341,14 @@ result<std::vector<std::string>> role_closure(store& s, std::string_view role) {
     out.emplace(authenticated_role);
   if (s.has_sharing_tables()) {
     // UNION (not UNION ALL) drops roles already reached: cycles end.
-    auto st = s.connection().query(
-      "WITH RECURSIVE closure(r) AS (SELECT ? UNION SELECT grp FROM "
-      "mantissa_members JOIN closure ON member = r) SELECT r FROM closure",
-      role);
-    if (!st)
-      return std::move(st).error_value();
-    auto groups = text_column(**st);
-    if (!groups)
-      return std::move(groups).error_value();
-    out.insert(groups->begin(), groups->end());
+    MANTISSA_TRY_ASSIGN(
+      auto st,
+      s.connection().query(
+        "WITH RECURSIVE closure(r) AS (SELECT ? UNION SELECT grp FROM "
+        "mantissa_members JOIN closure ON member = r) SELECT r FROM closure",
+        role));
+    MANTISSA_TRY_ASSIGN(auto groups, text_column(*st));
+    out.insert(groups.begin(), groups.end());
   }
   return std::vector<std::string>{out.begin(), out.end()};
 }
@@ -309,39 +359,28 @@ result<std::vector<std::string>>
 interfaces_for(store& s, const std::vector<std::string>& roles, item_id id) {
   if (roles.empty() || !s.has_sharing_tables())
     return std::vector<std::string>{};
-  auto st = s.connection().prepare(
-    "SELECT DISTINCT interface FROM mantissa_shares WHERE item_id = ? AND "
-    "role IN (" + marks(roles.size()) + ") ORDER BY interface");
-  if (!st)
-    return std::move(st).error_value();
-  (*st)->bind_int64(0, id);
-  bind_roles(**st, 1, roles);
-  return text_column(**st);
+  MANTISSA_TRY_ASSIGN(auto st,
+                      shares_for_roles(s, "interface", "item_id", roles));
+  st->bind_int64(0, id);
+  return text_column(*st);
 }
 
 result<bool> shares_any(store& s, const std::vector<std::string>& roles) {
   if (roles.empty() || !s.has_sharing_tables())
     return false;
-  auto st = s.connection().prepare(
-    "SELECT 1 FROM mantissa_shares WHERE role IN (" + marks(roles.size())
-    + ") LIMIT 1");
-  if (!st)
-    return std::move(st).error_value();
-  bind_roles(**st, 0, roles);
-  auto row = (*st)->step();
-  if (!row)
-    return std::move(row).error_value();
-  return *row;
+  MANTISSA_TRY_ASSIGN(auto st, s.connection().prepare(
+                                 "SELECT 1 FROM mantissa_shares WHERE role IN ("
+                                 + marks(roles.size()) + ") LIMIT 1"));
+  bind_roles(*st, 0, roles);
+  return st->step();
 }
 
 result<shared_item> get_share(store& s, const std::vector<std::string>& roles,
                               std::string_view share_id) {
   std::string id{share_id};
   if (id.empty()) {
-    auto d = default_share(s);
-    if (!d)
-      return std::move(d).error_value();
-    id = std::move(*d);
+    MANTISSA_TRY_ASSIGN(auto d, default_share(s));
+    id = std::move(d);
   }
   error none{errc::no_such_item, "no such share"};
   if (id.empty())
@@ -349,25 +388,16 @@ result<shared_item> get_share(store& s, const std::vector<std::string>& roles,
   MANTISSA_TRY(validate_share_id(id));
   if (roles.empty() || !s.has_sharing_tables())
     return none;
-  auto st = s.connection().prepare(
-    "SELECT DISTINCT item_type, item_id, interface FROM mantissa_shares "
-    "WHERE share_id = ? AND role IN (" + marks(roles.size())
-    + ") ORDER BY interface");
-  if (!st)
-    return std::move(st).error_value();
-  (*st)->bind_text(0, id);
-  bind_roles(**st, 1, roles);
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    shares_for_roles(s, "item_type, item_id, interface", "share_id", roles));
+  st->bind_text(0, id);
   shared_item out;
-  for (;;) {
-    auto row = (*st)->step();
-    if (!row)
-      return std::move(row).error_value();
-    if (!*row)
-      break;
+  MANTISSA_TRY(st->for_each_row([&] {
     if (out.interfaces.empty())
-      out.item = {std::string{(*st)->column_text(0)}, (*st)->column_int64(1)};
-    out.interfaces.emplace_back((*st)->column_text(2));
-  }
+      out.item = {std::string{st->column_text(0)}, st->column_int64(1)};
+    out.interfaces.emplace_back(st->column_text(2));
+  }));
   if (out.interfaces.empty())
     return none;
   out.share_id = std::move(id);
@@ -381,31 +411,28 @@ result<void> set_default_share(store& s, std::string_view share_id) {
   if (!share_id.empty())
     MANTISSA_TRY(validate_share_id(share_id));
   return s.atomically([&]() -> result<void> {
-    auto st = s.connection().prepare(
-      share_id.empty()
-        ? "DELETE FROM mantissa_meta WHERE key = ?"
-        : "INSERT OR REPLACE INTO mantissa_meta(key, value) VALUES (?, ?)");
-    if (!st)
-      return std::move(st).error_value();
-    (*st)->bind_text(0, default_share_key);
+    MANTISSA_TRY_ASSIGN(
+      auto st,
+      s.connection().prepare(
+        share_id.empty()
+          ? "DELETE FROM mantissa_meta WHERE key = ?"
+          : "INSERT OR REPLACE INTO mantissa_meta(key, value) VALUES (?, ?)"));
+    st->bind_text(0, default_share_key);
     if (!share_id.empty())
-      (*st)->bind_text(1, share_id);
-    return (*st)->run();
+      st->bind_text(1, share_id);
+    return st->run();
   });
 }
 
 result<std::string> default_share(store& s) {
   if (!s.has_sharing_tables())
     return std::string{};
-  auto st = s.connection().prepare(
-    "SELECT value FROM mantissa_meta WHERE key = ?");
-  if (!st)
-    return std::move(st).error_value();
-  (*st)->bind_text(0, default_share_key);
-  auto row = (*st)->step();
-  if (!row)
-    return std::move(row).error_value();
-  return *row ? std::string{(*st)->column_text(0)} : std::string{};
+  MANTISSA_TRY_ASSIGN(
+    auto st,
+    s.connection().prepare("SELECT value FROM mantissa_meta WHERE key = ?"));
+  st->bind_text(0, default_share_key);
+  MANTISSA_TRY_ASSIGN(bool row, st->step());
+  return row ? std::string{st->column_text(0)} : std::string{};
 }
 
 } // namespace mantissa::store

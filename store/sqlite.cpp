@@ -4,6 +4,8 @@
 
 #include <sqlite3.h>
 
+#include "store/internal/try.hpp"
+
 namespace mantissa::store::sqlite {
 
 namespace {
@@ -122,13 +124,7 @@ result<bool> statement::step() {
 }
 
 result<void> statement::run() {
-  for (;;) {
-    auto r = step();
-    if (!r)
-      return std::move(r).error_value();
-    if (!*r)
-      return {};
-  }
+  return for_each_row([] {});
 }
 
 void statement::reset() noexcept {
@@ -268,17 +264,13 @@ connection::prepare_uncached(std::string_view sql) {
 result<cached_statement> connection::prepare(const std::string& sql) {
   auto i = cache_.find(sql);
   if (i == cache_.end()) {
-    auto s = prepare_uncached(sql);
-    if (!s)
-      return std::move(s).error_value();
-    i = cache_.emplace(sql, std::move(*s)).first;
+    MANTISSA_TRY_ASSIGN(auto s, prepare_uncached(sql));
+    i = cache_.emplace(sql, std::move(s)).first;
   } else if (i->second->in_use_) {
-    auto s = prepare_uncached(sql);
-    if (!s)
-      return std::move(s).error_value();
-    auto* raw = s->get();
+    MANTISSA_TRY_ASSIGN(auto s, prepare_uncached(sql));
+    auto* raw = s.get();
     raw->in_use_ = true;
-    return cached_statement{raw, std::move(*s)};
+    return cached_statement{raw, std::move(s)};
   }
   i->second->in_use_ = true;
   return cached_statement{i->second.get()};

@@ -69,6 +69,8 @@ class statement {
   /// Steps until done; for statements that return no rows.
   [[nodiscard]] result<void> run();
   /// Steps until done, calling `f()` at each row (it reads the columns).
+  /// This is the one loop over rows: when `f` returns a `result<void>`, its
+  /// first error ends the loop and is returned.
   template <class F>
   [[nodiscard]] result<void> for_each_row(F&& f) {
     for (;;) {
@@ -77,7 +79,11 @@ class statement {
         return std::move(row).error_value();
       if (!*row)
         return {};
-      f();
+      if constexpr (std::is_void_v<decltype(f())>) {
+        f();
+      } else {
+        MANTISSA_TRY(f());
+      }
     }
   }
   /// Resets the statement and clears its bindings for reuse.

@@ -93,16 +93,14 @@ class store {
   /// throws (the exception propagates).
   template <class F>
   auto transact(F&& f) -> decltype(f()) {
-    if (auto b = begin(); !b)
-      return std::move(b).error_value();
+    MANTISSA_TRY(begin());
     try {
       auto r = f();
       if (!r) {
         rollback();
         return r;
       }
-      if (auto c = commit(); !c)
-        return std::move(c).error_value();
+      MANTISSA_TRY(commit());
       return r;
     } catch (...) {
       rollback();
@@ -131,8 +129,7 @@ class store {
       return error{errc::internal, "isolated() needs a transaction"};
     auto saved_depth = depth_;
     auto saved_doomed = doomed_;
-    if (auto sp = savepoint(); !sp)
-      return std::move(sp).error_value();
+    MANTISSA_TRY(savepoint());
     auto undo = [&] {
       rollback_savepoint();
       depth_ = saved_depth;
@@ -146,8 +143,7 @@ class store {
           return error{errc::internal, "unbalanced begin/commit inside a handler"};
         return r;
       }
-      if (auto rel = release_savepoint(); !rel)
-        return std::move(rel).error_value();
+      MANTISSA_TRY(release_savepoint());
       return r;
     } catch (...) {
       undo();
