@@ -97,9 +97,7 @@ pf_master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
 
 # -- Mantissa: the same 100 users ------------------------------------------------
 
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install mail --data "$D" >/dev/null
+node_site mail
 echo "creating 100 accounts"
 for i in $(seq 0 99); do
   echo "password $i" | "$M" user add "u$i@example.com" --product mail \

@@ -7,6 +7,8 @@
 #                          # removed on exit, the node (if $node_pid runs)
 #                          # killed first
 #   fail MESSAGE           # TAG: FAILED: MESSAGE, the node's output, exit 1
+#   node_site OFFERING     # $D=$tmp/data: a site for example.com (init)
+#                          # with OFFERING installed
 #   node_start ARGS...     # `$M start ARGS...` in the background, output in
 #                          # $tmp/out and $tmp/err, its pid in $node_pid
 #   node_wait_url SCHEME   # $base: the SCHEME://host:port it serves, within
@@ -73,4 +75,17 @@ node_wait_url() {
     sleep 0.1
   done
   [ -n "$base" ] || fail "the node did not print ${2:-its address} within 60 s"
+}
+
+# node_site OFFERING: `mantissa init` of a site for example.com in
+# $D ($tmp/data), and `offering install OFFERING` there.
+node_site() {
+  D=$tmp/data
+  "$M" init --data "$D" --domain example.com >/dev/null
+  "$M" offering install "$1" --data "$D" >/dev/null
+}
+
+# The value of a top-level JSON member: a string or an integer.
+json_field() {
+  sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$2" | head -n 1
 }

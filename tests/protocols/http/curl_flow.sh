@@ -11,14 +11,7 @@ M=${1:?usage: curl_flow.sh PATH/TO/mantissa}
 . "$(dirname "$0")/../../support/node.sh"
 node_tmp curl curl_flow
 
-# The value of a top-level JSON member: a string or an integer.
-json_field() {
-  sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$2" | head -n 1
-}
-
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install notes --data "$D" >/dev/null
+node_site notes
 echo 'alice long password' | "$M" user add alice@example.com --product notes \
   --password-stdin --data "$D" >/dev/null
 

@@ -17,13 +17,7 @@ for tool in openssl curl python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/setup installs it)"
 done
 
-json_field() {
-  sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$2" | head -n 1
-}
-
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install notes --data "$D" >/dev/null
+node_site notes
 echo 'alice long password' | "$M" user add alice@example.com --product notes \
   --password-stdin --data "$D" >/dev/null
 

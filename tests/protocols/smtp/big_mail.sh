@@ -17,9 +17,7 @@ NODE_FAIL_TAIL=30
 
 command -v python3 >/dev/null || fail "python3 is not installed"
 
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install mail --data "$D" >/dev/null
+node_site mail
 echo "creating 100 accounts"
 for i in $(seq 0 99); do
   echo "password $i" | "$M" user add "u$i@example.com" --product mail \

@@ -17,9 +17,7 @@ for tool in swaks python3 openssl curl; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/setup installs it)"
 done
 
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install mail --data "$D" >/dev/null
+node_site mail
 for who in alice bob; do
   echo "$who long password" | "$M" user add "$who@example.com" --product mail \
     --password-stdin --data "$D" >/dev/null
