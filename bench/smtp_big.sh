@@ -28,19 +28,14 @@ if ! command -v /usr/sbin/postfix >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q postfix >/dev/null
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mantissa-smtpbench-XXXXXX")
+. "$(dirname "$0")/../tests/support/node.sh"
+node_tmp smtpbench smtp_big
 chmod 755 "$tmp"
-node_pid=
 PF=$tmp/pf
-cleanup() {
-  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-  fi
+stop_postfix() {
   /usr/sbin/postfix -c "$PF/etc" stop >/dev/null 2>&1 || true
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
+NODE_CLEANUP=stop_postfix
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -102,18 +97,14 @@ pf_master=$(tr -d ' ' <"$PF/spool/pid/master.pid")
 
 # -- Mantissa: the same 100 users ------------------------------------------------
 
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install mail --data "$D" >/dev/null
+node_site mail
 echo "creating 100 accounts"
 for i in $(seq 0 99); do
   echo "password $i" | "$M" user add "u$i@example.com" --product mail \
     --password-stdin --data "$D" >/dev/null
 done
 m_port=$(free_port)
-"$M" start --data "$D" --http 127.0.0.1:0 --smtp "127.0.0.1:$m_port" --no-demo \
-  >"$tmp/out" 2>"$tmp/err" &
-node_pid=$!
+node_start --data "$D" --http 127.0.0.1:0 --smtp "127.0.0.1:$m_port" --no-demo
 for _ in $(seq 1 600); do
   grep -q "serving smtp on" "$tmp/out" 2>/dev/null && break
   sleep 0.1

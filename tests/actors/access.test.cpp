@@ -16,7 +16,7 @@
 
 #include "actors/node.hpp"
 #include "tests/support/seed.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 using namespace mantissa;
 using actors::error_code;
@@ -32,32 +32,13 @@ const actors::caller carol{"user:carol@example.com", "t"};
 const actors::caller anon{"everyone", "t"};
 const actors::caller sys{actors::system_role, "t"};
 
-store::type_decl note_decl() {
-  store::type_decl d{"notes.note", 1, {}};
-  store::attribute_decl title{"title", store::attribute_type::text};
-  title.indexed = true;
-  d.attributes = {title};
-  return d;
-}
-
-struct access_fixture {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
-
+struct access_fixture : test::node_fixture {
   access_fixture() {
-    actors::node_options opts;
-    opts.data_dir = dir / "data";
-    n = std::make_unique<actors::node>(opts);
-    REQUIRE(n->types().add(note_decl()));
-    std::string err;
-    REQUIRE(n->start(err));
+    start_node({}, [](actors::node& node) {
+      REQUIRE(node.types().add(test::note_decl(false)));
+    });
     for (auto* a : {"alice@example.com", "bob@example.com"})
-      REQUIRE(call([&](auto done) { n->create_store(a, std::move(done)); }).ok);
-  }
-
-  template <class F>
-  reply call(F&& f) {
-    return n->wait([&](actors::reply_handler done) { f(std::move(done)); });
+      REQUIRE(create_store(a).ok);
   }
 
   std::int64_t note(const std::string& title) {

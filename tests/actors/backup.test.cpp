@@ -22,6 +22,7 @@
 #include "actors/errors.hpp"
 #include "actors/node.hpp"
 #include "store/store.hpp"
+#include "tests/support/node.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa;
@@ -32,31 +33,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-store::type_decl note_decl() {
-  store::type_decl d{"notes.note", 1, {}};
-  store::attribute_decl title{"title", store::attribute_type::text};
-  title.indexed = true;
-  store::attribute_decl n{"n", store::attribute_type::integer};
-  d.attributes = {title, n};
-  return d;
-}
+using test::note_decl;
 
 const actors::caller sys{actors::system_role, "test"};
 
-struct node_fixture {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
-
+struct node_fixture : test::node_fixture {
   void start(std::chrono::milliseconds idle = 60s,
              std::size_t max_open = 512) {
     actors::node_options opts;
-    opts.data_dir = dir / "data";
     opts.idle_timeout = idle;
     opts.max_open_stores = max_open;
-    n = std::make_unique<actors::node>(opts);
-    REQUIRE(n->types().add(note_decl()));
-    std::string err;
-    REQUIRE(n->start(err));
+    start_node(opts, [](actors::node& node) {
+      REQUIRE(node.types().add(note_decl()));
+    });
   }
 
   reply put(const std::string& address, const json& j) {

@@ -11,7 +11,7 @@
 
 #include "actors/fanout.hpp"
 #include "actors/node.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 using namespace mantissa;
 using actors::fanout_collate;
@@ -159,25 +159,23 @@ const actors::caller sys{actors::system_role, "test"};
 
 } // namespace
 
-TEST_CASE("a node runs a fan-out over its user stores: counts, queries, "
-          "progress, and failures listed per store",
-          "[fanout][node]") {
-  test::temp_dir dir;
+TEST_CASE_METHOD(test::node_fixture,
+                 "a node runs a fan-out over its user stores: counts, queries, "
+                 "progress, and failures listed per store",
+                 "[fanout][node]") {
   actors::node_options opts;
-  opts.data_dir = dir.path();
   opts.max_open_stores = 16; // far fewer than the stores: LRU at work
-  actors::node n{opts};
-  REQUIRE(n.types().add(item_decl()));
-  std::string err;
-  REQUIRE(n.start(err));
+  start_node(opts, [](actors::node& node) {
+    REQUIRE(node.types().add(item_decl()));
+  });
   constexpr int stores = 120;
   std::int64_t items = 0, sum = 0;
   for (int i = 0; i < stores; ++i) {
     auto addr = "u" + std::to_string(i) + (i % 2 ? "@a.org" : "@b.org");
-    REQUIRE(n.wait([&](actors::reply_handler d) { n.create_store(addr, d); }).ok);
+    REQUIRE(n->wait([&](actors::reply_handler d) { n->create_store(addr, d); }).ok);
     for (int k = 0; k < i % 4; ++k) {
-      auto r = n.wait([&](actors::reply_handler d) {
-        n.put(sys, addr, "t.item", json{{"n", i * 4 + k}}.dump(), d);
+      auto r = n->wait([&](actors::reply_handler d) {
+        n->put(sys, addr, "t.item", json{{"n", i * 4 + k}}.dump(), d);
       });
       REQUIRE(r.ok);
       ++items;
@@ -185,8 +183,8 @@ TEST_CASE("a node runs a fan-out over its user stores: counts, queries, "
     }
   }
   auto run = [&](const std::string& spec, std::atomic<std::uint64_t>* last = nullptr) {
-    auto r = n.wait([&](actors::reply_handler d) {
-      n.fanout(spec,
+    auto r = n->wait([&](actors::reply_handler d) {
+      n->fanout(spec,
                [last](std::uint64_t done, std::uint64_t total) {
                  CHECK(done <= total);
                  if (last != nullptr)
@@ -224,8 +222,8 @@ TEST_CASE("a node runs a fan-out over its user stores: counts, queries, "
   CHECK(failing.at("failures").size() == actors::max_fanout_failures);
   CHECK(failing.at("failures")[0].at("code") == "no_such_handler");
   // A malformed request.
-  auto bad = n.wait([&](actors::reply_handler d) { n.fanout("{\"op\":1}", {}, d); });
+  auto bad = n->wait([&](actors::reply_handler d) { n->fanout("{\"op\":1}", {}, d); });
   CHECK_FALSE(bad.ok);
   CHECK(bad.code == actors::error_code::invalid_query);
-  n.stop();
+  n->stop();
 }

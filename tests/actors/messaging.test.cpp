@@ -24,7 +24,7 @@
 #include "actors/node.hpp"
 #include "actors/protocol.hpp"
 #include "store/store.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 using namespace mantissa;
 using namespace std::chrono_literals;
@@ -54,22 +54,14 @@ std::atomic<std::uint64_t> failures_at_answer{0};
 /// came, the last `n` and how often `n` was not the last plus one.
 /// msg.answer (alice): one per consequence that committed.
 void declare(store::type_registry& reg) {
-  auto ints = [](std::initializer_list<const char*> names) {
-    std::vector<store::attribute_decl> out;
-    for (auto* n : names)
-      out.push_back({n, store::attribute_type::integer});
-    return out;
-  };
   REQUIRE(reg.add({"msg.counter", 1,
-                   ints({"total", "count", "last", "disorder"})}));
-  auto answer = ints({"msg", "ok", "total"});
+                   test::integers({"total", "count", "last", "disorder"})}));
+  auto answer = test::integers({"msg", "ok", "total"});
   answer.push_back({"code", store::attribute_type::text});
   REQUIRE(reg.add({"msg.answer", 1, answer}));
 }
 
-std::int64_t int_of(const store::item& it, std::size_t i) {
-  return std::get<std::int64_t>(it.values.at(i));
-}
+using test::int_of;
 
 store::result<json> add(store::store& s, const actors::incoming_message& m) {
   ++receiver_started;
@@ -172,9 +164,7 @@ void add_requesting(actors::handler_registry& h) {
     }));
 }
 
-struct fixture {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
+struct fixture : test::node_fixture {
   std::int64_t counter = 0;
   std::size_t delivery_bytes = 4 * 1024 * 1024;
 
@@ -187,16 +177,14 @@ struct fixture {
 
   void start() {
     actors::node_options opts;
-    opts.data_dir = dir / "data";
     opts.message_retry_min = 50ms;
     opts.message_retry_max = 400ms;
     opts.message_delivery_bytes = delivery_bytes;
-    n = std::make_unique<actors::node>(opts);
-    declare(n->types());
-    add_handlers(n->handlers());
-    add_requesting(n->handlers());
-    std::string err;
-    REQUIRE(n->start(err));
+    start_node(opts, [](actors::node& node) {
+      declare(node.types());
+      add_handlers(node.handlers());
+      add_requesting(node.handlers());
+    });
   }
 
   /// Starts a node with alice and bob; bob shares a counter with alice
@@ -204,7 +192,7 @@ struct fixture {
   void start_with_stores() {
     start();
     for (auto& a : {alice, bob})
-      REQUIRE(call([&](auto d) { n->create_store(a, std::move(d)); }).ok);
+      REQUIRE(create_store(a).ok);
     auto r = call([&](auto d) {
       n->put(bob_owner, bob, "msg.counter",
              json{{"total", 0}, {"count", 0}, {"last", -1}, {"disorder", 0}}
@@ -223,11 +211,6 @@ struct fixture {
       INFO(s.message);
       REQUIRE(s.ok);
     }
-  }
-
-  template <class F>
-  reply call(F&& f) {
-    return n->wait([&](actors::reply_handler done) { f(std::move(done)); });
   }
 
   reply send(const std::string& target, const std::string& share,

@@ -16,7 +16,7 @@
 
 #include "actors/node.hpp"
 #include "store/typed.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 using namespace mantissa;
 using namespace std::chrono_literals;
@@ -25,14 +25,7 @@ using nlohmann::json;
 
 namespace {
 
-store::type_decl note_decl() {
-  store::type_decl d{"notes.note", 1, {}};
-  store::attribute_decl title{"title", store::attribute_type::text};
-  title.indexed = true;
-  store::attribute_decl n{"n", store::attribute_type::integer};
-  d.attributes = {title, n};
-  return d;
-}
+using test::note_decl;
 
 const actors::caller sys{actors::system_role, "test"};
 
@@ -94,41 +87,36 @@ class gate {
   bool open_ = false;
 };
 
-struct node_fixture {
-  test::temp_dir dir;
+struct node_fixture : test::node_fixture {
   gate held;  // outlives the node, whose handler may be inside it
-  std::unique_ptr<actors::node> n;
 
-  ~node_fixture() { held.open(); }  // never leave a store actor blocked
+  ~node_fixture() {  // never leave a store actor blocked
+    held.open();
+    n.reset();
+  }
 
   void start(actors::node_options opts = {}) {
-    opts.data_dir = dir / "data";
-    n = std::make_unique<actors::node>(opts);
-    REQUIRE(n->types().add(note_decl()));
-    REQUIRE(n->handlers().add(
-      "test.hold",
-      [this](store::store&, const json&, const actors::caller&)
-        -> store::result<json> {
-        held.enter();
-        return json{{"held", true}};
-      }));
-    REQUIRE(n->handlers().add(
-      "test.fail_after_write",
-      [](store::store& s, const json&, const actors::caller&)
-        -> store::result<json> {
-        store::item it{0, "notes.note", {std::string{"from handler"}, std::int64_t{1}}};
-        MANTISSA_TRY(s.insert(it));
-        return store::error{store::errc::invalid_value, "refused on purpose"};
-      }));
-    std::string err;
-    REQUIRE(n->start(err));
-  }
-
-  reply create(const std::string& address) {
-    return n->wait([&](actors::reply_handler done) {
-      n->create_store(address, std::move(done));
+    start_node(std::move(opts), [this](actors::node& node) {
+      REQUIRE(node.types().add(note_decl()));
+      REQUIRE(node.handlers().add(
+        "test.hold",
+        [this](store::store&, const json&, const actors::caller&)
+          -> store::result<json> {
+          held.enter();
+          return json{{"held", true}};
+        }));
+      REQUIRE(node.handlers().add(
+        "test.fail_after_write",
+        [](store::store& s, const json&, const actors::caller&)
+          -> store::result<json> {
+          store::item it{0, "notes.note", {std::string{"from handler"}, std::int64_t{1}}};
+          MANTISSA_TRY(s.insert(it));
+          return store::error{store::errc::invalid_value, "refused on purpose"};
+        }));
     });
   }
+
+  reply create(const std::string& address) { return create_store(address); }
 
   reply put(const std::string& address, const json& j) {
     return n->wait([&](actors::reply_handler done) {

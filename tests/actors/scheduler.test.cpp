@@ -14,7 +14,7 @@
 #include "actors/scheduler.hpp"
 #include "store/scheduler.hpp"
 #include "store/store.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 using namespace mantissa;
 using namespace std::chrono_literals;
@@ -30,20 +30,14 @@ constexpr const char* alice = "alice@example.com";
 /// writes, then fails (no error handler). sched.retried: fails; its error
 /// handler asks for another run until it failed `limit` times.
 void declare(store::type_registry& reg) {
-  auto ints = [](std::initializer_list<const char*> names) {
-    std::vector<store::attribute_decl> out;
-    for (auto* n : names)
-      out.push_back({n, store::attribute_type::integer});
-    return out;
-  };
-  REQUIRE(reg.add({"sched.counter", 1, ints({"runs", "limit", "every_ms"})}));
-  REQUIRE(reg.add({"sched.failing", 1, ints({"runs"})}));
-  REQUIRE(reg.add({"sched.retried", 1, ints({"failures", "limit"})}));
+  REQUIRE(reg.add(
+    {"sched.counter", 1, test::integers({"runs", "limit", "every_ms"})}));
+  REQUIRE(reg.add({"sched.failing", 1, test::integers({"runs"})}));
+  REQUIRE(
+    reg.add({"sched.retried", 1, test::integers({"failures", "limit"})}));
 }
 
-std::int64_t int_of(const store::item& it, std::size_t i) {
-  return std::get<std::int64_t>(it.values.at(i));
-}
+using test::int_of;
 
 void add_runnables(actors::handler_registry& h) {
   REQUIRE(h.add_runnable(
@@ -93,19 +87,14 @@ void add_runnables(actors::handler_registry& h) {
      }}));
 }
 
-struct fixture {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
-
+struct fixture : test::node_fixture {
   void start(std::chrono::milliseconds idle = 60'000ms) {
     actors::node_options opts;
-    opts.data_dir = dir / "data";
     opts.idle_timeout = idle;
-    n = std::make_unique<actors::node>(opts);
-    declare(n->types());
-    add_runnables(n->handlers());
-    std::string err;
-    REQUIRE(n->start(err));
+    start_node(opts, [](actors::node& node) {
+      declare(node.types());
+      add_runnables(node.handlers());
+    });
   }
 
   reply run(const std::string& handler, const json& args) {

@@ -19,6 +19,7 @@
 #include "actors/internal/wal_sync.hpp"
 #include "actors/node.hpp"
 #include "store/store.hpp"
+#include "tests/support/node.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa;
@@ -129,26 +130,14 @@ const std::string bob = "bob@example.com";
 /// The failpoint scope of alice's WAL (users/example.com/alice.sqlite-wal).
 const std::string alice_wal = "/alice.sqlite-wal";
 
-struct wal_node {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
-
+struct wal_node : test::node_fixture {
   wal_node() {
-    actors::node_options opts;  // FULL durability: syncs off the actor
-    opts.data_dir = dir / "data";
-    n = std::make_unique<actors::node>(opts);
-    store::type_decl d{"notes.note", 1, {}};
-    store::attribute_decl title{"title", store::attribute_type::text};
-    title.indexed = true;
-    d.attributes = {title, {"n", store::attribute_type::integer}};
-    REQUIRE(n->types().add(d));
-    std::string err;
-    REQUIRE(n->start(err));
-    for (auto& a : {alice, bob}) {
-      auto r = n->wait(
-        [&](actors::reply_handler done) { n->create_store(a, std::move(done)); });
-      REQUIRE(r.ok);
-    }
+    // Default options, FULL durability: syncs off the actor.
+    start_node({}, [](actors::node& node) {
+      REQUIRE(node.types().add(test::note_decl()));
+    });
+    for (auto& a : {alice, bob})
+      REQUIRE(create_store(a).ok);
   }
 
   actors::reply put(const std::string& address, const json& j) {

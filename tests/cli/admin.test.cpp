@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 
 #include "tests/support/process.hpp"
+#include "tests/support/site.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -20,33 +21,7 @@ using mantissa::test::temp_dir;
 
 namespace {
 
-struct site_fixture {
-  temp_dir dir;
-  std::string data = (dir / "data").string();
-
-  mantissa::test::run_result cmd(std::vector<std::string> args,
-                                 const std::string& input = {}) {
-    args.insert(args.begin(), MANTISSA_BINARY);
-    args.push_back("--data");
-    args.push_back(data);
-    return run(args, input);
-  }
-
-  /// One value from a store file, read with SQLite itself.
-  std::string sql(const std::filesystem::path& file, const std::string& query) {
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READONLY, nullptr)
-            == SQLITE_OK);
-    sqlite3_stmt* st = nullptr;
-    REQUIRE(sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) == SQLITE_OK);
-    std::string out;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != nullptr)
-      out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
-  }
-};
+using mantissa::test::site_fixture;
 
 } // namespace
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "tests/support/process.hpp"
+#include "tests/support/site.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
@@ -22,17 +23,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct cert_fixture {
-  temp_dir dir;
-  std::string data = (dir / "data").string();
+struct cert_fixture : mantissa::test::site_fixture {
   fs::path tls = dir / "data/tls";
-
-  mantissa::test::run_result cmd(std::vector<std::string> args) {
-    args.insert(args.begin(), MANTISSA_BINARY);
-    args.push_back("--data");
-    args.push_back(data);
-    return run(args);
-  }
 
   static std::string slurp(const fs::path& p) {
     std::ifstream in{p, std::ios::binary};

@@ -23,6 +23,7 @@
 #include "actors/internal/wal_sync.hpp"
 #include "actors/node.hpp"
 #include "store/store.hpp"
+#include "tests/support/fork_child.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace mantissa;
@@ -80,29 +81,17 @@ store::type_decl entry_decl() {
 
 /// Reads lines of acknowledged sequence numbers until `want` arrived or
 /// the pipe is closed; returns false on timeout.
-bool read_acks(int fd, std::set<std::int64_t>& acked, std::string& partial,
+bool read_acks(test::forked_child& c, std::set<std::int64_t>& acked,
                std::size_t want, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  char buf[4096];
-  while (acked.size() < want) {
-    pollfd p{fd, POLLIN, 0};
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0)
-      return false;
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      continue;
-    auto n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0)
-      return true;
-    partial.append(buf, static_cast<std::size_t>(n));
-    std::size_t pos;
-    while ((pos = partial.find('\n')) != std::string::npos) {
-      acked.insert(std::stoll(partial.substr(0, pos)));
-      partial.erase(0, pos + 1);
-    }
-  }
-  return true;
+  if (acked.size() >= want)
+    return true;
+  return c.read_lines(
+           [&](const std::string& line) {
+             acked.insert(std::stoll(line));
+             return acked.size() >= want;
+           },
+           limit)
+         != test::forked_child::read_end::timed_out;
 }
 
 } // namespace
@@ -113,24 +102,14 @@ TEST_CASE("every acknowledged write survives kill -9 of the node",
   auto data = dir / "data";
   std::set<std::int64_t> acked;
   for (int round = 0; round < 3; ++round) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    auto pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      write_storm(data, fds[1], round * 1'000'000'000LL);
-    }
-    ::close(fds[1]);
-    std::string partial;
+    auto child = test::fork_child(
+      [&](int fd) { write_storm(data, fd, round * 1'000'000'000LL); });
     auto target = acked.size() + 1500;
-    bool got = read_acks(fds[0], acked, partial, target, 120s);
-    ::kill(pid, SIGKILL);
+    bool got = read_acks(child, acked, target, 120s);
+    ::kill(child.pid, SIGKILL);
     // Acks already in the pipe were sent before the kill: they count too.
-    read_acks(fds[0], acked, partial, SIZE_MAX, 10s);
-    ::close(fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
+    read_acks(child, acked, SIZE_MAX, 10s);
+    int status = child.reap();
     INFO("round " << round);
     REQUIRE(got);
     REQUIRE(WIFSIGNALED(status));
@@ -167,14 +146,9 @@ TEST_CASE("frames a killed node never synced are answered only once synced",
   auto data = dir / "data";
   const std::string address = "held@example.com";
   const std::string scope = "/held.sqlite-wal";
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  auto pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
+  auto child = test::fork_child([&](int fd) {
     // The child: a write whose sync hangs (60 s); it says so, then waits
     // for the kill. Its writer is never answered.
-    ::close(fds[0]);
     actors::node_options opts;
     opts.data_dir = data;
     actors::node n{opts};
@@ -191,20 +165,16 @@ TEST_CASE("frames a killed node never synced are answered only once synced",
           R"({"seq":7})", [](actors::reply) { ::_exit(6); });
     while (wal_failpoints().delays_started == 0)
       std::this_thread::sleep_for(1ms);
-    auto said = ::write(fds[1], "syncing\n", 8);
+    auto said = ::write(fd, "syncing\n", 8);
     (void) said;
     for (;;)
       std::this_thread::sleep_for(1s);
-  }
-  ::close(fds[1]);
+  });
   char buf[16] = {};
-  pollfd p{fds[0], POLLIN, 0};
+  pollfd p{child.fd, POLLIN, 0};
   REQUIRE(::poll(&p, 1, 120'000) == 1);
-  auto got = ::read(fds[0], buf, sizeof(buf) - 1);
-  ::kill(pid, SIGKILL);
-  ::close(fds[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
+  auto got = ::read(child.fd, buf, sizeof(buf) - 1);
+  int status = child.kill();
   REQUIRE(got == 8);
   REQUIRE(std::string{buf} == "syncing\n");
   REQUIRE(WIFSIGNALED(status));

@@ -23,6 +23,7 @@
 #include "client/client.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/port_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/smtp_client.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -32,6 +33,7 @@ using namespace mantissa::test::cluster;
 using mantissa::test::http_connection;
 using mantissa::test::http_request;
 using mantissa::test::http_response;
+using mantissa::test::port_client;
 using mantissa::test::run;
 using mantissa::test::temp_dir;
 namespace actors = mantissa::actors;
@@ -105,26 +107,6 @@ int status_of(const std::optional<http_response>& r) {
 int me(std::uint16_t http, const headers& auth) {
   return status_of(http_request(http, "GET", "/api/me", {}, auth));
 }
-
-/// A custom actor logged in on the port.
-struct port_client {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::optional<client::session> s;
-
-  port_client(std::uint16_t port, const std::string& user,
-              const std::string& password) {
-    client::configure(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-    auto gw = client::connect(*sys, "127.0.0.1", port);
-    REQUIRE(gw);
-    auto x = client::session::login(*sys, *gw, user, password);
-    INFO((x ? std::string{} : actors::error_message(x.error())));
-    REQUIRE(x);
-    s.emplace(std::move(*x));
-  }
-  ~port_client() { s.reset(); }
-};
 
 } // namespace
 

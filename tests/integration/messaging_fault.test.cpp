@@ -14,7 +14,6 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <csignal>
 #include <cstdlib>
 #include <cstdio>
 #include <functional>
@@ -23,7 +22,6 @@
 #include <string>
 #include <thread>
 
-#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +32,8 @@
 #include "actors/node.hpp"
 #include "store/messaging.hpp"
 #include "store/store.hpp"
+#include "tests/support/decls.hpp"
+#include "tests/support/fork_child.hpp"
 #include "tests/support/seed.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -55,15 +55,11 @@ std::int64_t env_or(const char* name, std::int64_t fallback) {
 /// the last answered n and how often an answer came out of order.
 /// fault.counter (bob): how many were processed, the last n, disorder.
 void declare(store::type_registry& reg) {
-  auto ints = [](std::initializer_list<const char*> names) {
-    std::vector<store::attribute_decl> out;
-    for (auto* n : names)
-      out.push_back({n, store::attribute_type::integer});
-    return out;
-  };
   REQUIRE(reg.add({"fault.progress", 1,
-                   ints({"queued", "answered", "last", "disorder"})}));
-  REQUIRE(reg.add({"fault.counter", 1, ints({"count", "last", "disorder"})}));
+                   test::integers({"queued", "answered", "last",
+                                   "disorder"})}));
+  REQUIRE(reg.add(
+    {"fault.counter", 1, test::integers({"count", "last", "disorder"})}));
 }
 
 std::int64_t& int_at(store::item& it, std::size_t i) {
@@ -212,39 +208,21 @@ void add_handlers(actors::handler_registry& h) {
 }
 
 struct child_run {
-  pid_t pid = -1;
-  int fd = -1;
-  std::string buffer;
+  test::forked_child child;
   std::string last_progress;
 
   /// Reads lines until `stop(line)` holds (true) or `limit` passes or the
   /// pipe closes (false); remembers the last progress line.
   bool read_until(const std::function<bool(const std::string&)>& stop,
                   std::chrono::milliseconds limit) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    char buf[4096];
-    for (;;) {
-      std::size_t pos;
-      while ((pos = buffer.find('\n')) != std::string::npos) {
-        auto got = buffer.substr(0, pos);
-        buffer.erase(0, pos + 1);
-        if (got.rfind("progress", 0) == 0)
-          last_progress = got;
-        if (stop(got))
-          return true;
-      }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0)
-        return false;
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        continue;
-      auto n = ::read(fd, buf, sizeof(buf));
-      if (n <= 0)
-        return false;
-      buffer.append(buf, static_cast<std::size_t>(n));
-    }
+    return child.read_lines(
+             [&](const std::string& got) {
+               if (got.rfind("progress", 0) == 0)
+                 last_progress = got;
+               return stop(got);
+             },
+             limit)
+           == test::forked_child::read_end::stopped;
   }
 
   /// Reads lines until one equals `line` (true) or `limit` passes or the
@@ -275,26 +253,14 @@ struct child_run {
   }
 
   /// Kills the child with SIGKILL and reaps it.
-  void kill() {
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ::close(fd);
-  }
+  void kill() { child.kill(); }
 };
 
 child_run spawn_node(const std::filesystem::path& data, std::int64_t total,
                      bool setup) {
-  int fds[2];
-  REQUIRE(::pipe(fds) == 0);
-  auto pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::close(fds[0]);
-    node_run(data, fds[1], total, setup);
-  }
-  ::close(fds[1]);
-  return {pid, fds[0], {}, {}};
+  return {test::fork_child(
+            [&](int fd) { node_run(data, fd, total, setup); }),
+          {}};
 }
 
 } // namespace
@@ -310,8 +276,8 @@ TEST_CASE("reliable messages survive kill -9 of the node at random points: "
   {
     auto setup = spawn_node(data, total, true);
     int status = 0;
-    REQUIRE(::waitpid(setup.pid, &status, 0) == setup.pid);
-    ::close(setup.fd);
+    REQUIRE(::waitpid(setup.child.pid, &status, 0) == setup.child.pid);
+    ::close(setup.child.fd);
     REQUIRE(WIFEXITED(status));
     REQUIRE(WEXITSTATUS(status) == 0);
   }

@@ -8,51 +8,15 @@
 set -euo pipefail
 
 M=${1:?usage: curl_flow.sh PATH/TO/mantissa}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mantissa-curl-XXXXXX")
-node_pid=
-cleanup() {
-  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/../../support/node.sh"
+node_tmp curl curl_flow
 
-fail() {
-  echo "curl_flow: FAILED: $*" >&2
-  if [ -f "$tmp/out" ]; then
-    echo "--- node stdout" >&2; cat "$tmp/out" >&2
-    echo "--- node stderr" >&2; cat "$tmp/err" >&2
-  fi
-  exit 1
-}
-
-# The value of a top-level JSON member: a string or an integer.
-json_field() {
-  sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$2" | head -n 1
-}
-
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install notes --data "$D" >/dev/null
+node_site notes
 echo 'alice long password' | "$M" user add alice@example.com --product notes \
   --password-stdin --data "$D" >/dev/null
 
-# The files exist before the loop below reads them (the node opens them
-# in the background).
-: >"$tmp/out"
-: >"$tmp/err"
-"$M" start --data "$D" --http 127.0.0.1:0 --no-demo >"$tmp/out" 2>"$tmp/err" &
-node_pid=$!
-base=
-for _ in $(seq 1 600); do
-  base=$(sed -n 's|.*serving \(http://[^/ ]*\)/.*|\1|p' "$tmp/out" | head -n 1)
-  [ -n "$base" ] && break
-  kill -0 "$node_pid" 2>/dev/null || fail "the node exited before serving"
-  sleep 0.1
-done
-[ -n "$base" ] || fail "the node did not print its address within 60 s"
+node_start --data "$D" --http 127.0.0.1:0 --no-demo
+node_wait_url http
 
 curl_json() {
   curl -sS --max-time 30 --fail-with-body -H 'Content-Type: application/json' "$@"

@@ -10,37 +10,14 @@
 set -euo pipefail
 
 M=${1:?usage: https_flow.sh PATH/TO/mantissa}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mantissa-https-XXXXXX")
-node_pid=
-cleanup() {
-  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "https_flow: FAILED: $*" >&2
-  if [ -f "$tmp/out" ]; then
-    echo "--- node stdout" >&2; cat "$tmp/out" >&2
-    echo "--- node stderr" >&2; cat "$tmp/err" >&2
-  fi
-  exit 1
-}
+. "$(dirname "$0")/../../support/node.sh"
+node_tmp https https_flow
 
 for tool in openssl curl python3; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/setup installs it)"
 done
 
-json_field() {
-  sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p" <<<"$2" | head -n 1
-}
-
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install notes --data "$D" >/dev/null
+node_site notes
 echo 'alice long password' | "$M" user add alice@example.com --product notes \
   --password-stdin --data "$D" >/dev/null
 
@@ -49,22 +26,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 \
   || fail "cannot make a test certificate"
 
-# The files exist before the loop below reads them (the node opens them
-# in the background).
-: >"$tmp/out"
-: >"$tmp/err"
-"$M" start --data "$D" --http 127.0.0.1:0 --no-demo \
-  --http-cert "$tmp/cert.pem" --http-key "$tmp/key.pem" \
-  >"$tmp/out" 2>"$tmp/err" &
-node_pid=$!
-base=
-for _ in $(seq 1 600); do
-  base=$(sed -n 's|.*serving \(https://[^/ ]*\)/.*|\1|p' "$tmp/out" | head -n 1)
-  [ -n "$base" ] && break
-  kill -0 "$node_pid" 2>/dev/null || fail "the node exited before serving"
-  sleep 0.1
-done
-[ -n "$base" ] || fail "the node did not print an https:// address within 60 s"
+node_start --data "$D" --http 127.0.0.1:0 --no-demo \
+  --http-cert "$tmp/cert.pem" --http-key "$tmp/key.pem"
+node_wait_url https 'an https:// address'
 port=${base##*:}
 
 C=(curl -sS --max-time 30 --cacert "$tmp/cert.pem")

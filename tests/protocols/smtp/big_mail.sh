@@ -11,53 +11,24 @@
 set -euo pipefail
 
 M=${1:?usage: big_mail.sh PATH/TO/mantissa}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mantissa-bigmail-XXXXXX")
-node_pid=
-cleanup() {
-  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "big_mail: FAILED: $*" >&2
-  if [ -f "$tmp/err" ]; then
-    echo "--- node stderr (last lines)" >&2
-    tail -n 30 "$tmp/err" >&2
-  fi
-  exit 1
-}
+. "$(dirname "$0")/../../support/node.sh"
+node_tmp bigmail big_mail
+NODE_FAIL_TAIL=30
 
 command -v python3 >/dev/null || fail "python3 is not installed"
 
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install mail --data "$D" >/dev/null
+node_site mail
 echo "creating 100 accounts"
 for i in $(seq 0 99); do
   echo "password $i" | "$M" user add "u$i@example.com" --product mail \
     --password-stdin --data "$D" >/dev/null
 done
 
-: >"$tmp/out"
-: >"$tmp/err"
 # Freed memory goes back at once under AddressSanitizer too (no
 # quarantine), so the RSS samples mean the same in every build.
 ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=0:thread_local_quarantine_size_kb=0" \
-  "$M" start --data "$D" --http 127.0.0.1:0 --smtp 127.0.0.1:0 --no-demo \
-  >"$tmp/out" 2>"$tmp/err" &
-node_pid=$!
-base=
-for _ in $(seq 1 600); do
-  base=$(sed -n 's|.*serving \(http://[^/ ]*\)/.*|\1|p' "$tmp/out" | head -n 1)
-  [ -n "$base" ] && break
-  kill -0 "$node_pid" 2>/dev/null || fail "the node exited before serving"
-  sleep 0.1
-done
-[ -n "$base" ] || fail "the node did not print its address within 60 s"
+  node_start --data "$D" --http 127.0.0.1:0 --smtp 127.0.0.1:0 --no-demo
+node_wait_url http
 smtp_port=$(sed -n 's|.*serving smtp on 127.0.0.1:\([0-9]*\) .*|\1|p' "$tmp/out")
 [ -n "$smtp_port" ] || fail "no 'serving smtp on' line"
 

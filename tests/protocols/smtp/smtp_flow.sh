@@ -10,33 +10,14 @@
 set -euo pipefail
 
 M=${1:?usage: smtp_flow.sh PATH/TO/mantissa}
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mantissa-smtp-XXXXXX")
-node_pid=
-cleanup() {
-  if [ -n "$node_pid" ] && kill -0 "$node_pid" 2>/dev/null; then
-    kill -KILL "$node_pid" 2>/dev/null || true
-    wait "$node_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "smtp_flow: FAILED: $*" >&2
-  if [ -f "$tmp/out" ]; then
-    echo "--- node stdout" >&2; cat "$tmp/out" >&2
-    echo "--- node stderr" >&2; cat "$tmp/err" >&2
-  fi
-  exit 1
-}
+. "$(dirname "$0")/../../support/node.sh"
+node_tmp smtp smtp_flow
 
 for tool in swaks python3 openssl curl; do
   command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/setup installs it)"
 done
 
-D=$tmp/data
-"$M" init --data "$D" --domain example.com >/dev/null
-"$M" offering install mail --data "$D" >/dev/null
+node_site mail
 for who in alice bob; do
   echo "$who long password" | "$M" user add "$who@example.com" --product mail \
     --password-stdin --data "$D" >/dev/null
@@ -48,22 +29,9 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=mx.example.com \
   -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 \
   || fail "cannot make a test certificate"
 
-# The files exist before the loop below reads them (the node opens them
-# in the background).
-: >"$tmp/out"
-: >"$tmp/err"
-"$M" start --data "$D" --http 127.0.0.1:0 --smtp 127.0.0.1:0 --no-demo \
-  --smtp-cert "$tmp/cert.pem" --smtp-key "$tmp/key.pem" \
-  >"$tmp/out" 2>"$tmp/err" &
-node_pid=$!
-base=
-for _ in $(seq 1 600); do
-  base=$(sed -n 's|.*serving \(http://[^/ ]*\)/.*|\1|p' "$tmp/out" | head -n 1)
-  [ -n "$base" ] && break
-  kill -0 "$node_pid" 2>/dev/null || fail "the node exited before serving"
-  sleep 0.1
-done
-[ -n "$base" ] || fail "the node did not print its address within 60 s"
+node_start --data "$D" --http 127.0.0.1:0 --smtp 127.0.0.1:0 --no-demo \
+  --smtp-cert "$tmp/cert.pem" --smtp-key "$tmp/key.pem"
+node_wait_url http
 smtp_port=$(sed -n 's|.*serving smtp on 127.0.0.1:\([0-9]*\) .*|\1|p' "$tmp/out")
 [ -n "$smtp_port" ] || fail "no 'serving smtp on' line"
 grep -q "for example.com (STARTTLS)" "$tmp/out" || fail "STARTTLS not enabled"
