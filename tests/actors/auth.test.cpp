@@ -18,7 +18,7 @@
 #include "actors/node.hpp"
 #include "actors/site_config.hpp"
 #include "store/store.hpp"
-#include "tests/support/node.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace mantissa;
 using namespace std::chrono_literals;
@@ -27,11 +27,40 @@ using actors::login_result;
 
 namespace {
 
-struct auth_fixture : test::node_fixture {
+struct auth_fixture {
+  test::temp_dir dir;
+  std::unique_ptr<actors::node> n;
+
+  std::filesystem::path data() const { return dir / "data"; }
+
+  /// Adds an account to the site store while no node runs.
+  void add_account(const std::string& address,
+                   std::optional<std::string> password, bool disabled = false) {
+    std::filesystem::create_directories(data());
+    store::type_registry reg;
+    REQUIRE(actors::register_account_types(reg));
+    auto site = store::store::open(actors::site_path(data()), reg);
+    REQUIRE(site);
+    auto addr = actors::parse_address(address);
+    REQUIRE(addr);
+    REQUIRE(actors::add_account(**site, *addr, std::move(password)));
+    if (disabled)
+      REQUIRE(actors::set_disabled(**site, *addr, true));
+  }
+
   void start(actors::auth_options auth = {}) {
     actors::node_options opts;
+    opts.data_dir = data();
     opts.auth = auth;
-    start_node(opts);
+    n = std::make_unique<actors::node>(opts);
+    std::string err;
+    INFO(err);
+    REQUIRE(n->start(err));
+  }
+
+  void stop() {
+    n->stop();
+    n.reset();
   }
 
   login_result login(const std::string& user, const std::string& password,
@@ -210,7 +239,7 @@ TEST_CASE_METHOD(auth_fixture, "sessions survive a restart of the node, "
       std::this_thread::sleep_for(20ms);
   }
   REQUIRE(deleted);
-  stop_node();
+  stop();
   start();
   auto s = n->auth().validate(kept.token);
   REQUIRE(s);
@@ -291,7 +320,7 @@ TEST_CASE_METHOD(auth_fixture, "one client's pile of failed logins delays "
   CHECK(login("alice@example.com", "pw", "2001:db8::ff").code
         == error_code::busy);
   CHECK(login("alice@example.com", "pw", "2001:db8:0:1::1").ok);
-  stop_node();  // the queued attempts end with `busy`
+  stop();  // the queued attempts end with `busy`
   std::lock_guard<std::mutex> g{seen->m};
   CHECK(seen->got.size() == 8);
   for (auto& r : seen->got)

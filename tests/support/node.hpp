@@ -32,8 +32,9 @@ struct node_fixture {
   std::filesystem::path data = dir / "data";
   std::unique_ptr<actors::node> n;  // destroyed (stopped) before `dir`
 
-  explicit node_fixture(const std::string& prefix = "mantissa-test")
-    : dir{prefix} {}
+  node_fixture() = default;
+  /// `prefix`: the temporary directory's name starts with it.
+  explicit node_fixture(const std::string& prefix) : dir{prefix} {}
   node_fixture(const node_fixture&) = delete;
   node_fixture& operator=(const node_fixture&) = delete;
 

@@ -17,7 +17,6 @@
 #include "protocols/smtp/backend.hpp"
 #include "protocols/smtp/server.hpp"
 #include "store/item.hpp"
-#include "tests/support/node.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/smtp_client.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -97,24 +96,28 @@ class flaky_backend final : public smtp::backend {
   smtp::backend& real_;
 };
 
-struct fixture : test::node_fixture {
+struct fixture {
+  test::temp_dir dir{"mantissa-smtp"};
+  fs::path data = dir / "data";
   offerings::offering_registry known;
+  std::unique_ptr<actors::node> node;
   std::unique_ptr<smtp::backend> real;
   std::unique_ptr<flaky_backend> backend;
   std::unique_ptr<smtp::server> server;
   std::uint16_t port = 0;
 
   explicit fixture(const std::function<void(smtp::server_options&)>& tweak
-                   = {})
-    : test::node_fixture{"mantissa-smtp"} {
+                   = {}) {
     fs::copy(template_data(), data, fs::copy_options::recursive);
     REQUIRE(offerings::add_builtin_offerings(known));
-    start_node({}, [this](actors::node& node) {
-      REQUIRE(offerings::register_offerings(known, node));
-      REQUIRE(smtp::register_handlers(node.handlers()));
-    });
+    actors::node_options o;
+    o.data_dir = data;
+    node = std::make_unique<actors::node>(o);
+    REQUIRE(offerings::register_offerings(known, *node));
+    REQUIRE(smtp::register_handlers(node->handlers()));
     std::string err;
-    real = smtp::make_node_backend(*n);
+    REQUIRE(node->start(err));
+    real = smtp::make_node_backend(*node);
     backend = std::make_unique<flaky_backend>(*real);
     smtp::server_options so;
     so.host = "127.0.0.1";
@@ -130,7 +133,7 @@ struct fixture : test::node_fixture {
 
   ~fixture() {
     server->stop();
-    n->stop();
+    node->stop();
   }
 
   /// A connection that has been greeted and said EHLO.
@@ -145,8 +148,8 @@ struct fixture : test::node_fixture {
 
   /// `mail.list` of a store: the messages without raw, newest first.
   json messages(const std::string& address) {
-    auto r = n->wait([&](actors::reply_handler done) {
-      n->run({actors::system_role, "t"}, address, "mail.list",
+    auto r = node->wait([&](actors::reply_handler done) {
+      node->run({actors::system_role, "t"}, address, "mail.list",
                 R"({"limit":1000})", std::move(done));
     });
     REQUIRE(r.ok);
@@ -155,8 +158,8 @@ struct fixture : test::node_fixture {
 
   /// The stored bytes of message `id` in `address`.
   std::string raw(const std::string& address, std::int64_t id) {
-    auto r = n->wait([&](actors::reply_handler done) {
-      n->run({actors::system_role, "t"}, address, "mail.get",
+    auto r = node->wait([&](actors::reply_handler done) {
+      node->run({actors::system_role, "t"}, address, "mail.get",
                 json{{"id", id}}.dump(), std::move(done));
     });
     REQUIRE(r.ok);
