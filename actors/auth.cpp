@@ -23,7 +23,7 @@
 #include "actors/handlers.hpp"
 #include "actors/internal/cluster.hpp"
 #include "actors/node.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 #include "store/typed.hpp"
 

@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "actors/error_code.hpp"
+#include "wire/error_code.hpp"
 #include "store/error.hpp"
 #include "store/registry.hpp"
 

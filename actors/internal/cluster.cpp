@@ -17,12 +17,12 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/accounts.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/completion.hpp"
 #include "actors/internal/peer_link.hpp"
-#include "actors/port/connector.hpp"
-#include "actors/protocol.hpp"
+#include "wire/port/connector.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 #include "store/typed.hpp"
 

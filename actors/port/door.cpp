@@ -22,7 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/port/scribe.hpp"
+#include "wire/port/scribe.hpp"
 #include "log/log.hpp"
 
 namespace mantissa::actors::port {
