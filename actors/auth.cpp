@@ -22,7 +22,7 @@
 #include "actors/accounts.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/cluster.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 #include "store/typed.hpp"
 

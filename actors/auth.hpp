@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "actors/auth_options.hpp"
-#include "actors/error_code.hpp"
+#include "wire/error_code.hpp"
 #include "actors/rate_limiter.hpp"
 #include "actors/session_table.hpp"
 #include "actors/store_requests.hpp"

@@ -11,10 +11,10 @@
 
 #include "actors/auth.hpp"
 #include "actors/backup.hpp"
-#include "actors/error_code.hpp"
+#include "wire/error_code.hpp"
 #include "actors/handlers.hpp"
-#include "actors/network_tls.hpp"
-#include "actors/protocol.hpp"
+#include "wire/network_tls.hpp"
+#include "wire/protocol.hpp"
 #include "actors/reply.hpp"
 #include "actors/store_requests.hpp"
 #include "store/registry.hpp"

@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-#include "actors/error_code.hpp"
+#include "wire/error_code.hpp"
 
 namespace mantissa::actors {
 

@@ -59,7 +59,7 @@
 
 #include "actors/accounts.hpp"
 #include "actors/node.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "store/store.hpp"
 
 using namespace mantissa;

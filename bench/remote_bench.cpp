@@ -58,7 +58,7 @@
 #include <caf/io/all.hpp>
 
 #include "actors/node.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "client/client.hpp"
 
 using namespace mantissa;

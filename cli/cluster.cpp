@@ -16,9 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/auth.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/node.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "cli/commands.hpp"
 #include "cli/offline.hpp"
 #include "client/client.hpp"

@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/network_tls.hpp"
+#include "wire/network_tls.hpp"
 #include "actors/node.hpp"
 
 #include <nlohmann/json_fwd.hpp>

@@ -13,7 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "cli/cluster.hpp"
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"

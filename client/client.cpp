@@ -17,8 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "actors/network_tuning.hpp"
-#include "actors/port/connector.hpp"
+#include "wire/network_tuning.hpp"
+#include "wire/port/connector.hpp"
 
 namespace mantissa::client {
 
@@ -229,7 +229,7 @@ bool listening(const std::string& host, std::uint16_t port) {
 constexpr std::chrono::seconds login_timeout{45};
 
 /// The gateway `connect` returns: runs each login on a connection of its
-/// own (actors/port/connector.hpp).
+/// own (wire/port/connector.hpp).
 caf::behavior gateway_behavior(caf::event_based_actor* self, std::string host,
                                std::uint16_t port) {
   return {

@@ -12,9 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/errors.hpp"
-#include "actors/network_tls.hpp"
-#include "actors/protocol.hpp"
+#include "wire/errors.hpp"
+#include "wire/network_tls.hpp"
+#include "wire/protocol.hpp"
 
 /// The public API for custom actors: programs and actors outside a node that
 /// reach its stores through the node's network port (`mantissa start
@@ -37,9 +37,9 @@
 /// whatever the program wrote there: the store actor decides what the role
 /// may do (docs/security.md). A session ends with `(logout_atom, who)`, when
 /// the program's connection to the node closes, and when the node stops.
-/// Store actors answer the messages of actors/protocol.hpp; every reply is a
+/// Store actors answer the messages of wire/protocol.hpp; every reply is a
 /// `std::string` of JSON or a `caf::error` of category "mantissa"
-/// (`actors::code_of` and `actors::error_message` in actors/errors.hpp read
+/// (`actors::code_of` and `actors::error_message` in wire/errors.hpp read
 /// it).
 ///
 /// Two ways to talk to a node:

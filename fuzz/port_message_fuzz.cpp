@@ -58,8 +58,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/errors.hpp"
-#include "actors/protocol.hpp"
+#include "wire/errors.hpp"
+#include "wire/protocol.hpp"
 #include "client/client.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"

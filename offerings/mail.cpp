@@ -86,9 +86,7 @@ std::string clean(std::string_view v) {
 }
 
 store::result<void> need_inbox(store::store& s) {
-  auto p = s.powerups_for(mail_delivery_interface);
-  if (!p)
-    return std::move(p).error_value();
+  MANTISSA_TRY_LET(p, s.powerups_for(mail_delivery_interface));
   if (p->empty())
     return error{errc::no_such_item,
                  "mail.deliver: this store has no mail-delivery powerup "
@@ -126,9 +124,7 @@ store::result<json> store_message(store::store& s,
   q.where = store::cmp("delivery_id", store::compare_op::eq,
                        store::value{delivery_id});
   q.limit = 1;
-  auto existing = message_item_type().select(s, q);
-  if (!existing)
-    return std::move(existing).error_value();
+  MANTISSA_TRY_LET(existing, message_item_type().select(s, q));
   if (!existing->empty())
     return json{{"id", existing->front().id},
                 {"duplicate", true},
@@ -172,20 +168,16 @@ struct envelope {
 };
 
 store::result<envelope> envelope_of(const json& args) {
-  auto delivery_id = internal::opt_string("mail.deliver", args, "delivery_id");
-  if (!delivery_id)
-    return std::move(delivery_id).error_value();
+  MANTISSA_TRY_LET(delivery_id,
+                   internal::opt_string("mail.deliver", args, "delivery_id"));
   if (!*delivery_id || (*delivery_id)->empty()
       || (*delivery_id)->size() > max_delivery_id_size)
     return error{errc::invalid_value,
                  "mail.deliver: 'delivery_id' is required (1 to "
                    + std::to_string(max_delivery_id_size) + " bytes)"};
-  auto sender = internal::opt_string("mail.deliver", args, "sender");
-  if (!sender)
-    return std::move(sender).error_value();
-  auto recipients = recipients_of(args);
-  if (!recipients)
-    return std::move(recipients).error_value();
+  MANTISSA_TRY_LET(sender,
+                   internal::opt_string("mail.deliver", args, "sender"));
+  MANTISSA_TRY_LET(recipients, recipients_of(args));
   return envelope{**delivery_id, sender->value_or(""), std::move(*recipients)};
 }
 
@@ -199,25 +191,17 @@ struct delivery_args {
 store::result<delivery_args> delivery_of(store::store& s,
                                          const json& raw_args) {
   MANTISSA_TRY(need_inbox(s));
-  auto args = internal::args_object("mail.deliver", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto env = envelope_of(*args);
-  if (!env)
-    return std::move(env).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("mail.deliver", raw_args));
+  MANTISSA_TRY_LET(env, envelope_of(*args));
   return delivery_args{std::move(*args), std::move(*env)};
 }
 
 store::result<json> deliver(store::store& s, const json& raw_args,
                             const actors::caller&) {
-  auto d = delivery_of(s, raw_args);
-  if (!d)
-    return std::move(d).error_value();
+  MANTISSA_TRY_LET(d, delivery_of(s, raw_args));
   auto& env = d->env;
   auto& args = d->args;
-  auto raw64 = internal::opt_string("mail.deliver", args, "raw");
-  if (!raw64)
-    return std::move(raw64).error_value();
+  MANTISSA_TRY_LET(raw64, internal::opt_string("mail.deliver", args, "raw"));
   if (!*raw64)
     return error{errc::invalid_value,
                  "mail.deliver: 'raw' (the message, base64) is required"};
@@ -235,24 +219,17 @@ store::result<json> deliver(store::store& s, const json& raw_args,
 /// at a time; the whole message in a few calls however large it is.
 store::result<json> raw_range(store::store& s, const json& raw_args,
                               const actors::caller&) {
-  auto args = internal::args_object("mail.raw", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto id = internal::required_id("mail.raw", *args);
-  if (!id)
-    return std::move(id).error_value();
-  auto offset = internal::opt_int("mail.raw", *args, "offset", 0, INT64_MAX);
-  if (!offset)
-    return std::move(offset).error_value();
-  auto length = internal::opt_int("mail.raw", *args, "length", 0,
-                                  static_cast<std::int64_t>(raw_chunk_size));
-  if (!length)
-    return std::move(length).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("mail.raw", raw_args));
+  MANTISSA_TRY_LET(id, internal::required_id("mail.raw", *args));
+  MANTISSA_TRY_LET(
+    offset, internal::opt_int("mail.raw", *args, "offset", 0, INT64_MAX));
+  MANTISSA_TRY_LET(
+    length, internal::opt_int("mail.raw", *args, "length", 0,
+                              static_cast<std::int64_t>(raw_chunk_size)));
   std::string out;
   auto from = offset->value_or(0);
-  auto size = read_raw(s, *id, from, length->value_or(raw_chunk_size), out);
-  if (!size)
-    return std::move(size).error_value();
+  MANTISSA_TRY_LET(
+    size, read_raw(s, *id, from, length->value_or(raw_chunk_size), out));
   return json{{"size", *size},
               {"offset", std::min(from, *size)},
               {"data", store::base64_encode(out)}};
@@ -260,15 +237,8 @@ store::result<json> raw_range(store::store& s, const json& raw_args,
 
 store::result<json> list(store::store& s, const json& raw_args,
                          const actors::caller&) {
-  auto args = internal::args_object("mail.list", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto limit = internal::opt_int("mail.list", *args, "limit", 0, 1000);
-  if (!limit)
-    return std::move(limit).error_value();
-  auto offset = internal::opt_int("mail.list", *args, "offset", 0, INT64_MAX);
-  if (!offset)
-    return std::move(offset).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("mail.list", raw_args));
+  MANTISSA_TRY_LET(page, internal::page_args("mail.list", *args));
   store::query q;
   if (auto i = args->find("unread"); i != args->end() && !i->is_null()) {
     if (!i->is_boolean())
@@ -277,15 +247,11 @@ store::result<json> list(store::store& s, const json& raw_args,
     if (i->get<bool>())
       q.where = store::cmp("read", store::compare_op::eq, store::value{false});
   }
-  auto total = s.count(message_item_type().name(), q.where);
-  if (!total)
-    return std::move(total).error_value();
+  MANTISSA_TRY_LET(total, s.count(message_item_type().name(), q.where));
   q.sort = {{"received", true}};
-  q.limit = limit->value_or(50);
-  q.offset = offset->value_or(0);
-  auto msgs = message_item_type().select(s, q);
-  if (!msgs)
-    return std::move(msgs).error_value();
+  q.limit = page->limit;
+  q.offset = page->offset;
+  MANTISSA_TRY_LET(msgs, message_item_type().select(s, q));
   json out = json::array();
   for (auto& m : *msgs)
     out.push_back(summary(m));
@@ -294,15 +260,9 @@ store::result<json> list(store::store& s, const json& raw_args,
 
 store::result<json> get(store::store& s, const json& raw_args,
                         const actors::caller&) {
-  auto args = internal::args_object("mail.get", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto id = internal::required_id("mail.get", *args);
-  if (!id)
-    return std::move(id).error_value();
-  auto m = message_item_type().get(s, *id);
-  if (!m)
-    return std::move(m).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("mail.get", raw_args));
+  MANTISSA_TRY_LET(id, internal::required_id("mail.get", *args));
+  MANTISSA_TRY_LET(m, message_item_type().get(s, *id));
   auto out = message_item_type().to_json(*m);
   if (static_cast<std::int64_t>(m->raw.data.size()) != m->size) {
     // Too large to travel in one answer: read it with mail.raw.
@@ -314,12 +274,8 @@ store::result<json> get(store::store& s, const json& raw_args,
 
 store::result<json> mark_read(store::store& s, const json& raw_args,
                               const actors::caller&) {
-  auto args = internal::args_object("mail.mark_read", raw_args);
-  if (!args)
-    return std::move(args).error_value();
-  auto id = internal::required_id("mail.mark_read", *args);
-  if (!id)
-    return std::move(id).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("mail.mark_read", raw_args));
+  MANTISSA_TRY_LET(id, internal::required_id("mail.mark_read", *args));
   bool read = true;
   if (auto i = args->find("read"); i != args->end() && !i->is_null()) {
     if (!i->is_boolean())
@@ -327,9 +283,7 @@ store::result<json> mark_read(store::store& s, const json& raw_args,
                    "mail.mark_read: 'read' must be a boolean"};
     read = i->get<bool>();
   }
-  auto m = message_item_type().get(s, *id);
-  if (!m)
-    return std::move(m).error_value();
+  MANTISSA_TRY_LET(m, message_item_type().get(s, *id));
   if (m->read != read) {
     m->read = read;
     MANTISSA_TRY(message_item_type().update(s, *m));
@@ -430,9 +384,7 @@ const store::item_type<raw_chunk>& raw_chunk_item_type() {
 store::result<json> deliver_payload(store::store& s, const json& raw_args,
                                     std::string_view raw,
                                     const actors::caller&) {
-  auto d = delivery_of(s, raw_args);
-  if (!d)
-    return std::move(d).error_value();
+  MANTISSA_TRY_LET(d, delivery_of(s, raw_args));
   return store_message(s, d->env.delivery_id, std::move(d->env.sender),
                        std::move(d->env.recipients), raw);
 }
@@ -441,9 +393,7 @@ store::result<std::int64_t> read_raw(store::store& s, store::item_id id,
                                      std::int64_t offset, std::int64_t length,
                                      std::string& out) {
   out.clear();
-  auto m = message_item_type().get(s, id);
-  if (!m)
-    return std::move(m).error_value();
+  MANTISSA_TRY_LET(m, message_item_type().get(s, id));
   auto size = m->size;
   offset = std::clamp<std::int64_t>(offset, 0, size);
   length = std::clamp<std::int64_t>(length, 0, size - offset);
@@ -463,9 +413,7 @@ store::result<std::int64_t> read_raw(store::store& s, store::item_id id,
      store::cmp("seq", store::compare_op::le,
                 store::value{(offset + length - 1) / chunk})});
   q.sort = {{"seq", false}};
-  auto chunks = raw_chunk_item_type().select(s, q);
-  if (!chunks)
-    return std::move(chunks).error_value();
+  MANTISSA_TRY_LET(chunks, raw_chunk_item_type().select(s, q));
   out.reserve(static_cast<std::size_t>(length));
   for (auto& c : *chunks) {
     auto begin = c.seq * chunk;
@@ -494,7 +442,7 @@ offering make_offering() {
   o.installable_powerups
     = {{"inbox", "An inbox: receives the user's mail", "mail.inbox", {}}};
   o.shares = {{"mail.message", {"read", "write", "delete"}}};
-  o.handlers = {{"mail.deliver", deliver},
+  o.handlers = {{std::string{deliver_handler}, deliver},
                 {"mail.list", list},
                 {"mail.get", get},
                 {"mail.raw", raw_range},

@@ -58,6 +58,12 @@ struct inbox {
   std::string name = "inbox";
 };
 
+/// The name of the handler that stores a delivered message (registered
+/// plain and with a payload): what the SMTP front end runs in each
+/// recipient's store, which has the delivery powerup under
+/// `mail_delivery_interface`.
+inline constexpr std::string_view deliver_handler = "mail.deliver";
+
 /// Longest accepted delivery id, in bytes.
 inline constexpr std::size_t max_delivery_id_size = 256;
 /// Longest header value kept (longer ones are cut at a character

@@ -13,9 +13,7 @@ using store::error;
 
 /// Every notes handler needs the notebook powerup in its store.
 store::result<void> need_notebook(store::store& s, std::string_view handler) {
-  auto p = s.powerups_for(notebook_interface);
-  if (!p)
-    return std::move(p).error_value();
+  MANTISSA_TRY_LET(p, s.powerups_for(notebook_interface));
   if (p->empty())
     return error{errc::no_such_item,
                  std::string{handler}
@@ -36,15 +34,9 @@ store::timestamp later_than(store::timestamp previous) {
 store::result<json> create(store::store& s, const json& raw,
                            const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.create"));
-  auto args = internal::args_object("notes.create", raw);
-  if (!args)
-    return std::move(args).error_value();
-  auto title = internal::opt_string("notes.create", *args, "title");
-  if (!title)
-    return std::move(title).error_value();
-  auto body = internal::opt_string("notes.create", *args, "body");
-  if (!body)
-    return std::move(body).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("notes.create", raw));
+  MANTISSA_TRY_LET(title, internal::opt_string("notes.create", *args, "title"));
+  MANTISSA_TRY_LET(body, internal::opt_string("notes.create", *args, "body"));
   note n;
   n.title = title->value_or("");
   n.body = body->value_or("");
@@ -56,21 +48,11 @@ store::result<json> create(store::store& s, const json& raw,
 store::result<json> edit(store::store& s, const json& raw,
                          const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.edit"));
-  auto args = internal::args_object("notes.edit", raw);
-  if (!args)
-    return std::move(args).error_value();
-  auto id = internal::required_id("notes.edit", *args);
-  if (!id)
-    return std::move(id).error_value();
-  auto title = internal::opt_string("notes.edit", *args, "title");
-  if (!title)
-    return std::move(title).error_value();
-  auto body = internal::opt_string("notes.edit", *args, "body");
-  if (!body)
-    return std::move(body).error_value();
-  auto n = note_item_type().get(s, *id);
-  if (!n)
-    return std::move(n).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("notes.edit", raw));
+  MANTISSA_TRY_LET(id, internal::required_id("notes.edit", *args));
+  MANTISSA_TRY_LET(title, internal::opt_string("notes.edit", *args, "title"));
+  MANTISSA_TRY_LET(body, internal::opt_string("notes.edit", *args, "body"));
+  MANTISSA_TRY_LET(n, note_item_type().get(s, *id));
   if (*title)
     n->title = **title;
   if (*body)
@@ -83,25 +65,14 @@ store::result<json> edit(store::store& s, const json& raw,
 store::result<json> list(store::store& s, const json& raw,
                          const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.list"));
-  auto args = internal::args_object("notes.list", raw);
-  if (!args)
-    return std::move(args).error_value();
-  auto limit = internal::opt_int("notes.list", *args, "limit", 0, 1000);
-  if (!limit)
-    return std::move(limit).error_value();
-  auto offset = internal::opt_int("notes.list", *args, "offset", 0, INT64_MAX);
-  if (!offset)
-    return std::move(offset).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("notes.list", raw));
+  MANTISSA_TRY_LET(page, internal::page_args("notes.list", *args));
   store::query q;
   q.sort = {{"modified", true}};
-  q.limit = limit->value_or(50);
-  q.offset = offset->value_or(0);
-  auto notes = note_item_type().select(s, q);
-  if (!notes)
-    return std::move(notes).error_value();
-  auto total = s.count(note_item_type().name());
-  if (!total)
-    return std::move(total).error_value();
+  q.limit = page->limit;
+  q.offset = page->offset;
+  MANTISSA_TRY_LET(notes, note_item_type().select(s, q));
+  MANTISSA_TRY_LET(total, s.count(note_item_type().name()));
   json out = json::array();
   for (auto& n : *notes)
     out.push_back(note_item_type().to_json(n));
@@ -111,12 +82,8 @@ store::result<json> list(store::store& s, const json& raw,
 store::result<json> remove(store::store& s, const json& raw,
                            const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.delete"));
-  auto args = internal::args_object("notes.delete", raw);
-  if (!args)
-    return std::move(args).error_value();
-  auto id = internal::required_id("notes.delete", *args);
-  if (!id)
-    return std::move(id).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object("notes.delete", raw));
+  MANTISSA_TRY_LET(id, internal::required_id("notes.delete", *args));
   MANTISSA_TRY(s.remove(note_item_type().name(), *id));
   return json{{"ok", true}, {"id", *id}};
 }
@@ -127,15 +94,9 @@ store::result<json> remove(store::store& s, const json& raw,
 store::result<json> receive_copy(store::store& s,
                                  const actors::incoming_message& m) {
   constexpr std::string_view what = "notes.copy";
-  auto args = internal::args_object(what, m.payload);
-  if (!args)
-    return std::move(args).error_value();
-  auto title = internal::opt_string(what, *args, "title");
-  if (!title)
-    return std::move(title).error_value();
-  auto body = internal::opt_string(what, *args, "body");
-  if (!body)
-    return std::move(body).error_value();
+  MANTISSA_TRY_LET(args, internal::args_object(what, m.payload));
+  MANTISSA_TRY_LET(title, internal::opt_string(what, *args, "title"));
+  MANTISSA_TRY_LET(body, internal::opt_string(what, *args, "body"));
   note n;
   n.title = title->value_or("");
   n.body = body->value_or("");

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 
 #include "actors/accounts.hpp"
+#include "actors/handlers.hpp"
 #include "offerings/internal/names.hpp"
 
 namespace mantissa::offerings {

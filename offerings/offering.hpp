@@ -11,10 +11,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/handlers.hpp"
+#include "actors/handler_types.hpp"
 #include "store/error.hpp"
 #include "store/registry.hpp"
 #include "store/type.hpp"
+
+namespace mantissa::actors {
+class handler_registry; // actors/handlers.hpp
+} // namespace mantissa::actors
 
 /// The public API of offerings: installable applications that plug item
 /// types, powerups, store handlers, HTTP routes and mail delivery into a

@@ -30,9 +30,8 @@ load_plugins(offering_registry& registry, std::string_view paths) {
       part.remove_suffix(1);
     if (part.empty())
       continue;
-    auto name = registry.load_plugin(std::filesystem::path{std::string{part}});
-    if (!name)
-      return std::move(name).error_value();
+    MANTISSA_TRY_LET(
+      name, registry.load_plugin(std::filesystem::path{std::string{part}}));
     loaded.push_back(std::move(*name));
   }
   return loaded;
@@ -48,8 +47,9 @@ store::result<void> register_offerings(const offering_registry& registry,
   // The built-in mail offering also takes deliveries with the message's
   // bytes beside the arguments (the SMTP front end's way).
   if (registry.find("mail") != nullptr
-      && handlers.find_payload("mail.deliver") == nullptr)
-    MANTISSA_TRY(handlers.add_payload("mail.deliver", mail::deliver_payload));
+      && handlers.find_payload(mail::deliver_handler) == nullptr)
+    MANTISSA_TRY(handlers.add_payload(std::string{mail::deliver_handler},
+                                      mail::deliver_payload));
   return {};
 }
 
@@ -65,10 +65,7 @@ store::result<void> add_list_offerings(const offering_registry& registry,
                                        actors::node& n) {
   if (n.handlers().find("mantissa.list_offerings") != nullptr)
     return {};
-  std::map<std::string, offering_status> known;
-  for (auto* o : registry.all())
-    known[o->name]
-      = offering_status{o->name, o->description, o->version, true, false, {}};
+  auto known = known_offerings(registry);
   auto site = actors::site_path(n.options().data_dir);
   return n.handlers().add(
     "mantissa.list_offerings",
@@ -79,24 +76,11 @@ store::result<void> add_list_offerings(const offering_registry& registry,
         return store::error{store::errc::forbidden,
                             "mantissa.list_offerings runs in the site store "
                             "only"};
-      auto all = known;
-      auto installed = installed_offering_item_type().select(s);
-      if (!installed)
-        return std::move(installed).error_value();
-      for (auto& rec : *installed) {
-        auto& st = all[rec.name];
-        st.name = rec.name;
-        if (st.version.empty())
-          st.version = rec.version;
-        st.installed = true;
-        st.installed_version = rec.version;
-      }
-      auto products = list_products(s);
-      if (!products)
-        return std::move(products).error_value();
+      MANTISSA_TRY_LET(all, list_offerings(s, known));
+      MANTISSA_TRY_LET(products, list_products(s));
       nlohmann::json out{{"offerings", nlohmann::json::array()},
                          {"products", nlohmann::json::array()}};
-      for (auto& [name, st] : all)
+      for (auto& st : *all)
         out["offerings"].push_back(
           {{"name", st.name},
            {"description", st.description},

@@ -42,10 +42,8 @@ void remove_store_file(const std::filesystem::path& path) {
 
 store::result<std::optional<product_installation_record>>
 find_installation(store::store& user, std::string_view product) {
-  auto found
-    = product_installation_item_type().select(user, by("product", product));
-  if (!found)
-    return std::move(found).error_value();
+  MANTISSA_TRY_LET(found, product_installation_item_type().select(
+                            user, by("product", product)));
   if (found->empty())
     return std::optional<product_installation_record>{};
   return std::optional<product_installation_record>{std::move(found->front())};
@@ -60,9 +58,7 @@ store::result<void> create_powerups(store::store& s,
     if (decl == nullptr)
       return error{errc::no_such_type, "type " + p.type + " is not registered"};
     auto it = store::make_item(*decl);
-    auto id = s.insert(it);
-    if (!id)
-      return std::move(id).error_value();
+    MANTISSA_TRY_LET(id, s.insert(it));
     std::optional<std::vector<store::powerup_interface>> ifaces;
     if (!p.interfaces.empty())
       ifaces = p.interfaces;
@@ -121,9 +117,8 @@ store::result<void> register_site_types(store::type_registry& registry) {
 
 store::result<installed_offering_record>
 find_installed_offering(store::store& site, std::string_view name) {
-  auto found = installed_offering_item_type().select(site, by("name", name));
-  if (!found)
-    return std::move(found).error_value();
+  MANTISSA_TRY_LET(
+    found, installed_offering_item_type().select(site, by("name", name)));
   if (found->empty())
     return error{errc::no_such_item,
                  "offering " + named(name) + " is not installed"};
@@ -188,9 +183,7 @@ install_offering(store::store& site, const site_context& ctx,
 
   bool created_file = false;
   auto r = site.transact([&]() -> store::result<installed_offering_record> {
-    auto acct = actors::add_account(site, addr, std::nullopt);
-    if (!acct)
-      return std::move(acct).error_value();
+    MANTISSA_TRY_LET(acct, actors::add_account(site, addr, std::nullopt));
     std::filesystem::create_directories(app_path.parent_path(), ec);
     {
       auto app = store::store::open(app_path, *ctx.types);
@@ -232,8 +225,8 @@ install_offering(store::store& site, const site_context& ctx,
   return r;
 }
 
-store::result<std::vector<offering_status>>
-list_offerings(store::store& site, const offering_registry& offerings) {
+std::map<std::string, offering_status>
+known_offerings(const offering_registry& offerings) {
   std::map<std::string, offering_status> out;
   for (auto* o : offerings.all()) {
     auto& st = out[o->name];
@@ -242,9 +235,17 @@ list_offerings(store::store& site, const offering_registry& offerings) {
     st.version = o->version;
     st.known = true;
   }
-  auto installed = installed_offering_item_type().select(site);
-  if (!installed)
-    return std::move(installed).error_value();
+  return out;
+}
+
+store::result<std::vector<offering_status>>
+list_offerings(store::store& site, const offering_registry& offerings) {
+  return list_offerings(site, known_offerings(offerings));
+}
+
+store::result<std::vector<offering_status>>
+list_offerings(store::store& site, std::map<std::string, offering_status> out) {
+  MANTISSA_TRY_LET(installed, installed_offering_item_type().select(site));
   for (auto& rec : *installed) {
     auto& st = out[rec.name];
     st.name = rec.name;
@@ -265,9 +266,7 @@ list_offerings(store::store& site, const offering_registry& offerings) {
 
 store::result<product_record> find_product(store::store& site,
                                            std::string_view name) {
-  auto found = product_item_type().select(site, by("name", name));
-  if (!found)
-    return std::move(found).error_value();
+  MANTISSA_TRY_LET(found, product_item_type().select(site, by("name", name)));
   if (found->empty())
     return error{errc::no_such_item, "no product named " + named(name)};
   return std::move(found->front());
@@ -340,15 +339,11 @@ store::result<product_installation_record>
 install_product(store::store& user, const offering_registry& offerings,
                 const product_record& product) {
   return user.transact([&]() -> store::result<product_installation_record> {
-    auto existing = find_installation(user, product.name);
-    if (!existing)
-      return std::move(existing).error_value();
+    MANTISSA_TRY_LET(existing, find_installation(user, product.name));
     if (*existing)
       return error{errc::already_exists,
                    "the store already has product " + named(product.name)};
-    auto others = list_installed_products(user);
-    if (!others)
-      return std::move(others).error_value();
+    MANTISSA_TRY_LET(others, list_installed_products(user));
     product_installation_record rec;
     rec.product = product.name;
     rec.installed = internal::now();
@@ -385,9 +380,7 @@ install_product(store::store& user, const offering_registry& offerings,
         continue;
       }
       auto it = store::make_item(*decl);
-      auto id = user.insert(it);
-      if (!id)
-        return std::move(id).error_value();
+      MANTISSA_TRY_LET(id, user.insert(it));
       std::optional<std::vector<store::powerup_interface>> ifaces;
       if (!powerup->interfaces.empty())
         ifaces = powerup->interfaces;
@@ -407,16 +400,12 @@ install_product(store::store& user, const offering_registry& offerings,
 store::result<void> uninstall_product(store::store& user,
                                       std::string_view product) {
   return user.transact([&]() -> store::result<void> {
-    auto found = find_installation(user, product);
-    if (!found)
-      return std::move(found).error_value();
+    MANTISSA_TRY_LET(found, find_installation(user, product));
     if (!*found)
       return error{errc::no_such_item,
                    "the store does not have product " + named(product)};
     auto rec = std::move(**found);
-    auto all = list_installed_products(user);
-    if (!all)
-      return std::move(all).error_value();
+    MANTISSA_TRY_LET(all, list_installed_products(user));
     std::vector<product_installation_record> others;
     for (auto& o : *all)
       if (o.id != rec.id)
@@ -451,9 +440,7 @@ store::result<void> uninstall_product(store::store& user,
     }
 
     // Uninstall in an order that respects dependencies among them.
-    auto installed = user.installations(0);
-    if (!installed)
-      return std::move(installed).error_value();
+    MANTISSA_TRY_LET(installed, user.installations(0));
     auto is_installed = [&](const store::item_ref& ref) {
       for (auto& i : *installed)
         if (i.powerup == ref && i.explicit_install)
@@ -508,16 +495,12 @@ namespace {
 store::result<std::unique_ptr<store::store>>
 open_user_store(store::store& site, const site_context& ctx,
                 const actors::address& addr, bool create) {
-  auto a = actors::normalize(addr);
-  if (!a)
-    return std::move(a).error_value();
+  MANTISSA_TRY_LET(a, actors::normalize(addr));
   if (a->is_offering())
     return error{errc::invalid_value, "products are for users; "
                                         + named(a->localpart)
                                         + " is an offering"};
-  auto acct = actors::find_account(site, *a);
-  if (!acct)
-    return std::move(acct).error_value();
+  MANTISSA_TRY_LET(acct, actors::find_account(site, *a));
   auto path = actors::store_path(ctx.data_dir, *a);
   std::error_code ec;
   bool existed = std::filesystem::exists(path, ec);
@@ -530,8 +513,7 @@ open_user_store(store::store& site, const site_context& ctx,
     return error{s.code(), "cannot open the store of " + actors::to_string(*a)
                              + ": " + s.error_value().message};
   if (!existed)
-    if (auto r = actors::write_account_copy(**s, *acct); !r)
-      return std::move(r).error_value();
+    MANTISSA_TRY(actors::write_account_copy(**s, *acct));
   return s;
 }
 
@@ -540,12 +522,8 @@ open_user_store(store::store& site, const site_context& ctx,
 store::result<product_installation_record>
 add_product_to_user(store::store& site, const site_context& ctx,
                     const actors::address& user, std::string_view product) {
-  auto pr = find_product(site, product);
-  if (!pr)
-    return std::move(pr).error_value();
-  auto s = open_user_store(site, ctx, user, true);
-  if (!s)
-    return std::move(s).error_value();
+  MANTISSA_TRY_LET(pr, find_product(site, product));
+  MANTISSA_TRY_LET(s, open_user_store(site, ctx, user, true));
   auto r = install_product(**s, *ctx.offerings, *pr);
   if (!r && r.code() == errc::already_exists)
     return error{errc::already_exists, actors::to_string(user)
@@ -558,9 +536,7 @@ store::result<void> remove_product_from_user(store::store& site,
                                              const site_context& ctx,
                                              const actors::address& user,
                                              std::string_view product) {
-  auto s = open_user_store(site, ctx, user, false);
-  if (!s)
-    return std::move(s).error_value();
+  MANTISSA_TRY_LET(s, open_user_store(site, ctx, user, false));
   auto r = uninstall_product(**s, product);
   if (!r && r.code() == errc::no_such_item)
     return error{errc::no_such_item, actors::to_string(user)

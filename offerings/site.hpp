@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -113,6 +114,17 @@ struct offering_status {
 /// Every known or installed offering, sorted by name.
 [[nodiscard]] store::result<std::vector<offering_status>>
 list_offerings(store::store& site, const offering_registry& offerings);
+
+/// The statuses of the offerings `offerings` knows (none installed), by
+/// name: what `list_offerings` starts from.
+[[nodiscard]] std::map<std::string, offering_status>
+known_offerings(const offering_registry& offerings);
+
+/// The offerings of `known` (as `known_offerings` makes them) and those
+/// installed in `site`, sorted by name.
+[[nodiscard]] store::result<std::vector<offering_status>>
+list_offerings(store::store& site,
+               std::map<std::string, offering_status> known);
 
 /// The record of the installed offering `name`; `no_such_item` if it is
 /// not installed.

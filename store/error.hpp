@@ -103,4 +103,12 @@ class [[nodiscard]] result<void> {
 /// function when it failed.
 #define MANTISSA_TRY(expr) MANTISSA_TRY_IMPL_(MANTISSA_TRY_NAME_(__COUNTER__), expr)
 
+/// Evaluates `expr` (a `result<T>`) into a new local `var` and returns its
+/// error from the enclosing function when it failed; `*var` is the value
+/// afterwards. A declaration: use it as a statement of a block.
+#define MANTISSA_TRY_LET(var, expr)                                            \
+  auto var = (expr);                                                           \
+  if (!var)                                                                    \
+  return std::move(var).error_value()
+
 } // namespace mantissa::store

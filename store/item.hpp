@@ -25,6 +25,13 @@ struct item {
   friend bool operator==(const item&, const item&) = default;
 };
 
+/// An item of a known type, by id.
+struct item_ref {
+  std::string type;
+  item_id id = 0;
+  friend bool operator==(const item_ref&, const item_ref&) = default;
+};
+
 /// Checks that `v` fits `attr` (type, nullability, size limit `max_size` when
 /// the attribute sets none). Integers are accepted for real attributes.
 [[nodiscard]] result<value> coerce(const attribute_decl& attr, value v,

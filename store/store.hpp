@@ -34,13 +34,6 @@ struct store_options {
 /// Aggregate functions over one attribute.
 enum class aggregate_fn : std::uint8_t { sum, min, max, avg };
 
-/// An item of a known type, by id.
-struct item_ref {
-  std::string type;
-  item_id id = 0;
-  friend bool operator==(const item_ref&, const item_ref&) = default;
-};
-
 /// One powerup installation: `powerup` is installed on `target` (0: the
 /// store itself) under `interface` with `priority`.
 struct installation {

@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/backup.hpp"
-#include "actors/errors.hpp"
-#include "actors/protocol.hpp"
+#include "wire/errors.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal {
 

@@ -16,7 +16,7 @@
 
 #include "actors/internal/backup_request.hpp"
 #include "actors/metrics.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 #include "store/sqlite.hpp"
 

@@ -15,11 +15,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/file_chunks.hpp"
 #include "actors/internal/backup_request.hpp"
 #include "actors/internal/failpoint.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 
 namespace mantissa::actors::internal {

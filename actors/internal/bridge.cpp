@@ -10,7 +10,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_stream.hpp"
 #include "actors/internal/cluster.hpp"
@@ -19,7 +19,7 @@
 #include "actors/internal/manager.hpp"
 #include "actors/internal/move.hpp"
 #include "actors/internal/runtime.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal {
 

@@ -10,11 +10,11 @@
 #include <caf/make_message.hpp>
 #include <caf/message_handler.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/fanout.hpp"
 #include "actors/internal/peer_link.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal {
 

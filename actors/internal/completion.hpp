@@ -6,7 +6,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/reply.hpp"
 
 namespace mantissa::actors::internal {

@@ -16,10 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/accounts.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/fanout.hpp"
 #include "actors/internal/atoms.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal {
 

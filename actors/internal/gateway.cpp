@@ -17,12 +17,12 @@
 #include <sodium.h>
 
 #include "actors/auth.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_request.hpp"
 #include "actors/internal/cluster.hpp"
 #include "actors/internal/edge.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 
 namespace mantissa::actors::internal {

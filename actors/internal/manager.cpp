@@ -13,14 +13,14 @@
 #include <caf/stateful_actor.hpp>
 
 #include "actors/accounts.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/backup_request.hpp"
 #include "actors/internal/cluster/commands.hpp"
 #include "actors/internal/move.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 #include "store/store.hpp"
 

@@ -16,12 +16,12 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/accounts.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/file_chunks.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/cluster/commands.hpp"
 #include "actors/internal/failpoint.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "store/backup.hpp"
 #include "store/changes.hpp"
 #include "store/sqlite.hpp"

@@ -5,7 +5,7 @@
 
 #include <caf/io/middleman.hpp>
 
-#include "actors/network_tuning.hpp"
+#include "wire/network_tuning.hpp"
 #include "actors/node.hpp"
 
 namespace mantissa::actors::internal {

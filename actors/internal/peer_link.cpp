@@ -6,9 +6,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/node_id.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/edge.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal {
 

@@ -14,10 +14,10 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/runtime.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "actors/scheduler.hpp"
 #include "store/sqlite.hpp"
 

@@ -15,9 +15,9 @@
 #include <caf/fwd.hpp>
 #include <caf/meta/type_name.hpp>
 
-#include "actors/error_code.hpp"
+#include "wire/error_code.hpp"
 #include "actors/port/frame_guard.hpp"
-#include "actors/port/preamble.hpp"
+#include "wire/port/preamble.hpp"
 
 /// The node's network port (`--listen`): the *door* every connection
 /// passes, in front of CAF's network layer (docs/security.md, "The actor

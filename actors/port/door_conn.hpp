@@ -8,7 +8,7 @@
 
 #include "actors/port/door_state.hpp"
 #include "actors/port/frame_guard.hpp"
-#include "actors/port/scribe.hpp"
+#include "wire/port/scribe.hpp"
 
 namespace mantissa::actors::port {
 

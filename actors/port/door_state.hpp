@@ -16,7 +16,7 @@
 #include <caf/io/network/default_multiplexer.hpp>
 
 #include "actors/port/door.hpp"
-#include "actors/port/tls.hpp"
+#include "wire/port/tls.hpp"
 
 /// What the door's listening socket and its connections share: the edge
 /// set, the admission limits' counts, which sessions live by which

@@ -68,6 +68,21 @@ opt_int(std::string_view handler, const nlohmann::json& args, const char* key,
   return std::optional<std::int64_t>{v};
 }
 
+/// The page a list handler answers: its `limit` (0 to 1000, default 50)
+/// and `offset` (default 0) arguments.
+struct page {
+  std::int64_t limit = 50;
+  std::int64_t offset = 0;
+};
+
+/// Reads the `limit` and `offset` arguments of a list handler.
+inline store::result<page> page_args(std::string_view handler,
+                                     const nlohmann::json& args) {
+  MANTISSA_TRY_LET(limit, opt_int(handler, args, "limit", 0, 1000));
+  MANTISSA_TRY_LET(offset, opt_int(handler, args, "offset", 0, INT64_MAX));
+  return page{limit->value_or(50), offset->value_or(0)};
+}
+
 /// A required item id argument (`id`, a positive integer).
 inline store::result<store::item_id> required_id(std::string_view handler,
                                                  const nlohmann::json& args) {

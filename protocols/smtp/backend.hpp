@@ -41,9 +41,11 @@ class backend {
 
 /// The backend of a running node: recipients are looked up in the site
 /// store (`smtp.recipient`, see `register_handlers`) and their stores'
-/// `mail_delivery` powerups; passwords go to `node::auth`; messages to
-/// the `mail.deliver` handler of each recipient's store (one call per
-/// store, deduplicated there by `delivery_id`), run as `system`.
+/// mail-delivery powerups (`offerings::mail_delivery_interface`);
+/// passwords go to `node::auth`; messages to the mail offering's deliver
+/// handler (`offerings::mail::deliver_handler`) of each recipient's store
+/// (one call per store, deduplicated there by `delivery_id`), run as
+/// `system`.
 /// `n` must outlive the backend and be started before it is used.
 [[nodiscard]] std::unique_ptr<backend> make_node_backend(actors::node& n);
 

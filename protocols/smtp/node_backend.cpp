@@ -12,6 +12,7 @@
 #include "actors/accounts.hpp"
 #include "actors/handlers.hpp"
 #include "actors/node.hpp"
+#include "offerings/mail.hpp"
 #include "protocols/smtp/backend.hpp"
 #include "store/item.hpp"
 
@@ -21,8 +22,16 @@ namespace {
 
 using nlohmann::json;
 
-/// The interface the mail offering's delivery powerup is installed under.
-constexpr const char* mail_delivery_interface = "mail_delivery";
+/// Where a message goes in a recipient's store: the names the mail
+/// offering owns (its delivery powerup's interface and deliver handler).
+const std::string& delivery_interface() {
+  static const std::string name{offerings::mail_delivery_interface};
+  return name;
+}
+const std::string& deliver_handler() {
+  static const std::string name{offerings::mail::deliver_handler};
+  return name;
+}
 
 const actors::caller& smtp_caller() {
   static const actors::caller who{actors::system_role, "smtp"};
@@ -81,10 +90,9 @@ struct fan_out : std::enable_shared_from_this<fan_out> {
         return;
       job = todo[next++];
     }
-    node.run(smtp_caller(), job.first, "mail.deliver", job.second, raw,
-             [self = shared_from_this(), store = job.first](const actors::reply& r) {
-               self->answer(store, r);
-             });
+    node.run(smtp_caller(), job.first, deliver_handler(), job.second, raw,
+             [self = shared_from_this(), store = job.first](
+               const actors::reply& r) { self->answer(store, r); });
   }
 
   void answer(const std::string& store, const actors::reply& r) {
@@ -143,7 +151,7 @@ class node_backend final : public backend {
               done({result::unknown, {}});
               return;
             }
-            n.powerups(smtp_caller(), store, mail_delivery_interface,
+            n.powerups(smtp_caller(), store, delivery_interface(),
                        [store, done = std::move(done)](const actors::reply& p) {
                          if (!p.ok) {
                            done({p.code == actors::error_code::no_such_store

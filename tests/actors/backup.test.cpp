@@ -19,7 +19,7 @@
 
 #include "actors/accounts.hpp"
 #include "actors/backup.hpp"
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/node.hpp"
 #include "store/store.hpp"
 #include "tests/support/node.hpp"

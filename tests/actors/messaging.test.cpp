@@ -22,7 +22,7 @@
 #include "actors/messaging.hpp"
 #include "actors/metrics.hpp"
 #include "actors/node.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "store/store.hpp"
 #include "tests/support/node.hpp"
 

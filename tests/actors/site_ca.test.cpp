@@ -25,7 +25,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
-#include "actors/port/tls.hpp"
+#include "wire/port/tls.hpp"
 #include "actors/site_ca.hpp"
 #include "tests/support/temp_dir.hpp"
 

@@ -33,7 +33,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "client/client.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"

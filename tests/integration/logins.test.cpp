@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "client/client.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"

@@ -45,8 +45,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/port/preamble.hpp"
-#include "actors/protocol.hpp"
+#include "wire/port/preamble.hpp"
+#include "wire/protocol.hpp"
 #include "client/client.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"

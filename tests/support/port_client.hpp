@@ -14,7 +14,7 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "client/client.hpp"
 
 namespace mantissa::test {

@@ -11,9 +11,9 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/typed_behavior.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/fanout.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal::cluster_detail {
 

@@ -6,7 +6,7 @@
 
 #include <unordered_map>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 
 namespace mantissa::actors::internal::cluster_detail {
 

@@ -7,10 +7,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/make_message.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/fanout.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal::cluster_detail {
 

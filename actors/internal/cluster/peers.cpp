@@ -6,10 +6,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/make_message.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/internal/peer_link.hpp"
-#include "actors/port/connector.hpp"
-#include "actors/protocol.hpp"
+#include "wire/port/connector.hpp"
+#include "wire/protocol.hpp"
 #include "log/log.hpp"
 
 namespace mantissa::actors::internal::cluster_detail {

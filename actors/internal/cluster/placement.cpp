@@ -10,8 +10,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/make_message.hpp>
 
-#include "actors/errors.hpp"
-#include "actors/protocol.hpp"
+#include "wire/errors.hpp"
+#include "wire/protocol.hpp"
 
 namespace mantissa::actors::internal::cluster_detail {
 

@@ -4,7 +4,7 @@
 
 #include "actors/internal/cluster/state.hpp"
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 
 namespace mantissa::actors::internal::cluster_detail {
 

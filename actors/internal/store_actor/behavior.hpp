@@ -14,14 +14,14 @@
 #include <caf/message_handler.hpp>
 #include <caf/stateful_actor.hpp>
 
-#include "actors/errors.hpp"
+#include "wire/errors.hpp"
 #include "actors/handlers.hpp"
 #include "actors/internal/atoms.hpp"
 #include "actors/internal/manager.hpp"
 #include "actors/internal/runtime.hpp"
 #include "actors/internal/store_actor/json_text.hpp"
 #include "actors/internal/store_actor/state.hpp"
-#include "actors/protocol.hpp"
+#include "wire/protocol.hpp"
 #include "store/messaging.hpp"
 #include "store/sharing.hpp"
 #include "store/store.hpp"

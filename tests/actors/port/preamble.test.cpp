@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "actors/port/preamble.hpp"
+#include "wire/port/preamble.hpp"
 
 using namespace mantissa::actors::port;
 

@@ -1,4 +1,4 @@
-#include "actors/port/preamble.hpp"
+#include "wire/port/preamble.hpp"
 
 #include <cstring>
 

@@ -1,9 +1,9 @@
-#include "actors/network_tls.hpp"
+#include "wire/network_tls.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 
-#include "actors/port/tls.hpp"
+#include "wire/port/tls.hpp"
 
 namespace mantissa::actors {
 
@@ -17,7 +17,7 @@ bool configure_network_tls(caf::actor_system_config& cfg,
       || !port::make_tls_context(tls, port::tls_side::client, err))
     return false;
   // Kept in the fields CAF's configuration has for TLS (its OpenSSL module
-  // is not loaded: the port runs TLS itself, actors/port/tls.hpp).
+  // is not loaded: the port runs TLS itself, wire/port/tls.hpp).
   cfg.openssl_certificate = tls.certificate.string();
   cfg.openssl_key = tls.private_key.string();
   cfg.openssl_cafile = tls.ca_file.string();

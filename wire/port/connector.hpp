@@ -8,11 +8,11 @@
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
 
-#include "actors/port/preamble.hpp"
+#include "wire/port/preamble.hpp"
 
 /// The client side of the node's network port: connect, TLS when the actor
 /// system is configured for it (`configure_network_tls`), the login that
-/// opens the connection (actors/port/preamble.hpp), then CAF's protocol on
+/// opens the connection (wire/port/preamble.hpp), then CAF's protocol on
 /// the same connection. Used by the client library and by nodes reaching
 /// each other.
 namespace mantissa::actors::port {
@@ -28,7 +28,7 @@ using dial_atom = caf::atom_constant<caf::atom("mp_dial")>;
 ///
 /// and then exits. `session` is the node's session for the login (a
 /// proxy); `capability` must travel in the `caller` of every message sent
-/// to it and to the handles it hands out (actors/protocol.hpp). Errors (of
+/// to it and to the handles it hands out (wire/protocol.hpp). Errors (of
 /// category "mantissa"): `store_unavailable` (nothing listens, the TLS
 /// handshake or the connection failed, no answer within the timeout), and
 /// the node's answer to the login (`unauthorized`, `busy`, ...).

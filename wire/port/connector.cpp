@@ -1,4 +1,4 @@
-#include "actors/port/connector.hpp"
+#include "wire/port/connector.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -24,9 +24,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "actors/errors.hpp"
-#include "actors/port/scribe.hpp"
-#include "actors/port/tls.hpp"
+#include "wire/errors.hpp"
+#include "wire/port/scribe.hpp"
+#include "wire/port/tls.hpp"
 
 namespace mantissa::actors::port {
 

@@ -1,4 +1,4 @@
-#include "actors/network_tuning.hpp"
+#include "wire/network_tuning.hpp"
 
 #include <cstddef>
 

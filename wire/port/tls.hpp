@@ -10,7 +10,7 @@
 #include <caf/io/network/native_socket.hpp>
 #include <caf/io/network/rw_state.hpp>
 
-#include "actors/network_tls.hpp"
+#include "wire/network_tls.hpp"
 
 /// TLS for the node's network port, driven by CAF's I/O loop: the contexts
 /// (mutual TLS against the site's CA) and the stream policy that reads and

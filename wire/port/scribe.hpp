@@ -8,7 +8,7 @@
 #include <caf/io/network/stream_impl.hpp>
 #include <caf/io/scribe.hpp>
 
-#include "actors/port/tls.hpp"
+#include "wire/port/tls.hpp"
 
 /// A CAF scribe (one connection of a broker) over plain TCP or TLS, with
 /// the same behaviour as CAF's own `scribe_impl`. The node's door and the

@@ -13,31 +13,18 @@
 #include <caf/meta/load_callback.hpp>
 #include <caf/meta/type_name.hpp>
 
+#include "wire/caller.hpp"
+
 /// The messages a store actor understands. Every request carries a
 /// `caller` first, then its arguments. Every reply is one `std::string`
 /// holding JSON, or a `caf::error` made by `actors::make_error` (see
-/// actors/errors.hpp).
+/// wire/errors.hpp).
 /// Items travel as JSON text (attributes plus "id" and "type"), so no
 /// per-type serialization is needed on the wire. docs/node.md lists every
 /// message with its reply and errors.
 namespace mantissa::actors {
 
-/// Who is asking and on behalf of which request. The role is checked by
-/// the store actor (M5); `request_id` is carried into logs.
-///
-/// Over the node's network port, `capability` proves the message belongs
-/// to the session it is sent to (or to one of its handles): the login
-/// answers it, and the session and its forwarders refuse a message without
-/// it before anything else (docs/security.md, "The actor port"). They also
-/// replace `role` with the session's and clear `capability` before the
-/// message goes on, so a store never sees either as the peer wrote them.
-/// Inside a node (front ends, store to store) `capability` is empty.
-struct caller {
-  std::string role;
-  std::string request_id;
-  std::string capability;
-};
-
+/// How a `caller` (wire/caller.hpp) travels.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, caller& x) {
   return f(caf::meta::type_name("mantissa.caller"), x.role, x.request_id,
@@ -189,7 +176,7 @@ using bkchunk_atom = caf::atom_constant<caf::atom("bkchunk")>;
 using bkfree_atom = caf::atom_constant<caf::atom("bkfree")>;
 
 // The node's network port (docs/security.md, "The actor port"): a login
-// opens each connection (actors/port/preamble.hpp; the client library's
+// opens each connection (wire/port/preamble.hpp; the client library's
 // `client::connect` and its gateway do it) and answers a *session* bound
 // to the role the credentials prove, with the capability that every later
 // message carries in its `caller` (the second element of every message

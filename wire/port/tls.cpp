@@ -1,4 +1,4 @@
-#include "actors/port/tls.hpp"
+#include "wire/port/tls.hpp"
 
 #include <algorithm>
 #include <climits>

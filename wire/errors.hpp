@@ -6,7 +6,7 @@
 #include <caf/error.hpp>
 #include <caf/make_message.hpp>
 
-#include "actors/error_code.hpp"
+#include "wire/error_code.hpp"
 #include "store/error.hpp"
 
 namespace mantissa::actors {

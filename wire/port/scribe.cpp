@@ -1,4 +1,4 @@
-#include "actors/port/scribe.hpp"
+#include "wire/port/scribe.hpp"
 
 #include <utility>
 
