@@ -100,148 +100,162 @@ error wrong_store(const char* handler, const char* where) {
                std::string{handler} + " runs in " + where + " only"};
 }
 
+/// A handler of the site store: `(store, args)` to its answer.
+using site_handler = store::result<json> (*)(store::store& s, const json& args);
+
+/// Registers `fn` as `name`, run in the site store `site` only (the owner
+/// check of run_atom already happened: in the site store only `system` and
+/// members of group:admin get here).
+store::result<void> add_site_handler(handler_registry& handlers,
+                                     const std::filesystem::path& site,
+                                     const char* name, site_handler fn) {
+  return handlers.add(name, [site, name, fn](store::store& s, const json& args,
+                                             const caller&)
+                              -> store::result<json> {
+    if (s.path() != site)
+      return wrong_store(name, "the site store");
+    return fn(s, args);
+  });
+}
+
+/// The user account an address argument names (not an offering's).
+store::result<address> user_address(const std::string& text,
+                                    const char* member) {
+  auto addr = parse_address(text);
+  if (!addr)
+    return std::move(addr).error_value();
+  if (addr->is_offering())
+    return error{errc::invalid_value,
+                 std::string{member} + ": an address user@domain is needed"};
+  return addr;
+}
+
+/// mantissa.add_account: {"username","password"}, or {"username",
+/// "artificial":true} for an account that owns a store and cannot log in.
+store::result<json> add_account_handler(store::store& s, const json& args) {
+  if (!args.is_object())
+    return error{errc::invalid_value,
+                 "mantissa.add_account takes {\"username\",\"password\"} "
+                 "or {\"username\",\"artificial\":true}"};
+  auto username = string_member(args, "username");
+  if (!username)
+    return error{errc::invalid_value, "username: a string is needed"};
+  bool artificial = args.contains("artificial")
+                    && args["artificial"].is_boolean()
+                    && args["artificial"].get<bool>();
+  std::optional<std::string> password;
+  if (artificial) {
+    if (args.contains("password"))
+      return error{errc::invalid_value,
+                   "an artificial account has no password"};
+  } else {
+    auto given = string_member(args, "password");
+    if (!given)
+      return error{errc::invalid_value, "password: a string is needed"};
+    password = std::move(*given);
+  }
+  auto addr = user_address(*username, "username");
+  if (!addr)
+    return std::move(addr).error_value();
+  auto acct = add_account(s, *addr, std::move(password));
+  if (!acct)
+    return std::move(acct).error_value();
+  return to_json(*acct);
+}
+
+/// mantissa.check_admin: answers only who may administer the site (the
+/// owner check); the HTTP front end of a cluster node asks the seed's site
+/// store this before it adds an account through the cluster as the system.
+store::result<json> check_admin_handler(store::store&, const json&) {
+  return json{{"ok", true}};
+}
+
+/// mantissa.list_accounts: every account, with whether it is an admin.
+store::result<json> list_accounts_handler(store::store& s, const json&) {
+  auto all = list_accounts(s);
+  if (!all)
+    return std::move(all).error_value();
+  auto members = store::members_of(s, "group:admin");
+  if (!members)
+    return std::move(members).error_value();
+  std::set<std::string> admins(members->begin(), members->end());
+  json out = json::array();
+  for (auto& a : *all) {
+    auto address = to_string(a.addr);
+    out.push_back({{"address", address},
+                   {"disabled", a.disabled},
+                   {"artificial", a.artificial()},
+                   {"admin", admins.count(primary_role(address)) > 0},
+                   {"created", a.created.micros}});
+  }
+  return out;
+}
+
+/// mantissa.set_disabled: {"address","disabled":bool}.
+store::result<json> set_disabled_handler(store::store& s, const json& args) {
+  auto address
+    = args.is_object() ? string_member(args, "address") : std::nullopt;
+  auto flag = args.is_object() ? args.find("disabled") : args.end();
+  if (!address || flag == args.end() || !flag->is_boolean())
+    return error{errc::invalid_value,
+                 "mantissa.set_disabled takes {\"address\":string,"
+                 "\"disabled\":bool}"};
+  auto addr = user_address(*address, "address");
+  if (!addr)
+    return std::move(addr).error_value();
+  auto acct = set_disabled(s, *addr, flag->get<bool>());
+  if (!acct)
+    return std::move(acct).error_value();
+  return to_json(*acct);
+}
+
+/// mantissa.set_password: {"address","password"}; an artificial account
+/// stays artificial (it must not become able to log in through a reset).
+store::result<json> set_password_handler(store::store& s, const json& args) {
+  auto address
+    = args.is_object() ? string_member(args, "address") : std::nullopt;
+  auto password
+    = args.is_object() ? string_member(args, "password") : std::nullopt;
+  if (!address || !password)
+    return error{errc::invalid_value,
+                 "mantissa.set_password takes {\"address\":string,"
+                 "\"password\":string}"};
+  if (password->empty())
+    return error{errc::invalid_value, "password: must not be empty"};
+  auto addr = user_address(*address, "address");
+  if (!addr)
+    return std::move(addr).error_value();
+  auto found = find_account(s, *addr);
+  if (!found)
+    return std::move(found).error_value();
+  if (found->artificial())
+    return error{errc::invalid_value,
+                 to_string(*addr) + " is artificial and has no password"};
+  auto acct = set_password(s, *addr, std::move(*password));
+  if (!acct)
+    return std::move(acct).error_value();
+  return to_json(*acct);
+}
+
 } // namespace
 
 store::result<void>
 register_account_handlers(handler_registry& handlers,
                           const std::filesystem::path& data_dir) {
   auto site = site_path(data_dir);
-  // The owner check of run_atom already happened: in the site store only
-  // `system` and members of group:admin get here.
-  MANTISSA_TRY(handlers.add(
-    "mantissa.add_account",
-    [site](store::store& s, const json& args,
-           const caller&) -> store::result<json> {
-      if (s.path() != site)
-        return wrong_store("mantissa.add_account", "the site store");
-      if (!args.is_object())
-        return error{errc::invalid_value,
-                     "mantissa.add_account takes {\"username\",\"password\"} "
-                     "or {\"username\",\"artificial\":true}"};
-      auto username = string_member(args, "username");
-      if (!username)
-        return error{errc::invalid_value, "username: a string is needed"};
-      // An artificial account owns a store and cannot log in (no password).
-      bool artificial = args.contains("artificial")
-                        && args["artificial"].is_boolean()
-                        && args["artificial"].get<bool>();
-      std::optional<std::string> password;
-      if (artificial) {
-        if (args.contains("password"))
-          return error{errc::invalid_value,
-                       "an artificial account has no password"};
-      } else {
-        auto given = string_member(args, "password");
-        if (!given)
-          return error{errc::invalid_value, "password: a string is needed"};
-        password = std::move(*given);
-      }
-      auto addr = parse_address(*username);
-      if (!addr)
-        return std::move(addr).error_value();
-      if (addr->is_offering())
-        return error{errc::invalid_value,
-                     "username: an address user@domain is needed"};
-      auto acct = add_account(s, *addr, std::move(password));
-      if (!acct)
-        return std::move(acct).error_value();
-      return to_json(*acct);
-    }));
-  // Answers only who may administer the site (the owner check above): the
-  // HTTP front end of a cluster node asks the seed's site store this
-  // before it adds an account through the cluster as the system.
-  MANTISSA_TRY(handlers.add(
-    "mantissa.check_admin",
-    [site](store::store& s, const json&, const caller&) -> store::result<json> {
-      if (s.path() != site)
-        return wrong_store("mantissa.check_admin", "the site store");
-      return json{{"ok", true}};
-    }));
-  MANTISSA_TRY(handlers.add(
-    "mantissa.list_accounts",
-    [site](store::store& s, const json&, const caller&) -> store::result<json> {
-      if (s.path() != site)
-        return wrong_store("mantissa.list_accounts", "the site store");
-      auto all = list_accounts(s);
-      if (!all)
-        return std::move(all).error_value();
-      auto members = store::members_of(s, "group:admin");
-      if (!members)
-        return std::move(members).error_value();
-      std::set<std::string> admins(members->begin(), members->end());
-      json out = json::array();
-      for (auto& a : *all) {
-        auto address = to_string(a.addr);
-        out.push_back({{"address", address},
-                       {"disabled", a.disabled},
-                       {"artificial", a.artificial()},
-                       {"admin", admins.count(primary_role(address)) > 0},
-                       {"created", a.created.micros}});
-      }
-      return out;
-    }));
+  MANTISSA_TRY(add_site_handler(handlers, site, "mantissa.add_account",
+                                add_account_handler));
+  MANTISSA_TRY(add_site_handler(handlers, site, "mantissa.check_admin",
+                                check_admin_handler));
+  MANTISSA_TRY(add_site_handler(handlers, site, "mantissa.list_accounts",
+                                list_accounts_handler));
   // Disabling and password resets change the site's record; the caller
   // (the HTTP front end) then writes the user store's copy with
   // mantissa.write_account_copy and ends the account's sessions.
-  MANTISSA_TRY(handlers.add(
-    "mantissa.set_disabled",
-    [site](store::store& s, const json& args,
-           const caller&) -> store::result<json> {
-      if (s.path() != site)
-        return wrong_store("mantissa.set_disabled", "the site store");
-      auto address
-        = args.is_object() ? string_member(args, "address") : std::nullopt;
-      auto flag = args.is_object() ? args.find("disabled") : args.end();
-      if (!address || flag == args.end() || !flag->is_boolean())
-        return error{errc::invalid_value,
-                     "mantissa.set_disabled takes {\"address\":string,"
-                     "\"disabled\":bool}"};
-      auto addr = parse_address(*address);
-      if (!addr)
-        return std::move(addr).error_value();
-      if (addr->is_offering())
-        return error{errc::invalid_value,
-                     "address: an address user@domain is needed"};
-      auto acct = set_disabled(s, *addr, flag->get<bool>());
-      if (!acct)
-        return std::move(acct).error_value();
-      return to_json(*acct);
-    }));
-  MANTISSA_TRY(handlers.add(
-    "mantissa.set_password",
-    [site](store::store& s, const json& args,
-           const caller&) -> store::result<json> {
-      if (s.path() != site)
-        return wrong_store("mantissa.set_password", "the site store");
-      auto address
-        = args.is_object() ? string_member(args, "address") : std::nullopt;
-      auto password
-        = args.is_object() ? string_member(args, "password") : std::nullopt;
-      if (!address || !password)
-        return error{errc::invalid_value,
-                     "mantissa.set_password takes {\"address\":string,"
-                     "\"password\":string}"};
-      if (password->empty())
-        return error{errc::invalid_value, "password: must not be empty"};
-      auto addr = parse_address(*address);
-      if (!addr)
-        return std::move(addr).error_value();
-      if (addr->is_offering())
-        return error{errc::invalid_value,
-                     "address: an address user@domain is needed"};
-      // Artificial accounts stay artificial: they own a store and must
-      // not become able to log in through a reset.
-      auto found = find_account(s, *addr);
-      if (!found)
-        return std::move(found).error_value();
-      if (found->artificial())
-        return error{errc::invalid_value,
-                     to_string(*addr) + " is artificial and has no password"};
-      auto acct = set_password(s, *addr, std::move(*password));
-      if (!acct)
-        return std::move(acct).error_value();
-      return to_json(*acct);
-    }));
+  MANTISSA_TRY(add_site_handler(handlers, site, "mantissa.set_disabled",
+                                set_disabled_handler));
+  MANTISSA_TRY(add_site_handler(handlers, site, "mantissa.set_password",
+                                set_password_handler));
   return handlers.add("mantissa.write_account_copy",
                       [data_dir](store::store& s, const json& args,
                                  const caller& who) -> store::result<json> {

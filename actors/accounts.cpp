@@ -157,6 +157,26 @@ store::result<std::string> hash_optional(std::optional<std::string>& password) {
   return h;
 }
 
+/// The normalized `addr` and the hash of `password` ("" for none), the
+/// password wiped in every case; an offering's account cannot have one.
+store::result<std::pair<address, std::string>>
+checked_credentials(const address& addr, std::optional<std::string>& password) {
+  auto a = normalize(addr);
+  if (!a) {
+    wipe(password);
+    return std::move(a).error_value();
+  }
+  if (a->is_offering() && password) {
+    wipe(password);
+    return error{errc::invalid_value, "offering account " + to_string(*a)
+                                        + " cannot have a password"};
+  }
+  auto hash = hash_optional(password);
+  if (!hash)
+    return std::move(hash).error_value();
+  return std::pair{std::move(*a), std::move(*hash)};
+}
+
 // -- items --------------------------------------------------------------------
 
 store::timestamp now() {
@@ -442,42 +462,34 @@ store::result<void> register_account_types(store::type_registry& registry) {
 
 store::result<account> add_account(store::store& site, const address& addr,
                                    std::optional<std::string> password) {
-  auto a = normalize(addr);
-  if (!a) {
-    wipe(password);
-    return std::move(a).error_value();
-  }
-  if (a->is_offering() && password) {
-    wipe(password);
-    return error{errc::invalid_value, "offering account " + to_string(*a)
-                                        + " cannot have a password"};
-  }
-  auto hash = hash_optional(password);
-  if (!hash)
-    return std::move(hash).error_value();
+  auto c = checked_credentials(addr, password);
+  if (!c)
+    return std::move(c).error_value();
+  const address& a = c->first;
+  std::string& hash = c->second;
   return site.transact([&]() -> store::result<account> {
-    auto existing = find_record(site, *a);
+    auto existing = find_record(site, a);
     if (!existing)
       return std::move(existing).error_value();
     if (*existing)
       return error{errc::already_exists,
-                   "account " + to_string(*a) + " exists already"};
-    auto taken = find_methods_at(site, *a);
+                   "account " + to_string(a) + " exists already"};
+    auto taken = find_methods_at(site, a);
     if (!taken)
       return std::move(taken).error_value();
     if (!taken->empty())
-      return error{errc::already_exists, to_string(*a)
+      return error{errc::already_exists, to_string(a)
                                            + " is a login address of "
                                              "another account"};
     account_record r;
-    r.localpart = a->localpart;
-    r.domain = a->domain;
-    r.password_hash = std::move(*hash);
+    r.localpart = a.localpart;
+    r.domain = a.domain;
+    r.password_hash = std::move(hash);
     r.created = now();
     r.revision = 1;
     MANTISSA_TRY(account_item_type().insert(site, r));
-    if (!a->is_offering()) {
-      auto m = to_record(login_method{*a, "email", true, true}, r.id);
+    if (!a.is_offering()) {
+      auto m = to_record(login_method{a, "email", true, true}, r.id);
       MANTISSA_TRY(login_method_item_type().insert(site, m));
     }
     return load_account(site, r);
@@ -549,23 +561,14 @@ store::result<account> set_disabled(store::store& site, const address& addr,
 
 store::result<account> set_password(store::store& site, const address& addr,
                                     std::optional<std::string> password) {
-  auto a = normalize(addr);
-  if (!a) {
-    wipe(password);
-    return std::move(a).error_value();
-  }
-  if (a->is_offering() && password) {
-    wipe(password);
-    return error{errc::invalid_value, "offering account " + to_string(*a)
-                                        + " cannot have a password"};
-  }
-  auto hash = hash_optional(password);
-  if (!hash)
-    return std::move(hash).error_value();
-  return modify(site, *a, [&](account_record& r) -> store::result<bool> {
-    if (r.password_hash.empty() && hash->empty())
+  auto c = checked_credentials(addr, password);
+  if (!c)
+    return std::move(c).error_value();
+  std::string& hash = c->second;
+  return modify(site, c->first, [&](account_record& r) -> store::result<bool> {
+    if (r.password_hash.empty() && hash.empty())
       return false;
-    r.password_hash = std::move(*hash);
+    r.password_hash = std::move(hash);
     return true;
   });
 }
@@ -618,22 +621,64 @@ bool verify_or_dummy(std::string_view hash, std::string_view password) {
   return verify_password(hash, password);
 }
 
-// -- duplication into the user store
-// -------------------------------------------
+namespace {
 
-store::result<bool> write_account_copy(store::store& user_store,
-                                       const account& acct) {
-  auto a = normalize(acct.addr);
+/// The address of `copy` normalized and its login methods checked.
+store::result<std::pair<address, std::vector<login_method>>>
+checked_copy(const account& copy) {
+  auto a = normalize(copy.addr);
   if (!a)
     return std::move(a).error_value();
   std::vector<login_method> methods;
-  methods.reserve(acct.login_methods.size());
-  for (auto& m : acct.login_methods) {
+  methods.reserve(copy.login_methods.size());
+  for (auto& m : copy.login_methods) {
     auto c = checked_method(m);
     if (!c)
       return std::move(c).error_value();
     methods.push_back(std::move(*c));
   }
+  return std::pair{std::move(*a), std::move(methods)};
+}
+
+/// Writes `r`, holding `a` and the state of `copy` at `revision`, into `s`
+/// with exactly the login methods `methods` (inside the caller's
+/// transaction).
+store::result<void> store_account(store::store& s, account_record& r,
+                                  const address& a, const account& copy,
+                                  std::int64_t revision,
+                                  const std::vector<login_method>& methods) {
+  r.localpart = a.localpart;
+  r.domain = a.domain;
+  r.disabled = copy.disabled;
+  r.password_hash = copy.password_hash;
+  r.created = copy.created;
+  r.revision = revision;
+  if (r.id == 0) {
+    MANTISSA_TRY(account_item_type().insert(s, r));
+  } else {
+    MANTISSA_TRY(account_item_type().update(s, r));
+    MANTISSA_TRY(
+      s.remove_where(std::string{login_method_type_name}, methods_of(r.id)));
+  }
+  for (auto& m : methods) {
+    auto rec = to_record(m, r.id);
+    MANTISSA_TRY(login_method_item_type().insert(s, rec));
+  }
+  return {};
+}
+
+} // namespace
+
+// -- duplication into the user store
+// -------------------------------------------
+
+store::result<bool> write_account_copy(store::store& user_store,
+                                       const account& acct) {
+  auto checked = checked_copy(acct);
+  if (!checked)
+    return std::move(checked).error_value();
+  const address& a = checked->first;
+  const std::vector<login_method>& methods = checked->second;
   return user_store.transact([&]() -> store::result<bool> {
     auto copies = account_item_type().select(user_store);
     if (!copies)
@@ -646,32 +691,15 @@ store::result<bool> write_account_copy(store::store& user_store,
     if (!copies->empty()) {
       r = std::move(copies->front());
       address held{r.localpart, r.domain};
-      if (held != *a)
+      if (held != a)
         return error{errc::invalid_value, "user store of " + to_string(held)
                                             + " cannot hold the account of "
-                                            + to_string(*a)};
+                                            + to_string(a)};
       if (r.revision > acct.revision)
         return false;
     }
-    r.localpart = a->localpart;
-    r.domain = a->domain;
-    r.disabled = acct.disabled;
-    r.password_hash = acct.password_hash;
-    r.created = acct.created;
-    r.revision = acct.revision;
-    if (r.id == 0) {
-      MANTISSA_TRY(account_item_type().insert(user_store, r));
-    } else {
-      MANTISSA_TRY(account_item_type().update(user_store, r));
-      auto removed = user_store.remove_where(
-        std::string{login_method_type_name}, methods_of(r.id));
-      if (!removed)
-        return std::move(removed).error_value();
-    }
-    for (auto& m : methods) {
-      auto rec = to_record(m, r.id);
-      MANTISSA_TRY(login_method_item_type().insert(user_store, rec));
-    }
+    MANTISSA_TRY(
+      store_account(user_store, r, a, acct, acct.revision, methods));
     return true;
   });
 }
@@ -692,17 +720,11 @@ store::result<account> read_account_copy(store::store& user_store) {
 
 store::result<std::pair<account, bool>>
 adopt_account_copy(store::store& site, const account& copy) {
-  auto a = normalize(copy.addr);
-  if (!a)
-    return std::move(a).error_value();
-  std::vector<login_method> methods;
-  methods.reserve(copy.login_methods.size());
-  for (auto& m : copy.login_methods) {
-    auto c = checked_method(m);
-    if (!c)
-      return std::move(c).error_value();
-    methods.push_back(std::move(*c));
-  }
+  auto checked = checked_copy(copy);
+  if (!checked)
+    return std::move(checked).error_value();
+  const address& a = checked->first;
+  std::vector<login_method>& methods = checked->second;
   std::sort(methods.begin(), methods.end(),
             [](const login_method& x, const login_method& y) {
               return std::tie(x.protocol, x.addr.domain, x.addr.localpart)
@@ -710,7 +732,7 @@ adopt_account_copy(store::store& site, const account& copy) {
             });
   using out_type = std::pair<account, bool>;
   return site.transact([&]() -> store::result<out_type> {
-    auto found = find_record(site, *a);
+    auto found = find_record(site, a);
     if (!found)
       return std::move(found).error_value();
     account_record r;
@@ -737,7 +759,7 @@ adopt_account_copy(store::store& site, const account& copy) {
           return error{errc::already_exists,
                        to_string(m.addr) + " is a login address of another "
                                            "account"};
-      if (m.addr != *a) {
+      if (m.addr != a) {
         auto other = find_record(site, m.addr);
         if (!other)
           return std::move(other).error_value();
@@ -747,25 +769,7 @@ adopt_account_copy(store::store& site, const account& copy) {
       }
     }
     auto revision = std::max(r.revision, copy.revision) + 1;
-    r.localpart = a->localpart;
-    r.domain = a->domain;
-    r.disabled = copy.disabled;
-    r.password_hash = copy.password_hash;
-    r.created = copy.created;
-    r.revision = revision;
-    if (r.id == 0) {
-      MANTISSA_TRY(account_item_type().insert(site, r));
-    } else {
-      MANTISSA_TRY(account_item_type().update(site, r));
-      auto removed = site.remove_where(std::string{login_method_type_name},
-                                       methods_of(r.id));
-      if (!removed)
-        return std::move(removed).error_value();
-    }
-    for (auto& m : methods) {
-      auto rec = to_record(m, r.id);
-      MANTISSA_TRY(login_method_item_type().insert(site, rec));
-    }
+    MANTISSA_TRY(store_account(site, r, a, copy, revision, methods));
     auto now_held = load_account(site, r);
     if (!now_held)
       return std::move(now_held).error_value();

@@ -66,12 +66,6 @@ std::vector<fs::directory_entry> sorted_entries(const fs::path& dir,
   return out;
 }
 
-bool is_hex64(const std::string& s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
-}
-
 /// Copies `from` to `to` (replacing it) and syncs the copy.
 store::result<void> copy_synced(const fs::path& from, const fs::path& to) {
   std::error_code ec;
@@ -348,9 +342,7 @@ snapshot_store_file(const store_file& source, const fs::path& dest,
   auto copy = store::online_backup::start(**db, dest);
   if (!copy)
     return std::move(copy).error_value();
-  auto done = (*copy)->step(-1);
-  if (!done)
-    return std::move(done).error_value();
+  MANTISSA_TRY((*copy)->step(-1));
   auto bytes = (*copy)->finish();
   if (!bytes)
     return std::move(bytes).error_value();
@@ -361,306 +353,6 @@ snapshot_store_file(const store_file& source, const fs::path& dest,
   auto rel = fs::relative(dest, backup_dir, ec);
   return backup_entry{source.address, rel.generic_string(), *bytes,
                       std::move(*sum)};
-}
-
-// -- the manifest ----------------------------------------------------------------
-
-nlohmann::json to_json(const backup_manifest& m) {
-  auto stores = nlohmann::json::array();
-  for (auto& e : m.stores)
-    stores.push_back({{"address", e.address},
-                      {"path", e.path},
-                      {"bytes", e.bytes},
-                      {"sha256", e.sha256}});
-  return {{"format", m.format},
-          {"node", m.node},
-          {"time", m.time},
-          {"stores", std::move(stores)}};
-}
-
-store::result<backup_manifest> manifest_from_json(const nlohmann::json& j) {
-  auto bad = [](const std::string& why) {
-    return error{errc::invalid_value, "manifest: " + why};
-  };
-  if (!j.is_object())
-    return bad("not a JSON object");
-  backup_manifest m;
-  auto f = j.find("format");
-  if (f == j.end() || !f->is_number_integer())
-    return bad("no format version");
-  m.format = f->get<int>();
-  if (m.format < 1 || m.format > backup_format_version)
-    return bad("format version " + std::to_string(m.format)
-               + " (this mantissa reads up to "
-               + std::to_string(backup_format_version) + ")");
-  if (auto n = j.find("node"); n != j.end() && n->is_string())
-    m.node = n->get<std::string>();
-  if (auto t = j.find("time"); t != j.end() && t->is_string())
-    m.time = t->get<std::string>();
-  auto s = j.find("stores");
-  if (s == j.end() || !s->is_array())
-    return bad("no \"stores\" array");
-  std::set<std::string> seen;
-  for (std::size_t i = 0; i < s->size(); ++i) {
-    auto& e = (*s)[i];
-    auto where = "store #" + std::to_string(i + 1) + ": ";
-    if (!e.is_object())
-      return bad(where + "not an object");
-    auto a = e.find("address");
-    auto p = e.find("path");
-    auto b = e.find("bytes");
-    auto h = e.find("sha256");
-    if (a == e.end() || !a->is_string() || p == e.end() || !p->is_string()
-        || b == e.end() || !b->is_number_unsigned() || h == e.end()
-        || !h->is_string())
-      return bad(where + "needs \"address\", \"path\" (strings), \"bytes\" "
-                         "(a number) and \"sha256\" (a string)");
-    backup_entry entry{a->get<std::string>(), p->get<std::string>(),
-                       b->get<std::uint64_t>(), h->get<std::string>()};
-    where = "store " + entry.address.substr(0, 128) + ": ";
-    auto rel = relative_store_path(entry.address);
-    if (!rel)
-      return bad(where + rel.error_value().message);
-    // The path must be where the address belongs: nothing outside the
-    // backup (or the data directory) is ever read or written.
-    if (entry.path != rel->generic_string())
-      return bad(where + "path \"" + entry.path.substr(0, 256)
-                 + "\" is not " + rel->generic_string());
-    if (!is_hex64(entry.sha256))
-      return bad(where + "sha256 is not 64 lower-case hex digits");
-    if (!seen.insert(entry.address).second)
-      return bad(where + "listed twice");
-    m.stores.push_back(std::move(entry));
-  }
-  return m;
-}
-
-namespace {
-
-/// Writes `DIR/manifest.json` atomically (temporary file, sync, rename,
-/// directory sync).
-store::result<void> write_manifest_json(const fs::path& dir,
-                                        const nlohmann::json& j) {
-  auto final_path = dir / manifest_name;
-  auto temp = final_path;
-  temp += ".tmp";
-  {
-    std::ofstream out{temp, std::ios::binary | std::ios::trunc};
-    out << j.dump(2) << '\n';
-    out.flush();
-    if (!out)
-      return error{errc::io_error, "cannot write " + temp.string()};
-  }
-  MANTISSA_TRY(store::sync_file(temp));
-  std::error_code ec;
-  fs::rename(temp, final_path, ec);
-  if (ec)
-    return error{errc::io_error,
-                 "cannot rename " + temp.string() + ": " + ec.message()};
-  return store::sync_directory(dir);
-}
-
-/// `DIR/manifest.json` parsed; errors as `read_manifest` documents.
-store::result<nlohmann::json> read_manifest_json(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec))
-    return error{errc::no_such_item, dir.string() + " is not a directory"};
-  auto path = dir / manifest_name;
-  if (!fs::exists(path, ec))
-    return error{errc::no_such_item,
-                 dir.string() + " has no " + manifest_name
-                   + ": not a complete backup (the manifest is written last)"};
-  std::ifstream in{path, std::ios::binary};
-  std::string text{std::istreambuf_iterator<char>{in}, {}};
-  if (!in && !in.eof())
-    return error{errc::io_error, "cannot read " + path.string()};
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded())
-    return error{errc::invalid_value, path.string() + " is not valid JSON"};
-  return j;
-}
-
-bool is_cluster_json(const nlohmann::json& j) {
-  return j.is_object() && j.contains("kind") && j["kind"] == "cluster";
-}
-
-std::string node_names(const cluster_manifest& m) {
-  std::string out;
-  for (auto& n : m.nodes)
-    out += (out.empty() ? "" : ", ") + n.name;
-  return out;
-}
-
-} // namespace
-
-store::result<void> write_manifest(const fs::path& dir,
-                                   const backup_manifest& m) {
-  return write_manifest_json(dir, to_json(m));
-}
-
-store::result<backup_manifest> read_manifest(const fs::path& dir) {
-  auto j = read_manifest_json(dir);
-  if (!j)
-    return std::move(j).error_value();
-  auto path = dir / manifest_name;
-  if (is_cluster_json(*j)) {
-    auto c = cluster_manifest_from_json(*j);
-    return error{errc::invalid_value,
-                 dir.string() + " is a cluster backup"
-                   + (c ? " (nodes " + node_names(*c) + ")" : std::string{})
-                   + ": restore one node's part with --node NAME"};
-  }
-  auto m = manifest_from_json(*j);
-  if (!m)
-    return error{errc::invalid_value,
-                 path.string() + ": " + m.error_value().message};
-  return m;
-}
-
-store::result<void>
-verify_backup(const fs::path& dir, const backup_manifest& m,
-              const std::function<void(std::size_t, std::size_t)>& progress) {
-  std::size_t done = 0;
-  for (auto& e : m.stores) {
-    auto file = dir / e.path;
-    std::error_code ec;
-    auto size = fs::file_size(file, ec);
-    if (ec)
-      return error{errc::corrupt, file.string() + " (" + e.address
-                                    + ") is missing: " + ec.message()};
-    if (size != e.bytes)
-      return error{errc::corrupt,
-                   file.string() + " (" + e.address + ") has "
-                     + std::to_string(size) + " bytes, the manifest says "
-                     + std::to_string(e.bytes)};
-    auto sum = sha256_file(file);
-    if (!sum)
-      return error{errc::corrupt, sum.error_value().message};
-    if (*sum != e.sha256)
-      return error{errc::corrupt, file.string() + " (" + e.address
-                                    + ") does not match its SHA-256 in the "
-                                      "manifest"};
-    if (progress)
-      progress(++done, m.stores.size());
-  }
-  return {};
-}
-
-// -- cluster backups -------------------------------------------------------------
-
-bool is_node_dir_name(const std::string& name) {
-  if (name.empty() || name.size() > 64 || name[0] == '.')
-    return false;
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-           || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-  });
-}
-
-nlohmann::json to_json(const cluster_manifest& m) {
-  auto nodes = nlohmann::json::array();
-  for (auto& n : m.nodes)
-    nodes.push_back({{"name", n.name},
-                     {"path", n.name},
-                     {"stores", n.stores},
-                     {"bytes", n.bytes},
-                     {"manifest_sha256", n.manifest_sha256}});
-  return {{"format", m.format}, {"kind", "cluster"}, {"seed", m.seed},
-          {"time", m.time},     {"nodes", std::move(nodes)}};
-}
-
-store::result<cluster_manifest>
-cluster_manifest_from_json(const nlohmann::json& j) {
-  auto bad = [](const std::string& why) {
-    return error{errc::invalid_value, "cluster manifest: " + why};
-  };
-  if (!is_cluster_json(j))
-    return bad("not a cluster backup's manifest");
-  cluster_manifest m;
-  auto f = j.find("format");
-  if (f == j.end() || !f->is_number_integer())
-    return bad("no format version");
-  m.format = f->get<int>();
-  if (m.format < 1 || m.format > backup_format_version)
-    return bad("format version " + std::to_string(m.format));
-  if (auto s = j.find("seed"); s != j.end() && s->is_string())
-    m.seed = s->get<std::string>();
-  if (auto t = j.find("time"); t != j.end() && t->is_string())
-    m.time = t->get<std::string>();
-  auto n = j.find("nodes");
-  if (n == j.end() || !n->is_array() || n->empty())
-    return bad("no \"nodes\" array");
-  std::set<std::string> seen;
-  for (auto& e : *n) {
-    if (!e.is_object() || !e.contains("name") || !e["name"].is_string()
-        || !e.contains("manifest_sha256") || !e["manifest_sha256"].is_string())
-      return bad("a node needs \"name\" and \"manifest_sha256\"");
-    cluster_backup_node node;
-    node.name = e["name"].get<std::string>();
-    if (!is_node_dir_name(node.name))
-      return bad("node name \"" + node.name.substr(0, 64)
-                 + "\" is not a plain directory name");
-    if (e.contains("path") && e["path"] != node.name)
-      return bad("node " + node.name + ": its path must be its name");
-    node.manifest_sha256 = e["manifest_sha256"].get<std::string>();
-    if (!is_hex64(node.manifest_sha256))
-      return bad("node " + node.name + ": manifest_sha256 is not 64 hex digits");
-    if (auto s = e.find("stores"); s != e.end() && s->is_number_unsigned())
-      node.stores = s->get<std::size_t>();
-    if (auto b = e.find("bytes"); b != e.end() && b->is_number_unsigned())
-      node.bytes = b->get<std::uint64_t>();
-    if (!seen.insert(node.name).second)
-      return bad("node " + node.name + " listed twice");
-    m.nodes.push_back(std::move(node));
-  }
-  return m;
-}
-
-store::result<void> write_cluster_manifest(const fs::path& dir,
-                                           const cluster_manifest& m) {
-  return write_manifest_json(dir, to_json(m));
-}
-
-store::result<std::optional<cluster_manifest>>
-read_cluster_manifest(const fs::path& dir) {
-  auto j = read_manifest_json(dir);
-  if (!j)
-    return std::move(j).error_value();
-  if (!is_cluster_json(*j))
-    return std::optional<cluster_manifest>{};
-  auto m = cluster_manifest_from_json(*j);
-  if (!m)
-    return error{errc::invalid_value, (dir / manifest_name).string() + ": "
-                                        + m.error_value().message};
-  return std::optional<cluster_manifest>{std::move(*m)};
-}
-
-store::result<fs::path> cluster_backup_part(const fs::path& dir,
-                                            const std::string& name) {
-  auto m = read_cluster_manifest(dir);
-  if (!m)
-    return std::move(m).error_value();
-  if (!*m)
-    return error{errc::invalid_value,
-                 dir.string() + " is the backup of one node, not of a "
-                                "cluster: restore it without --node"};
-  for (auto& n : (*m)->nodes) {
-    if (n.name != name)
-      continue;
-    auto part = dir / n.name;
-    auto sum = sha256_file(part / manifest_name);
-    if (!sum)
-      return error{errc::corrupt, "node " + name + "'s part: "
-                                    + sum.error_value().message};
-    if (*sum != n.manifest_sha256)
-      return error{errc::corrupt,
-                   (part / manifest_name).string()
-                     + " is not the manifest the cluster backup recorded"};
-    return part;
-  }
-  return error{errc::no_such_item, "the cluster backup in " + dir.string()
-                                     + " has no node " + name.substr(0, 64)
-                                     + " (it has " + node_names(**m) + ")"};
 }
 
 // -- schedules -------------------------------------------------------------------
@@ -737,6 +429,200 @@ std::string utc_now_iso8601() {
 
 // -- restore ---------------------------------------------------------------------
 
+namespace {
+
+/// A store file of the backup copied next to its final place (`temp`,
+/// synced) before anything in the data directory is replaced.
+struct staged_copy {
+  fs::path temp;
+  fs::path final_path;
+};
+
+/// The stores of `m` a restore puts back: every one, or only the store of
+/// `account` (then `account_address` is set to its canonical address).
+store::result<std::vector<const backup_entry*>>
+chosen_stores(const backup_manifest& m, const fs::path& backup_dir,
+              const std::string& account, std::string& account_address) {
+  std::vector<const backup_entry*> chosen;
+  if (account.empty()) {
+    for (auto& e : m.stores)
+      chosen.push_back(&e);
+    return chosen;
+  }
+  auto a = parse_address(account);
+  if (!a)
+    return std::move(a).error_value();
+  account_address = to_string(*a);
+  if (a->is_offering() && a->localpart == "site")
+    return error{errc::invalid_name,
+                 "--account names a user or app store, not the site"};
+  for (auto& e : m.stores)
+    if (e.address == account_address)
+      chosen.push_back(&e);
+  if (chosen.empty())
+    return error{errc::no_such_item, "the backup in " + backup_dir.string()
+                                       + " holds no store for "
+                                       + account_address};
+  return chosen;
+}
+
+/// Removes the staged copies again (the data directory is then unchanged).
+void unstage(const std::vector<staged_copy>& staged) {
+  std::error_code ec;
+  for (auto& s : staged)
+    fs::remove(s.temp, ec);
+}
+
+/// Copies the `chosen` files of the backup next to their places in
+/// `data_dir`; on failure none of the copies is left.
+store::result<std::vector<staged_copy>>
+stage_copies(const fs::path& backup_dir, const fs::path& data_dir,
+             const std::vector<const backup_entry*>& chosen) {
+  std::vector<staged_copy> staged;
+  std::error_code ec;
+  for (auto* e : chosen) {
+    auto final_path = data_dir / e->path;
+    auto temp = final_path;
+    temp += ".restore-tmp";
+    if (auto r = copy_synced(backup_dir / e->path, temp); !r) {
+      fs::remove(temp, ec);
+      unstage(staged);
+      return error{r.code(), r.error_value().message + "; nothing was changed"};
+    }
+    staged.push_back({temp, final_path});
+  }
+  return staged;
+}
+
+/// One account's restore: the site store's record is made to match the
+/// copy the staged store carries (and the copy the record, when the site's
+/// changed), before the store is put in place. Returns whether the site's
+/// record changed. Until the site store changed, a failure removes the
+/// staged copies.
+store::result<bool> reconcile_account(const fs::path& data_dir,
+                                      const std::vector<staged_copy>& staged,
+                                      const std::string& account_address) {
+  auto staged_store = staged.front().temp;
+  store::type_registry reg;
+  if (auto r = register_account_types(reg); !r) {
+    unstage(staged);
+    return std::move(r).error_value();
+  }
+  store::store_options sopts;
+  sopts.create = false;
+  actors::account copy;
+  {
+    auto user = store::store::open(staged_store, reg, sopts);
+    if (!user) {
+      unstage(staged);
+      return error{user.code(),
+                   user.error_value().message + "; nothing was changed"};
+    }
+    auto c = read_account_copy(**user);
+    if (!c) {
+      unstage(staged);
+      return error{c.code(), "the backup of " + account_address + ": "
+                               + c.error_value().message
+                               + "; nothing was changed"};
+    }
+    copy = std::move(*c);
+  }
+  std::error_code ec;
+  auto site_file = site_path(data_dir);
+  if (!fs::exists(site_file, ec)) {
+    unstage(staged);
+    return error{errc::no_such_item,
+                 "no site store at " + site_file.string()
+                   + ": restore the whole backup first (without "
+                     "--account); nothing was changed"};
+  }
+  auto site = store::store::open(site_file, reg, sopts);
+  if (!site) {
+    unstage(staged);
+    return error{site.code(),
+                 site.error_value().message + "; nothing was changed"};
+  }
+  auto adopted = adopt_account_copy(**site, copy);
+  if (!adopted) {
+    unstage(staged);
+    return error{adopted.code(), "cannot update the account of "
+                                   + account_address + " in the site store: "
+                                   + adopted.error_value().message
+                                   + "; nothing was changed"};
+  }
+  if (adopted->second) {
+    auto user = store::store::open(staged_store, reg, sopts);
+    if (!user)
+      return std::move(user).error_value();
+    MANTISSA_TRY(write_account_copy(**user, adopted->first));
+  }
+  return adopted->second;
+}
+
+/// Moves what the restore replaces into `aside` (never away): the one
+/// account's store, or for a whole restore every store file of `data_dir`
+/// and the timer's index. Each moved file is added to `report`.
+store::result<void> move_replaced_aside(const fs::path& data_dir,
+                                        const std::vector<staged_copy>& staged,
+                                        bool one_account, const fs::path& aside,
+                                        restore_report& report) {
+  std::error_code ec;
+  std::vector<fs::path> old_files;
+  if (!one_account) {
+    auto existing = list_store_files(data_dir);
+    if (!existing) {
+      unstage(staged);
+      return std::move(existing).error_value();
+    }
+    for (auto& f : *existing)
+      old_files.push_back(f.path);
+    old_files.push_back(data_dir / "schedule.sqlite");
+  } else {
+    old_files.push_back(staged.front().final_path);
+  }
+  for (auto& f : old_files) {
+    if (!fs::exists(f, ec))
+      continue;
+    if (auto r = move_aside(data_dir, f, aside); !r)
+      return error{r.code(), r.error_value().message
+                               + " (restore stopped: moved files are in "
+                               + aside.string() + ")"};
+    report.moved_aside.push_back(fs::relative(f, data_dir, ec).generic_string());
+  }
+  return {};
+}
+
+/// Renames the staged copies into place (their stale side files removed),
+/// syncs their directories, and records when each restored store is due
+/// in the timer's index (replacing the index for a whole restore).
+store::result<void> put_in_place(const fs::path& data_dir,
+                                 const std::vector<const backup_entry*>& chosen,
+                                 const std::vector<staged_copy>& staged,
+                                 bool one_account, restore_report& report) {
+  std::error_code ec;
+  std::vector<std::pair<std::string, std::int64_t>> due;
+  std::set<fs::path> dirs;
+  for (std::size_t i = 0; i < staged.size(); ++i) {
+    auto& [temp, final_path] = staged[i];
+    MANTISSA_TRY(remove_side_files(final_path));
+    fs::rename(temp, final_path, ec);
+    if (ec)
+      return error{errc::io_error, "cannot rename " + temp.string() + ": "
+                                     + ec.message()};
+    dirs.insert(final_path.parent_path());
+    report.restored.push_back(chosen[i]->address);
+    auto when = due_of(final_path);
+    if (when >= 0 || one_account)
+      due.emplace_back(chosen[i]->address, when);
+  }
+  for (auto& d : dirs)
+    MANTISSA_TRY(store::sync_directory(d));
+  MANTISSA_TRY(store::sync_directory(data_dir));
+  return write_due_index(data_dir, due, !one_account);
+}
+
+} // namespace
+
 store::result<restore_report> restore_backup(const fs::path& backup_dir,
                                              const fs::path& data_dir,
                                              const restore_options& opts) {
@@ -749,27 +635,11 @@ store::result<restore_report> restore_backup(const fs::path& backup_dir,
   auto m = read_manifest(backup_dir);
   if (!m)
     return std::move(m).error_value();
-  std::vector<const backup_entry*> chosen;
   std::string account_address;
-  if (!opts.account.empty()) {
-    auto a = parse_address(opts.account);
-    if (!a)
-      return std::move(a).error_value();
-    account_address = to_string(*a);
-    if (a->is_offering() && a->localpart == "site")
-      return error{errc::invalid_name,
-                   "--account names a user or app store, not the site"};
-    for (auto& e : m->stores)
-      if (e.address == account_address)
-        chosen.push_back(&e);
-    if (chosen.empty())
-      return error{errc::no_such_item, "the backup in " + backup_dir.string()
-                                         + " holds no store for "
-                                         + account_address};
-  } else {
-    for (auto& e : m->stores)
-      chosen.push_back(&e);
-  }
+  auto chosen = chosen_stores(*m, backup_dir, opts.account, account_address);
+  if (!chosen)
+    return std::move(chosen).error_value();
+  bool one_account = !account_address.empty();
   // A data directory in use is refused before the (slow) verification; a
   // new one is created only once the backup verified.
   std::unique_ptr<data_dir_lock> held;
@@ -794,130 +664,23 @@ store::result<restore_report> restore_backup(const fs::path& backup_dir,
   if (!existed)
     MANTISSA_TRY(take_lock());
 
+  auto staged = stage_copies(backup_dir, data_dir, *chosen);
+  if (!staged)
+    return std::move(staged).error_value();
+  say("copied " + std::to_string(staged->size()) + " files");
   restore_report report;
-  std::vector<std::pair<fs::path, fs::path>> staged;  // temp, final
-  auto unstage = [&] {
-    for (auto& [temp, final_path] : staged)
-      fs::remove(temp, ec);
-  };
-  for (auto* e : chosen) {
-    auto final_path = data_dir / e->path;
-    auto temp = final_path;
-    temp += ".restore-tmp";
-    if (auto r = copy_synced(backup_dir / e->path, temp); !r) {
-      fs::remove(temp, ec);
-      unstage();
-      return error{r.code(), r.error_value().message + "; nothing was changed"};
-    }
-    staged.emplace_back(temp, final_path);
+  if (one_account) {
+    auto updated = reconcile_account(data_dir, *staged, account_address);
+    if (!updated)
+      return std::move(updated).error_value();
+    report.account_updated = *updated;
   }
-  say("copied " + std::to_string(staged.size()) + " files");
-
-  // One account: the site store's record must match the copy the store
-  // carries, before the store is put in place.
-  actors::account copy;
-  if (!account_address.empty()) {
-    store::type_registry reg;
-    if (auto r = register_account_types(reg); !r) {
-      unstage();
-      return std::move(r).error_value();
-    }
-    store::store_options sopts;
-    sopts.create = false;
-    {
-      auto user = store::store::open(staged.front().first, reg, sopts);
-      if (!user) {
-        unstage();
-        return error{user.code(), user.error_value().message
-                                    + "; nothing was changed"};
-      }
-      auto c = read_account_copy(**user);
-      if (!c) {
-        unstage();
-        return error{c.code(), "the backup of " + account_address + ": "
-                                 + c.error_value().message
-                                 + "; nothing was changed"};
-      }
-      copy = std::move(*c);
-    }
-    auto site_file = site_path(data_dir);
-    if (!fs::exists(site_file, ec)) {
-      unstage();
-      return error{errc::no_such_item,
-                   "no site store at " + site_file.string()
-                     + ": restore the whole backup first (without "
-                       "--account); nothing was changed"};
-    }
-    auto site = store::store::open(site_file, reg, sopts);
-    if (!site) {
-      unstage();
-      return error{site.code(),
-                   site.error_value().message + "; nothing was changed"};
-    }
-    auto adopted = adopt_account_copy(**site, copy);
-    if (!adopted) {
-      unstage();
-      return error{adopted.code(), "cannot update the account of "
-                                     + account_address + " in the site store: "
-                                     + adopted.error_value().message
-                                     + "; nothing was changed"};
-    }
-    report.account_updated = adopted->second;
-    if (adopted->second) {
-      auto user = store::store::open(staged.front().first, reg, sopts);
-      if (!user)
-        return std::move(user).error_value();
-      if (auto w = write_account_copy(**user, adopted->first); !w)
-        return std::move(w).error_value();
-    }
-  }
-
-  // Put everything in place; what is replaced or not in the backup goes
-  // aside, never away.
   auto aside = data_dir / ("pre-restore-" + compact_time());
-  std::vector<fs::path> old_files;
-  if (account_address.empty()) {
-    auto existing = list_store_files(data_dir);
-    if (!existing) {
-      unstage();
-      return std::move(existing).error_value();
-    }
-    for (auto& f : *existing)
-      old_files.push_back(f.path);
-    old_files.push_back(data_dir / "schedule.sqlite");
-  } else {
-    old_files.push_back(staged.front().second);
-  }
-  for (auto& f : old_files) {
-    if (!fs::exists(f, ec))
-      continue;
-    if (auto r = move_aside(data_dir, f, aside); !r)
-      return error{r.code(), r.error_value().message
-                               + " (restore stopped: moved files are in "
-                               + aside.string() + ")"};
-    report.moved_aside.push_back(fs::relative(f, data_dir, ec).generic_string());
-  }
+  MANTISSA_TRY(
+    move_replaced_aside(data_dir, *staged, one_account, aside, report));
   if (!report.moved_aside.empty())
     report.aside_dir = aside;
-  std::vector<std::pair<std::string, std::int64_t>> due;
-  std::set<fs::path> dirs;
-  for (std::size_t i = 0; i < staged.size(); ++i) {
-    auto& [temp, final_path] = staged[i];
-    MANTISSA_TRY(remove_side_files(final_path));
-    fs::rename(temp, final_path, ec);
-    if (ec)
-      return error{errc::io_error, "cannot rename " + temp.string() + ": "
-                                     + ec.message()};
-    dirs.insert(final_path.parent_path());
-    report.restored.push_back(chosen[i]->address);
-    auto when = due_of(final_path);
-    if (when >= 0 || !account_address.empty())
-      due.emplace_back(chosen[i]->address, when);
-  }
-  for (auto& d : dirs)
-    MANTISSA_TRY(store::sync_directory(d));
-  MANTISSA_TRY(store::sync_directory(data_dir));
-  MANTISSA_TRY(write_due_index(data_dir, due, account_address.empty()));
+  MANTISSA_TRY(put_in_place(data_dir, *chosen, *staged, one_account, report));
   say("restored " + std::to_string(report.restored.size()) + " stores");
   return report;
 }

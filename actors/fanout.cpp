@@ -104,17 +104,22 @@ std::string fanout_spec::to_json() const {
   return j.dump();
 }
 
-store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
-  auto j = json::parse(text, nullptr, false);
-  if (!j.is_object())
-    return bad("the request must be a JSON object");
-  static const std::set<std::string> known{
-    "op",      "type",  "where", "query", "handler",     "args", "collate",
-    "field",   "order", "limit", "stores", "concurrency"};
-  for (auto& [key, value] : j.items())
-    if (!known.count(key))
-      return bad("unknown member '" + key + "'");
-  fanout_spec s;
+namespace {
+
+/// Rejects the members of `members` that `j` holds: op `for_op` does not
+/// use them.
+store::result<void> refuse_members(const json& j,
+                                   std::initializer_list<const char*> members,
+                                   const char* for_op) {
+  for (auto* m : members)
+    if (j.contains(m))
+      return bad(std::string{m} + " is not used by op " + for_op);
+  return {};
+}
+
+/// `op` and the members it uses (type and where, query, or handler and
+/// args), with the op's default collation.
+store::result<void> parse_op(const json& j, fanout_spec& s) {
   auto op = j.value("op", json("count"));
   if (op == "count")
     s.op = fanout_op::count;
@@ -124,16 +129,9 @@ store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
     s.op = fanout_op::run;
   else
     return bad("op must be count, query or run");
-  auto only = [&](std::initializer_list<const char*> members,
-                  const char* for_op) -> store::result<void> {
-    for (auto* m : members)
-      if (j.contains(m))
-        return bad(std::string{m} + " is not used by op " + for_op);
-    return {};
-  };
   switch (s.op) {
     case fanout_op::count: {
-      MANTISSA_TRY(only({"query", "handler", "args"}, "count"));
+      MANTISSA_TRY(refuse_members(j, {"query", "handler", "args"}, "count"));
       auto type = string_member(j, "type");
       if (!type)
         return std::move(type).error_value();
@@ -149,7 +147,8 @@ store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
       break;
     }
     case fanout_op::query: {
-      MANTISSA_TRY(only({"type", "where", "handler", "args"}, "query"));
+      MANTISSA_TRY(
+        refuse_members(j, {"type", "where", "handler", "args"}, "query"));
       if (!j.contains("query") || !j["query"].is_object())
         return bad("op query needs a query object (docs/query.md)");
       s.query = j["query"].dump();
@@ -157,7 +156,7 @@ store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
       break;
     }
     case fanout_op::run: {
-      MANTISSA_TRY(only({"type", "where", "query"}, "run"));
+      MANTISSA_TRY(refuse_members(j, {"type", "where", "query"}, "run"));
       auto h = string_member(j, "handler");
       if (!h)
         return std::move(h).error_value();
@@ -173,6 +172,12 @@ store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
       break;
     }
   }
+  return {};
+}
+
+/// How the answers are collated: collate, field, order, limit, and the
+/// concurrency on each node.
+store::result<void> parse_collation(const json& j, fanout_spec& s) {
   if (j.contains("collate")) {
     auto c = j["collate"];
     if (c == "concat")
@@ -212,35 +217,58 @@ store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
   if (!conc)
     return std::move(conc).error_value();
   s.concurrency = *conc;
-  if (j.contains("stores")) {
-    auto& st = j["stores"];
-    if (!st.is_object())
-      return bad("stores must be an object {domain?, addresses?}");
-    for (auto& [key, value] : st.items())
-      if (key != "domain" && key != "addresses")
-        return bad("unknown member 'stores." + key + "'");
-    auto d = string_member(st, "domain");
-    if (!d)
-      return std::move(d).error_value();
-    s.domain = *d;
-    std::transform(s.domain.begin(), s.domain.end(), s.domain.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (st.contains("addresses")) {
-      if (!st["addresses"].is_array())
-        return bad("stores.addresses must be an array of addresses");
-      for (auto& a : st["addresses"]) {
-        if (!a.is_string())
-          return bad("stores.addresses must be an array of addresses");
-        auto addr = parse_address(a.get<std::string>());
-        if (!addr)
-          return bad("stores.addresses: " + addr.error_value().message);
-        s.addresses.push_back(to_string(*addr));
-      }
-      std::sort(s.addresses.begin(), s.addresses.end());
-      s.addresses.erase(std::unique(s.addresses.begin(), s.addresses.end()),
-                        s.addresses.end());
-    }
+  return {};
+}
+
+/// `stores`: the domain (lower case) and the addresses (canonical, sorted,
+/// each once) the fan-out is limited to.
+store::result<void> parse_stores(const json& st, fanout_spec& s) {
+  if (!st.is_object())
+    return bad("stores must be an object {domain?, addresses?}");
+  for (auto& [key, value] : st.items())
+    if (key != "domain" && key != "addresses")
+      return bad("unknown member 'stores." + key + "'");
+  auto d = string_member(st, "domain");
+  if (!d)
+    return std::move(d).error_value();
+  s.domain = *d;
+  std::transform(s.domain.begin(), s.domain.end(), s.domain.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (!st.contains("addresses"))
+    return {};
+  if (!st["addresses"].is_array())
+    return bad("stores.addresses must be an array of addresses");
+  for (auto& a : st["addresses"]) {
+    if (!a.is_string())
+      return bad("stores.addresses must be an array of addresses");
+    auto addr = parse_address(a.get<std::string>());
+    if (!addr)
+      return bad("stores.addresses: " + addr.error_value().message);
+    s.addresses.push_back(to_string(*addr));
   }
+  std::sort(s.addresses.begin(), s.addresses.end());
+  s.addresses.erase(std::unique(s.addresses.begin(), s.addresses.end()),
+                    s.addresses.end());
+  return {};
+}
+
+} // namespace
+
+store::result<fanout_spec> parse_fanout_spec(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (!j.is_object())
+    return bad("the request must be a JSON object");
+  static const std::set<std::string> known{
+    "op",      "type",  "where", "query", "handler",     "args", "collate",
+    "field",   "order", "limit", "stores", "concurrency"};
+  for (auto& [key, value] : j.items())
+    if (!known.count(key))
+      return bad("unknown member '" + key + "'");
+  fanout_spec s;
+  MANTISSA_TRY(parse_op(j, s));
+  MANTISSA_TRY(parse_collation(j, s));
+  if (j.contains("stores"))
+    MANTISSA_TRY(parse_stores(j["stores"], s));
   if (s.op == fanout_op::query && s.collate == fanout_collate::top) {
     // Every store sends only its best `limit` items.
     auto q = json::parse(s.query);

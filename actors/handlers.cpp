@@ -2,6 +2,30 @@
 
 namespace mantissa::actors {
 
+namespace {
+
+/// The value under `key` in `map`, or nullptr.
+template<class Map>
+const typename Map::mapped_type* find_in(const Map& map,
+                                         std::string_view key) {
+  auto i = map.find(key);
+  return i == map.end() ? nullptr : &i->second;
+}
+
+/// Inserts `value` under `key`, which must be new to `map`; otherwise
+/// `already_exists` with the message "<what> '<key>' <taken>".
+template<class Map, class Value>
+store::result<void> insert_new(Map& map, std::string key, Value value,
+                               const char* what, const char* taken) {
+  if (map.count(key) != 0)
+    return {store::errc::already_exists,
+            std::string{what} + " '" + key + "' " + taken};
+  map.emplace(std::move(key), std::move(value));
+  return {};
+}
+
+} // namespace
+
 store::result<void> handler_registry::add(std::string name, store_handler h) {
   if (handlers_.count(name) != 0 || requesting_.count(name) != 0)
     return {store::errc::already_exists,
@@ -11,8 +35,7 @@ store::result<void> handler_registry::add(std::string name, store_handler h) {
 }
 
 const store_handler* handler_registry::find(std::string_view name) const {
-  auto i = handlers_.find(name);
-  return i == handlers_.end() ? nullptr : &i->second;
+  return find_in(handlers_, name);
 }
 
 store::result<void>
@@ -20,17 +43,16 @@ handler_registry::add_requesting(std::string name, requesting_handler h) {
   if (!h)
     return {store::errc::invalid_value,
             "the handler '" + name + "' is empty"};
-  if (handlers_.count(name) != 0 || requesting_.count(name) != 0)
+  if (handlers_.count(name) != 0)
     return {store::errc::already_exists,
             "a handler named '" + name + "' is already registered"};
-  requesting_.emplace(std::move(name), std::move(h));
-  return {};
+  return insert_new(requesting_, std::move(name), std::move(h),
+                    "a handler named", "is already registered");
 }
 
 const requesting_handler*
 handler_registry::find_requesting(std::string_view name) const {
-  auto i = requesting_.find(name);
-  return i == requesting_.end() ? nullptr : &i->second;
+  return find_in(requesting_, name);
 }
 
 store::result<void>
@@ -38,17 +60,13 @@ handler_registry::add_payload(std::string name, payload_handler h) {
   if (!h)
     return {store::errc::invalid_value,
             "the handler '" + name + "' is empty"};
-  if (payload_.count(name) != 0)
-    return {store::errc::already_exists,
-            "a payload handler named '" + name + "' is already registered"};
-  payload_.emplace(std::move(name), std::move(h));
-  return {};
+  return insert_new(payload_, std::move(name), std::move(h),
+                    "a payload handler named", "is already registered");
 }
 
 const payload_handler*
 handler_registry::find_payload(std::string_view name) const {
-  auto i = payload_.find(name);
-  return i == payload_.end() ? nullptr : &i->second;
+  return find_in(payload_, name);
 }
 
 store::result<void> handler_registry::add_runnable(std::string type,
@@ -56,34 +74,26 @@ store::result<void> handler_registry::add_runnable(std::string type,
   if (!r.run)
     return {store::errc::invalid_value,
             "the runnable for '" + type + "' has no run function"};
-  if (runnables_.count(type) != 0)
-    return {store::errc::already_exists,
-            "items of type '" + type + "' are already runnable"};
-  runnables_.emplace(std::move(type), std::move(r));
-  return {};
+  return insert_new(runnables_, std::move(type), std::move(r),
+                    "items of type", "are already runnable");
 }
 
 const runnable_type*
 handler_registry::find_runnable(std::string_view type) const {
-  auto i = runnables_.find(type);
-  return i == runnables_.end() ? nullptr : &i->second;
+  return find_in(runnables_, type);
 }
 
 store::result<void> handler_registry::add_message_type(std::string type,
                                                        message_type m) {
   if (type.empty())
     return {store::errc::invalid_name, "a message type needs a name"};
-  if (message_types_.count(type) != 0)
-    return {store::errc::already_exists,
-            "messages of type '" + type + "' are already handled"};
-  message_types_.emplace(std::move(type), std::move(m));
-  return {};
+  return insert_new(message_types_, std::move(type), std::move(m),
+                    "messages of type", "are already handled");
 }
 
 const message_type*
 handler_registry::find_message_type(std::string_view type) const {
-  auto i = message_types_.find(type);
-  return i == message_types_.end() ? nullptr : &i->second;
+  return find_in(message_types_, type);
 }
 
 } // namespace mantissa::actors

@@ -24,6 +24,7 @@
 #include "cli/cluster.hpp"
 #include "cli/commands.hpp"
 #include "cli/offline.hpp"
+#include "cli/options.hpp"
 #include "cli/progress.hpp"
 #include "client/client.hpp"
 #include "offerings/setup.hpp"
@@ -216,27 +217,30 @@ void add_fanout_command(CLI::App& app, int& exit_code) {
   auto* cmd = app.add_subcommand(
     "fanout", "Run a count, a query or a handler in every user store and "
               "collate the results");
-  cmd->add_option("--data", a->data,
-                  "Data directory, when no node runs on it (default: "
-                  "$MANTISSA_DATA, else ./mantissa-data)");
-  cmd->add_option("--connect", a->connect,
-                  "Run it through the node listening on HOST:PORT (and, in a "
-                  "cluster, on every node)");
-  cmd->add_option("--key", a->key,
-                  "With --connect: the key to log in as the system (default: "
-                  "DATA/cluster.key, else DATA/node.key)");
+  add_text_options(
+    cmd, {{"--data", &a->data,
+           "Data directory, when no node runs on it (default: "
+           "$MANTISSA_DATA, else ./mantissa-data)"},
+          {"--connect", &a->connect,
+           "Run it through the node listening on HOST:PORT (and, in a "
+           "cluster, on every node)"},
+          {"--key", &a->key,
+           "With --connect: the key to log in as the system (default: "
+           "DATA/cluster.key, else DATA/node.key)"}});
   add_tls_options(cmd, a->tls);
-  cmd->add_option("--type", a->type, "Count the items of this type");
-  cmd->add_option("--where", a->where, "With --type: a condition (JSON)");
-  cmd->add_option("--query", a->query, "Run this query (JSON, docs/query.md)");
-  cmd->add_option("--handler", a->handler, "Run this registered handler");
-  cmd->add_option("--args", a->args, "With --handler: its arguments (JSON)");
-  cmd->add_option("--spec", a->spec,
-                  "The whole request as JSON (docs/operations.md); the other "
-                  "options override its members");
-  cmd->add_option("--collate", a->collate, "concat, count, sum or top");
-  cmd->add_option("--field", a->field, "For sum and top: the member to use");
-  cmd->add_option("--order", a->order, "For top: desc (default) or asc");
+  add_text_options(
+    cmd,
+    {{"--type", &a->type, "Count the items of this type"},
+     {"--where", &a->where, "With --type: a condition (JSON)"},
+     {"--query", &a->query, "Run this query (JSON, docs/query.md)"},
+     {"--handler", &a->handler, "Run this registered handler"},
+     {"--args", &a->args, "With --handler: its arguments (JSON)"},
+     {"--spec", &a->spec,
+      "The whole request as JSON (docs/operations.md); the other "
+      "options override its members"},
+     {"--collate", &a->collate, "concat, count, sum or top"},
+     {"--field", &a->field, "For sum and top: the member to use"},
+     {"--order", &a->order, "For top: desc (default) or asc"}});
   cmd->add_option("--limit", a->limit, "Entries kept by concat and top");
   cmd->add_option("--domain", a->domain, "Only the stores of this domain");
   cmd->add_option("--store", a->stores, "Only this store (repeatable)");

@@ -18,12 +18,16 @@ namespace mantissa::cli {
 
 namespace {
 
-/// Opens the site and loads every offering; errors are printed.
+/// Opens the site and loads every offering; errors are printed and their
+/// exit status stored in `exit_code` (untouched on success).
 std::unique_ptr<offline_site> open_with_offerings(const std::string& data,
-                                                  int& status) {
+                                                  int& exit_code) {
+  int status = 0;
   auto o = open_site(data, false, status);
-  if (!o || !load_offerings(*o, status))
+  if (!o || !load_offerings(*o, status)) {
+    exit_code = status;
     return nullptr;
+  }
   return o;
 }
 
@@ -54,181 +58,156 @@ std::string names_of(const nlohmann::json& list) {
   return out;
 }
 
+// -- offering ------------------------------------------------------------------
+
+void add_offering_list_command(CLI::App* offering, int& exit_code) {
+  auto l = std::make_shared<common_args>();
+  auto* list = add_data_command(
+    offering, "list", "List known offerings and whether they are installed",
+    *l);
+  list->callback([l, &exit_code] {
+    auto o = open_with_offerings(l->data, exit_code);
+    if (!o)
+      return;
+    auto all = offerings::list_offerings(*o->site, o->offerings);
+    if (!ok_or_fail(all, exit_code))
+      return;
+    for (auto& st : *all)
+      std::cout << st.name << '\t' << st.version << '\t'
+                << (st.installed ? "installed" : "not-installed")
+                << (st.known ? "" : "\tunknown (plugin not loaded)") << '\t'
+                << st.description << '\n';
+  });
+}
+
+void add_offering_install_command(CLI::App* offering, int& exit_code) {
+  struct install_args : common_args {
+    std::string name;
+  };
+  auto i = std::make_shared<install_args>();
+  auto* install = add_data_command(
+    offering, "install", "Install an offering: its app store and its products",
+    *i);
+  install->add_option("NAME", i->name, "The offering, e.g. notes")->required();
+  install->callback([i, &exit_code] {
+    auto o = open_with_offerings(i->data, exit_code);
+    if (!o)
+      return;
+    auto rec = offerings::install_offering(*o->site, o->context(), i->name);
+    if (!ok_or_fail(rec, exit_code))
+      return;
+    std::cout << "installed offering " << rec->name << ' ' << rec->version
+              << " (app store "
+              << "apps/" << rec->name << ".sqlite)\n";
+    for (auto& p : o->offerings.find(rec->name)->products)
+      std::cout << "created product " << p.name << '\n';
+  });
+}
+
+// -- product -------------------------------------------------------------------
+
+void add_product_create_command(CLI::App* product, int& exit_code) {
+  struct create_args : common_args {
+    std::string name;
+    std::string powerups;
+  };
+  auto c = std::make_shared<create_args>();
+  auto* create = add_data_command(product, "create", "Create a product", *c);
+  create->add_option("NAME", c->name)->required();
+  create
+    ->add_option("--powerups", c->powerups,
+                 "Comma-separated installable powerup names")
+    ->required();
+  create->callback([c, &exit_code] {
+    auto o = open_with_offerings(c->data, exit_code);
+    if (!o)
+      return;
+    auto names = split_names(c->powerups);
+    for (auto& n : names)
+      if (n.empty()) {
+        exit_code = fail("--powerups: an empty powerup name in '"
+                         + c->powerups + "'");
+        return;
+      }
+    auto pr = offerings::create_product(*o->site, o->offerings, c->name, names);
+    if (!ok_or_fail(pr, exit_code))
+      return;
+    std::cout << "created product " << pr->name << " ("
+              << names_of(pr->powerups) << ")\n";
+  });
+}
+
+void add_product_list_command(CLI::App* product, int& exit_code) {
+  add_site_command(product, "list", "List products", exit_code,
+                   [](offline_site& o, int& status) {
+                     auto all = offerings::list_products(*o.site);
+                     if (ok_or_fail(all, status))
+                       for (auto& p : *all)
+                         std::cout << p.name << '\t' << names_of(p.powerups)
+                                   << '\n';
+                   });
+}
+
+// -- user product --------------------------------------------------------------
+
+/// `user product add` (`adding`) or `user product remove`.
+void add_user_product_command(CLI::App* product, bool adding, int& exit_code) {
+  struct product_args : common_args {
+    std::string address;
+    std::string name;
+  };
+  auto a = std::make_shared<product_args>();
+  auto* cmd = add_data_command(
+    product, adding ? "add" : "remove",
+    adding ? "Install a product's powerups into a user's store"
+           : "Remove a product and the powerups nothing else needs",
+    *a);
+  cmd->add_option("ADDRESS", a->address, "user@domain")->required();
+  cmd->add_option("PRODUCT", a->name)->required();
+  cmd->callback([a, adding, &exit_code] {
+    auto addr = actors::parse_address(a->address);
+    if (!ok_or_fail(addr, exit_code))
+      return;
+    auto o = open_with_offerings(a->data, exit_code);
+    if (!o)
+      return;
+    auto ctx = o->context();
+    if (adding) {
+      auto r = offerings::add_product_to_user(*o->site, ctx, *addr, a->name);
+      if (!ok_or_fail(r, exit_code))
+        return;
+      std::cout << "added product " << a->name << " to "
+                << actors::to_string(*addr) << '\n';
+    } else {
+      auto r
+        = offerings::remove_product_from_user(*o->site, ctx, *addr, a->name);
+      if (!ok_or_fail(r, exit_code))
+        return;
+      std::cout << "removed product " << a->name << " from "
+                << actors::to_string(*addr) << '\n';
+    }
+  });
+}
+
 } // namespace
 
 void add_offering_commands(CLI::App& app, int& exit_code) {
-  // -- offering
-  // ----------------------------------------------------------------
-  {
-    auto* offering = app.add_subcommand("offering", "Installable applications");
-    offering->require_subcommand(1);
+  auto* offering = app.add_subcommand("offering", "Installable applications");
+  offering->require_subcommand(1);
+  add_offering_list_command(offering, exit_code);
+  add_offering_install_command(offering, exit_code);
 
-    auto l = std::make_shared<common_args>();
-    auto* list = offering->add_subcommand(
-      "list", "List known offerings and whether they are installed");
-    add_data_option(list, *l);
-    list->callback([l, &exit_code] {
-      int status = 0;
-      auto o = open_with_offerings(l->data, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto all = offerings::list_offerings(*o->site, o->offerings);
-      if (!all) {
-        exit_code = fail(all.error_value().message);
-        return;
-      }
-      for (auto& st : *all)
-        std::cout << st.name << '\t' << st.version << '\t'
-                  << (st.installed ? "installed" : "not-installed")
-                  << (st.known ? "" : "\tunknown (plugin not loaded)") << '\t'
-                  << st.description << '\n';
-    });
+  auto* product = app.add_subcommand(
+    "product", "Named sets of powerups users can be given");
+  product->require_subcommand(1);
+  add_product_create_command(product, exit_code);
+  add_product_list_command(product, exit_code);
 
-    struct install_args : common_args {
-      std::string name;
-    };
-    auto i = std::make_shared<install_args>();
-    auto* install = offering->add_subcommand(
-      "install", "Install an offering: its app store and its products");
-    add_data_option(install, *i);
-    install->add_option("NAME", i->name, "The offering, e.g. notes")
-      ->required();
-    install->callback([i, &exit_code] {
-      int status = 0;
-      auto o = open_with_offerings(i->data, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto rec = offerings::install_offering(*o->site, o->context(), i->name);
-      if (!rec) {
-        exit_code = fail(rec.error_value().message);
-        return;
-      }
-      std::cout << "installed offering " << rec->name << ' ' << rec->version
-                << " (app store "
-                << "apps/" << rec->name << ".sqlite)\n";
-      for (auto& p : o->offerings.find(rec->name)->products)
-        std::cout << "created product " << p.name << '\n';
-    });
-  }
-
-  // -- product
-  // -----------------------------------------------------------------
-  {
-    auto* product = app.add_subcommand(
-      "product", "Named sets of powerups users can be given");
-    product->require_subcommand(1);
-
-    struct create_args : common_args {
-      std::string name;
-      std::string powerups;
-    };
-    auto c = std::make_shared<create_args>();
-    auto* create = product->add_subcommand("create", "Create a product");
-    add_data_option(create, *c);
-    create->add_option("NAME", c->name)->required();
-    create
-      ->add_option("--powerups", c->powerups,
-                   "Comma-separated installable powerup names")
-      ->required();
-    create->callback([c, &exit_code] {
-      int status = 0;
-      auto o = open_with_offerings(c->data, status);
-      if (!o) {
-        exit_code = status;
-        return;
-      }
-      auto names = split_names(c->powerups);
-      for (auto& n : names)
-        if (n.empty()) {
-          exit_code = fail("--powerups: an empty powerup name in '"
-                           + c->powerups + "'");
-          return;
-        }
-      auto pr
-        = offerings::create_product(*o->site, o->offerings, c->name, names);
-      if (!pr) {
-        exit_code = fail(pr.error_value().message);
-        return;
-      }
-      std::cout << "created product " << pr->name << " ("
-                << names_of(pr->powerups) << ")\n";
-    });
-
-    auto l = std::make_shared<common_args>();
-    auto* list = product->add_subcommand("list", "List products");
-    add_data_option(list, *l);
-    list->callback([l, &exit_code] {
-      with_site(l->data, exit_code, [&](offline_site& o) {
-        auto all = offerings::list_products(*o.site);
-        if (!all) {
-          exit_code = fail(all.error_value().message);
-          return;
-        }
-        for (auto& p : *all)
-          std::cout << p.name << '\t' << names_of(p.powerups) << '\n';
-      });
-    });
-  }
-
-  // -- user product
-  // ------------------------------------------------------------
-  {
-    auto* user = app.get_subcommand("user");
-    auto* product
-      = user->add_subcommand("product", "Add or remove a user's products");
-    product->require_subcommand(1);
-    struct product_args : common_args {
-      std::string address;
-      std::string name;
-    };
-    for (bool adding : {true, false}) {
-      auto a = std::make_shared<product_args>();
-      auto* cmd = product->add_subcommand(
-        adding ? "add" : "remove",
-        adding ? "Install a product's powerups into a user's store"
-               : "Remove a product and the powerups nothing else needs");
-      add_data_option(cmd, *a);
-      cmd->add_option("ADDRESS", a->address, "user@domain")->required();
-      cmd->add_option("PRODUCT", a->name)->required();
-      cmd->callback([a, adding, &exit_code] {
-        auto addr = actors::parse_address(a->address);
-        if (!addr) {
-          exit_code = fail(addr.error_value().message);
-          return;
-        }
-        int status = 0;
-        auto o = open_with_offerings(a->data, status);
-        if (!o) {
-          exit_code = status;
-          return;
-        }
-        auto ctx = o->context();
-        if (adding) {
-          auto r
-            = offerings::add_product_to_user(*o->site, ctx, *addr, a->name);
-          if (!r) {
-            exit_code = fail(r.error_value().message);
-            return;
-          }
-          std::cout << "added product " << a->name << " to "
-                    << actors::to_string(*addr) << '\n';
-        } else {
-          auto r = offerings::remove_product_from_user(*o->site, ctx, *addr,
-                                                       a->name);
-          if (!r) {
-            exit_code = fail(r.error_value().message);
-            return;
-          }
-          std::cout << "removed product " << a->name << " from "
-                    << actors::to_string(*addr) << '\n';
-        }
-      });
-    }
-  }
+  auto* user_product = app.get_subcommand("user")->add_subcommand(
+    "product", "Add or remove a user's products");
+  user_product->require_subcommand(1);
+  for (bool adding : {true, false})
+    add_user_product_command(user_product, adding, exit_code);
 }
 
 } // namespace mantissa::cli

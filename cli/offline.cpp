@@ -158,4 +158,22 @@ void add_data_option(CLI::App* cmd, common_args& args) {
     "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
 }
 
+CLI::App* add_data_command(CLI::App* parent, const std::string& name,
+                           const std::string& help, common_args& args) {
+  auto* cmd = parent->add_subcommand(name, help);
+  add_data_option(cmd, args);
+  return cmd;
+}
+
+void add_site_command(CLI::App* parent, const std::string& name,
+                      const std::string& help, int& exit_code,
+                      std::function<void(offline_site&, int&)> run) {
+  auto args = std::make_shared<common_args>();
+  auto* cmd = add_data_command(parent, name, help, *args);
+  cmd->callback([args, run = std::move(run), &exit_code] {
+    with_site(args->data, exit_code,
+              [&](offline_site& o) { run(o, exit_code); });
+  });
+}
+
 } // namespace mantissa::cli

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,16 @@ std::filesystem::path data_dir_of(const std::string& data);
 /// Prints "mantissa: <what>" to stderr; returns exit status 1.
 int fail(const std::string& what);
 
+/// True when `r` holds a value; otherwise prints its error (as `fail`)
+/// and stores exit status 1 in `exit_code`.
+template<class Result>
+[[nodiscard]] bool ok_or_fail(const Result& r, int& exit_code) {
+  if (r)
+    return true;
+  exit_code = fail(r.error_value().message);
+  return false;
+}
+
 /// Opens the site store; `create` for `init` only. Errors are printed and
 /// their exit status stored in `status`.
 std::unique_ptr<offline_site> open_site(const std::string& data, bool create,
@@ -88,5 +99,15 @@ struct common_args {
 
 /// Adds `--data` to a command.
 void add_data_option(CLI::App* cmd, common_args& args);
+
+/// Adds the subcommand `name` of `parent` with `--data` into `args`.
+CLI::App* add_data_command(CLI::App* parent, const std::string& name,
+                           const std::string& help, common_args& args);
+
+/// Adds the subcommand `name` of `parent` that takes only `--data`: it
+/// opens the site (as `with_site`) and runs `run(site, exit_code)`.
+void add_site_command(CLI::App* parent, const std::string& name,
+                      const std::string& help, int& exit_code,
+                      std::function<void(offline_site&, int&)> run);
 
 } // namespace mantissa::cli

@@ -15,6 +15,7 @@
 #include "actors/node.hpp"
 #include "actors/site_ca.hpp"
 #include "cli/commands.hpp"
+#include "cli/options.hpp"
 #include "log/log.hpp"
 #include "offerings/setup.hpp"
 #include "protocols/http/api.hpp"
@@ -340,273 +341,234 @@ bool smtp_options(const start_args& args, const site_setup& setup,
   return true;
 }
 
-int run_start(const start_args& args) {
-  sigset_t stop_signals;
-  block_stop_signals(stop_signals);
+/// Prints "mantissa start: <what>"; returns `status`.
+int start_error(const std::string& what, int status) {
+  std::cerr << "mantissa start: " << what << '\n';
+  return status;
+}
+
+/// The site setting `key`, or "".
+std::string setting_of(const site_setup& setup, const char* key) {
+  auto i = setup.settings.find(key);
+  return i == setup.settings.end() ? std::string{} : i->second;
+}
+
+/// Sets the log format and level of --log-format and --log-level; 0, or
+/// exit status 2 after printing the error.
+int configure_logging(const start_args& args) {
+  log::format f{};
+  log::level lv{};
+  if (!log::parse_format(args.log_format, f))
+    return start_error("--log-format: 'text' or 'json', not '"
+                         + args.log_format + "'",
+                       2);
+  if (!log::parse_level(args.log_level, lv))
+    return start_error("--log-level: debug, info, warn or error, not '"
+                         + args.log_level + "'",
+                       2);
+  log::configure(f, lv);
+  return 0;
+}
+
+/// The network port (--listen, else the site's listen service) and its
+/// TLS (--tls-*, else the settings cluster.*, else the node's certificate
+/// in DATA/tls/ when the port is not on loopback, unless
+/// --insecure-listen). 0, or exit status 2 after printing the error.
+int network_port_options(const start_args& args, const site_setup& setup,
+                         actors::node_options& nopts) {
   std::string err;
-  {
-    log::format f{};
-    log::level lv{};
-    if (!log::parse_format(args.log_format, f)) {
-      std::cerr << "mantissa start: --log-format: 'text' or 'json', not '"
-                << args.log_format << "'\n";
-      return 2;
-    }
-    if (!log::parse_level(args.log_level, lv)) {
-      std::cerr << "mantissa start: --log-level: debug, info, warn or error, "
-                   "not '" << args.log_level << "'\n";
-      return 2;
-    }
-    log::configure(f, lv);
-  }
-  auto data_dir = args.data.empty() ? actors::default_data_dir()
-                                    : std::filesystem::path{args.data};
-  site_setup setup;
-  if (!prepare_site(data_dir, !args.no_demo && args.join.empty(), setup, err)) {
-    std::cerr << "mantissa start: " << err << '\n';
-    return 1;
-  }
-  auto http_endpoint = !args.http.empty()    ? args.http
-                       : !setup.http.empty() ? setup.http
-                                             : std::string{default_http};
-  std::string host;
-  unsigned short port = 0;
-  if (!parse_endpoint(http_endpoint, host, port, err)) {
-    std::cerr << "mantissa start: --http: " << err << '\n';
-    return 2;
-  }
-  actors::node_options nopts;
-  nopts.data_dir = data_dir;
   auto listen_endpoint = !args.listen.empty() ? args.listen : setup.listen;
   if (!listen_endpoint.empty()) {
     unsigned short lport = 0;
-    if (!parse_endpoint(listen_endpoint, nopts.listen_host, lport, err)) {
-      std::cerr << "mantissa start: --listen: " << err << '\n';
-      return 2;
-    }
+    if (!parse_endpoint(listen_endpoint, nopts.listen_host, lport, err))
+      return start_error("--listen: " + err, 2);
     nopts.listen_port = lport;
     nopts.listen = true;
   }
-  {
-    auto setting = [&](const char* key) -> std::filesystem::path {
-      auto i = setup.settings.find(key);
-      return i == setup.settings.end() ? std::string{} : i->second;
-    };
-    nopts.tls = args.tls;
-    if (nopts.tls.certificate.empty())
-      nopts.tls.certificate = setting("cluster.certificate");
-    if (nopts.tls.private_key.empty())
-      nopts.tls.private_key = setting("cluster.private_key");
-    if (nopts.tls.ca_file.empty())
-      nopts.tls.ca_file = setting("cluster.ca_file");
-    if (nopts.tls.enabled() && !nopts.listen) {
-      std::cerr << "mantissa start: --tls-cert/--tls-key/--tls-ca secure the "
-                   "network port: give --listen HOST:PORT too\n";
-      return 2;
-    }
-    if (nopts.listen && !nopts.tls.enabled()
-        && !is_loopback(nopts.listen_host)) {
-      if (args.insecure_listen) {
-        std::cout << "mantissa: the network port on " << nopts.listen_host
-                  << " speaks plain TCP (--insecure-listen): everything on it "
-                     "crosses the network in clear\n";
-      } else {
-        std::vector<std::string> hosts{nopts.listen_host};
-        if (!args.advertise.empty())
-          hosts.push_back(args.advertise);
-        if (hosts.front() == "0.0.0.0" || hosts.front() == "::")
-          hosts.erase(hosts.begin());
-        auto name = args.name.empty() ? this_host_name() : args.name;
-        if (!default_port_tls(data_dir, name, !args.join.empty(), hosts,
-                              nopts.tls, err)) {
-          std::cerr << "mantissa start: " << err << '\n';
-          return 2;
-        }
-      }
-    }
+  nopts.tls = args.tls;
+  if (nopts.tls.certificate.empty())
+    nopts.tls.certificate = setting_of(setup, "cluster.certificate");
+  if (nopts.tls.private_key.empty())
+    nopts.tls.private_key = setting_of(setup, "cluster.private_key");
+  if (nopts.tls.ca_file.empty())
+    nopts.tls.ca_file = setting_of(setup, "cluster.ca_file");
+  if (nopts.tls.enabled() && !nopts.listen)
+    return start_error("--tls-cert/--tls-key/--tls-ca secure the network "
+                       "port: give --listen HOST:PORT too",
+                       2);
+  if (!nopts.listen || nopts.tls.enabled() || is_loopback(nopts.listen_host))
+    return 0;
+  if (args.insecure_listen) {
+    std::cout << "mantissa: the network port on " << nopts.listen_host
+              << " speaks plain TCP (--insecure-listen): everything on it "
+                 "crosses the network in clear\n";
+    return 0;
   }
-  if (!auth_settings(setup, nopts.auth, err)) {
-    std::cerr << "mantissa start: " << err << '\n';
-    return 2;
-  }
-  if (!port_settings(setup, nopts.port, err)) {
-    std::cerr << "mantissa start: " << err << '\n';
-    return 2;
-  }
-  {
-    auto value = [&](const char* key) -> std::string {
-      auto i = setup.settings.find(key);
-      return i == setup.settings.end() ? std::string{} : i->second;
-    };
-    auto sched = actors::backup_schedule_from_settings(
-      value("backup.schedule"), value("backup.dir"), value("backup.keep"),
-      data_dir);
-    if (!sched) {
-      std::cerr << "mantissa start: " << sched.error_value().message << '\n';
-      return 2;
-    }
-    nopts.backups = *sched;
-  }
+  std::vector<std::string> hosts{nopts.listen_host};
+  if (!args.advertise.empty())
+    hosts.push_back(args.advertise);
+  if (hosts.front() == "0.0.0.0" || hosts.front() == "::")
+    hosts.erase(hosts.begin());
+  auto name = args.name.empty() ? this_host_name() : args.name;
+  if (!default_port_tls(nopts.data_dir, name, !args.join.empty(), hosts,
+                        nopts.tls, err))
+    return start_error(err, 2);
+  return 0;
+}
+
+/// --caf KEY=VALUE settings of the actor system; 0, or exit status 2
+/// after printing the error.
+int caf_options(const start_args& args, actors::node_options& nopts) {
   for (auto& kv : args.caf) {
     auto eq = kv.find('=');
-    if (eq == 0 || eq == std::string::npos || eq + 1 == kv.size()) {
-      std::cerr << "mantissa start: --caf wants KEY=VALUE (for example "
-                   "scheduler.max-threads=8), got '"
-                << kv << "'\n";
-      return 2;
-    }
+    if (eq == 0 || eq == std::string::npos || eq + 1 == kv.size())
+      return start_error("--caf wants KEY=VALUE (for example "
+                         "scheduler.max-threads=8), got '"
+                           + kv + "'",
+                         2);
     nopts.caf_settings.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  if (!args.name.empty() || !args.join.empty()) {
-    nopts.cluster = true;
-    if (!args.name.empty())
-      nopts.name = args.name;
-    if (!args.join.empty()) {
-      unsigned short jport = 0;
-      if (!parse_endpoint(args.join, nopts.join_host, jport, err)) {
-        std::cerr << "mantissa start: --join: " << err << '\n';
-        return 2;
-      }
-      nopts.join_port = jport;
-    }
-    if (!nopts.listen) {
-      std::cerr << "mantissa start: a cluster node needs --listen HOST:PORT "
-                   "(other nodes reach it there)\n";
-      return 2;
-    }
-    if (args.down_after < 0.2 || args.down_after > 3600) {
-      std::cerr << "mantissa start: --node-down-after: between 0.2 and 3600 "
-                   "seconds\n";
-      return 2;
-    }
-    nopts.node_down_after = std::chrono::milliseconds{
-      static_cast<std::int64_t>(args.down_after * 1000)};
-    nopts.cluster_heartbeat
-      = std::min(std::chrono::milliseconds{1000}, nopts.node_down_after / 3);
-    if (args.failover_after < 0
-        || (args.failover_after > 0 && args.failover_after < args.down_after)) {
-      std::cerr << "mantissa start: --failover-after: 0 (off) or at least "
-                   "--node-down-after\n";
-      return 2;
-    }
-    nopts.failover_after = std::chrono::milliseconds{
-      static_cast<std::int64_t>(args.failover_after * 1000)};
-    nopts.cluster_key_file = args.cluster_key;
-    nopts.advertise_host = args.advertise;
+  return 0;
+}
+
+/// The cluster options (--name, --join and what goes with them); 0, or
+/// exit status 2 after printing the error.
+int cluster_options(const start_args& args, actors::node_options& nopts) {
+  if (args.name.empty() && args.join.empty())
+    return 0;
+  nopts.cluster = true;
+  if (!args.name.empty())
+    nopts.name = args.name;
+  if (!args.join.empty()) {
+    unsigned short jport = 0;
+    std::string err;
+    if (!parse_endpoint(args.join, nopts.join_host, jport, err))
+      return start_error("--join: " + err, 2);
+    nopts.join_port = jport;
   }
-  // Every store of the node knows the types and handlers of every offering
-  // (built-in, or a plugin named in the site setting offerings.plugins).
-  // The registry outlives the node: handlers point into plugins it loaded.
-  offerings::offering_registry known;
-  if (auto r = offerings::add_builtin_offerings(known); !r) {
-    std::cerr << "mantissa start: " << r.error_value().message << '\n';
-    return 1;
-  }
-  if (auto r = offerings::load_plugins(known, setup.plugins); !r) {
-    std::cerr << "mantissa start: " << r.error_value().message
-              << " (named in the setting offerings.plugins)\n";
-    return 1;
-  }
-  auto smtp_endpoint = !args.smtp.empty() ? args.smtp : setup.smtp;
-  smtp::server_options sopts;
-  if (!smtp_endpoint.empty()
-      && !smtp_options(args, setup, smtp_endpoint, sopts, err)) {
-    std::cerr << "mantissa start: " << err << '\n';
-    return 2;
-  }
-  actors::node n{nopts};
-  if (auto r = offerings::register_offerings(known, n); !r) {
-    std::cerr << "mantissa start: " << r.error_value().message << '\n';
-    return 1;
-  }
-  if (auto r = smtp::register_handlers(n.handlers()); !r) {
-    std::cerr << "mantissa start: " << r.error_value().message << '\n';
-    return 1;
-  }
-  if (!n.start(err)) {
-    std::cerr << "mantissa start: " << err << '\n';
-    return 1;
-  }
-  http::server_options hopts;
-  hopts.host = host;
-  hopts.port = port;
-  http::metrics_access metrics_access = http::metrics_access::loopback;
+  if (!nopts.listen)
+    return start_error("a cluster node needs --listen HOST:PORT (other "
+                       "nodes reach it there)",
+                       2);
+  if (args.down_after < 0.2 || args.down_after > 3600)
+    return start_error("--node-down-after: between 0.2 and 3600 seconds", 2);
+  nopts.node_down_after = std::chrono::milliseconds{
+    static_cast<std::int64_t>(args.down_after * 1000)};
+  nopts.cluster_heartbeat
+    = std::min(std::chrono::milliseconds{1000}, nopts.node_down_after / 3);
+  if (args.failover_after < 0
+      || (args.failover_after > 0 && args.failover_after < args.down_after))
+    return start_error("--failover-after: 0 (off) or at least "
+                       "--node-down-after",
+                       2);
+  nopts.failover_after = std::chrono::milliseconds{
+    static_cast<std::int64_t>(args.failover_after * 1000)};
+  nopts.cluster_key_file = args.cluster_key;
+  nopts.advertise_host = args.advertise;
+  return 0;
+}
+
+/// The node's options from the command line and the site's settings; 0,
+/// or exit status 2 after printing the error.
+int node_options_of(const start_args& args, const site_setup& setup,
+                    const std::filesystem::path& data_dir,
+                    actors::node_options& nopts) {
+  nopts.data_dir = data_dir;
+  if (int st = network_port_options(args, setup, nopts))
+    return st;
+  std::string err;
+  if (!auth_settings(setup, nopts.auth, err)
+      || !port_settings(setup, nopts.port, err))
+    return start_error(err, 2);
+  auto sched = actors::backup_schedule_from_settings(
+    setting_of(setup, "backup.schedule"), setting_of(setup, "backup.dir"),
+    setting_of(setup, "backup.keep"), data_dir);
+  if (!sched)
+    return start_error(sched.error_value().message, 2);
+  nopts.backups = *sched;
+  if (int st = caf_options(args, nopts))
+    return st;
+  return cluster_options(args, nopts);
+}
+
+/// Every offering the node's stores know: the built-in ones and the
+/// plugins named in the site setting offerings.plugins. 0, or exit
+/// status 1 after printing the error.
+int load_known_offerings(const site_setup& setup,
+                         offerings::offering_registry& known) {
+  if (auto r = offerings::add_builtin_offerings(known); !r)
+    return start_error(r.error_value().message, 1);
+  if (auto r = offerings::load_plugins(known, setup.plugins); !r)
+    return start_error(r.error_value().message
+                         + " (named in the setting offerings.plugins)",
+                       1);
+  return 0;
+}
+
+/// Registers the offerings' and the SMTP handlers with `n` and starts it;
+/// 0, or exit status 1 after printing the error.
+int start_node(actors::node& n, offerings::offering_registry& known) {
+  if (auto r = offerings::register_offerings(known, n); !r)
+    return start_error(r.error_value().message, 1);
+  if (auto r = smtp::register_handlers(n.handlers()); !r)
+    return start_error(r.error_value().message, 1);
+  std::string err;
+  if (!n.start(err))
+    return start_error(err, 1);
+  return 0;
+}
+
+/// The HTTP server's settings: trusted proxies, who may read /metrics,
+/// and HTTPS (--http-cert/--http-key, else the settings http.*).
+struct http_settings {
+  http::metrics_access metrics = http::metrics_access::loopback;
   std::string metrics_token;
-  {
-    auto setting = [&](const char* key) {
-      auto i = setup.settings.find(key);
-      return i == setup.settings.end() ? std::string{} : i->second;
-    };
-    // Behind a reverse proxy: whose X-Forwarded-For to believe, and who may
-    // read /metrics (docs/security.md, "Behind a reverse proxy").
-    if (!hopts.proxies.parse(setting("http.trusted_proxies"), err)) {
-      std::cerr << "mantissa start: the setting http.trusted_proxies: " << err
-                << '\n';
-      n.stop();
-      return 2;
-    }
-    auto access = setting("http.metrics_access");
-    metrics_token = setting("http.metrics_token");
-    if (access.empty() || access == "loopback") {
-      metrics_access = http::metrics_access::loopback;
-    } else if (access == "admins") {
-      metrics_access = http::metrics_access::admins;
-    } else if (access == "token" && metrics_token.size() >= 16) {
-      metrics_access = http::metrics_access::token;
-    } else {
-      std::cerr << "mantissa start: the setting http.metrics_access: "
-                   "loopback, admins, or token (with http.metrics_token of "
-                   "at least 16 characters), got '"
-                << access << "'\n";
-      n.stop();
-      return 2;
-    }
-    tls::files files;
-    files.certificate = !args.http_cert.empty() ? args.http_cert
-                                                : setting("http.certificate");
-    files.private_key = !args.http_key.empty() ? args.http_key
-                                               : setting("http.private_key");
-    if (files.enabled()) {
-      hopts.tls = tls::make_server_context(files, err);
-      if (!hopts.tls) {
-        std::cerr << "mantissa start: HTTPS: " << err << '\n';
-        n.stop();
-        return 2;
-      }
-    }
+};
+
+/// Fills `hopts` and `out` from the settings http.* and the command line;
+/// 0, or exit status 2 after printing the error.
+int http_options(const start_args& args, const site_setup& setup,
+                 http::server_options& hopts, http_settings& out) {
+  std::string err;
+  // Behind a reverse proxy: whose X-Forwarded-For to believe, and who may
+  // read /metrics (docs/security.md, "Behind a reverse proxy").
+  if (!hopts.proxies.parse(setting_of(setup, "http.trusted_proxies"), err))
+    return start_error("the setting http.trusted_proxies: " + err, 2);
+  auto access = setting_of(setup, "http.metrics_access");
+  out.metrics_token = setting_of(setup, "http.metrics_token");
+  if (access.empty() || access == "loopback") {
+    out.metrics = http::metrics_access::loopback;
+  } else if (access == "admins") {
+    out.metrics = http::metrics_access::admins;
+  } else if (access == "token" && out.metrics_token.size() >= 16) {
+    out.metrics = http::metrics_access::token;
+  } else {
+    return start_error("the setting http.metrics_access: loopback, admins, "
+                       "or token (with http.metrics_token of at least 16 "
+                       "characters), got '"
+                         + access + "'",
+                       2);
   }
-  // The SMTP server exists before the HTTP server starts (its metrics
-  // are part of /metrics); it starts listening after it.
-  std::unique_ptr<smtp::backend> mail_backend;
-  std::unique_ptr<smtp::server> mail;
-  if (!smtp_endpoint.empty()) {
-    mail_backend = smtp::make_node_backend(n);
-    mail = std::make_unique<smtp::server>(sopts, *mail_backend);
+  tls::files files;
+  files.certificate = !args.http_cert.empty()
+                        ? args.http_cert
+                        : setting_of(setup, "http.certificate");
+  files.private_key = !args.http_key.empty()
+                        ? args.http_key
+                        : setting_of(setup, "http.private_key");
+  if (files.enabled()) {
+    hopts.tls = tls::make_server_context(files, err);
+    if (!hopts.tls)
+      return start_error("HTTPS: " + err, 2);
   }
-  http::api_context api{&n, &known, {}, false};
-  api.access_log = args.access_log;
-  api.metrics = metrics_access;
-  api.metrics_token = std::move(metrics_token);
-  if (!setup.domain.empty())
-    api.domains.push_back(setup.domain);
-  if (mail)
-    api.extra_metrics = [m = mail.get()](actors::prometheus_text& out) {
-      m->write_metrics(out);
-    };
-  http::server srv{hopts, http::make_api_handler(api)};
-  if (!srv.start(err)) {
-    std::cerr << "mantissa start: cannot serve HTTP on " << http_endpoint
-              << ": " << err << '\n';
-    return 1;
-  }
-  if (mail) {
-    if (!mail->start(err)) {
-      std::cerr << "mantissa start: cannot serve SMTP on " << smtp_endpoint
-                << ": " << err << '\n';
-      srv.stop();
-      return 1;
-    }
-  }
+  return 0;
+}
+
+/// What a started node tells its operator on standard output.
+void print_started(const std::filesystem::path& data_dir,
+                   const site_setup& setup, const actors::node_options& nopts,
+                   const actors::node& n, const smtp::server_options& sopts,
+                   const smtp::server* mail) {
   std::cout << "mantissa: data directory " << data_dir.string() << '\n';
   if (setup.created)
     std::cout << "mantissa: created a new site with a demo account\n";
@@ -632,8 +594,77 @@ int run_start(const start_args& args) {
       std::cout << ' ' << d;
     std::cout << (sopts.tls ? " (STARTTLS)" : "") << '\n';
   }
+}
+
+int run_start(const start_args& args) {
+  sigset_t stop_signals;
+  block_stop_signals(stop_signals);
+  std::string err;
+  if (int st = configure_logging(args))
+    return st;
+  auto data_dir = args.data.empty() ? actors::default_data_dir()
+                                    : std::filesystem::path{args.data};
+  site_setup setup;
+  if (!prepare_site(data_dir, !args.no_demo && args.join.empty(), setup, err))
+    return start_error(err, 1);
+  auto http_endpoint = !args.http.empty()    ? args.http
+                       : !setup.http.empty() ? setup.http
+                                             : std::string{default_http};
+  http::server_options hopts;
+  if (!parse_endpoint(http_endpoint, hopts.host, hopts.port, err))
+    return start_error("--http: " + err, 2);
+  actors::node_options nopts;
+  if (int st = node_options_of(args, setup, data_dir, nopts))
+    return st;
+  // Every store of the node knows the types and handlers of every offering
+  // (built-in, or a plugin named in the site setting offerings.plugins).
+  // The registry outlives the node: handlers point into plugins it loaded.
+  offerings::offering_registry known;
+  if (int st = load_known_offerings(setup, known))
+    return st;
+  auto smtp_endpoint = !args.smtp.empty() ? args.smtp : setup.smtp;
+  smtp::server_options sopts;
+  if (!smtp_endpoint.empty()
+      && !smtp_options(args, setup, smtp_endpoint, sopts, err))
+    return start_error(err, 2);
+  actors::node n{nopts};
+  if (int st = start_node(n, known))
+    return st;
+  http_settings hset;
+  if (int st = http_options(args, setup, hopts, hset)) {
+    n.stop();
+    return st;
+  }
+  // The SMTP server exists before the HTTP server starts (its metrics
+  // are part of /metrics); it starts listening after it.
+  std::unique_ptr<smtp::backend> mail_backend;
+  std::unique_ptr<smtp::server> mail;
+  if (!smtp_endpoint.empty()) {
+    mail_backend = smtp::make_node_backend(n);
+    mail = std::make_unique<smtp::server>(sopts, *mail_backend);
+  }
+  http::api_context api{&n, &known, {}, false};
+  api.access_log = args.access_log;
+  api.metrics = hset.metrics;
+  api.metrics_token = std::move(hset.metrics_token);
+  if (!setup.domain.empty())
+    api.domains.push_back(setup.domain);
+  if (mail)
+    api.extra_metrics = [m = mail.get()](actors::prometheus_text& out) {
+      m->write_metrics(out);
+    };
+  http::server srv{hopts, http::make_api_handler(api)};
+  if (!srv.start(err))
+    return start_error("cannot serve HTTP on " + http_endpoint + ": " + err, 1);
+  if (mail && !mail->start(err)) {
+    int st
+      = start_error("cannot serve SMTP on " + smtp_endpoint + ": " + err, 1);
+    srv.stop();
+    return st;
+  }
+  print_started(data_dir, setup, nopts, n, sopts, mail.get());
   std::cout << "mantissa: serving " << (hopts.tls ? "https" : "http") << "://"
-            << host << ':' << srv.port() << "/" << std::endl;
+            << hopts.host << ':' << srv.port() << "/" << std::endl;
   auto sig = wait_for_stop_signal(stop_signals);
   std::cout << "mantissa: stopping on "
             << (sig == SIGINT ? "SIGINT" : "SIGTERM") << std::endl;
@@ -675,42 +706,42 @@ bool parse_endpoint(const std::string& text, std::string& host,
 void add_start_command(CLI::App& app, int& exit_code) {
   auto args = std::make_shared<start_args>();
   auto* cmd = app.add_subcommand("start", "Run a node until SIGINT or SIGTERM");
-  cmd->add_option(
-    "--data", args->data,
-    "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)");
-  cmd->add_option(
-    "--http", args->http,
-    "Serve HTTP on HOST:PORT (port 0 picks a free port); default: "
-    "the site's http port, else 127.0.0.1:8080");
-  cmd->add_option("--listen", args->listen,
-                  "Accept custom actors and nodes on HOST:PORT; default: the "
-                  "site's listen port, else none");
-  cmd->add_option("--smtp", args->smtp,
-                  "Accept mail on HOST:PORT (port 0 picks a free port); "
-                  "default: the site's smtp port, else none");
-  cmd->add_option("--http-cert", args->http_cert,
-                  "PEM certificate chain: serve HTTPS instead of HTTP; "
-                  "default: the setting http.certificate");
-  cmd->add_option("--http-key", args->http_key,
-                  "PEM private key of --http-cert; default: the setting "
-                  "http.private_key");
-  cmd->add_option("--smtp-cert", args->smtp_cert,
-                  "PEM certificate chain offered with STARTTLS; default: the "
-                  "setting smtp.certificate");
-  cmd->add_option("--smtp-key", args->smtp_key,
-                  "PEM private key of --smtp-cert; default: the setting "
-                  "smtp.private_key");
-  cmd->add_option("--name", args->name,
-                  "This node's name in a cluster (default: the host name); "
-                  "giving it makes the node a cluster's seed unless --join");
-  cmd->add_option("--join", args->join,
-                  "Join the cluster whose seed listens on HOST:PORT");
-  cmd->add_option("--cluster-key", args->cluster_key,
-                  "The cluster key file (default: DATA/cluster.key; the seed "
-                  "creates it, joining nodes need a copy)");
-  cmd->add_option("--advertise", args->advertise,
-                  "The host other nodes reach this one at (default: the "
-                  "--listen host)");
+  add_text_options(
+    cmd,
+    {{"--data", &args->data,
+      "Data directory (default: $MANTISSA_DATA, else ./mantissa-data)"},
+     {"--http", &args->http,
+      "Serve HTTP on HOST:PORT (port 0 picks a free port); default: "
+      "the site's http port, else 127.0.0.1:8080"},
+     {"--listen", &args->listen,
+      "Accept custom actors and nodes on HOST:PORT; default: the "
+      "site's listen port, else none"},
+     {"--smtp", &args->smtp,
+      "Accept mail on HOST:PORT (port 0 picks a free port); "
+      "default: the site's smtp port, else none"},
+     {"--http-cert", &args->http_cert,
+      "PEM certificate chain: serve HTTPS instead of HTTP; "
+      "default: the setting http.certificate"},
+     {"--http-key", &args->http_key,
+      "PEM private key of --http-cert; default: the setting "
+      "http.private_key"},
+     {"--smtp-cert", &args->smtp_cert,
+      "PEM certificate chain offered with STARTTLS; default: the "
+      "setting smtp.certificate"},
+     {"--smtp-key", &args->smtp_key,
+      "PEM private key of --smtp-cert; default: the setting "
+      "smtp.private_key"},
+     {"--name", &args->name,
+      "This node's name in a cluster (default: the host name); "
+      "giving it makes the node a cluster's seed unless --join"},
+     {"--join", &args->join,
+      "Join the cluster whose seed listens on HOST:PORT"},
+     {"--cluster-key", &args->cluster_key,
+      "The cluster key file (default: DATA/cluster.key; the seed "
+      "creates it, joining nodes need a copy)"},
+     {"--advertise", &args->advertise,
+      "The host other nodes reach this one at (default: the "
+      "--listen host)"}});
   cmd->add_option("--failover-after", args->failover_after,
                   "Seed: promote the replicas of a node's stores once it is "
                   "down for this many seconds (default 0: only `mantissa "
@@ -736,10 +767,12 @@ void add_start_command(CLI::App& app, int& exit_code) {
                   "A setting of the actor system, KEY=VALUE in CAF's syntax "
                   "(repeatable; overrides the node's defaults, see "
                   "docs/cluster.md)");
-  cmd->add_option("--log-format", args->log_format,
-                  "Log lines as 'text' (default) or 'json' (one object a line)");
-  cmd->add_option("--log-level", args->log_level,
-                  "The lowest level logged: debug, info (default), warn, error");
+  add_text_options(
+    cmd,
+    {{"--log-format", &args->log_format,
+      "Log lines as 'text' (default) or 'json' (one object a line)"},
+     {"--log-level", &args->log_level,
+      "The lowest level logged: debug, info (default), warn, error"}});
   cmd->add_flag("--access-log", args->access_log,
                 "Log every HTTP request (method, path, status, time, request "
                 "id)");
