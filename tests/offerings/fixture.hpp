@@ -12,11 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "actors/accounts.hpp"
-#include "actors/node.hpp"
 #include "actors/site_config.hpp"
 #include "offerings/setup.hpp"
 #include "offerings/site.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 namespace mantissa::test {
 
@@ -59,9 +58,7 @@ inline offerings::offering test_app_offering() {
 }
 
 /// A data directory whose site store is open in this process.
-struct offline_fixture {
-  temp_dir dir;
-  std::filesystem::path data = dir / "data";
+struct offline_fixture : node_fixture {
   store::type_registry types;
   offerings::offering_registry known;
   std::unique_ptr<store::store> site;
@@ -108,23 +105,14 @@ struct offline_fixture {
 
 /// The offline fixture plus a node over the same data directory, started
 /// after the offline set-up closed the site store.
-struct node_fixture : offline_fixture {
-  std::unique_ptr<actors::node> n;
+struct offerings_fixture : offline_fixture {
   const actors::caller sys{actors::system_role, "test"};
 
   /// Starts the node with the built-in offerings, or with every offering
   /// of `with` when given.
   void start_node(const offerings::offering_registry* with = nullptr) {
     site.reset();
-    actors::node_options opts;
-    opts.data_dir = data;
-    n = std::make_unique<actors::node>(opts);
-    if (with != nullptr)
-      REQUIRE(offerings::register_offerings(*with, *n));
-    else
-      REQUIRE(offerings::register_builtin_offerings(*n));
-    std::string err;
-    REQUIRE(n->start(err));
+    start_with_offerings(with);
   }
 
   actors::reply run(const std::string& address, const std::string& handler,

@@ -51,7 +51,7 @@ TEST_CASE("mail headers are parsed and unfolded", "[offerings][mail]") {
 
 namespace {
 
-struct mail_fixture : test::node_fixture {
+struct mail_fixture : test::offerings_fixture {
   mail_fixture() {
     REQUIRE(offerings::install_offering(*site, ctx(), "mail"));
     add_user("alice@example.com");

@@ -15,7 +15,7 @@ using nlohmann::json;
 
 namespace {
 
-struct notes_fixture : test::node_fixture {
+struct notes_fixture : test::offerings_fixture {
   notes_fixture() {
     REQUIRE(offerings::install_offering(*site, ctx(), "notes"));
     add_user("alice@example.com");

@@ -246,7 +246,7 @@ TEST_CASE("files that are not offering plugins are refused clearly",
 // The tutorial's plugin, built out of tree against the installed package by
 // the CTest fixture "examples: …" (tests/CMakeLists.txt), which CTest runs
 // first; missing means that fixture failed or did not run.
-TEST_CASE_METHOD(test::node_fixture,
+TEST_CASE_METHOD(test::offerings_fixture,
                  "the tutorial's out-of-tree offering loads and works",
                  "[offerings][plugin][example]") {
   INFO("the plugin, built by the CTest fixture \"examples: …\": "

@@ -298,7 +298,7 @@ TEST_CASE_METHOD(admin_fixture,
   auto j = body_of(r);
   CHECK(j["address"] == bob);
   std::filesystem::path copy = j["path"].get<std::string>();
-  CHECK(copy.parent_path() == std::filesystem::absolute(data() / "backups" / "manual"));
+  CHECK(copy.parent_path() == std::filesystem::absolute(data / "backups" / "manual"));
   CHECK(std::filesystem::file_size(copy) == j["bytes"].get<std::uint64_t>());
   CHECK(j["sha256"].get<std::string>().size() == 64);
   CHECK(admin("POST", "/api/admin/stores/site/backup").status == 200);

@@ -26,7 +26,7 @@
 #include "protocols/http/server.hpp"
 #include "store/store.hpp"
 #include "tests/support/http_client.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 namespace api_test {
 
@@ -61,17 +61,13 @@ inline headers bearer(const std::string& token) {
   return {{"Authorization", "Bearer " + token}};
 }
 
-struct api_fixture {
-  test::temp_dir dir;
-  std::unique_ptr<actors::node> n;
+struct api_fixture : test::node_fixture {
   http::api_context ctx;
   std::unique_ptr<http::server> srv;
 
-  std::filesystem::path data() const { return dir / "data"; }
-
   api_fixture() {
-    add_account(alice, "alice password");
-    add_account(bob, "bob password");
+    add_account(alice, "alice password", false, /*copy=*/true);
+    add_account(bob, "bob password", false, /*copy=*/true);
   }
 
   ~api_fixture() {
@@ -81,37 +77,14 @@ struct api_fixture {
       n->stop();
   }
 
-  /// Adds an account (and its store with the account copy) while no node
-  /// runs, as `mantissa user add` does.
-  void add_account(const std::string& address, const std::string& password) {
-    std::filesystem::create_directories(data());
-    store::type_registry reg;
-    REQUIRE(actors::register_account_types(reg));
-    auto site = store::store::open(actors::site_path(data()), reg);
-    REQUIRE(site);
-    auto addr = actors::parse_address(address);
-    REQUIRE(addr);
-    auto acct = actors::add_account(**site, *addr, password);
-    REQUIRE(acct);
-    auto path = actors::store_path(data(), *addr);
-    std::filesystem::create_directories(path.parent_path());
-    auto user = store::store::open(path, reg);
-    REQUIRE(user);
-    REQUIRE(actors::write_account_copy(**user, *acct));
-  }
-
   void start(actors::auth_options auth = {}) {
     actors::node_options opts;
-    opts.data_dir = data();
     opts.auth = auth;
-    n = std::make_unique<actors::node>(opts);
-    REQUIRE(offerings::register_builtin_offerings(*n));
-    std::string err;
-    INFO(err);
-    REQUIRE(n->start(err));
+    start_with_offerings(nullptr, opts);
     ctx.node = n.get();
     http::server_options sopts;
     sopts.port = 0;
+    std::string err;
     srv = std::make_unique<http::server>(sopts, http::make_api_handler(ctx));
     REQUIRE(srv->start(err));
   }

@@ -24,7 +24,7 @@
 #include "protocols/http/server.hpp"
 #include "store/store.hpp"
 #include "tests/support/http_client.hpp"
-#include "tests/support/temp_dir.hpp"
+#include "tests/support/node.hpp"
 
 using namespace mantissa;
 using namespace std::chrono_literals;
@@ -57,12 +57,9 @@ offerings::offering card_offering() {
   return o;
 }
 
-struct web_fixture {
-  test::temp_dir dir;
-  std::filesystem::path data = dir / "data";
+struct web_fixture : test::node_fixture {
   std::filesystem::path static_dir = dir / "static";
   offerings::offering_registry known;
-  std::unique_ptr<actors::node> n;
   http::api_context ctx;
   std::unique_ptr<http::server> srv;
 
@@ -81,21 +78,16 @@ struct web_fixture {
     REQUIRE(known.add(notes));
     REQUIRE(known.add(card_offering()));
 
-    actors::node_options opts;
-    opts.data_dir = data;
-    n = std::make_unique<actors::node>(opts);
-    REQUIRE(offerings::register_offerings(known, *n));
-    std::string err;
-    INFO(err);
-    REQUIRE(n->start(err));
+    start_with_offerings(&known);
     for (auto* a : {"alice@example.com", "bob@example.com"})
-      REQUIRE(call([&](auto done) { n->create_store(a, std::move(done)); }).ok);
+      REQUIRE(create_store(a).ok);
 
     ctx.node = n.get();
     ctx.offerings = &known;
     ctx.domains = {"example.com"};
     http::server_options hopts;
     hopts.port = 0;
+    std::string err;
     srv = std::make_unique<http::server>(hopts, http::make_api_handler(ctx));
     REQUIRE(srv->start(err));
   }
@@ -105,28 +97,9 @@ struct web_fixture {
     n->stop();
   }
 
-  web_fixture(const web_fixture&) = delete;
-  web_fixture& operator=(const web_fixture&) = delete;
-
   static void write(const std::filesystem::path& p, const std::string& text) {
     std::ofstream out{p, std::ios::binary};
     out << text;
-  }
-
-  void add_account(const std::string& address, const std::string& password) {
-    std::filesystem::create_directories(data);
-    store::type_registry reg;
-    REQUIRE(actors::register_account_types(reg));
-    auto site = store::store::open(actors::site_path(data), reg);
-    REQUIRE(site);
-    auto addr = actors::parse_address(address);
-    REQUIRE(addr);
-    REQUIRE(actors::add_account(**site, *addr, password));
-  }
-
-  template<class F>
-  actors::reply call(F&& f) {
-    return n->wait([&](actors::reply_handler done) { f(std::move(done)); });
   }
 
   std::string login(const std::string& user, const std::string& password) {

@@ -17,6 +17,7 @@
 #include "protocols/smtp/backend.hpp"
 #include "protocols/smtp/server.hpp"
 #include "store/item.hpp"
+#include "tests/support/node.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/smtp_client.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -96,28 +97,24 @@ class flaky_backend final : public smtp::backend {
   smtp::backend& real_;
 };
 
-struct fixture {
-  test::temp_dir dir{"mantissa-smtp"};
-  fs::path data = dir / "data";
+struct fixture : test::node_fixture {
   offerings::offering_registry known;
-  std::unique_ptr<actors::node> node;
   std::unique_ptr<smtp::backend> real;
   std::unique_ptr<flaky_backend> backend;
   std::unique_ptr<smtp::server> server;
   std::uint16_t port = 0;
 
   explicit fixture(const std::function<void(smtp::server_options&)>& tweak
-                   = {}) {
+                   = {})
+    : test::node_fixture{"mantissa-smtp"} {
     fs::copy(template_data(), data, fs::copy_options::recursive);
     REQUIRE(offerings::add_builtin_offerings(known));
-    actors::node_options o;
-    o.data_dir = data;
-    node = std::make_unique<actors::node>(o);
-    REQUIRE(offerings::register_offerings(known, *node));
-    REQUIRE(smtp::register_handlers(node->handlers()));
+    start_node({}, [this](actors::node& node) {
+      REQUIRE(offerings::register_offerings(known, node));
+      REQUIRE(smtp::register_handlers(node.handlers()));
+    });
     std::string err;
-    REQUIRE(node->start(err));
-    real = smtp::make_node_backend(*node);
+    real = smtp::make_node_backend(*n);
     backend = std::make_unique<flaky_backend>(*real);
     smtp::server_options so;
     so.host = "127.0.0.1";
@@ -133,7 +130,7 @@ struct fixture {
 
   ~fixture() {
     server->stop();
-    node->stop();
+    n->stop();
   }
 
   /// A connection that has been greeted and said EHLO.
@@ -148,8 +145,8 @@ struct fixture {
 
   /// `mail.list` of a store: the messages without raw, newest first.
   json messages(const std::string& address) {
-    auto r = node->wait([&](actors::reply_handler done) {
-      node->run({actors::system_role, "t"}, address, "mail.list",
+    auto r = n->wait([&](actors::reply_handler done) {
+      n->run({actors::system_role, "t"}, address, "mail.list",
                 R"({"limit":1000})", std::move(done));
     });
     REQUIRE(r.ok);
@@ -158,8 +155,8 @@ struct fixture {
 
   /// The stored bytes of message `id` in `address`.
   std::string raw(const std::string& address, std::int64_t id) {
-    auto r = node->wait([&](actors::reply_handler done) {
-      node->run({actors::system_role, "t"}, address, "mail.get",
+    auto r = n->wait([&](actors::reply_handler done) {
+      n->run({actors::system_role, "t"}, address, "mail.get",
                 json{{"id", id}}.dump(), std::move(done));
     });
     REQUIRE(r.ok);
