@@ -50,6 +50,7 @@
 #include "client/client.hpp"
 #include "tests/support/cluster.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/port_client.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -57,6 +58,7 @@ using namespace std::chrono_literals;
 using namespace mantissa::test::cluster;
 using mantissa::test::child;
 using mantissa::test::http_request;
+using mantissa::test::port_client;
 using mantissa::test::run;
 using mantissa::test::temp_dir;
 namespace actors = mantissa::actors;
@@ -417,40 +419,10 @@ struct site {
   [[nodiscard]] std::uint16_t port() const { return node->listen(); }
 };
 
-/// A legitimate custom actor: a client system of this process logged in.
-struct legit_client {
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
-  std::optional<client::session> s;
-
-  legit_client(std::uint16_t port, const std::string& user,
-               const std::string& password) {
-    client::configure(cfg);
-    sys = std::make_unique<caf::actor_system>(cfg);
-    auto gw = client::connect(*sys, "127.0.0.1", port);
-    REQUIRE(gw);
-    auto x = client::session::login(*sys, *gw, user, password);
-    INFO((x ? std::string{} : actors::error_message(x.error())));
-    REQUIRE(x);
-    s.emplace(std::move(*x));
-  }
-
-  ~legit_client() { s.reset(); }
-
-  /// A write and a read of its own store still work.
-  bool works(const std::string& store, const std::string& title) {
-    auto put = s->put(store, "notes.note", {{"title", title}});
-    if (!put)
-      return false;
-    auto got = s->get(store, "notes.note", (*put)["id"].get<std::int64_t>());
-    return got && (*got)["title"] == title;
-  }
-};
-
 /// How long a fresh login of bob over the port takes.
 std::chrono::milliseconds timed_login(std::uint16_t port) {
   auto t0 = std::chrono::steady_clock::now();
-  legit_client c{port, bob, pw};
+  port_client c{port, bob, pw};
   return std::chrono::duration_cast<std::chrono::milliseconds>(
     std::chrono::steady_clock::now() - t0);
 }
@@ -520,7 +492,7 @@ TEST_CASE("a stranger that has not logged in reaches nothing",
                {}, 120s);
   INFO(b.err);
   REQUIRE(b.exit_code == 0);
-  legit_client bobs{s.port(), bob, pw};
+  port_client bobs{s.port(), bob, pw};
   REQUIRE(bobs.works(bob, "before"));
   codec_config cfg;
   caf::actor_system sys{cfg};
@@ -603,9 +575,9 @@ TEST_CASE("a logged-in user reaches its own session only, whatever id it "
                {}, 120s);
   REQUIRE(b.exit_code == 0);
   // The victim: a custom actor logged in as alice, in this process.
-  legit_client alices{s.port(), alice, pw};
+  port_client alices{s.port(), alice, pw};
   REQUIRE(alices.works(alice, "alice before"));
-  legit_client bobs{s.port(), bob, pw};
+  port_client bobs{s.port(), bob, pw};
   codec_config cfg;
   caf::actor_system sys{cfg};
 
@@ -702,7 +674,7 @@ TEST_CASE("a logged-in peer cannot take another client's connection or "
           "speak for another node", "[integration][port]") {
   site s;
   auto& node = *s.node;
-  legit_client alices{s.port(), alice, pw};
+  port_client alices{s.port(), alice, pw};
   REQUIRE(alices.works(alice, "alice before"));
   codec_config cfg;
   caf::actor_system sys{cfg};
