@@ -23,7 +23,7 @@
 /// `apps/<offering>.sqlite`), and `manifest.json`, written last: a
 /// directory without a manifest is an incomplete backup. While a node
 /// runs, each copy is taken by the store's own actor (the store message
-/// `backup_atom`, actors/protocol.hpp; `node::backup_store`); offline, by
+/// `backup_atom`, wire/protocol.hpp; `node::backup_store`); offline, by
 /// `snapshot_store_file` under the data directory's lock.
 ///
 /// Thread rule: the functions here are free of shared state; the ones that

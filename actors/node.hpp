@@ -180,7 +180,7 @@ class node : public store_requests {
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
            shared_bytes payload, reply_handler done);
-  // Sharing (actors/protocol.hpp lists the replies and errors).
+  // Sharing (wire/protocol.hpp lists the replies and errors).
   void share(const caller& who, const std::string& address,
              const std::string& type, std::int64_t id, const std::string& role,
              const std::string& interfaces_json, const std::string& share_id,
@@ -201,7 +201,7 @@ class node : public store_requests {
   /// A consistent snapshot of the store at `address` into `dest` (an
   /// absolute path; its directory is created), taken by the store's own
   /// actor — activated if it was passivated — as the system role: the
-  /// store message `backup_atom` (actors/protocol.hpp lists the answer,
+  /// store message `backup_atom` (wire/protocol.hpp lists the answer,
   /// docs/operations.md the procedure). Waits up to an hour for the store.
   void backup_store(const std::string& address,
                     const std::filesystem::path& dest, reply_handler done);

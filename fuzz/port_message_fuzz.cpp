@@ -5,7 +5,7 @@
 // the session itself and the forwarders for his store, alice's, the site
 // store, the notes offering's and any actor a reply names.
 //
-// The messages are the store protocol (actors/protocol.hpp) with random
+// The messages are the store protocol (wire/protocol.hpp) with random
 // arguments (addresses, item types and ids, JSON bodies, huge and empty
 // strings, callers claiming other roles, with the login's capability, a
 // wrong one or none) and ill-typed ones (wrong arity, wrong types, unknown

@@ -16,7 +16,7 @@
 /// of what it processed. Queuing is a write of the sender's transaction, so
 /// a rolled-back sender sends nothing; the record commits with the
 /// handler's effect, so a message is processed once. Delivery itself is the
-/// node's work (actors/internal/store_actor.cpp).
+/// node's work (actors/internal/store_actor/).
 ///
 /// Thread rule: as `store` — only the owner of the store calls these.
 namespace mantissa::store {

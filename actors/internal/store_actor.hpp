@@ -11,7 +11,7 @@ struct runtime;
 
 /// Spawns the actor that owns the store file at `path` (which must exist).
 /// The actor opens the file on its first message, answers the messages of
-/// actors/protocol.hpp, commits writes in groups, and passivates itself
+/// wire/protocol.hpp, commits writes in groups, and passivates itself
 /// when the manager's idle sweep (`idle_atom`) finds it unused for
 /// `rt.idle_timeout`, or when the manager evicts it (`passivate_atom`),
 /// telling `manager` with `(passivated_atom, address)` before it quits.

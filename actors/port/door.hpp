@@ -24,7 +24,7 @@
 /// port").
 ///
 /// A connection first completes TLS (when the node has certificates) and a
-/// login (actors/port/preamble.hpp) before a byte of CAF's protocol is
+/// login (wire/port/preamble.hpp) before a byte of CAF's protocol is
 /// read: a stranger reaches nothing else, and what it may make the node
 /// hold is bounded (a login request is at most 4.6 KiB; connections that
 /// have not logged in are limited per address and in total and time out).

@@ -1,5 +1,5 @@
 // The cluster commands as the network sends them, `(cluster_atom,
-// command, json)` (actors/protocol.hpp): the JSON object decoded into the
+// command, json)` (wire/protocol.hpp): the JSON object decoded into the
 // arguments of the command's handler.
 
 #include "actors/internal/cluster/state.hpp"

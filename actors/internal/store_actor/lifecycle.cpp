@@ -110,7 +110,7 @@ void store_behavior::snapshots(int delta) {
 }
 
 /// A debug line per request (`mantissa start --log-level debug`): the
-/// operation, the caller's role and request id (actors/protocol.hpp).
+/// operation, the caller's role and request id (wire/protocol.hpp).
 void store_behavior::trace(const caller& who, const char* op) {
   if (!mantissa::log::enabled(mantissa::log::level::debug))
     return;

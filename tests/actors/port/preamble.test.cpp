@@ -1,5 +1,5 @@
 // The login that opens a connection to the node's port
-// (actors/port/preamble.hpp): encoding, decoding and every refusal.
+// (wire/port/preamble.hpp): encoding, decoding and every refusal.
 
 #include <catch2/catch.hpp>
 
