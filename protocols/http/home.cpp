@@ -30,7 +30,10 @@ using nlohmann::json;
 /// (served at `/apps/{name}/`) is the other kind of page; it is added here
 /// when routes can say that they answer HTML.
 json offering_page(const std::string& name) {
-  if (find_web_asset(name + "/index.html") != nullptr)
+  // Only a reserved name is a page prefix of pages.cpp (an offering named
+  // "home" must not get the landing page's own file as its page).
+  if (offerings::is_reserved_path_segment(name)
+      && find_web_asset(name + "/index.html") != nullptr)
     return "/" + name;
   return nullptr;
 }
