@@ -3,7 +3,7 @@
 // open (GET /api/signup), and a login form; once logged in, links to the
 // pages of the offerings instead of the form.
 
-import { api, whoAmI, login, logout, el, say } from "/assets/api.js";
+import { api, whoAmI, handleLoginForm, logout, el, say } from "/assets/api.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -39,17 +39,9 @@ async function loadSignup() {
   }
 }
 
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = ev.target;
-  try {
-    await login(f.username.value.trim(), f.password.value);
-    say($("login-status"), "");
-    f.reset();
-    show(await whoAmI());
-  } catch (e) {
-    say($("login-status"), e.message);
-  }
+handleLoginForm((me) => {
+  $("login-form").reset();
+  show(me);
 });
 
 $("logout").addEventListener("click", async () => {
