@@ -37,7 +37,10 @@ register_offerings(const offering_registry& registry,
 
 /// `register_offerings` into a node that has not started yet, plus the
 /// site store's handler `mantissa.list_offerings` (the known and installed
-/// offerings and the products, for the admins; docs/http-api.md).
+/// offerings and the products, for the admins; docs/http-api.md) and the
+/// online administration (offerings/online.hpp: its handlers, and the
+/// node's administrative operations of the port). `registry` must outlive
+/// the node.
 [[nodiscard]] store::result<void>
 register_offerings(const offering_registry& registry, actors::node& n);
 
