@@ -32,7 +32,8 @@ struct online_fixture : admin_api_fixture {
 
   std::vector<std::string> products() {
     std::vector<std::string> out;
-    for (auto& p : body_of(admin("GET", "/api/admin/offerings"))["products"])
+    auto j = body_of(admin("GET", "/api/admin/offerings"));
+    for (auto& p : j["products"])
       out.push_back(p["name"]);
     return out;
   }
