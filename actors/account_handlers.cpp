@@ -239,6 +239,10 @@ store::result<json> set_password_handler(store::store& s, const json& args) {
 
 } // namespace
 
+nlohmann::json account_json(const account& a) {
+  return to_json(a);
+}
+
 store::result<void>
 register_account_handlers(handler_registry& handlers,
                           const std::filesystem::path& data_dir) {
@@ -266,10 +270,11 @@ register_account_handlers(handler_registry& handlers,
                         auto acct = account_from_json(args);
                         if (!acct)
                           return std::move(acct).error_value();
-                        if (acct->addr.is_offering()
-                            || s.path() != store_path(data_dir, acct->addr))
+                        // (An offering's account has its copy in its app
+                        // store, written when it is installed online.)
+                        if (s.path() != store_path(data_dir, acct->addr))
                           return wrong_store("mantissa.write_account_copy",
-                                             "the account's own user store");
+                                             "the account's own store");
                         auto written = write_account_copy(s, *acct);
                         if (!written)
                           return std::move(written).error_value();

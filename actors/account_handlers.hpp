@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "actors/handlers.hpp"
 #include "store/error.hpp"
 
@@ -31,13 +33,19 @@
 ///   the site store actor, like `mantissa.add_account`'s. An empty
 ///   password or an artificial account is `invalid_value`, an unknown
 ///   address `no_such_item`.
-/// - `mantissa.write_account_copy` (a user store, `system` only): the
+/// - `mantissa.write_account_copy` (a user or app store, `system` only): the
 ///   account JSON of `mantissa.add_account` -> `{"written":bool}`; writes
 ///   the user store's copy of its own account (`write_account_copy`).
 ///
 /// Each refuses to run in another store than the one named (`forbidden`),
 /// since the owner of any user store may run handlers there.
 namespace mantissa::actors {
+
+struct account;
+
+/// `acct` in the form `mantissa.add_account` answers and
+/// `mantissa.write_account_copy` takes.
+[[nodiscard]] nlohmann::json account_json(const account& acct);
 
 /// Adds the handlers; `data_dir` is the node's data directory (the
 /// handlers recognize the site store and user stores by their paths).

@@ -104,6 +104,7 @@ struct node::impl {
   std::unique_ptr<internal::sync_pool> syncer;
   caf::actor backups;  ///< scheduled backups (when configured)
   internal::backup_status backup_status;
+  admin_operations admin;
 
   void call(const std::string& address, caf::message msg, reply_handler done) {
     if (!bridge) {
@@ -307,6 +308,7 @@ bool node::impl::serve_port(std::string& err) {
   env->timeout = caf::timespan{opts.request_timeout};
   env->node_name = opts.name;
   env->door = door;
+  env->admin = admin;
   port_anchor = internal::spawn_port_anchor(*sys);
   env->anchor = port_anchor;
   door->set_login(internal::make_port_login(*sys, env));
@@ -357,6 +359,10 @@ store::type_registry& node::types() noexcept {
 
 handler_registry& node::handlers() noexcept {
   return impl_->handlers;
+}
+
+void node::set_admin_operations(admin_operations ops) {
+  impl_->admin = std::move(ops);
 }
 
 bool node::start(std::string& err) {

@@ -131,6 +131,15 @@ class node : public store_requests {
   /// Handlers stores can run. Fill before `start`.
   [[nodiscard]] handler_registry& handlers() noexcept;
 
+  /// Administrative operations the port serves (`(admin_atom, caller, op,
+  /// args)`, wire/protocol.hpp): the offerings layer sets them
+  /// (offerings/online.hpp). Set before `start`; without them the port
+  /// answers such messages `no_such_handler`.
+  using admin_operations
+    = std::function<void(const caller& who, const std::string& op,
+                         const std::string& args, reply_handler done)>;
+  void set_admin_operations(admin_operations ops);
+
   /// Creates the data directory if needed, starts the actor system, the
   /// store manager and (when configured) the network listener. On failure
   /// returns false with a message in `err`.

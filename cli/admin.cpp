@@ -94,30 +94,28 @@ struct user_add_args : common_args {
   actors::network_tls tls;
 };
 
-/// `user add --connect`: the running cluster node adds the account.
+/// `user add --connect`: the running node adds the account (a cluster
+/// places its store) and gives it its products, which are checked first.
 void add_user_through_node(const user_add_args& a,
                            const std::optional<std::string>& password,
                            int& exit_code) {
-  if (!a.products.empty()) {
-    exit_code = fail("--product works offline only (add products with "
-                     "'mantissa user product add' on the seed)");
-    return;
-  }
   nlohmann::json out;
-  std::string err;
-  auto key = a.key.empty() ? default_key_file(a.data) : a.key;
-  nlohmann::json args{{"username", a.address}, {"node", a.node}};
+  nlohmann::json args{{"username", a.address},
+                      {"node", a.node},
+                      {"products", a.products}};
   if (password)
     args["password"] = *password;
   else
     args["artificial"] = true;
-  if (!cluster_call(a.connect, key, a.tls, "add_user", args, out, err)) {
-    exit_code = fail(err);
+  online_args o{a.connect, a.key, a.tls};
+  if (!through_node(a.data, o, "add_user", args, out, exit_code))
     return;
-  }
-  std::cout << "added " << out.value("address", a.address)
-            << (password ? "" : " (no password)") << " on node "
-            << out.value("node", std::string{"?"}) << '\n';
+  auto address = out.value("address", a.address);
+  auto node = out.value("node", std::string{});
+  std::cout << "added " << address << (password ? "" : " (no password)")
+            << (node.empty() ? "" : " on node " + node) << '\n';
+  for (auto& p : out.value("products", std::vector<std::string>{}))
+    std::cout << "added product " << p << " to " << address << '\n';
 }
 
 /// `user add` offline: the account, its store, then its products (each
@@ -176,14 +174,14 @@ void add_user_add_command(CLI::App* user, int& exit_code) {
                  "Install this product into the new store (repeatable)")
     ->allow_extra_args(false);
   add_text_options(add, {{"--connect", &a->connect,
-                          "Add the account through the running cluster node "
-                          "at HOST:PORT (its --listen)"},
+                          "Add the account through the running node at "
+                          "HOST:PORT (its --listen), in a cluster or not"},
                          {"--node", &a->node,
                           "With --connect: the node for the account's store "
                           "(default: the one with the fewest stores)"},
                          {"--key", &a->key,
-                          "With --connect: the cluster key file (default: "
-                          "DATA/cluster.key)"}});
+                          "With --connect: the key file (default: "
+                          "DATA/cluster.key, else DATA/node.key)"}});
   add_tls_options(add, a->tls);
   add->callback([a, &exit_code] {
     auto addr = actors::parse_address(a->address);

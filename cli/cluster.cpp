@@ -21,6 +21,7 @@
 #include "wire/protocol.hpp"
 #include "cli/commands.hpp"
 #include "cli/offline.hpp"
+#include "cli/options.hpp"
 #include "client/client.hpp"
 
 namespace mantissa::cli {
@@ -173,17 +174,19 @@ actors::reply call_with_progress(system_login& login, const caf::message& msg,
   return answer.get();
 }
 
-bool cluster_call(const std::string& endpoint, const std::string& key_file,
-                  const actors::network_tls& tls, const std::string& command,
-                  const json& args, json& out, std::string& err) {
+namespace {
+
+/// Logs in at `endpoint` as the system, sends `msg` to the session and
+/// parses its JSON answer into `out`.
+bool call_node(const std::string& endpoint, const std::string& key_file,
+               const actors::network_tls& tls, const caf::message& msg,
+               caf::timespan timeout, json& out, std::string& err) {
   system_login login;
   if (!login.open(endpoint, key_file, tls, err))
     return false;
   bool ok = false;
   caf::scoped_actor self{login.system()};
-  self
-    ->request(login.session(), std::chrono::seconds(30),
-              actors::cluster_atom::value, command, args.dump())
+  self->request(login.session(), timeout, msg)
     .receive(
       [&](std::string& body) {
         out = json::parse(body, nullptr, false);
@@ -193,6 +196,41 @@ bool cluster_call(const std::string& endpoint, const std::string& key_file,
       },
       [&](caf::error& e) { err = actors::error_message(e); });
   return ok;
+}
+
+} // namespace
+
+bool cluster_call(const std::string& endpoint, const std::string& key_file,
+                  const actors::network_tls& tls, const std::string& command,
+                  const json& args, json& out, std::string& err) {
+  return call_node(endpoint, key_file, tls,
+                   caf::make_message(actors::cluster_atom::value, command,
+                                     args.dump()),
+                   std::chrono::seconds(30), out, err);
+}
+
+void add_online_options(CLI::App* cmd, online_args& o) {
+  add_text_options(cmd, {{"--connect", &o.connect,
+                          "Do it through the running node at HOST:PORT (its "
+                          "--listen), a single node or any cluster member"},
+                         {"--key", &o.key,
+                          "With --connect: the key file (default: "
+                          "DATA/cluster.key, else DATA/node.key)"}});
+  add_tls_options(cmd, o.tls);
+}
+
+bool through_node(const std::string& data, const online_args& o,
+                  const std::string& op, const json& args, json& out,
+                  int& exit_code) {
+  std::string err;
+  auto key = o.key.empty() ? default_key_file(data) : o.key;
+  // An operation waits for every store it goes through; an uninstall or a
+  // grant to a store on a slow node may take a while.
+  auto msg = caf::make_message(actors::admin_atom::value, op, args.dump());
+  if (call_node(o.connect, key, o.tls, msg, std::chrono::minutes(10), out, err))
+    return true;
+  exit_code = fail(err);
+  return false;
 }
 
 void add_cluster_commands(CLI::App& app, int& exit_code) {

@@ -79,4 +79,25 @@ bool cluster_call(const std::string& endpoint, const std::string& key_file,
                   const std::string& command, const nlohmann::json& args,
                   nlohmann::json& out, std::string& err);
 
+/// The options of a command that can also run through a running node:
+/// `--connect HOST:PORT`, `--key FILE` and the TLS options.
+struct online_args {
+  std::string connect;
+  std::string key;
+  actors::network_tls tls;
+};
+
+/// Adds `online_args`' options to `cmd`.
+void add_online_options(CLI::App* cmd, online_args& o);
+
+/// Runs the administrative operation `op` (offerings/online.hpp:
+/// "install", "uninstall", "create_product", "give", "take", "add_user")
+/// through the node `o.connect`, any node, in a cluster or not, as the
+/// system (key: `o.key`, else `default_key_file(data)`); its answer goes
+/// to `out`. False, with the error printed and `exit_code`
+/// set, on failure.
+bool through_node(const std::string& data, const online_args& o,
+                  const std::string& op, const nlohmann::json& args,
+                  nlohmann::json& out, int& exit_code);
+
 } // namespace mantissa::cli

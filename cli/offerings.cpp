@@ -1,6 +1,7 @@
-// Offline administration of offerings and products: `offering list|install`,
-// `product create|list`, `user product add|remove`. Like the other admin
-// commands they hold the data directory's lock, so never run beside a node.
+// Administration of offerings and products: `offering list|install|
+// uninstall`, `product create|list`, `user product add|remove`. Offline
+// they hold the data directory's lock, so never run beside a node; with
+// --connect the running node does them (offerings/online.hpp).
 
 #include <iostream>
 #include <memory>
@@ -9,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/cluster.hpp"
 #include "cli/commands.hpp"
 #include "cli/offline.hpp"
 #include "offerings/setup.hpp"
@@ -80,8 +82,16 @@ void add_offering_list_command(CLI::App* offering, int& exit_code) {
   });
 }
 
+void print_installed(const std::string& name, const std::string& version,
+                     const std::vector<std::string>& products) {
+  std::cout << "installed offering " << name << ' ' << version
+            << " (app store apps/" << name << ".sqlite)\n";
+  for (auto& p : products)
+    std::cout << "created product " << p << '\n';
+}
+
 void add_offering_install_command(CLI::App* offering, int& exit_code) {
-  struct install_args : common_args {
+  struct install_args : common_args, online_args {
     std::string name;
   };
   auto i = std::make_shared<install_args>();
@@ -89,25 +99,70 @@ void add_offering_install_command(CLI::App* offering, int& exit_code) {
     offering, "install", "Install an offering: its app store and its products",
     *i);
   install->add_option("NAME", i->name, "The offering, e.g. notes")->required();
+  add_online_options(install, *i);
   install->callback([i, &exit_code] {
+    if (!i->connect.empty()) {
+      nlohmann::json out;
+      if (through_node(i->data, *i, "install", {{"name", i->name}}, out,
+                       exit_code))
+        print_installed(out.value("name", i->name),
+                        out.value("version", std::string{}),
+                        out.value("products", std::vector<std::string>{}));
+      return;
+    }
     auto o = open_with_offerings(i->data, exit_code);
     if (!o)
       return;
     auto rec = offerings::install_offering(*o->site, o->context(), i->name);
     if (!ok_or_fail(rec, exit_code))
       return;
-    std::cout << "installed offering " << rec->name << ' ' << rec->version
-              << " (app store "
-              << "apps/" << rec->name << ".sqlite)\n";
+    std::vector<std::string> products;
     for (auto& p : o->offerings.find(rec->name)->products)
-      std::cout << "created product " << p.name << '\n';
+      products.push_back(p.name);
+    print_installed(rec->name, rec->version, products);
+  });
+}
+
+void add_offering_uninstall_command(CLI::App* offering, int& exit_code) {
+  struct uninstall_args : common_args, online_args {
+    std::string name;
+  };
+  auto u = std::make_shared<uninstall_args>();
+  auto* cmd = add_data_command(
+    offering, "uninstall",
+    "Uninstall an offering and its products (refused while a user has one)",
+    *u);
+  cmd->add_option("NAME", u->name, "The offering, e.g. notes")->required();
+  add_online_options(cmd, *u);
+  cmd->callback([u, &exit_code] {
+    offerings::uninstalled_offering done;
+    if (!u->connect.empty()) {
+      nlohmann::json out;
+      if (!through_node(u->data, *u, "uninstall", {{"name", u->name}}, out,
+                        exit_code))
+        return;
+      done.name = out.value("name", u->name);
+      done.products = out.value("products", std::vector<std::string>{});
+    } else {
+      auto o = open_with_offerings(u->data, exit_code);
+      if (!o)
+        return;
+      auto r = offerings::uninstall_offering(*o->site, o->offerings, u->name);
+      if (!ok_or_fail(r, exit_code))
+        return;
+      done = std::move(*r);
+    }
+    std::cout << "uninstalled offering " << done.name
+              << " (its app store and account are kept)\n";
+    for (auto& p : done.products)
+      std::cout << "removed product " << p << '\n';
   });
 }
 
 // -- product -------------------------------------------------------------------
 
 void add_product_create_command(CLI::App* product, int& exit_code) {
-  struct create_args : common_args {
+  struct create_args : common_args, online_args {
     std::string name;
     std::string powerups;
   };
@@ -118,10 +173,8 @@ void add_product_create_command(CLI::App* product, int& exit_code) {
     ->add_option("--powerups", c->powerups,
                  "Comma-separated installable powerup names")
     ->required();
+  add_online_options(create, *c);
   create->callback([c, &exit_code] {
-    auto o = open_with_offerings(c->data, exit_code);
-    if (!o)
-      return;
     auto names = split_names(c->powerups);
     for (auto& n : names)
       if (n.empty()) {
@@ -129,6 +182,19 @@ void add_product_create_command(CLI::App* product, int& exit_code) {
                          + c->powerups + "'");
         return;
       }
+    if (!c->connect.empty()) {
+      nlohmann::json out;
+      if (through_node(c->data, *c, "create_product",
+                       {{"name", c->name}, {"powerups", names}}, out,
+                       exit_code))
+        std::cout << "created product " << out.value("name", c->name) << " ("
+                  << names_of(out.value("powerups", nlohmann::json{}))
+                  << ")\n";
+      return;
+    }
+    auto o = open_with_offerings(c->data, exit_code);
+    if (!o)
+      return;
     auto pr = offerings::create_product(*o->site, o->offerings, c->name, names);
     if (!ok_or_fail(pr, exit_code))
       return;
@@ -152,7 +218,7 @@ void add_product_list_command(CLI::App* product, int& exit_code) {
 
 /// `user product add` (`adding`) or `user product remove`.
 void add_user_product_command(CLI::App* product, bool adding, int& exit_code) {
-  struct product_args : common_args {
+  struct product_args : common_args, online_args {
     std::string address;
     std::string name;
   };
@@ -164,10 +230,21 @@ void add_user_product_command(CLI::App* product, bool adding, int& exit_code) {
     *a);
   cmd->add_option("ADDRESS", a->address, "user@domain")->required();
   cmd->add_option("PRODUCT", a->name)->required();
+  add_online_options(cmd, *a);
   cmd->callback([a, adding, &exit_code] {
     auto addr = actors::parse_address(a->address);
     if (!ok_or_fail(addr, exit_code))
       return;
+    if (!a->connect.empty()) {
+      nlohmann::json out;
+      if (through_node(a->data, *a, adding ? "give" : "take",
+                       {{"address", a->address}, {"product", a->name}}, out,
+                       exit_code))
+        std::cout << (adding ? "added product " : "removed product ")
+                  << a->name << (adding ? " to " : " from ")
+                  << out.value("address", a->address) << '\n';
+      return;
+    }
     auto o = open_with_offerings(a->data, exit_code);
     if (!o)
       return;
@@ -196,6 +273,7 @@ void add_offering_commands(CLI::App& app, int& exit_code) {
   offering->require_subcommand(1);
   add_offering_list_command(offering, exit_code);
   add_offering_install_command(offering, exit_code);
+  add_offering_uninstall_command(offering, exit_code);
 
   auto* product = app.add_subcommand(
     "product", "Named sets of powerups users can be given");

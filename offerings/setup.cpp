@@ -7,6 +7,7 @@
 #include "actors/site_config.hpp"
 #include "offerings/mail.hpp"
 #include "offerings/notes.hpp"
+#include "offerings/online.hpp"
 #include "offerings/site.hpp"
 
 namespace mantissa::offerings {
@@ -133,13 +134,28 @@ store::result<void> add_site_info(const offering_registry& registry,
 store::result<void> register_offerings(const offering_registry& registry,
                                        actors::node& n) {
   MANTISSA_TRY(register_offerings(registry, n.types(), n.handlers()));
+  MANTISSA_TRY(
+    register_admin_handlers(registry, n.handlers(), n.options().data_dir));
+  // The port's administrative operations (`mantissa ... --connect`).
+  n.set_admin_operations([node = &n](const actors::caller& who,
+                                     const std::string& op,
+                                     const std::string& args,
+                                     actors::reply_handler done) {
+    auto j = nlohmann::json::parse(args, nullptr, false);
+    run_admin(access_of(*node), who, op,
+              j.is_discarded() ? nlohmann::json{} : j, std::move(done));
+  });
   MANTISSA_TRY(add_list_offerings(registry, n));
   return add_site_info(registry, n);
 }
 
 store::result<void> register_builtin_offerings(actors::node& n) {
-  offering_registry registry;
-  MANTISSA_TRY(add_builtin_offerings(registry));
+  // The handlers of online administration keep the registry: one for the
+  // life of the process.
+  static offering_registry registry;
+  static const store::result<void> added = add_builtin_offerings(registry);
+  if (!added)
+    return added;
   return register_offerings(registry, n);
 }
 

@@ -44,9 +44,11 @@ register_offerings(const offering_registry& registry,
 inline constexpr std::string_view site_info_handler = "mantissa.site_info";
 
 /// `register_offerings` into a node that has not started yet, plus the
-/// site store's handlers `mantissa.list_offerings` (the known and installed
-/// offerings and the products, for the admins; docs/http-api.md) and
-/// `site_info_handler`.
+/// site store's handler `mantissa.list_offerings` (the known and installed
+/// offerings and the products, for the admins; docs/http-api.md) and the
+/// online administration (offerings/online.hpp: its handlers, and the
+/// node's administrative operations of the port), and `site_info_handler`.
+/// `registry` must outlive the node.
 [[nodiscard]] store::result<void>
 register_offerings(const offering_registry& registry, actors::node& n);
 

@@ -105,8 +105,20 @@ product_installation_item_type() {
   return type;
 }
 
+const store::item_type<product_grant_record>& product_grant_item_type() {
+  static const auto type
+    = store::item_type<product_grant_record>{std::string{
+                                               product_grant_type_name},
+                                             1}
+        .attribute("user", &product_grant_record::user, {.indexed = true})
+        .attribute("product", &product_grant_record::product,
+                   {.indexed = true});
+  return type;
+}
+
 store::result<void> register_site_types(store::type_registry& registry) {
   MANTISSA_TRY(registry.add(installed_offering_item_type().decl()));
+  MANTISSA_TRY(registry.add(product_grant_item_type().decl()));
   MANTISSA_TRY(registry.add(product_item_type().decl()));
   MANTISSA_TRY(registry.add(product_installation_item_type().decl()));
   return {};
@@ -125,104 +137,157 @@ find_installed_offering(store::store& site, std::string_view name) {
   return std::move(found->front());
 }
 
-store::result<installed_offering_record>
-install_offering(store::store& site, const site_context& ctx,
-                 std::string_view name) {
-  auto* o = ctx.offerings->find(name);
-  if (o == nullptr) {
-    std::vector<std::string> known;
-    for (auto* k : ctx.offerings->all())
-      known.push_back(k->name);
-    return error{errc::no_such_item, "unknown offering " + named(name)
-                                       + " (known: " + joined(known) + ")"};
-  }
-  if (auto found = find_installed_offering(site, o->name); found)
+namespace {
+
+/// The offering `name` of `offerings`, or `no_such_item` naming the known
+/// ones.
+store::result<const offering*> known_offering(const offering_registry& offerings,
+                                              std::string_view name) {
+  auto* o = offerings.find(name);
+  if (o != nullptr)
+    return o;
+  std::vector<std::string> known;
+  for (auto* k : offerings.all())
+    known.push_back(k->name);
+  return error{errc::no_such_item, "unknown offering " + named(name)
+                                     + " (known: " + joined(known) + ")"};
+}
+
+/// Everything installing `o` needs in the site store, checked before
+/// anything changes.
+store::result<void> check_install(store::store& site,
+                                  const offering_registry& offerings,
+                                  const offering& o) {
+  if (auto found = find_installed_offering(site, o.name); found)
     return error{errc::already_exists,
-                 "offering " + named(o->name) + " is already installed "
+                 "offering " + named(o.name) + " is already installed "
                    + "(version " + found->version + "); nothing changed"};
   else if (found.code() != errc::no_such_item)
     return std::move(found).error_value();
-  // Check everything the install will need before changing anything.
-  for (auto& p : o->products) {
+  for (auto& p : o.products) {
     if (auto existing = find_product(site, p.name); existing)
       return error{errc::already_exists,
-                   "offering " + named(o->name) + " ships product "
+                   "offering " + named(o.name) + " ships product "
                      + named(p.name) + ", but a product of that name exists "
                      + "already; nothing changed"};
     else if (existing.code() != errc::no_such_item)
       return std::move(existing).error_value();
     for (auto& pw : p.powerups) {
-      auto [owner, powerup] = ctx.offerings->find_powerup(pw);
+      auto [owner, powerup] = offerings.find_powerup(pw);
       bool ok = owner != nullptr
-                && (owner == o
+                && (owner == &o
                     || find_installed_offering(site, owner->name).has_value());
       if (!ok)
         return error{errc::no_such_item,
-                     "offering " + named(o->name) + ": product " + named(p.name)
+                     "offering " + named(o.name) + ": product " + named(p.name)
                        + " lists powerup " + named(pw)
                        + ", which no installed offering provides"};
     }
   }
-  for (auto& p : o->site_powerups)
+  for (auto& p : o.site_powerups)
     if (site.registry().current(p.type) == nullptr)
       return error{errc::no_such_type,
-                   "offering " + named(o->name) + ": site powerup type "
+                   "offering " + named(o.name) + ": site powerup type "
                      + p.type + " is not registered with the site store"};
-  for (auto& p : o->app_powerups)
+  return {};
+}
+
+/// The site store's part of installing `o` (checked): its account (with
+/// `again`, the one of an earlier installation whose app store is still
+/// there, else a new one), its site powerups, its record and its
+/// products. Runs inside the caller's transaction.
+store::result<actors::account> write_install(store::store& site,
+                                             const offering& o, bool again) {
+  actors::address addr{o.name, {}};
+  auto acct = actors::find_account(site, addr);
+  if (!again || (!acct && acct.code() == errc::no_such_item))
+    acct = actors::add_account(site, addr, std::nullopt);
+  if (!acct)
+    return std::move(acct).error_value();
+  if (auto made = create_powerups(site, o.site_powerups); !made)
+    return error{made.code(), "offering " + named(o.name)
+                                + ": cannot install its site powerups: "
+                                + made.error_value().message};
+  installed_offering_record rec;
+  rec.name = o.name;
+  rec.version = o.version;
+  rec.installed = internal::now();
+  MANTISSA_TRY(installed_offering_item_type().insert(site, rec));
+  for (auto& p : o.products) {
+    product_record pr;
+    pr.name = p.name;
+    pr.powerups = p.powerups;
+    MANTISSA_TRY(product_item_type().insert(site, pr));
+  }
+  return acct;
+}
+
+} // namespace
+
+store::result<installed_offering_record>
+install_offering(store::store& site, const site_context& ctx,
+                 std::string_view name) {
+  MANTISSA_TRY_LET(o, known_offering(*ctx.offerings, name));
+  MANTISSA_TRY(check_install(site, *ctx.offerings, **o));
+  for (auto& p : (*o)->app_powerups)
     if (ctx.types->current(p.type) == nullptr)
-      return error{errc::no_such_type, "offering " + named(o->name)
+      return error{errc::no_such_type, "offering " + named((*o)->name)
                                          + ": app powerup type " + p.type
                                          + " is not registered with the node"};
-  actors::address addr{o->name, {}};
+  actors::address addr{(*o)->name, {}};
   auto app_path = actors::store_path(ctx.data_dir, addr);
   std::error_code ec;
-  if (std::filesystem::exists(app_path, ec))
-    return error{errc::already_exists, "the app store " + app_path.string()
-                                         + " of offering " + named(o->name)
-                                         + " exists already; nothing changed"};
+  // An app store left by an uninstall is used again, with its account.
+  bool again = std::filesystem::exists(app_path, ec);
 
   bool created_file = false;
   auto r = site.transact([&]() -> store::result<installed_offering_record> {
-    MANTISSA_TRY_LET(acct, actors::add_account(site, addr, std::nullopt));
+    MANTISSA_TRY_LET(acct, write_install(site, **o, again));
     std::filesystem::create_directories(app_path.parent_path(), ec);
-    {
-      auto app = store::store::open(app_path, *ctx.types);
-      created_file = true;
-      if (!app)
-        return error{app.code(), "cannot create the app store "
-                                   + app_path.string() + ": "
-                                   + app.error_value().message};
-      auto& s = **app;
-      auto filled = s.transact([&]() -> store::result<void> {
-        MANTISSA_TRY(actors::write_account_copy(s, *acct));
-        MANTISSA_TRY(create_powerups(s, o->app_powerups));
-        return {};
-      });
-      if (!filled)
-        return error{filled.code(), "offering " + named(o->name)
-                                      + ": cannot set up its app store: "
-                                      + filled.error_value().message};
-    }
-    if (auto made = create_powerups(site, o->site_powerups); !made)
-      return error{made.code(), "offering " + named(o->name)
-                                  + ": cannot install its site powerups: "
-                                  + made.error_value().message};
-    installed_offering_record rec;
-    rec.name = o->name;
-    rec.version = o->version;
-    rec.installed = internal::now();
-    MANTISSA_TRY(installed_offering_item_type().insert(site, rec));
-    for (auto& p : o->products) {
-      product_record pr;
-      pr.name = p.name;
-      pr.powerups = p.powerups;
-      MANTISSA_TRY(product_item_type().insert(site, pr));
-    }
-    return rec;
+    auto app = store::store::open(app_path, *ctx.types);
+    created_file = !again;
+    if (!app)
+      return error{app.code(), "cannot create the app store "
+                                 + app_path.string() + ": "
+                                 + app.error_value().message};
+    auto& s = **app;
+    auto filled = s.transact([&]() -> store::result<void> {
+      MANTISSA_TRY(actors::write_account_copy(s, *acct));
+      return prepare_app_store(s, **o);
+    });
+    if (!filled)
+      return error{filled.code(), "offering " + named((*o)->name)
+                                    + ": cannot set up its app store: "
+                                    + filled.error_value().message};
+    return find_installed_offering(site, (*o)->name);
   });
   if (!r && created_file)
     remove_store_file(app_path);
   return r;
+}
+
+store::result<installed_offering_record>
+record_offering(store::store& site, const offering_registry& offerings,
+                std::string_view name, bool again) {
+  MANTISSA_TRY_LET(o, known_offering(offerings, name));
+  MANTISSA_TRY(check_install(site, offerings, **o));
+  return site.transact([&]() -> store::result<installed_offering_record> {
+    MANTISSA_TRY(write_install(site, **o, again));
+    return find_installed_offering(site, (*o)->name);
+  });
+}
+
+store::result<void> prepare_app_store(store::store& app, const offering& o) {
+  MANTISSA_TRY_LET(installed, app.installations(0));
+  std::vector<app_powerup> missing;
+  for (auto& p : o.app_powerups) {
+    bool there = false;
+    for (auto& i : *installed)
+      there = there || i.powerup.type == p.type;
+    if (!there)
+      missing.push_back(p);
+  }
+  return create_powerups(app, missing);
 }
 
 std::map<std::string, offering_status>
@@ -529,6 +594,8 @@ add_product_to_user(store::store& site, const site_context& ctx,
     return error{errc::already_exists, actors::to_string(user)
                                          + " already has product "
                                          + named(product)};
+  if (r)
+    MANTISSA_TRY(record_grant(site, user, product));
   return r;
 }
 
@@ -542,6 +609,8 @@ store::result<void> remove_product_from_user(store::store& site,
     return error{errc::no_such_item, actors::to_string(user)
                                        + " does not have product "
                                        + named(product)};
+  if (r)
+    MANTISSA_TRY(forget_grant(site, user, product));
   return r;
 }
 

@@ -35,6 +35,9 @@ inline constexpr std::string_view product_type_name = "mantissa.product";
 /// Type name of a product installation (user store).
 inline constexpr std::string_view product_installation_type_name
   = "mantissa.product_installation";
+/// Type name of the site's record that a user has a product (site store).
+inline constexpr std::string_view product_grant_type_name
+  = "mantissa.product_grant";
 
 /// An installed offering (`mantissa.offering`).
 struct installed_offering_record {
@@ -65,13 +68,25 @@ struct product_installation_record {
   store::timestamp installed;
 };
 
+/// The site's record that the user store of `user` has `product`
+/// (`mantissa.product_grant`): written beside every product installation,
+/// online and offline, so that uninstalling an offering can name a store
+/// that still depends on it without opening user stores.
+struct product_grant_record {
+  store::item_id id = 0;
+  std::string user; ///< the user's address, normalized
+  std::string product;
+};
+
 [[nodiscard]] const store::item_type<installed_offering_record>&
 installed_offering_item_type();
+[[nodiscard]] const store::item_type<product_grant_record>&
+product_grant_item_type();
 [[nodiscard]] const store::item_type<product_record>& product_item_type();
 [[nodiscard]] const store::item_type<product_installation_record>&
 product_installation_item_type();
 
-/// Adds the three record types to `registry` (the site store's and the
+/// Adds the four record types to `registry` (the site store's and the
 /// user stores'). Registering twice is `already_exists`.
 [[nodiscard]] store::result<void>
 register_site_types(store::type_registry& registry);
@@ -92,14 +107,60 @@ struct site_context {
 /// address without domain) and its app store `apps/<name>.sqlite`, creates
 /// and installs its app powerups there and its site powerups in the site
 /// store (whose registry must know their types), records it in the site
-/// store and creates the products it ships. An unknown offering or a shipped
-/// product naming an unknown powerup is `no_such_item`; an installed offering,
-/// an existing product of a shipped name, or an existing app store file is
-/// `already_exists`. On any error nothing changes (the site transaction
-/// rolls back and an app store file this call created is removed).
+/// store and creates the products it ships. An app store left by an
+/// uninstall (`uninstall_offering`) is used again with its account; its app
+/// powerups are created only if missing. An unknown offering or a shipped
+/// product naming an unknown powerup is `no_such_item`; an installed
+/// offering, an existing product of a shipped name, or an account of its
+/// name without its app store is `already_exists`. On any error nothing
+/// changes in the site store (the transaction rolls back and an app store
+/// file this call created is removed).
 [[nodiscard]] store::result<installed_offering_record>
 install_offering(store::store& site, const site_context& ctx,
                  std::string_view name);
+
+/// The site store's part of `install_offering`, for a running node (the
+/// app store is its own actor's: `prepare_app_store`): the offering's
+/// account, its site powerups, its record and its products. With `again`
+/// (its app store is there from an earlier installation) the account of
+/// that installation is used again, else an existing account is
+/// `already_exists`. Errors as `install_offering`; on error nothing
+/// changes.
+[[nodiscard]] store::result<installed_offering_record>
+record_offering(store::store& site, const offering_registry& offerings,
+                std::string_view name, bool again);
+
+/// Creates and installs in the app store `app` those app powerups of `o`
+/// whose type no installed powerup has yet: a first installation creates
+/// them all, a second one (after an uninstall) none.
+[[nodiscard]] store::result<void> prepare_app_store(store::store& app,
+                                                    const offering& o);
+
+/// What uninstalling an offering removed.
+struct uninstalled_offering {
+  std::string name;
+  std::vector<std::string> products; ///< the products using its powerups
+};
+
+/// Uninstalls the installed, known offering `name` from the site store:
+/// deletes the products that list one of its powerups, its site powerups
+/// and its record. Refused with `in_use`, naming one user store, while a
+/// product grant (`mantissa.product_grant`) of such a product exists;
+/// `no_such_item` when it is not installed or not known (its plugin must
+/// be loaded). Its account and app store stay (their data is kept; a later
+/// installation uses them again). One transaction.
+[[nodiscard]] store::result<uninstalled_offering>
+uninstall_offering(store::store& site, const offering_registry& offerings,
+                   std::string_view name);
+
+/// Records in the site store that `user` has `product` (idempotent).
+[[nodiscard]] store::result<void> record_grant(store::store& site,
+                                               const actors::address& user,
+                                               std::string_view product);
+/// Deletes that record if there is one.
+[[nodiscard]] store::result<void> forget_grant(store::store& site,
+                                               const actors::address& user,
+                                               std::string_view product);
 
 /// One offering as `list_offerings` reports it.
 struct offering_status {

@@ -211,6 +211,14 @@ using route_atom = caf::atom_constant<caf::atom("route")>;
 //   "locate", "ping" (docs/cluster.md). System sessions only; "join" and
 //   "beat" only from a node's own session, for its own name.
 using cluster_atom = caf::atom_constant<caf::atom("cluster")>;
+// (admin_atom, caller, operation, json) -> string json   online
+//   administration of offerings, products and accounts (offerings/
+//   online.hpp: "install", "uninstall", "create_product", "give", "take",
+//   "add_user"), on a single node as in a cluster. Any session may send
+//   it; the site store refuses every role but `system` and the site's
+//   admins. errors: those of the operation, no_such_handler (unknown
+//   operation, or a node without offerings)
+using admin_atom = caf::atom_constant<caf::atom("admin")>;
 
 // Node-level (sent to the node's store manager, see actors/node.hpp):
 // (store_atom, address) -> actor         activates the store if needed

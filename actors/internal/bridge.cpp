@@ -137,13 +137,13 @@ void resolve_and_send(bridge_actor* self, std::string address, caf::message msg,
 void call_store(bridge_actor* self, std::string& address, caf::message& msg,
                 completion& done) {
   auto& st = self->state;
-  if (address == internal::accounts_address) {
+  if (auto base = internal::seed_store(address); !base.empty()) {
     if (st.cluster && !st.seed) {
       self->send(st.cluster, call_atom_v, std::move(address), std::move(msg),
                  std::move(done));
       return;
     }
-    address = internal::site_address;
+    address = std::move(base);
   }
   if (auto i = st.cache.find(address); i != st.cache.end()) {
     if (auto store = caf::actor_cast<caf::actor>(i->second)) {
@@ -197,6 +197,16 @@ caf::message_handler routing_handlers(bridge_actor* self) {
       self->state.seed = seed;
     },
     [self](create_atom, std::string& address, completion& done) {
+      // A store of the seed (`NAME:seed`) is created there.
+      if (auto base = internal::seed_store(address); !base.empty()) {
+        auto& st = self->state;
+        if (st.cluster && !st.seed) {
+          self->send(st.cluster, call_atom_v, std::move(address),
+                     caf::make_message(create_atom::value), std::move(done));
+          return;
+        }
+        address = std::move(base);
+      }
       self->request(self->state.manager, self->state.timeout, create_atom::value,
                     address)
         .then(

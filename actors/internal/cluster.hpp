@@ -84,4 +84,19 @@ caf::actor spawn_cluster(caf::actor_system& sys, cluster_config cfg,
 /// outside any cluster.
 inline constexpr const char* accounts_address = "site:seed";
 
+/// The store of the seed that `address` names when it has the form
+/// `NAME:seed`, else empty: `site:seed` is the seed's site store (the
+/// accounts), `OFFERING:seed` the app store of an offering installed
+/// online, which lives on the seed (docs/cluster.md). On the seed, or
+/// outside any cluster, it is the node's own store `NAME`.
+[[nodiscard]] inline std::string seed_store(const std::string& address) {
+  constexpr std::string_view suffix = ":seed";
+  if (address.size() <= suffix.size()
+      || address.compare(address.size() - suffix.size(), suffix.size(),
+                         suffix.data())
+           != 0)
+    return {};
+  return address.substr(0, address.size() - suffix.size());
+}
+
 } // namespace mantissa::actors::internal

@@ -457,6 +457,54 @@ caf::result<std::string> cluster_command(session_actor* self, cluster_atom atm,
                             std::move(cmd), std::move(args));
 }
 
+using admin_fn = std::function<void(const caller&, const std::string&,
+                                    const std::string&, reply_handler)>;
+
+/// Runs one administrative operation of `ops` as `who` and answers the
+/// request that asked for it, then ends. Local only: the operation's
+/// answer comes from any thread, as a message to this actor.
+caf::behavior admin_runner(caf::event_based_actor* self, admin_fn ops,
+                           caller who) {
+  auto promised = std::make_shared<caf::response_promise>();
+  return {
+    [self, ops, who, promised](admin_atom, std::string& op,
+                               std::string& args) {
+      *promised = self->make_response_promise();
+      auto me = caf::actor_cast<caf::actor>(self);
+      ops(who, op, args, [me](reply r) {
+        if (r.ok)
+          caf::anon_send(me, admin_atom::value, true, std::move(r.body),
+                         caf::error{});
+        else
+          caf::anon_send(me, admin_atom::value, false, std::string{},
+                         make_error(r.code, std::move(r.message)));
+      });
+    },
+    [self, promised](admin_atom, bool ok, std::string& body, caf::error& err) {
+      if (ok)
+        promised->deliver(std::move(body));
+      else
+        promised->deliver(std::move(err));
+      self->quit();
+    },
+  };
+}
+
+/// `admin_atom`: an administrative operation as the session's role (the
+/// site store decides whether that role may).
+caf::result<std::string> admin_operation(session_actor* self, std::string& op,
+                                         std::string& args,
+                                         const std::string& request_id) {
+  auto& s = self->state;
+  if (!s.env->admin)
+    return make_error(error_code::no_such_handler,
+                      "this node has no administrative operations");
+  auto runner = self->spawn(admin_runner, s.env->admin,
+                            caller{s.role, request_id, {}});
+  return relay<std::string>(self, runner, long_timeout, admin_atom::value,
+                            std::move(op), std::move(args));
+}
+
 /// The session's own life: its end, logout, progress of its operations,
 /// and handles to stores.
 caf::message_handler session_handlers(session_actor* self) {
@@ -507,6 +555,12 @@ caf::message_handler node_handlers(session_actor* self) {
       if (!proven(self, c))
         return refused(self, c);
       return cluster_command(self, atm, cmd, args);
+    },
+    [self](admin_atom, const caller& c, std::string& op,
+           std::string& args) -> caf::result<std::string> {
+      if (!proven(self, c))
+        return refused(self, c);
+      return admin_operation(self, op, args, c.request_id);
     },
     [self](stores_atom atm, const caller& c) -> caf::result<std::string> {
       if (auto err = system_refusal(self, c, "listing stores"))

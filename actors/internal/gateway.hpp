@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -8,6 +9,8 @@
 #include <caf/timespan.hpp>
 
 #include "actors/port/door.hpp"
+#include "actors/reply.hpp"
+#include "wire/caller.hpp"
 
 namespace mantissa::actors {
 class authenticator;
@@ -30,6 +33,11 @@ struct gateway_env {
   /// A local actor every session monitors: when it exits (the node
   /// stopping), every session ends.
   caf::actor anchor;
+  /// The node's administrative operations (`node::set_admin_operations`);
+  /// may be empty.
+  std::function<void(const caller&, const std::string&, const std::string&,
+                     reply_handler)>
+    admin;
 };
 
 /// The check of every login at the door: the credentials go to the

@@ -56,6 +56,9 @@ enum class route {
   admin_stores,    // admin/stores
   admin_offerings, // admin/offerings
   admin_store,     // admin/stores/{address}/{move|backup}
+  admin_offering,  // admin/offerings/{name}/{install|uninstall}
+  admin_products,  // admin/products
+  admin_user_products, // admin/users/{address}/products[/{product}]
 };
 
 struct matched {
@@ -90,6 +93,17 @@ std::optional<matched> match(const std::vector<std::string>& s) {
   if (n == 4 && s[0] == "admin" && s[1] == "users" && !s[2].empty()
       && (s[3] == "disable" || s[3] == "enable" || s[3] == "password"))
     return matched{route::admin_user, "POST"};
+  if (n == 4 && s[0] == "admin" && s[1] == "offerings" && !s[2].empty()
+      && (s[3] == "install" || s[3] == "uninstall"))
+    return matched{route::admin_offering, "POST"};
+  if (n == 2 && s[0] == "admin" && s[1] == "products")
+    return matched{route::admin_products, "POST"};
+  if (n == 4 && s[0] == "admin" && s[1] == "users" && !s[2].empty()
+      && s[3] == "products")
+    return matched{route::admin_user_products, "POST"};
+  if (n == 5 && s[0] == "admin" && s[1] == "users" && !s[2].empty()
+      && s[3] == "products" && !s[4].empty())
+    return matched{route::admin_user_products, "DELETE"};
   if (n < 3 || s[0] != "stores" || s[1].empty())
     return std::nullopt;
   if (s[2] == "items" && n == 4 && !s[3].empty())
@@ -139,6 +153,9 @@ bool is_admin_route(route r) {
     case route::admin_stores:
     case route::admin_offerings:
     case route::admin_store:
+    case route::admin_offering:
+    case route::admin_products:
+    case route::admin_user_products:
       return true;
     default:
       return false;
@@ -284,6 +301,10 @@ void dispatch(call& c, route id) {
       return on_admin_offerings(c);
     case route::admin_store:
       return on_admin_store(c);
+    case route::admin_offering:
+    case route::admin_products:
+    case route::admin_user_products:
+      return on_admin_online(c);
   }
 }
 

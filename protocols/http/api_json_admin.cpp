@@ -13,6 +13,7 @@
 #include "protocols/http/metrics.hpp"
 
 #include "actors/accounts.hpp"
+#include "offerings/online.hpp"
 #include "protocols/http/internal/api_json.hpp"
 
 namespace mantissa::http::json_api {
@@ -222,6 +223,40 @@ void on_admin_store(call& c) {
 /// (owner-only: the site store refuses non-admins).
 void on_admin_offerings(call& c) {
   c.node.run(c.caller, "site", "mantissa.list_offerings", "{}", relay(c.done));
+}
+
+/// Online administration (offerings/online.hpp; docs/http-api.md,
+/// "Administration"), each route one operation run as the caller:
+/// - POST /api/admin/offerings/{name}/install|uninstall
+/// - POST /api/admin/products `{"name","powerups":[...]}` (201)
+/// - POST /api/admin/users/{address}/products `{"product"}` (give)
+/// - DELETE /api/admin/users/{address}/products/{product} (take)
+void on_admin_online(call& c) {
+  std::string op;
+  json args = json::object();
+  int status = 200;
+  if (c.seg[1] == "offerings") {
+    op = c.seg[3];
+    args["name"] = c.seg[2];
+  } else if (c.method == "DELETE") {
+    op = "take";
+    args = {{"address", c.seg[2]}, {"product", c.seg[4]}};
+  } else {
+    response err;
+    auto body = body_object(c.req, err);
+    if (!body)
+      return c.done(std::move(err));
+    args = std::move(*body);
+    if (c.seg[1] == "products") {
+      op = "create_product";
+      status = 201;
+    } else {
+      op = "give";
+      args["address"] = c.seg[2];
+    }
+  }
+  offerings::run_admin(offerings::access_of(c.node), c.caller, op, args,
+                       relay(c.done, status));
 }
 
 } // namespace mantissa::http::json_api

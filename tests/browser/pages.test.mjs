@@ -1,6 +1,7 @@
 // The admin and notes pages in headless Chromium against a real node: an
 // admin logs in at /admin, creates accounts, disables one and resets the
-// other's password; that user logs in at /notes, writes a note and shares
+// other's password, installs an offering online, gives a user its product
+// and takes it away (uninstall is refused in between); that user logs in at /notes, writes a note and shares
 // it with everyone; an anonymous visitor (a fresh browser context) opens
 // the share URL and reads it. Screenshots of each page are kept.
 
@@ -74,6 +75,30 @@ await run("browser pages", async (step) => {
                                null, { timeout: 30_000 });
     assert.match(await page.textContent("#ov-stores"), /^5 \(3 user, 1 app/);
     await screenshot(page, "admin");
+
+    step("admin: install mail online from the offerings table");
+    const mailRow = page.locator(`#offering-table tr[data-offering="mail"]`);
+    await mailRow.locator("button", { hasText: "Install" }).click();
+    await page.locator("#offerings-status", { hasText: "Installed mail" }).waitFor();
+    await mailRow.locator(".tag.on", { hasText: "installed" }).waitFor();
+    await page.locator("#product-table td", { hasText: "mail" }).first().waitFor();
+
+    step("admin: give carol the mail product; uninstall is refused naming her");
+    const carolRow = page.locator(`#users tr[data-address="${carol}"]`);
+    await carolRow.locator("select.product-pick").selectOption("mail");
+    await carolRow.locator("button", { hasText: "Give" }).click();
+    await page.locator("#offerings-status", { hasText: `Gave mail to ${carol}` }).waitFor();
+    await mailRow.locator("button", { hasText: "Uninstall" }).click();
+    await page.locator("#offerings-status", { hasText: `the store of ${carol} has product 'mail'` }).waitFor();
+
+    step("admin: take it away, then uninstall mail");
+    await carolRow.locator("select.product-pick").selectOption("mail");
+    await carolRow.locator("button", { hasText: "Take" }).click();
+    await page.locator("#offerings-status", { hasText: `Took mail from ${carol}` }).waitFor();
+    await mailRow.locator("button", { hasText: "Uninstall" }).click();
+    await page.locator("#offerings-status", { hasText: "Uninstalled mail" }).waitFor();
+    await mailRow.locator("button", { hasText: "Install" }).waitFor();
+    await screenshot(page, "admin-offerings");
 
     // -- the notes page, as carol -----------------------------------------
     const { page: notes } = await newPage(browser, problems);

@@ -160,6 +160,13 @@ class node_process {
   std::uint16_t http_ = 0;
 };
 
+/// The options of a node that joins the cluster of `seed`, reading the
+/// seed's cluster key in place.
+inline std::vector<std::string> joining(const node_process& seed) {
+  return {"--join", seed.endpoint(), "--cluster-key",
+          (seed.data() / "cluster.key").string()};
+}
+
 /// `mantissa cluster status` through `endpoint`: node name → "up"/"down".
 inline std::map<std::string, std::string>
 status(const std::string& endpoint, const fs::path& key,

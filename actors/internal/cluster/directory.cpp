@@ -166,8 +166,8 @@ void locate(cluster_actor* self, const std::string& address,
 void route(cluster_actor* self, std::string address, caf::message msg,
            completion done, int attempt) {
   auto& st = self->state;
-  if (address == accounts_address) {
-    route_to(self, st.seed ? st.cfg.name : st.seed_name, "site", std::move(msg),
+  if (auto base = seed_store(address); !base.empty()) {
+    route_to(self, st.seed ? st.cfg.name : st.seed_name, base, std::move(msg),
              std::move(done));
     return;
   }

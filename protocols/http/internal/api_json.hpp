@@ -145,5 +145,6 @@ void on_admin_stats(call& c);
 void on_admin_stores(call& c);
 void on_admin_store(call& c);
 void on_admin_offerings(call& c);
+void on_admin_online(call& c);
 
 } // namespace mantissa::http::json_api

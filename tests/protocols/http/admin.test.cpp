@@ -14,24 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-struct admin_fixture : api_fixture {
-  std::string admin_token;
-
-  /// Starts the node, makes alice a site admin (as `mantissa user admin`
-  /// does) and logs her in.
-  void start_with_admin() {
-    start();
-    REQUIRE(wait([&](auto done) {
-              n->member(sys, "site", "user:" + alice, "group:admin", true,
-                        std::move(done));
-            }).ok);
-    admin_token = login(alice, "alice password");
-  }
-
-  http_response admin(const std::string& method, const std::string& target,
-                      const std::string& body = {}) {
-    return call(method, target, body, bearer(admin_token));
-  }
+struct admin_fixture : admin_api_fixture {
 
   /// The user store's copy of its account (`mantissa.account`), as the node
   /// reads it.

@@ -172,4 +172,25 @@ struct api_fixture : test::node_fixture {
   }
 };
 
+/// `api_fixture` with alice a site admin: the admin routes' tests.
+struct admin_api_fixture : api_fixture {
+  std::string admin_token;
+
+  /// Starts the node, makes alice a site admin (as `mantissa user admin`
+  /// does) and logs her in.
+  void start_with_admin() {
+    start();
+    REQUIRE(wait([&](auto done) {
+              n->member(sys, "site", "user:" + alice, "group:admin", true,
+                        std::move(done));
+            }).ok);
+    admin_token = login(alice, "alice password");
+  }
+
+  http_response admin(const std::string& method, const std::string& target,
+                      const std::string& body = {}) {
+    return call(method, target, body, bearer(admin_token));
+  }
+};
+
 } // namespace api_test

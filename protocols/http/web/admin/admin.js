@@ -14,6 +14,7 @@ let samples = [];
 let allStores = [];
 let otherNodes = [];  // members a store of this node can move to
 let thisNode = "";
+let productNames = [];  // the products an admin can give
 
 function show(which) {
   $("login").hidden = which !== "login";
@@ -202,6 +203,8 @@ async function loadUsers() {
     }
     if (!u.artificial)
       actions.append(el("button", { type: "button", onclick: () => askPassword(u.address) }, "Reset password"));
+    const give = productControls(u.address);
+    if (give) actions.append(give);
     body.append(el("tr", { "data-address": u.address, class: u.disabled ? "disabled" : "" },
       el("td", {}, u.address, self ? el("span", { class: "muted" }, " (you)") : null),
       tags,
@@ -212,18 +215,44 @@ async function loadUsers() {
 
 // -- offerings, products, stores ------------------------------------------------------
 
+/** Runs an online administration call (docs/http-api.md, "Administration")
+ * and reports in the offerings card; reloads what it changed. */
+async function online(method, path, body, message) {
+  try {
+    const r = await api(method, path, body);
+    say($("offerings-status"), message(r), "ok");
+    await loadOfferings();
+    await loadUsers();
+  } catch (e) {
+    if (e.status === 401) return failed(e);
+    say($("offerings-status"), e.message);
+  }
+}
+
 async function loadOfferings() {
   const { offerings, products } = await api("GET", "/api/admin/offerings");
+  productNames = products.map((p) => p.name);
   const ob = $("offering-table").tBodies[0];
   ob.replaceChildren();
   for (const o of offerings) {
     const state = o.installed ? (o.known ? "installed" : "installed, code missing") : "available";
-    ob.append(el("tr", {},
+    const path = `/api/admin/offerings/${encodeURIComponent(o.name)}/`;
+    const action = !o.known ? null : o.installed
+      ? el("button", { type: "button", class: "small danger", onclick: () =>
+          online("POST", path + "uninstall", {}, (r) =>
+            `Uninstalled ${r.name}` + (r.products.length ? `; removed product ${r.products.join(", ")}.` : ".")) },
+          "Uninstall")
+      : el("button", { type: "button", class: "small", onclick: () =>
+          online("POST", path + "install", {}, (r) =>
+            `Installed ${r.name} ${r.version}` + (r.products.length ? `; created product ${r.products.join(", ")}.` : ".")) },
+          "Install");
+    ob.append(el("tr", { "data-offering": o.name },
       el("td", {}, o.name),
       el("td", {}, o.installed && o.installed_version !== o.version
         ? `${o.installed_version} (code ${o.version})` : o.version),
       el("td", {}, el("span", { class: "tag " + (o.installed ? "on" : "") }, state)),
-      el("td", { class: "muted" }, o.description)));
+      el("td", { class: "muted" }, o.description),
+      el("td", {}, action)));
   }
   const pb = $("product-table").tBodies[0];
   pb.replaceChildren();
@@ -231,6 +260,20 @@ async function loadOfferings() {
     pb.append(el("tr", {}, el("td", {}, p.name), el("td", {}, (p.powerups || []).join(", "))));
   if (!products.length)
     pb.append(el("tr", {}, el("td", { colspan: 2, class: "muted" }, "no products (installing an offering creates its products)")));
+}
+
+/** Give or take a product: a choice of products and two buttons. */
+function productControls(address) {
+  if (!productNames.length || !address.includes("@")) return null;
+  const pick = el("select", { "aria-label": "product", class: "product-pick" },
+    ...productNames.map((n) => el("option", { value: n }, n)));
+  const base = `/api/admin/users/${encodeURIComponent(address)}/products`;
+  return el("span", { class: "products" }, pick,
+    el("button", { type: "button", class: "small", onclick: () =>
+      online("POST", base, { product: pick.value }, () => `Gave ${pick.value} to ${address}.`) }, "Give"),
+    el("button", { type: "button", class: "small", onclick: () =>
+      online("DELETE", `${base}/${encodeURIComponent(pick.value)}`, undefined,
+             () => `Took ${pick.value} from ${address}.`) }, "Take"));
 }
 
 function renderStores() {
@@ -303,7 +346,8 @@ async function enter() {
   }
   show("admin");
   startPolling();
-  await Promise.all([loadUsers(), loadOfferings(), loadStores()].map((p) => p.catch(failed)));
+  // The users' rows offer the products: the offerings first.
+  await Promise.all([loadOfferings().then(loadUsers), loadStores()].map((p) => p.catch(failed)));
 }
 
 $("login-form").addEventListener("submit", async (ev) => {
@@ -358,6 +402,14 @@ $("password-form").addEventListener("submit", async (ev) => {
 
 $("password-cancel").addEventListener("click", () => {
   $("password-form").hidden = true;
+});
+
+$("product-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const powerups = f.powerups.value.split(",").map((x) => x.trim()).filter((x) => x);
+  await online("POST", "/api/admin/products", { name: f.product.value.trim(), powerups },
+               (r) => `Created product ${r.name} (${r.powerups.join(", ")}).`);
 });
 
 $("store-filter").addEventListener("input", renderStores);
