@@ -2,6 +2,7 @@
 //
 //   GET /admin, /admin/{file}    the site administration page
 //   GET /notes, /notes/{file}    the notes offering's page for users
+//   GET /mail, /mail/{file}      the mail offering's page for users
 //   GET /assets/{file}           what both pages share
 //
 // The files are static: served to anyone. Everything a page shows comes
@@ -54,7 +55,7 @@ const char* content_type(std::string_view path) {
 /// "admin/index.html", "/admin/x.js" is "admin/x.js"; "" when the path is
 /// not one of the pages' prefixes.
 std::string asset_path(std::string_view path) {
-  for (std::string_view prefix : {"/admin", "/notes", "/assets"}) {
+  for (std::string_view prefix : {"/admin", "/notes", "/mail", "/assets"}) {
     if (path.substr(0, prefix.size()) != prefix)
       continue;
     auto rest = path.substr(prefix.size());
@@ -69,6 +70,14 @@ std::string asset_path(std::string_view path) {
 }
 
 } // namespace
+
+void add_page_headers(response& r) {
+  r.headers.insert(r.headers.end(),
+                   {{"Content-Security-Policy", pages_csp},
+                    {"X-Content-Type-Options", "nosniff"},
+                    {"X-Frame-Options", "DENY"},
+                    {"Referrer-Policy", "no-referrer"}});
+}
 
 bool handle_pages(request& req, responder& reply) {
   auto file = asset_path(path_of(req.target));
@@ -91,12 +100,9 @@ bool handle_pages(request& req, responder& reply) {
   r.status = 200;
   r.content_type = content_type(asset->path);
   r.body = std::string{asset->body};
-  r.headers = {{"Content-Security-Policy", pages_csp},
-               {"X-Content-Type-Options", "nosniff"},
-               {"X-Frame-Options", "DENY"},
-               {"Referrer-Policy", "no-referrer"},
-               // Revalidate on every load: a new build serves new files.
-               {"Cache-Control", "no-cache"}};
+  add_page_headers(r);
+  // Revalidate on every load: a new build serves new files.
+  r.headers.emplace_back("Cache-Control", "no-cache");
   reply(std::move(r));
   return true;
 }
