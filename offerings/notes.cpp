@@ -85,7 +85,7 @@ store::result<json> read(store::store& s, const json& raw,
                          const actors::caller&) {
   auto args = flat_route_args(raw);
   store::item_id id = 0;
-  if (auto sh = args.find("share"); sh != args.end()) {
+  if (auto sh = args.find("shared"); sh != args.end()) {
     if ((*sh)["type"] != "notes.note")
       return error{errc::no_such_item, "notes.read: the share is no note"};
     id = (*sh)["id"].get<store::item_id>();

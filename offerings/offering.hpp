@@ -72,7 +72,7 @@ struct share_interfaces {
 /// default); otherwise also a caller who names a share granting one of
 /// its roles `interface` (`POST /api/stores/{address}/handlers/{name}
 /// ?share=ID`, a route's `share`, or the port message with a share id).
-/// The store then sets the argument `share` to `{"share_id","type","id",
+/// The store then sets the argument `shared` to `{"share_id","type","id",
 /// "interfaces"}`, the shared item: a handler run through a share acts on
 /// that item only (docs/offerings.md, "Who may run a handler"). Anyone
 /// else is answered as if the handler did not exist.
@@ -108,7 +108,7 @@ enum class route_store {
 /// with the caller's role from the session, and the store actor decides
 /// access as for every handler (`named_handler::interface`). Its
 /// arguments are `{"params":{name:value},"query":{name:value},"body":
-/// JSON body or null}` (plus `share`, set by the store). A JSON route
+/// JSON body or null}` (plus `shared`, set by the store). A JSON route
 /// answers the handler's value; an HTML route (`html`) answers the
 /// handler's value, a JSON string, as the page: **every value in it must
 /// go through `html_escape`**; it is served with the built-in pages'
@@ -132,7 +132,7 @@ struct route {
 /// body (when an object), then of the query, then the path parameters,
 /// a later one replacing an earlier one of the same name; a query or path
 /// value that is a decimal integer (at most 18 digits) becomes a number,
-/// `true` and `false` become booleans. `share`, set by the store, stays.
+/// `true` and `false` become booleans. `shared`, set by the store, stays.
 /// An object with none of `params`, `query` and `body` is plain arguments
 /// already (the handler was run directly) and is returned as it is; null
 /// becomes `{}`.
@@ -157,8 +157,8 @@ struct route {
     if (auto p = a.find(part); p != a.end() && p->is_object())
       for (auto& [k, v] : p->items())
         out[k] = v.is_string() ? typed(v.get<std::string>()) : v;
-  if (auto sh = a.find("share"); sh != a.end())
-    out["share"] = *sh;
+  if (auto sh = a.find("shared"); sh != a.end())
+    out["shared"] = *sh;
   return out;
 }
 

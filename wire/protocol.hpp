@@ -105,7 +105,7 @@ using powerups_atom = caf::atom_constant<caf::atom("powerups")>;
 // (run_atom, caller, handler name, args json, share_id) -> the same,
 //   through the share `share_id` (not empty): also a caller whose roles
 //   the share grants the handler's interface; the handler finds the share
-//   in its arguments' member "share" (docs/offerings.md, "Who may run a
+//   in its arguments' member "shared" (docs/offerings.md, "Who may run a
 //   handler"). Refused: no_such_handler, as for a handler that does not
 //   exist.
 // (run_atom, caller, handler name, args json, shared_bytes payload)

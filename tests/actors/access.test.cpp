@@ -37,8 +37,8 @@ const actors::caller sys{actors::system_role, "t"};
 store::result<json> peek(store::store& s, const json& args,
                          const actors::caller&) {
   json out{{"args", args}};
-  if (args.is_object() && args.contains("share")) {
-    auto& sh = args["share"];
+  if (args.is_object() && args.contains("shared")) {
+    auto& sh = args["shared"];
     auto it = s.get(sh["type"].get<std::string>(),
                     sh["id"].get<std::int64_t>());
     if (!it)
@@ -668,8 +668,8 @@ TEST_CASE_METHOD(access_fixture, "the owner runs every handler, with or "
                  "[access][handlers]") {
   auto id = note("mine");
   auto sid = share(id, "user:bob@example.com", {"read"});
-  // Without a share: a `share` it sends is not the store's, so it goes.
-  auto r = run(owner, "t.mine", {{"share", {{"id", 42}}}, {"x", 1}});
+  // Without a share: a `shared` it sends is not the store's, so it goes.
+  auto r = run(owner, "t.mine", {{"shared", {{"id", 42}}}, {"x", 1}});
   REQUIRE(r.ok);
   CHECK(json::parse(r.body)["args"] == json{{"x", 1}});
   // Through a share, even a handler without an interface; null arguments
@@ -678,8 +678,8 @@ TEST_CASE_METHOD(access_fixture, "the owner runs every handler, with or "
   REQUIRE(r.ok);
   auto j = json::parse(r.body);
   CHECK(j["title"] == "mine");
-  CHECK(j["args"]["share"]["share_id"] == sid);
-  CHECK(j["args"]["share"]["interfaces"] == json{"*"});
+  CHECK(j["args"]["shared"]["share_id"] == sid);
+  CHECK(j["args"]["shared"]["interfaces"] == json{"*"});
   // A share that does not exist is a missing item for the owner.
   CHECK(run(owner, "t.peek", {}, "nosuchshare").code
         == error_code::no_such_item);
@@ -694,14 +694,14 @@ TEST_CASE_METHOD(access_fixture, "a share granting the interface runs the "
   auto sid = share(shared, "user:bob@example.com", {"read"});
   // Bob names the share: the store tells the handler which item it is,
   // whatever bob claims.
-  auto r = run(bob, "t.peek", {{"share", {{"type", "notes.note"}, {"id", 2}}}},
+  auto r = run(bob, "t.peek", {{"shared", {{"type", "notes.note"}, {"id", 2}}}},
                sid);
   INFO(r.message);
   REQUIRE(r.ok);
   auto j = json::parse(r.body);
   CHECK(j["title"] == "shared with bob");
-  CHECK(j["args"]["share"]["id"] == shared);
-  CHECK(j["args"]["share"]["interfaces"] == json{"read"});
+  CHECK(j["args"]["shared"]["id"] == shared);
+  CHECK(j["args"]["shared"]["interfaces"] == json{"read"});
   // Not an object: refused, the handler does not run.
   CHECK(run(bob, "t.peek", json::array(), sid).code
         == error_code::invalid_value);

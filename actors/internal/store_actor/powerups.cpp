@@ -165,7 +165,7 @@ bool store_behavior::may_run(caf::response_promise& rp, const caller& who,
   return unknown();
 }
 
-/// The arguments a handler gets: `args` as sent, with the member `share`
+/// The arguments a handler gets: `args` as sent, with the member `shared`
 /// set by the store when it runs through a share (`{"share_id","type",
 /// "id","interfaces"}`) and removed otherwise, so a handler can trust it.
 /// Through a share the arguments must be an object (null becomes {}).
@@ -181,9 +181,9 @@ bool store_behavior::with_share(caf::response_promise& rp, nlohmann::json& args,
                         "must be a JSON object"));
     return false;
   }
-  args.erase("share");
+  args.erase("shared");
   if (sh)
-    args["share"] = {{"share_id", sh->share_id},
+    args["shared"] = {{"share_id", sh->share_id},
                      {"type", sh->item.type},
                      {"id", sh->item.id},
                      {"interfaces", sh->interfaces}};
