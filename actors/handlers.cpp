@@ -26,12 +26,21 @@ store::result<void> insert_new(Map& map, std::string key, Value value,
 
 } // namespace
 
-store::result<void> handler_registry::add(std::string name, store_handler h) {
+store::result<void> handler_registry::add(std::string name, store_handler h,
+                                          std::string interface) {
   if (handlers_.count(name) != 0 || requesting_.count(name) != 0)
     return {store::errc::already_exists,
             "a handler named '" + name + "' is already registered"};
+  if (!interface.empty())
+    interfaces_.emplace(name, std::move(interface));
   handlers_.emplace(std::move(name), std::move(h));
   return {};
+}
+
+std::string_view
+handler_registry::interface_of(std::string_view name) const {
+  auto* i = find_in(interfaces_, name);
+  return i == nullptr ? std::string_view{} : std::string_view{*i};
 }
 
 const store_handler* handler_registry::find(std::string_view name) const {
@@ -39,15 +48,20 @@ const store_handler* handler_registry::find(std::string_view name) const {
 }
 
 store::result<void>
-handler_registry::add_requesting(std::string name, requesting_handler h) {
+handler_registry::add_requesting(std::string name, requesting_handler h,
+                                 std::string interface) {
   if (!h)
     return {store::errc::invalid_value,
             "the handler '" + name + "' is empty"};
   if (handlers_.count(name) != 0)
     return {store::errc::already_exists,
             "a handler named '" + name + "' is already registered"};
-  return insert_new(requesting_, std::move(name), std::move(h),
-                    "a handler named", "is already registered");
+  auto copy = name;
+  MANTISSA_TRY(insert_new(requesting_, std::move(name), std::move(h),
+                          "a handler named", "is already registered"));
+  if (!interface.empty())
+    interfaces_.emplace(std::move(copy), std::move(interface));
+  return {};
 }
 
 const requesting_handler*

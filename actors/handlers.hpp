@@ -22,13 +22,21 @@ namespace mantissa::actors {
 class handler_registry {
  public:
   /// Adds a handler; a second one with the same name is `already_exists`.
-  [[nodiscard]] store::result<void> add(std::string name, store_handler h);
+  /// `interface` empty: only the store's owner may run it; else also a
+  /// caller who acts through a share granting `interface` (docs/offerings.md,
+  /// "Who may run a handler").
+  [[nodiscard]] store::result<void> add(std::string name, store_handler h,
+                                        std::string interface = {});
+  /// The share interface that lets non-owners run handler `name`
+  /// (plain or requesting); empty when only the owner may.
+  [[nodiscard]] std::string_view interface_of(std::string_view name) const;
   /// The handler named `name`, or nullptr.
   [[nodiscard]] const store_handler* find(std::string_view name) const;
   /// Adds a handler that may make plain requests to other stores; names
   /// are shared with `add`.
   [[nodiscard]] store::result<void> add_requesting(std::string name,
-                                                   requesting_handler h);
+                                                   requesting_handler h,
+                                                   std::string interface = {});
   /// The requesting handler named `name`, or nullptr.
   [[nodiscard]] const requesting_handler*
   find_requesting(std::string_view name) const;
@@ -63,6 +71,7 @@ class handler_registry {
   std::map<std::string, payload_handler, std::less<>> payload_;
   std::map<std::string, runnable_type, std::less<>> runnables_;
   std::map<std::string, message_type, std::less<>> message_types_;
+  std::map<std::string, std::string, std::less<>> interfaces_;
 };
 
 } // namespace mantissa::actors

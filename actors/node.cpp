@@ -531,6 +531,13 @@ void node::run(const caller& who, const std::string& address,
              run_atom::value, who, handler, args_json);
 }
 
+void node::run_shared(const caller& who, const std::string& address,
+                      const std::string& handler, const std::string& args_json,
+                      const std::string& share_id, reply_handler done) {
+  impl_->ask(address, std::move(done),
+             run_atom::value, who, handler, args_json, share_id);
+}
+
 void node::run(const caller& who, const std::string& address,
                const std::string& handler, const std::string& args_json,
                shared_bytes payload, reply_handler done) {

@@ -184,6 +184,12 @@ class node : public store_requests {
   void run(const caller& who, const std::string& address,
            const std::string& handler, const std::string& args_json,
            reply_handler done) override;
+  /// Runs `handler` through the share `share_id` (wire/protocol.hpp):
+  /// callers other than the owner may run handlers declared with the
+  /// interface the share grants them.
+  void run_shared(const caller& who, const std::string& address,
+                  const std::string& handler, const std::string& args_json,
+                  const std::string& share_id, reply_handler done);
   /// Runs a payload handler (handler_registry::add_payload) with `payload`
   /// beside the arguments: stores of this node share the bytes.
   void run(const caller& who, const std::string& address,

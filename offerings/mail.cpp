@@ -291,6 +291,17 @@ store::result<json> mark_read(store::store& s, const json& raw_args,
   return summary(*m);
 }
 
+using plain_handler = store::result<json> (*)(store::store&, const json&,
+                                               const actors::caller&);
+
+/// A plain handler on a route: its arguments are the route's, flattened
+/// (`flat_route_args`).
+template<plain_handler F>
+store::result<json> on_route(store::store& s, const json& args,
+                             const actors::caller& who) {
+  return F(s, flat_route_args(args), who);
+}
+
 } // namespace
 
 headers parse_headers(std::string_view raw) {
@@ -446,7 +457,15 @@ offering make_offering() {
                 {"mail.list", list},
                 {"mail.get", get},
                 {"mail.raw", raw_range},
-                {"mail.mark_read", mark_read}};
+                {"mail.mark_read", mark_read},
+                {"mail.route_list", on_route<list>},
+                {"mail.route_get", on_route<get>},
+                {"mail.route_mark_read", on_route<mark_read>}};
+  // The mail page (/mail, docs/web.md) reads the owner's own store
+  // through these.
+  o.routes = {{"GET", "/messages", "mail.route_list"},
+              {"GET", "/messages/{id}", "mail.route_get"},
+              {"POST", "/messages/{id}/read", "mail.route_mark_read"}};
   o.delivery_powerup_type = "mail.inbox";
   o.products = {{"mail", {"inbox"}}};
   return o;

@@ -79,6 +79,24 @@ store::result<json> list(store::store& s, const json& raw,
   return json{{"notes", std::move(out)}, {"total", *total}};
 }
 
+/// One note: the one shared with the caller when run through a share
+/// (interface `read`), else the owner's note `id`.
+store::result<json> read(store::store& s, const json& raw,
+                         const actors::caller&) {
+  auto args = flat_route_args(raw);
+  store::item_id id = 0;
+  if (auto sh = args.find("shared"); sh != args.end()) {
+    if ((*sh)["type"] != "notes.note")
+      return error{errc::no_such_item, "notes.read: the share is no note"};
+    id = (*sh)["id"].get<store::item_id>();
+  } else {
+    MANTISSA_TRY_LET(given, internal::required_id("notes.read", args));
+    id = *given;
+  }
+  MANTISSA_TRY_LET(n, note_item_type().get(s, id));
+  return note_item_type().to_json(*n);
+}
+
 store::result<json> remove(store::store& s, const json& raw,
                            const actors::caller&) {
   MANTISSA_TRY(need_notebook(s, "notes.delete"));
@@ -159,7 +177,12 @@ offering make_offering() {
   o.handlers = {{"notes.create", create},
                 {"notes.edit", edit},
                 {"notes.list", list},
-                {"notes.delete", remove}};
+                {"notes.delete", remove},
+                {"notes.read", read, "read"}};
+  // A note shared with the caller (or with everyone), as JSON:
+  // /apps/notes/shared/alice@example.com/SHARE_ID.
+  o.routes = {{"GET", "/shared/{owner}/{share}", "notes.read",
+               route_store::param, "owner", "{share}"}};
   // Only received here; a sender that wants the answer registers its own
   // consequence for the type (without one the answer is dropped).
   o.message_types = {{"notes.copy", {receive_copy, {}}}};

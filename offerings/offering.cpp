@@ -9,6 +9,7 @@
 #include "actors/accounts.hpp"
 #include "actors/handlers.hpp"
 #include "offerings/internal/names.hpp"
+#include "offerings/internal/routes.hpp"
 
 namespace mantissa::offerings {
 
@@ -100,14 +101,17 @@ store::result<void> validate(const offering& o) {
       return invalid(o, "handler '" + h.name + "' has no function");
     if (!handler_names.insert(h.name).second)
       return invalid(o, "handler '" + h.name + "' is declared twice");
+    if (!h.interface.empty())
+      if (auto r = store::validate_attribute_name(h.interface); !r)
+        return invalid(o, "the interface of handler '" + h.name
+                            + "': " + r.error_value().message);
   }
+  std::set<std::pair<std::string_view, std::string_view>> route_keys;
   for (auto& r : o.routes) {
-    if (r.method.empty() || r.pattern.empty() || r.pattern[0] != '/')
-      return invalid(o,
-                     "a route needs a method and a pattern starting with '/'");
-    if (!r.handler)
-      return invalid(o,
-                     "route " + r.method + " " + r.pattern + " has no handler");
+    MANTISSA_TRY(internal::check_route(o, r));
+    if (!route_keys.insert({r.method, r.pattern}).second)
+      return invalid(o, "route " + r.method + " " + r.pattern
+                          + " is declared twice");
   }
   for (auto& [type, view] : o.html_views) {
     MANTISSA_TRY(need_type(type, "an HTML view"));
@@ -238,6 +242,14 @@ const offering* offering_registry::find(std::string_view name) const {
   return i == offerings_.end() ? nullptr : &i->second;
 }
 
+std::string offering_registry::page_of(std::string_view name) const {
+  const auto* o = find(name);
+  if (o == nullptr
+      || std::none_of(o->routes.begin(), o->routes.end(), is_page_route))
+    return {};
+  return "/apps/" + o->name + "/";
+}
+
 std::vector<const offering*> offering_registry::all() const {
   std::vector<const offering*> out;
   for (auto& [name, o] : offerings_)
@@ -276,7 +288,7 @@ store::result<void>
 offering_registry::register_handlers(actors::handler_registry& handlers) const {
   for (auto& [name, o] : offerings_)
     for (auto& h : o.handlers)
-      if (auto r = handlers.add(h.name, h.handler); !r)
+      if (auto r = handlers.add(h.name, h.handler, h.interface); !r)
         return error{r.code(),
                      "offering '" + name + "': " + r.error_value().message};
   for (auto& [name, o] : offerings_)

@@ -32,7 +32,7 @@ namespace mantissa::offerings {
 /// whose version equals its own. Bumped whenever `offering` or a type it
 /// exposes (store, handler and route types) changes in a way that breaks a
 /// compiled plugin.
-inline constexpr int api_version = 2;
+inline constexpr int api_version = 3;
 
 /// A powerup created in the offering's app store when the offering is
 /// installed: one item of `type` with default values, installed on the
@@ -67,9 +67,19 @@ struct share_interfaces {
 /// A store handler an offering provides, run inside a store actor on its
 /// store (see `actors::store_handler`). `name` is `<offering>.<operation>`
 /// by convention and unique among every offering a node knows.
+///
+/// `interface` says who may run it: empty, only the store's owner (the
+/// default); otherwise also a caller who names a share granting one of
+/// its roles `interface` (`POST /api/stores/{address}/handlers/{name}
+/// ?share=ID`, a route's `share`, or the port message with a share id).
+/// The store then sets the argument `shared` to `{"share_id","type","id",
+/// "interfaces"}`, the shared item: a handler run through a share acts on
+/// that item only (docs/offerings.md, "Who may run a handler"). Anyone
+/// else is answered as if the handler did not exist.
 struct named_handler {
   std::string name;
   actors::store_handler handler;
+  std::string interface{};
 };
 
 /// A reliable-message type an offering receives and/or sends (see
@@ -80,31 +90,83 @@ struct named_message_type {
   actors::message_type handling;
 };
 
-/// A request to an offering's HTTP route as the front end (M6) hands it
-/// over: plain data, no HTTP library types.
-struct route_request {
-  std::string method;                        ///< upper case, e.g. "GET"
-  std::map<std::string, std::string> params; ///< `{name}` parts of the path
-  std::string query;                         ///< raw query string, no '?'
-  nlohmann::json body;                       ///< parsed JSON body, or null
-  std::string role;                          ///< the caller's role
+/// The store a route's handler runs in.
+enum class route_store {
+  /// The caller's own store (a session is needed: 401 otherwise).
+  caller,
+  /// The user store whose address is the path parameter `route::store`.
+  param,
+  /// The offering's app store.
+  app,
 };
 
-/// What a route answers: an HTTP status and a JSON body.
-struct route_response {
-  int status = 200;
-  nlohmann::json body;
-};
-
-/// An HTTP route: `method` and a path pattern such as `/notes/{id}`
-/// (`{name}` matches one non-empty path segment and lands in
-/// `route_request::params`). The handler must not block and may be called
-/// from any front-end thread at once; it must be safe to call concurrently.
+/// An HTTP route, served under `/apps/{offering}{pattern}` by the front
+/// end: `method` (GET, POST, PUT, PATCH or DELETE) and a path `pattern`
+/// such as `/` or `/tasks/{id}` (`{name}` matches one non-empty path
+/// segment; literal segments are `[A-Za-z0-9._~-]+`). The front end runs
+/// `handler` (a handler of this offering) in the store `where` names,
+/// with the caller's role from the session, and the store actor decides
+/// access as for every handler (`named_handler::interface`). Its
+/// arguments are `{"params":{name:value},"query":{name:value},"body":
+/// JSON body or null}` (plus `shared`, set by the store). A JSON route
+/// answers the handler's value; an HTML route (`html`) answers the
+/// handler's value, a JSON string, as the page: **every value in it must
+/// go through `html_escape`**; it is served with the built-in pages'
+/// Content-Security-Policy (no inline scripts). docs/offerings.md,
+/// "Routes".
 struct route {
   std::string method;
   std::string pattern;
-  std::function<route_response(const route_request&)> handler;
+  std::string handler;
+  route_store where = route_store::caller;
+  /// For `route_store::param`: the path parameter holding the address.
+  std::string store{};
+  /// The share the handler runs through: `{param}` takes it from the
+  /// path, anything else is a fixed share id; empty: none (owner only).
+  std::string share{};
+  bool html = false;
 };
+
+/// A route's arguments (`{"params","query","body"}`) flattened into one
+/// object for a handler that takes plain arguments: the members of the
+/// body (when an object), then of the query, then the path parameters,
+/// a later one replacing an earlier one of the same name; a query or path
+/// value that is a decimal integer (at most 18 digits) becomes a number,
+/// `true` and `false` become booleans. `shared`, set by the store, stays.
+/// An object with none of `params`, `query` and `body` is plain arguments
+/// already (the handler was run directly) and is returned as it is; null
+/// becomes `{}`.
+[[nodiscard]] inline nlohmann::json flat_route_args(const nlohmann::json& a) {
+  auto out = nlohmann::json::object();
+  if (!a.is_object())
+    return a.is_null() ? out : a;
+  if (!a.contains("params") && !a.contains("query") && !a.contains("body"))
+    return a;
+  auto typed = [](const std::string& v) -> nlohmann::json {
+    if (v == "true" || v == "false")
+      return v == "true";
+    auto digits = v.substr(!v.empty() && v[0] == '-' ? 1 : 0);
+    if (!digits.empty() && digits.size() <= 18
+        && digits.find_first_not_of("0123456789") == std::string::npos)
+      return std::stoll(v);
+    return v;
+  };
+  if (auto b = a.find("body"); b != a.end() && b->is_object())
+    out.update(*b);
+  for (const char* part : {"query", "params"})
+    if (auto p = a.find(part); p != a.end() && p->is_object())
+      for (auto& [k, v] : p->items())
+        out[k] = v.is_string() ? typed(v.get<std::string>()) : v;
+  if (auto sh = a.find("shared"); sh != a.end())
+    out["shared"] = *sh;
+  return out;
+}
+
+/// Whether `r` is an offering's page: `GET /` answering HTML (the landing
+/// page links to `/apps/{name}/` for such an offering).
+[[nodiscard]] inline bool is_page_route(const route& r) {
+  return r.method == "GET" && r.pattern == "/" && r.html;
+}
 
 /// Renders one item as an HTML fragment for the websharing pages of the
 /// HTTP front end (`/users/{localpart}/{share_id}`). `item` is the item's
@@ -189,7 +251,7 @@ struct offering {
   std::string delivery_powerup_type;
   /// Directory of static files the HTTP front end serves for it, or empty.
   std::filesystem::path static_dir;
-  /// HTTP routes, adapted by the front end.
+  /// HTTP routes, served by the front end under `/apps/{name}/`.
   std::vector<route> routes;
   /// HTML views by item type, for websharing pages. A type without one is
   /// shown by the front end's generic view (its attributes, escaped).
@@ -253,6 +315,10 @@ class offering_registry {
 
   /// The offering named `name`, or nullptr.
   [[nodiscard]] const offering* find(std::string_view name) const;
+
+  /// The URL of the page of offering `name` (`/apps/{name}/`) when it
+  /// declares one (`is_page_route`), else "".
+  [[nodiscard]] std::string page_of(std::string_view name) const;
 
   /// Every known offering, sorted by name.
   [[nodiscard]] std::vector<const offering*> all() const;

@@ -101,6 +101,13 @@ using uninstall_atom = caf::atom_constant<caf::atom("uninstall")>;
 //   highest priority first
 using powerups_atom = caf::atom_constant<caf::atom("powerups")>;
 // (run_atom, caller, handler name, args json) -> string result json
+//   the store's owner only (others: no_such_handler)
+// (run_atom, caller, handler name, args json, share_id) -> the same,
+//   through the share `share_id` (not empty): also a caller whose roles
+//   the share grants the handler's interface; the handler finds the share
+//   in its arguments' member "shared" (docs/offerings.md, "Who may run a
+//   handler"). Refused: no_such_handler, as for a handler that does not
+//   exist.
 // (run_atom, caller, handler name, args json, shared_bytes payload)
 //   -> string result json: a payload handler (handler_registry::
 //   add_payload), given the bytes beside its arguments

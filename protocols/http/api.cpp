@@ -184,8 +184,8 @@ handler make_api_handler(const api_context& ctx) {
       return;
     }
     if (handle_json_api(ctx, metrics.get(), req, reply)
-        || handle_pages(req, reply) || handle_websharing(ctx, req, reply)
-        || handle_home(req, reply))
+        || handle_app_routes(ctx, req, reply) || handle_pages(req, reply)
+        || handle_websharing(ctx, req, reply) || handle_home(req, reply))
       return;
     reply(no_route(req));
   };

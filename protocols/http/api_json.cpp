@@ -48,6 +48,7 @@ enum class route {
   member,          // stores/{address}/groups/{group}/members/{member}
   default_share,   // stores/{address}/default-share
   mail_raw,        // stores/{address}/mail/{id}/raw
+  handler,         // stores/{address}/handlers/{name}
   admin_users,     // admin/users
   admin_user,      // admin/users/{address}/{disable|enable|password}
   admin_fanout,    // admin/fanout
@@ -123,6 +124,8 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::default_share, "PUT"};
   if (s[2] == "mail" && n == 5 && !s[3].empty() && s[4] == "raw")
     return matched{route::mail_raw, "GET, HEAD"};
+  if (s[2] == "handlers" && n == 4 && !s[3].empty())
+    return matched{route::handler, "POST"};
   return std::nullopt;
 }
 
@@ -229,9 +232,16 @@ std::optional<matched> find_route(const request& req, std::string_view path,
 /// a token that is no longer valid, 403 for a write that needs the CSRF
 /// header and lacks it.
 bool may_proceed(call& c, route id) {
+  return session_and_csrf_ok(c, id == route::login,
+                             id == route::login || id == route::logout);
+}
+
+} // namespace
+
+bool session_and_csrf_ok(call& c, bool login, bool stale_ok) {
   // A token that is no longer valid is an error, not an anonymous request:
   // the client must log in again. Logging in or out works regardless.
-  if (c.who.bad_token && id != route::login && id != route::logout) {
+  if (c.who.bad_token && !stale_ok) {
     auto res = error_response(401, "unauthorized",
                               "the session has expired or was logged out; "
                               "log in again");
@@ -248,7 +258,7 @@ bool may_proceed(call& c, route id) {
   bool needs_header
     = is_write(c.method)
       && (c.who.via_cookie
-          || (id == route::login && !c.req.header_value("origin").empty()));
+          || (login && !c.req.header_value("origin").empty()));
   if (needs_header && c.req.header_value(csrf_header).empty()) {
     c.done(error_response(
       403, "csrf",
@@ -258,6 +268,21 @@ bool may_proceed(call& c, route id) {
     return false;
   }
   return true;
+}
+
+namespace {
+
+/// The administration routes run the site store's handlers with the
+/// caller's role; the store refuses a non-admin as for a handler that does
+/// not exist. Those routes answer that as every refusal of the API:
+/// `no_such_item`, "not found" (docs/http-api.md, "Errors").
+responder refusal_as_not_found(responder inner) {
+  return [inner = std::move(inner)](response r) {
+    if (r.status == 404
+        && r.body.find("\"no_such_handler\"") != std::string::npos)
+      r = error_response(404, "no_such_item", "not found");
+    inner(std::move(r));
+  };
 }
 
 /// Hands `c` to the handler of route `id`.
@@ -285,6 +310,8 @@ void dispatch(call& c, route id) {
       return on_default_share(c);
     case route::mail_raw:
       return on_mail_raw(c);
+    case route::handler:
+      return on_handler(c);
     case route::admin_users:
       return on_admin_users(c);
     case route::admin_fanout:
@@ -330,8 +357,9 @@ void serve(const api_context& ctx, const http_metrics* http, request& req,
   if (!may_proceed(c, m->id))
     return;
   if (is_admin_route(m->id))
-    c.done = admin_logged(std::move(c.done), c.who.role(), req.method,
-                          std::string{path}, req.remote_address);
+    c.done = admin_logged(refusal_as_not_found(std::move(c.done)),
+                          c.who.role(), req.method, std::string{path},
+                          req.remote_address);
   dispatch(c, m->id);
 }
 

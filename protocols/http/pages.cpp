@@ -2,6 +2,7 @@
 //
 //   GET /admin, /admin/{file}    the site administration page
 //   GET /notes, /notes/{file}    the notes offering's page for users
+//   GET /mail, /mail/{file}      the mail offering's page for users
 //   GET /assets/{file}           what the pages share (and the landing
 //                                page's script and style)
 //   GET /                        the landing page (home.cpp)
@@ -56,7 +57,7 @@ const char* content_type(std::string_view path) {
 /// "admin/index.html", "/admin/x.js" is "admin/x.js"; "" when the path is
 /// not one of the pages' prefixes.
 std::string asset_path(std::string_view path) {
-  for (std::string_view prefix : {"/admin", "/notes", "/assets"}) {
+  for (std::string_view prefix : {"/admin", "/notes", "/mail", "/assets"}) {
     if (path.substr(0, prefix.size()) != prefix)
       continue;
     auto rest = path.substr(prefix.size());
@@ -72,6 +73,14 @@ std::string asset_path(std::string_view path) {
 
 } // namespace
 
+void add_page_headers(response& r) {
+  r.headers.insert(r.headers.end(),
+                   {{"Content-Security-Policy", pages_csp},
+                    {"X-Content-Type-Options", "nosniff"},
+                    {"X-Frame-Options", "DENY"},
+                    {"Referrer-Policy", "no-referrer"}});
+}
+
 response built_in_file(std::string_view path, int status) {
   const auto* asset = find_web_asset(path);
   if (asset == nullptr) // a file missing from mantissa_web_files
@@ -80,12 +89,9 @@ response built_in_file(std::string_view path, int status) {
   r.status = status;
   r.content_type = content_type(asset->path);
   r.body = std::string{asset->body};
-  r.headers = {{"Content-Security-Policy", pages_csp},
-               {"X-Content-Type-Options", "nosniff"},
-               {"X-Frame-Options", "DENY"},
-               {"Referrer-Policy", "no-referrer"},
-               // Revalidate on every load: a new build serves new files.
-               {"Cache-Control", "no-cache"}};
+  add_page_headers(r);
+  // Revalidate on every load: a new build serves new files.
+  r.headers.emplace_back("Cache-Control", "no-cache");
   return r;
 }
 

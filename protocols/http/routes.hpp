@@ -64,6 +64,16 @@ bool handle_json_api(const api_context& ctx, const http_metrics* http,
 /// program (pages.cpp, docs/web.md); a file they do not have is `no_route`.
 bool handle_pages(request& req, responder& reply);
 
+/// The security headers of the built-in pages (Content-Security-Policy
+/// without inline scripts, nosniff, no framing, no referrer), added to
+/// `r`; HTML routes of offerings get them too (pages.cpp).
+void add_page_headers(response& r);
+
+/// `/apps/{offering}/…`: the offerings' routes, run in store actors
+/// (app_routes.cpp, docs/offerings.md "Routes").
+bool handle_app_routes(const api_context& ctx, request& req,
+                       responder& reply);
+
 /// `/users/{localpart}/{share_id}`, the host form, `/{offering}/{share_id}`
 /// (an app store's share) and `/static/{offering}/…` (websharing.cpp).
 bool handle_websharing(const api_context& ctx, request& req,

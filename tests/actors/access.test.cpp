@@ -1,8 +1,8 @@
 // Authorization inside the store actors: what each role may do with the
 // items of a store it does not own, through shares, groups, the default
-// share and the owner-only operations; and a randomized matrix of roles,
-// items and shares checked through the actors against an independent
-// model. Real node, real SQLite files.
+// share and the owner-only operations; who may run a handler; and a
+// randomized matrix of roles, items and shares checked through the actors
+// against an independent model. Real node, real SQLite files.
 
 #include <catch2/catch.hpp>
 
@@ -32,10 +32,28 @@ const actors::caller carol{"user:carol@example.com", "t"};
 const actors::caller anon{"everyone", "t"};
 const actors::caller sys{actors::system_role, "t"};
 
+/// Answers what it was given: its arguments and the title of the shared
+/// item, if any.
+store::result<json> peek(store::store& s, const json& args,
+                         const actors::caller&) {
+  json out{{"args", args}};
+  if (args.is_object() && args.contains("shared")) {
+    auto& sh = args["shared"];
+    auto it = s.get(sh["type"].get<std::string>(),
+                    sh["id"].get<std::int64_t>());
+    if (!it)
+      return it.error_value();
+    out["title"] = std::get<std::string>(it->values.at(0));
+  }
+  return out;
+}
+
 struct access_fixture : test::node_fixture {
   access_fixture() {
     start_node({}, [](actors::node& node) {
       REQUIRE(node.types().add(test::note_decl(false)));
+      REQUIRE(node.handlers().add("t.peek", peek, "read"));
+      REQUIRE(node.handlers().add("t.mine", peek));
     });
     for (auto* a : {"alice@example.com", "bob@example.com"})
       REQUIRE(create_store(a).ok);
@@ -84,6 +102,18 @@ struct access_fixture : test::node_fixture {
     INFO(r.message);
     REQUIRE(r.ok);
     return json::parse(r.body);
+  }
+
+  /// Runs `handler` in alice's store, through `share_id` when not empty.
+  reply run(const actors::caller& who, const std::string& handler,
+            const json& args, const std::string& share_id = "") {
+    auto text = args.is_null() ? std::string{} : args.dump();
+    return call([&](auto done) {
+      if (share_id.empty())
+        n->run(who, alice, handler, text, std::move(done));
+      else
+        n->run_shared(who, alice, handler, text, share_id, std::move(done));
+    });
   }
 };
 
@@ -259,10 +289,15 @@ TEST_CASE_METHOD(access_fixture, "the default share answers an empty share id",
 TEST_CASE_METHOD(access_fixture, "store-wide operations need the owner",
                  "[access]") {
   auto id = note("x");
-  auto refused = [&](error_code want) {
+  // A handler a caller may not run is answered as one that does not exist.
+  auto refused = [&](error_code want, error_code run_want) {
     auto is = [want](const reply& r) {
       INFO(r.message);
       return !r.ok && r.code == want;
+    };
+    auto is_run = [run_want](const reply& r) {
+      INFO(r.message);
+      return !r.ok && r.code == run_want;
     };
     CHECK(is(call([&](auto done) {
       n->put(bob, alice, "notes.note", R"({"title":"y"})", std::move(done));
@@ -278,7 +313,7 @@ TEST_CASE_METHOD(access_fixture, "store-wide operations need the owner",
     CHECK(is(call([&](auto done) {
       n->shares(bob, alice, 0, std::move(done));
     })));
-    CHECK(is(call([&](auto done) {
+    CHECK(is_run(call([&](auto done) {
       n->run(bob, alice, "mantissa.login_lookup", "{}", std::move(done));
     })));
     CHECK(is(call([&](auto done) {
@@ -286,10 +321,10 @@ TEST_CASE_METHOD(access_fixture, "store-wide operations need the owner",
     })));
   };
   // Nothing shared with bob: the store is not there for him.
-  refused(error_code::no_such_store);
+  refused(error_code::no_such_store, error_code::no_such_store);
   // Something shared with him: he sees the store, and may not change it.
   share(note("for bob"), "user:bob@example.com", {"read"});
-  refused(error_code::forbidden);
+  refused(error_code::forbidden, error_code::no_such_handler);
   // The owner of one store is nobody in another.
   CHECK(call([&](auto done) {
           n->put(owner, "bob@example.com", "notes.note", R"({"title":"y"})",
@@ -312,11 +347,13 @@ TEST_CASE_METHOD(access_fixture, "site administration needs group:admin in "
     });
   };
   CHECK(put_setting(owner).code == error_code::forbidden);
+  // A handler a non-admin may not run in the site store: as if there
+  // were none.
   CHECK(call([&](auto done) {
           n->run(owner, "site", "mantissa.login_lookup",
                  R"({"username":"alice@example.com"})", std::move(done));
         }).code
-        == error_code::forbidden);
+        == error_code::no_such_handler);
   REQUIRE(call([&](auto done) {
             n->member(sys, "site", "user:alice@example.com", "group:admin",
                       true, std::move(done));
@@ -613,4 +650,94 @@ TEST_CASE_METHOD(access_fixture, "an address in another case reaches the same "
     CHECK(r.ok);
   }
   CHECK(get(owner, id).ok);
+}
+
+namespace {
+
+/// Who may run a handler (docs/offerings.md, "Who may run a handler"):
+/// refused as if it did not exist.
+bool refused(const reply& r) {
+  INFO(r.message);
+  return !r.ok && r.code == error_code::no_such_handler;
+}
+
+} // namespace
+
+TEST_CASE_METHOD(access_fixture, "the owner runs every handler, with or "
+                                  "without a share",
+                 "[access][handlers]") {
+  auto id = note("mine");
+  auto sid = share(id, "user:bob@example.com", {"read"});
+  // Without a share: a `shared` it sends is not the store's, so it goes.
+  auto r = run(owner, "t.mine", {{"shared", {{"id", 42}}}, {"x", 1}});
+  REQUIRE(r.ok);
+  CHECK(json::parse(r.body)["args"] == json{{"x", 1}});
+  // Through a share, even a handler without an interface; null arguments
+  // become an object with the share.
+  r = run(owner, "t.mine", nullptr, sid);
+  REQUIRE(r.ok);
+  auto j = json::parse(r.body);
+  CHECK(j["title"] == "mine");
+  CHECK(j["args"]["shared"]["share_id"] == sid);
+  CHECK(j["args"]["shared"]["interfaces"] == json{"*"});
+  // A share that does not exist is a missing item for the owner.
+  CHECK(run(owner, "t.peek", {}, "nosuchshare").code
+        == error_code::no_such_item);
+  CHECK(refused(run(owner, "t.nothing", {})));
+}
+
+TEST_CASE_METHOD(access_fixture, "a share granting the interface runs the "
+                                  "handler on the shared item only",
+                 "[access][handlers]") {
+  auto shared = note("shared with bob");
+  note("not shared");
+  auto sid = share(shared, "user:bob@example.com", {"read"});
+  // Bob names the share: the store tells the handler which item it is,
+  // whatever bob claims.
+  auto r = run(bob, "t.peek", {{"shared", {{"type", "notes.note"}, {"id", 2}}}},
+               sid);
+  INFO(r.message);
+  REQUIRE(r.ok);
+  auto j = json::parse(r.body);
+  CHECK(j["title"] == "shared with bob");
+  CHECK(j["args"]["shared"]["id"] == shared);
+  CHECK(j["args"]["shared"]["interfaces"] == json{"read"});
+  // Not an object: refused, the handler does not run.
+  CHECK(run(bob, "t.peek", json::array(), sid).code
+        == error_code::invalid_value);
+  // Without naming the share, or a handler without an interface, or an
+  // unknown share: as if there were no such handler.
+  CHECK(refused(run(bob, "t.peek", {})));
+  CHECK(refused(run(bob, "t.mine", {}, sid)));
+  CHECK(refused(run(bob, "t.peek", {}, "nosuchshare")));
+  CHECK(refused(run(bob, "t.nothing", {}, sid)));
+}
+
+TEST_CASE_METHOD(access_fixture, "a share without the interface, or a "
+                                  "stranger, gets no_such_handler",
+                 "[access][handlers]") {
+  auto id = note("x");
+  auto write_only = share(id, "user:bob@example.com", {"write"});
+  CHECK(refused(run(bob, "t.peek", {}, write_only)));
+  // Carol sees nothing of alice's store: the store is not there for her,
+  // handler or not.
+  CHECK(run(carol, "t.peek", {}, write_only).code == error_code::no_such_store);
+  // Shared with bob only: carol, now able to see the store, still may not.
+  auto other = share(note("y"), "user:carol@example.com", {"write"});
+  CHECK(refused(run(carol, "t.peek", {}, write_only)));
+  CHECK(refused(run(carol, "t.peek", {}, other)));
+}
+
+TEST_CASE_METHOD(access_fixture, "shares with everyone and authenticated "
+                                  "let anonymous and logged-in callers run",
+                 "[access][handlers]") {
+  auto pub = share(note("public"), "everyone", {"read"});
+  auto users = share(note("members"), "authenticated", {"read"});
+  auto r = run(anon, "t.peek", {}, pub);
+  REQUIRE(r.ok);
+  CHECK(json::parse(r.body)["title"] == "public");
+  CHECK(refused(run(anon, "t.peek", {}, users)));
+  r = run(carol, "t.peek", {}, users);
+  REQUIRE(r.ok);
+  CHECK(json::parse(r.body)["title"] == "members");
 }

@@ -35,13 +35,15 @@ export function mantissa(args, input) {
 /**
  * A node on its own data directory: `setup(data)` runs offline commands
  * first; then `mantissa start --http 127.0.0.1:0` serves on a free port.
+ * `extraArgs` go to `mantissa start` too (e.g. `--smtp 127.0.0.1:0`; the
+ * node's SMTP port is then `node.smtpPort`).
  */
-export async function startNode(setup) {
+export async function startNode(setup, extraArgs = []) {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "mantissa-browser-"));
   const data = path.join(tmp, "data");
   mantissa(["init", "--data", data, "--domain", "example.com"]);
   setup(data);
-  const child = spawn(binary, ["start", "--data", data, "--http", "127.0.0.1:0", "--no-demo"],
+  const child = spawn(binary, ["start", "--data", data, "--http", "127.0.0.1:0", "--no-demo", ...extraArgs],
                       { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
@@ -62,9 +64,11 @@ export async function startNode(setup) {
       reject(new Error(`the node exited (${code}) before serving:\n${out}${err}`));
     });
   });
+  const smtp = /serving smtp on [^\s:]+:(\d+)/.exec(out);
   const node = {
     base,
     data,
+    smtpPort: smtp ? Number(smtp[1]) : null,
     log: () => out + err,
     /** SIGTERM, wait for the exit (SIGKILL after 20 s), remove the files. */
     async stop() {

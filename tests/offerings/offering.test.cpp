@@ -54,15 +54,52 @@ TEST_CASE("offerings are validated before they are registered",
     o.products[0].powerups.clear();
     CHECK_FALSE(reg.add(o));
   }
-  SECTION("an empty handler and a bad route") {
+  SECTION("an empty handler, a bad handler interface and bad routes") {
     auto o = test::test_app_offering();
     o.handlers.push_back({"testapp.nothing", {}});
     CHECK_FALSE(reg.add(o));
-    o = test::test_app_offering();
-    o.routes.push_back({"GET", "no-slash", [](const offerings::route_request&) {
-                          return offerings::route_response{};
-                        }});
+    const std::string h = "testapp.hi";
+    auto with_handler = [&] {
+      auto w = test::test_app_offering();
+      w.handlers.push_back({h, [](store::store&, const nlohmann::json&,
+                                  const actors::caller&)
+                                 -> store::result<nlohmann::json> {
+                              return nlohmann::json("hi");
+                            }});
+      return w;
+    };
+    o = with_handler();
+    o.handlers.back().interface = "not an interface";
     CHECK_FALSE(reg.add(o));
+    using offerings::route_store;
+    auto refused = [&](offerings::route r, const char* why) {
+      INFO(r.method << " " << r.pattern);
+      auto bad = with_handler();
+      bad.routes.push_back(r);
+      auto res = reg.add(bad);
+      REQUIRE_FALSE(res);
+      CHECK_THAT(res.error_value().message, Contains(why));
+    };
+    refused({"GET", "no-slash", h}, "must start with '/'");
+    refused({"FETCH", "/x", h}, "method");
+    refused({"GET", "/a//b", h}, "neither {name}");
+    refused({"GET", "/a b", h}, "neither {name}");
+    refused({"GET", "/{x}/{x}", h}, "appears twice");
+    refused({"GET", "/{Bad}", h}, "is not [a-z_]");
+    refused({"GET", "/x", "testapp.nobody"}, "not one of the offering's");
+    refused({"GET", "/{a}", h, route_store::param, "b"}, "store parameter");
+    refused({"GET", "/{a}", h, route_store::app, "", "{s}"}, "share parameter");
+    auto twice = with_handler();
+    twice.routes = {{"GET", "/x", h}, {"GET", "/x", h}};
+    CHECK_FALSE(reg.add(twice));
+    auto good = with_handler();
+    good.routes = {{"GET", "/", h, route_store::caller, "", "", true},
+                   {"GET", "/u/{who}/{s}", h, route_store::param, "who", "{s}"},
+                   {"POST", "/fixed", h, route_store::app, "", "home"}};
+    // (In a registry of its own: this test ends with `reg` empty.)
+    offerings::offering_registry accepted;
+    REQUIRE(accepted.add(good));
+    CHECK(accepted.page_of(good.name) == "/apps/" + good.name + "/");
   }
   SECTION("an HTML view of an unregistered type, or without a function") {
     auto o = test::test_app_offering();
@@ -195,12 +232,8 @@ TEST_CASE("a plugin built for this API version registers its offering",
   CHECK((*r)["text"] == "hello, plugin");
   CHECK(*(*s)->count("hello.greeting") == 1);
   REQUIRE(o->routes.size() == 1);
-  offerings::route_request req;
-  req.method = "GET";
-  req.params = {{"name", "x"}};
-  auto resp = o->routes[0].handler(req);
-  CHECK(resp.status == 200);
-  CHECK(resp.body["hello"] == "x");
+  CHECK(o->routes[0].handler == "hello.greet");
+  CHECK(reg.page_of("hello").empty());
 
   // Loading it twice is refused, and the first copy stays.
   auto again = reg.load_plugin(MANTISSA_TEST_PLUGIN);

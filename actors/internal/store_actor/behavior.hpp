@@ -137,8 +137,14 @@ class store_behavior {
                                      std::int64_t id);
   caf::response_promise on_powerups(const caller& who,
                                     const std::string& interface);
+  bool may_run(caf::response_promise& rp, const caller& who,
+               const std::string& name, const std::string& share_id,
+               std::optional<store::shared_item>& shared);
+  bool with_share(caf::response_promise& rp, nlohmann::json& args,
+                  const std::optional<store::shared_item>& shared);
   caf::response_promise on_run(const caller& who, const std::string& name,
-                               const std::string& args);
+                               const std::string& args,
+                               const std::string& share_id);
   caf::response_promise on_run_payload(const caller& who,
                                        const std::string& name,
                                        const std::string& args,

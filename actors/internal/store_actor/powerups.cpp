@@ -123,26 +123,89 @@ store_behavior::on_powerups(const caller& who, const std::string& interface) {
   return rp;
 }
 
-caf::response_promise store_behavior::on_run(const caller& who,
-                                             const std::string& name,
-                                             const std::string& args) {
-  auto rp = begin_request();
-  if (!owner_request(rp, who, "run", "running handlers"))
-    return rp;
-  auto* h = self_->state.rt->handlers->find(name);
-  auto* hr
-    = h != nullptr ? nullptr : self_->state.rt->handlers->find_requesting(name);
-  if (h == nullptr && hr == nullptr) {
+/// Who may run handler `name` and on what (docs/offerings.md, "Who may
+/// run a handler"): the owner always; anyone else only through a share
+/// (`share_id` not empty) that grants the caller's roles the handler's
+/// interface. Sets `shared` to that share (or, for the owner naming one,
+/// to the share with every interface); false when `rp` is answered. A
+/// caller who may not run the handler gets the answer for a handler that
+/// does not exist.
+bool store_behavior::may_run(caf::response_promise& rp, const caller& who,
+                             const std::string& name,
+                             const std::string& share_id,
+                             std::optional<store::shared_item>& shared) {
+  auto& rt = *self_->state.rt;
+  bool exists = rt.handlers->find(name) != nullptr
+                || rt.handlers->find_requesting(name) != nullptr;
+  auto unknown = [&] {
     fail(rp, make_error(error_code::no_such_handler, "no handler named '"
                                                        + name.substr(0, 128)
                                                        + "' is registered"));
-    return rp;
+    return false;
+  };
+  if (!exists)
+    return unknown();
+  bool owner = is_owner(who);
+  if (share_id.empty())
+    return owner || unknown();
+  auto iface = rt.handlers->interface_of(name);
+  if (!owner && iface.empty())
+    return unknown();
+  shared = find_share(who, share_id);
+  if (!shared) {
+    if (!owner)
+      return unknown();
+    fail(rp, make_error(error_code::no_such_item,
+                        "no share '" + share_id.substr(0, 64) + "'"));
+    return false;
   }
+  auto& have = shared->interfaces;
+  if (owner || std::find(have.begin(), have.end(), iface) != have.end())
+    return true;
+  return unknown();
+}
+
+/// The arguments a handler gets: `args` as sent, with the member `shared`
+/// set by the store when it runs through a share (`{"share_id","type",
+/// "id","interfaces"}`) and removed otherwise, so a handler can trust it.
+/// Through a share the arguments must be an object (null becomes {}).
+bool store_behavior::with_share(caf::response_promise& rp, nlohmann::json& args,
+                                const std::optional<store::shared_item>& sh) {
+  if (sh && args.is_null())
+    args = nlohmann::json::object();
+  if (!args.is_object()) {
+    if (!sh)
+      return true;
+    fail(rp, make_error(error_code::invalid_value,
+                        "the arguments of a handler run through a share "
+                        "must be a JSON object"));
+    return false;
+  }
+  args.erase("shared");
+  if (sh)
+    args["shared"] = {{"share_id", sh->share_id},
+                     {"type", sh->item.type},
+                     {"id", sh->item.id},
+                     {"interfaces", sh->interfaces}};
+  return true;
+}
+
+caf::response_promise store_behavior::on_run(const caller& who,
+                                             const std::string& name,
+                                             const std::string& args,
+                                             const std::string& share_id) {
+  auto rp = begin_request();
+  trace(who, "run");
+  if (hidden_store(who, rp) || !ensure_open(rp))
+    return rp;
+  std::optional<store::shared_item> shared;
+  if (!may_run(rp, who, name, share_id, shared))
+    return rp;
   auto j = handler_args(rp, args);
-  if (!j || !open_batch(rp))
+  if (!j || !with_share(rp, *j, shared) || !open_batch(rp))
     return rp;
   auto& s = self_->state;
-  if (hr != nullptr) {
+  if (auto* hr = s.rt->handlers->find_requesting(name)) {
     auto step = [&]() -> store::result<handler_step> {
       try {
         return s.db->isolated([&] { return (*hr)(*s.db, *j, who); });
@@ -154,6 +217,7 @@ caf::response_promise store_behavior::on_run(const caller& who,
     next_step(rp, std::move(step), 0);
     return rp;
   }
+  auto* h = s.rt->handlers->find(name);
   run_isolated(rp, name, [&](store::store& db) { return (*h)(db, *j, who); });
   return rp;
 }
@@ -197,7 +261,12 @@ caf::message_handler store_behavior::powerup_handlers() {
       -> caf::response_promise { return on_powerups(who, interface); },
     [this](run_atom, const caller& who, const std::string& name,
            const std::string& args) -> caf::response_promise {
-      return on_run(who, name, args);
+      return on_run(who, name, args, {});
+    },
+    [this](run_atom, const caller& who, const std::string& name,
+           const std::string& args,
+           const std::string& share_id) -> caf::response_promise {
+      return on_run(who, name, args, share_id);
     },
     [this](run_atom, const caller& who, const std::string& name,
            const std::string& args,

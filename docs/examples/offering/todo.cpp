@@ -1,6 +1,7 @@
 // `todo`: a to-do list offering, built out of tree and loaded by a node as
 // a plugin. One item type (`todo.task`), an installable powerup
-// (`todo-list`), a product (`todo`) and three handlers.
+// (`todo-list`), a product (`todo`), three handlers, and routes under
+// /apps/todo/ with an HTML page.
 
 #include <offerings/offering.hpp>
 #include <store/typed.hpp>
@@ -92,6 +93,30 @@ store::result<json> finish_task(store::store& s, const json& args,
   return task_type().to_json(*t);
 }
 
+// Routes give their handler {"params", "query", "body"}: POST /tasks adds
+// the task its JSON body describes.
+store::result<json> add_route(store::store& s, const json& args,
+                              const actors::caller& who) {
+  return add_task(s, args.value("body", json()), who);
+}
+
+// GET / -> the page: the tasks as HTML, every value escaped.
+store::result<json> page(store::store& s, const json& args,
+                         const actors::caller& who) {
+  auto list = list_tasks(s, args, who);
+  if (!list)
+    return list;
+  std::string html = "<!doctype html><html lang=\"en\"><head>"
+                     "<meta charset=\"utf-8\"><title>To do</title></head>"
+                     "<body><h1>To do</h1><ul id=\"tasks\">";
+  for (auto& t : (*list)["tasks"]) {
+    const char* state = t["done"].get<bool>() ? "done" : "open";
+    html += std::string{"<li class=\""} + state + "\">"
+            + offerings::html_escape(t["title"].get<std::string>()) + "</li>";
+  }
+  return json(html + "</ul></body></html>");
+}
+
 offerings::offering make_todo() {
   offerings::offering o;
   o.name = "todo";
@@ -108,6 +133,13 @@ offerings::offering make_todo() {
                 {"todo.list", list_tasks},
                 {"todo.done", finish_task}};
   o.products = {{"todo", {"todo-list"}}};
+  o.handlers.push_back({"todo.add_route", add_route});
+  o.handlers.push_back({"todo.page", page});
+  // In the caller's own store (the default `where`), the owner's only.
+  o.routes = {{"GET", "/tasks", "todo.list"},
+              {"POST", "/tasks", "todo.add_route"},
+              {"GET", "/", "todo.page", offerings::route_store::caller, "",
+               "", true}};
   return o;
 }
 

@@ -131,6 +131,19 @@ void on_items(call& c);
 void on_item(call& c);
 void on_mail_raw(call& c);
 
+// api_json_handlers.cpp: running a store handler.
+/// A handler's arguments from a request body: JSON, or null when the
+/// body is empty; nullopt with `err` set when it is not JSON.
+[[nodiscard]] std::optional<json> handler_body(const request& req,
+                                               response& err);
+void on_handler(call& c);
+
+/// Whether `c` may go on (api_json.cpp): answers 401 for a token that is
+/// no longer valid (unless `stale_ok`: logging in or out) and 403 for a
+/// cookie-authenticated write without the CSRF header (`login`: the
+/// login, which needs it from a browser even without a cookie).
+[[nodiscard]] bool session_and_csrf_ok(call& c, bool login, bool stale_ok);
+
 // api_json_shares.cpp: shares, group members, the default share.
 void on_shares(call& c);
 void on_share(call& c);

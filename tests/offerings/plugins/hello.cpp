@@ -53,10 +53,7 @@ offerings::offering make_hello() {
                    MANTISSA_TRY(greeting_type().insert(s, g));
                    return greeting_type().to_json(g);
                  }}};
-  o.routes = {
-    {"GET", "/hello/{name}", [](const offerings::route_request& r) {
-       return offerings::route_response{200, {{"hello", r.params.at("name")}}};
-     }}};
+  o.routes = {{"POST", "/hello/{name}", "hello.greet"}};
   o.products = {{"hello", {"greeter"}}};
   return o;
 }

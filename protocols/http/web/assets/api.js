@@ -103,6 +103,31 @@ export function el(tag, attrs, ...children) {
   return e;
 }
 
+/**
+ * A user page (notes, mail): shows its app when logged in as `me`, its
+ * login form when `me` is null (the elements #login, #app, #logout, #who).
+ */
+export function showSession(me) {
+  document.getElementById("login").hidden = !!me;
+  document.getElementById("app").hidden = !me;
+  document.getElementById("logout").hidden = !me;
+  document.getElementById("who").textContent = me ? me.address : "";
+}
+
+/**
+ * A user page's failed call: a 401 (the session ended) goes back to the
+ * login form and returns true; anything else is said in `status`.
+ */
+export function sessionFailed(e, status) {
+  if (e instanceof ApiError && e.status === 401) {
+    showSession(null);
+    say(document.getElementById("login-status"), "The session has ended; log in again.", "info");
+    return true;
+  }
+  say(status, e.message);
+  return false;
+}
+
 /** Shows `text` in the status element `node` ("" hides it). */
 export function say(node, text, kind = "error") {
   node.textContent = text;

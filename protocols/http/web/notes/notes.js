@@ -2,7 +2,7 @@
 // the JSON API (docs/http-api.md, "Items" and "Sharing"). Sharing a note
 // with everyone gives it a public page at /users/{localpart}/{share_id}.
 
-import { api, ApiError, whoAmI, handleLoginForm, logout, storePath, el, say } from "/assets/api.js";
+import { api, whoAmI, handleLoginForm, logout, storePath, el, say, showSession, sessionFailed } from "/assets/api.js";
 
 const $ = (id) => document.getElementById(id);
 const type = "notes.note";
@@ -25,20 +25,11 @@ function shareUrl(shareId) {
 }
 
 function show(loggedIn) {
-  $("login").hidden = loggedIn;
-  $("app").hidden = !loggedIn;
-  $("logout").hidden = !loggedIn;
-  $("who").textContent = loggedIn ? me.address : "";
+  showSession(loggedIn ? me : null);
 }
 
 function failed(e) {
-  if (e instanceof ApiError && e.status === 401) {
-    me = null;
-    show(false);
-    say($("login-status"), "The session has ended; log in again.", "info");
-    return;
-  }
-  say($("status"), e.message);
+  if (sessionFailed(e, $("status"))) me = null;
 }
 
 async function load() {
