@@ -39,6 +39,12 @@
 /// since the owner of any user store may run handlers there.
 namespace mantissa::actors {
 
+struct account;
+
+/// The JSON form of an account in the replies of `mantissa.add_account`
+/// (with its password hash), which `mantissa.write_account_copy` takes.
+[[nodiscard]] nlohmann::json account_json(const account& a);
+
 /// Adds the handlers; `data_dir` is the node's data directory (the
 /// handlers recognize the site store and user stores by their paths).
 [[nodiscard]] store::result<void>

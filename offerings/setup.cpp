@@ -6,6 +6,7 @@
 #include "actors/accounts.hpp"
 #include "offerings/mail.hpp"
 #include "offerings/notes.hpp"
+#include "offerings/signup_handlers.hpp"
 #include "offerings/site.hpp"
 
 namespace mantissa::offerings {
@@ -99,6 +100,8 @@ store::result<void> add_list_offerings(const offering_registry& registry,
 store::result<void> register_offerings(const offering_registry& registry,
                                        actors::node& n) {
   MANTISSA_TRY(register_offerings(registry, n.types(), n.handlers()));
+  MANTISSA_TRY(register_signup_handlers(n.handlers(), n.options().data_dir,
+                                        registry));
   return add_list_offerings(registry, n);
 }
 

@@ -56,6 +56,10 @@ enum class route {
   admin_stores,    // admin/stores
   admin_offerings, // admin/offerings
   admin_store,     // admin/stores/{address}/{move|backup}
+  signup,          // signup
+  signup_tickets,  // signups/{id}/tickets
+  admin_signups,   // admin/signups
+  admin_signup,    // admin/signups/{id}/close
 };
 
 struct matched {
@@ -72,6 +76,15 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::logout, "POST"};
   if (n == 1 && s[0] == "me")
     return matched{route::me, "GET, HEAD"};
+  if (n == 1 && s[0] == "signup")
+    return matched{route::signup, "GET, HEAD, POST"};
+  if (n == 3 && s[0] == "signups" && !s[1].empty() && s[2] == "tickets")
+    return matched{route::signup_tickets, "POST"};
+  if (n == 2 && s[0] == "admin" && s[1] == "signups")
+    return matched{route::admin_signups, "GET, HEAD, POST"};
+  if (n == 4 && s[0] == "admin" && s[1] == "signups" && !s[2].empty()
+      && s[3] == "close")
+    return matched{route::admin_signup, "POST"};
   if (n == 2 && s[0] == "admin" && s[1] == "users")
     return matched{route::admin_users, "GET, HEAD, POST"};
   if (n == 2 && s[0] == "admin" && s[1] == "fanout")
@@ -139,6 +152,8 @@ bool is_admin_route(route r) {
     case route::admin_stores:
     case route::admin_offerings:
     case route::admin_store:
+    case route::admin_signups:
+    case route::admin_signup:
       return true;
     default:
       return false;
@@ -214,7 +229,8 @@ std::optional<matched> find_route(const request& req, std::string_view path,
 bool may_proceed(call& c, route id) {
   // A token that is no longer valid is an error, not an anonymous request:
   // the client must log in again. Logging in or out works regardless.
-  if (c.who.bad_token && id != route::login && id != route::logout) {
+  if (c.who.bad_token && id != route::login && id != route::logout
+      && id != route::signup) {
     auto res = error_response(401, "unauthorized",
                               "the session has expired or was logged out; "
                               "log in again");
@@ -231,7 +247,8 @@ bool may_proceed(call& c, route id) {
   bool needs_header
     = is_write(c.method)
       && (c.who.via_cookie
-          || (id == route::login && !c.req.header_value("origin").empty()));
+          || ((id == route::login || id == route::signup)
+              && !c.req.header_value("origin").empty()));
   if (needs_header && c.req.header_value(csrf_header).empty()) {
     c.done(error_response(
       403, "csrf",
@@ -284,6 +301,14 @@ void dispatch(call& c, route id) {
       return on_admin_offerings(c);
     case route::admin_store:
       return on_admin_store(c);
+    case route::signup:
+      return on_signup(c);
+    case route::signup_tickets:
+      return on_signup_tickets(c);
+    case route::admin_signups:
+      return on_admin_signups(c);
+    case route::admin_signup:
+      return on_admin_signup(c);
   }
 }
 

@@ -2,7 +2,8 @@
 //
 //   GET /admin, /admin/{file}    the site administration page
 //   GET /notes, /notes/{file}    the notes offering's page for users
-//   GET /assets/{file}           what both pages share
+//   GET /signup, /signup/{file}  the signup page (docs/accounts.md)
+//   GET /assets/{file}           what the pages share
 //
 // The files are static: served to anyone. Everything a page shows comes
 // from the JSON API, which checks who is asking (the admin routes in the
@@ -54,7 +55,8 @@ const char* content_type(std::string_view path) {
 /// "admin/index.html", "/admin/x.js" is "admin/x.js"; "" when the path is
 /// not one of the pages' prefixes.
 std::string asset_path(std::string_view path) {
-  for (std::string_view prefix : {"/admin", "/notes", "/assets"}) {
+  for (std::string_view prefix :
+       {"/admin", "/notes", "/assets", "/signup"}) {
     if (path.substr(0, prefix.size()) != prefix)
       continue;
     auto rest = path.substr(prefix.size());
