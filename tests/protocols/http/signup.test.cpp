@@ -122,6 +122,14 @@ TEST_CASE_METHOD(signup_fixture,
   CHECK(body_of(call("GET", "/api/signup")) == json{{"open", true},
                                                      {"free", true}});
   check_notes_work(sign_up("carol"), "carol@example.com");
+  // Installing a product is the node's: the store's owner may not.
+  auto by_owner = wait([&](auto done) {
+    n->run(actors::caller{"user:carol@example.com", "test"},
+           "carol@example.com", "mantissa.install_product",
+           json{{"name", "notes"}, {"powerups", {"notebook"}}}.dump(),
+           std::move(done));
+  });
+  CHECK(by_owner.code == actors::error_code::forbidden);
   // Indistinguishable afterwards: it logs in like any account.
   login("carol@example.com", "carol secret");
   // The name is taken now, in any form; another domain is refused.
