@@ -6,7 +6,7 @@
 // are refused with a clear message.
 
 import assert from "node:assert/strict";
-import { run, startNode, mantissa, launchBrowser, newPage, screenshot } from "./support.mjs";
+import { run, startNode, mantissa, newPage, screenshot, withBrowser } from "./support.mjs";
 
 /** The signup id that `mantissa signup open` printed. */
 const openedId = (out) => {
@@ -29,9 +29,7 @@ await run("browser signup", async (step) => {
     expired = mantissa(["signup", "ticket", id, "--expires-in", "0", "--data", data]).trim();
     assert.match(mantissa(["signup", "list", "--data", data]), /\tfree\tnotes\texample\.com\topen/);
   });
-  const browser = await launchBrowser();
-  const problems = [];
-  try {
+  await withBrowser(node, async (browser, problems) => {
     step(`node at ${node.base}`);
     assert.match(expired, /^\/signup\?ticket=[A-Za-z0-9_-]{43}$/);
 
@@ -107,13 +105,5 @@ await run("browser signup", async (step) => {
       data: { username: "erin@example.com", password: "erin's password" },
     });
     assert.equal(login.status(), 401);
-    assert.deepEqual(problems, []);
-  } catch (e) {
-    console.error("--- node output\n" + node.log());
-    throw e;
-  } finally {
-    await browser.close();
-    await node.stop();
-  }
-  assert.equal(node.exit?.code, 0, "the node exits cleanly on SIGTERM");
+  });
 });

@@ -21,10 +21,7 @@ struct admin_fixture : api_fixture {
   /// does) and logs her in.
   void start_with_admin() {
     start();
-    REQUIRE(wait([&](auto done) {
-              n->member(sys, "site", "user:" + alice, "group:admin", true,
-                        std::move(done));
-            }).ok);
+    add_to_group(alice, "group:admin");
     admin_token = login(alice, "alice password");
   }
 

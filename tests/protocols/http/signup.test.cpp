@@ -45,10 +45,7 @@ struct signup_fixture : api_fixture {
         offerings::install_offering(**site, {data, &known, &types}, "notes"));
     }
     start();
-    REQUIRE(wait([&](auto done) {
-              n->member(sys, "site", "user:" + alice, "group:admin", true,
-                        std::move(done));
-            }).ok);
+    add_to_group(alice, "group:admin");
     admin_token = login(alice, "alice password");
   }
 
@@ -237,10 +234,7 @@ TEST_CASE_METHOD(signup_fixture,
   CHECK(call("POST", "/api/signups/" + std::to_string(id) + "/tickets")
           .status
         == 401);
-  REQUIRE(wait([&](auto done) {
-            n->member(sys, "site", "user:" + bob, "group:inviters", true,
-                      std::move(done));
-          }).ok);
+  add_to_group(bob, "group:inviters");
   auto secret = secret_of(ticket(id, bob_token));
   CHECK(sign_up("carol", secret).status == 201);
 
