@@ -1,6 +1,7 @@
 #include "offerings/offering.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include <dlfcn.h>
@@ -25,6 +26,12 @@ using internal::valid_simple_name;
 
 } // namespace
 
+bool is_reserved_path_segment(std::string_view name) noexcept {
+  return std::find(std::begin(reserved_path_segments),
+                   std::end(reserved_path_segments), name)
+         != std::end(reserved_path_segments);
+}
+
 store::result<void> validate(const offering& o) {
   auto addr = actors::parse_address(o.name);
   if (!addr)
@@ -38,6 +45,14 @@ store::result<void> validate(const offering& o) {
   if (o.name == "site")
     return error{errc::invalid_name,
                  "offering name 'site' is reserved for the site store"};
+  // "notes" and "mail" are reserved for the built-ins, which take them
+  // (offering.hpp); the other reserved segments are the front end's.
+  if (is_reserved_path_segment(o.name) && o.name != "notes"
+      && o.name != "mail")
+    return error{errc::invalid_name,
+                 "offering name '" + o.name
+                   + "' is reserved: /" + o.name
+                   + "/ is a path of the web front end"};
   store::type_registry scratch;
   if (o.register_types)
     if (auto r = o.register_types(scratch); !r)

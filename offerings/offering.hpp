@@ -202,10 +202,24 @@ struct offering {
 /// The interface a mail-delivery powerup is installed under.
 inline constexpr std::string_view mail_delivery_interface = "mail_delivery";
 
-/// Checks an offering on its own: its name, powerup and product names,
-/// and that every type it names is registered by `register_types`
-/// (checked on a scratch registry). `invalid_name` or `invalid_value`
-/// naming the problem otherwise.
+/// First path segments the HTTP front end keeps for itself (docs/web.md):
+/// an offering's name is also a URL, `/{offering}/{share_id}` (websharing
+/// of its app store), so no offering may take one of these. `notes` and
+/// `mail` are the built-in offerings' own names (their pages live there);
+/// every process registers the built-ins first, so another offering of
+/// those names is refused as `already_exists`.
+inline constexpr std::string_view reserved_path_segments[]
+  = {"api",    "apps", "admin", "assets",  "static", "users",
+     "signup", "mail", "notes", "healthz", "metrics"};
+
+/// Whether `name` is one of `reserved_path_segments`.
+[[nodiscard]] bool is_reserved_path_segment(std::string_view name) noexcept;
+
+/// Checks an offering on its own: its name (not a reserved path segment,
+/// unless it is a built-in offering's), powerup and product names, and that
+/// every type it names is registered by `register_types` (checked on a
+/// scratch registry). `invalid_name` or `invalid_value` naming the problem
+/// otherwise.
 [[nodiscard]] store::result<void> validate(const offering& o);
 
 /// Every offering a process knows: the built-ins (added at start-up) and

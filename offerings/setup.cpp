@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "actors/accounts.hpp"
+#include "actors/site_config.hpp"
 #include "offerings/mail.hpp"
 #include "offerings/notes.hpp"
 #include "offerings/signup_handlers.hpp"
@@ -95,6 +96,39 @@ store::result<void> add_list_offerings(const offering_registry& registry,
     });
 }
 
+/// The site's name for people: the settings site.name, then site.domain.
+std::string site_name(store::store& site) {
+  for (auto* key : {"site.name", "site.domain"})
+    if (auto st = actors::get_setting(site, key); st && !st->value.empty())
+      return st->value;
+  return "Mantissa";
+}
+
+/// `site_info_handler` (setup.hpp).
+store::result<void> add_site_info(const offering_registry& registry,
+                                  actors::node& n) {
+  std::string name{site_info_handler};
+  if (n.handlers().find(name) != nullptr)
+    return {};
+  auto site = actors::site_path(n.options().data_dir);
+  return n.handlers().add(
+    name, [site, known = known_offerings(registry)](
+            store::store& s, const nlohmann::json&,
+            const actors::caller&) -> store::result<nlohmann::json> {
+      if (s.path() != site)
+        return store::error{store::errc::forbidden,
+                            "mantissa.site_info runs in the site store only"};
+      MANTISSA_TRY_LET(all, list_offerings(s, known));
+      nlohmann::json out{{"name", site_name(s)},
+                         {"offerings", nlohmann::json::array()}};
+      for (auto& st : *all)
+        if (st.installed)
+          out["offerings"].push_back(
+            {{"name", st.name}, {"description", st.description}});
+      return out;
+    });
+}
+
 } // namespace
 
 store::result<void> register_offerings(const offering_registry& registry,
@@ -102,7 +136,8 @@ store::result<void> register_offerings(const offering_registry& registry,
   MANTISSA_TRY(register_offerings(registry, n.types(), n.handlers()));
   MANTISSA_TRY(register_signup_handlers(n.handlers(), n.options().data_dir,
                                         registry));
-  return add_list_offerings(registry, n);
+  MANTISSA_TRY(add_list_offerings(registry, n));
+  return add_site_info(registry, n);
 }
 
 store::result<void> register_builtin_offerings(actors::node& n) {

@@ -35,9 +35,18 @@ register_offerings(const offering_registry& registry,
                    store::type_registry& types,
                    actors::handler_registry& handlers);
 
+/// The site store's handler that answers what the landing page shows:
+/// `{}` -> `{"name": the setting site.name, else site.domain, else
+/// "Mantissa"; "offerings": [{"name","description"}]}` for the installed
+/// offerings, sorted by name (the description of the known offering, else
+/// ""). Owner-only like every handler: the HTTP front end runs it as the
+/// system for the public `GET /api/site` (docs/http-api.md).
+inline constexpr std::string_view site_info_handler = "mantissa.site_info";
+
 /// `register_offerings` into a node that has not started yet, plus the
-/// site store's handler `mantissa.list_offerings` (the known and installed
-/// offerings and the products, for the admins; docs/http-api.md).
+/// site store's handlers `mantissa.list_offerings` (the known and installed
+/// offerings and the products, for the admins; docs/http-api.md) and
+/// `site_info_handler`.
 [[nodiscard]] store::result<void>
 register_offerings(const offering_registry& registry, actors::node& n);
 

@@ -179,11 +179,15 @@ handler make_api_handler(const api_context& ctx) {
       serve_metrics(ctx, *metrics, req, reply);
       return;
     }
-    if (handle_json_api(ctx, metrics.get(), req, reply)
-        || handle_pages(req, reply) || handle_websharing(ctx, req, reply))
+    if (path == "/api/site") {
+      serve_site(ctx, req, reply);
       return;
-    reply(error_response(404, "not_found",
-                         "no route for " + std::string{path}));
+    }
+    if (handle_json_api(ctx, metrics.get(), req, reply)
+        || handle_pages(req, reply) || handle_websharing(ctx, req, reply)
+        || handle_home(req, reply))
+      return;
+    reply(no_route(req));
   };
 }
 

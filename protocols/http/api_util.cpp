@@ -1,5 +1,9 @@
 #include "protocols/http/api_util.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
 #include <nlohmann/json.hpp>
 
 #include "offerings/offering.hpp"
@@ -200,6 +204,82 @@ response error_response(int status, std::string_view code,
 
 response json_response(int status, std::string body) {
   return response{status, "application/json", {}, std::move(body)};
+}
+
+std::string lower_ascii(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view trim_blanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+double accept_q(std::string_view accept, std::string_view type,
+                std::string_view subtype) {
+  int best = 0; // specificity of the best match so far
+  double q_best = 0;
+  while (!accept.empty()) {
+    auto comma = accept.find(',');
+    auto range = accept.substr(0, comma);
+    accept = comma == std::string_view::npos ? std::string_view{}
+                                             : accept.substr(comma + 1);
+    auto semi = range.find(';');
+    auto media = lower_ascii(trim_blanks(range.substr(0, semi)));
+    double q = 1;
+    while (semi != std::string_view::npos) {
+      range.remove_prefix(semi + 1);
+      semi = range.find(';');
+      auto param = trim_blanks(range.substr(0, semi));
+      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q')
+          && param[1] == '=') {
+        auto v = param.substr(2);
+        double parsed = 0;
+        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
+        if (ec == std::errc{} && end == v.data() + v.size())
+          q = std::clamp(parsed, 0.0, 1.0);
+      }
+    }
+    auto slash = media.find('/');
+    if (slash == std::string::npos)
+      continue;
+    auto t = std::string_view{media}.substr(0, slash);
+    auto s = std::string_view{media}.substr(slash + 1);
+    int spec = 0;
+    if (t == type && s == subtype)
+      spec = 3;
+    else if (t == type && s == "*")
+      spec = 2;
+    else if (t == "*" && s == "*")
+      spec = 1;
+    if (spec > best) {
+      best = spec;
+      q_best = q;
+    }
+  }
+  return q_best;
+}
+
+bool prefers_html(const request& req) {
+  auto accept = req.header_value("accept");
+  return accept_q(accept, "text", "html")
+         > accept_q(accept, "application", "json");
+}
+
+bool app_share_path(std::string_view path) {
+  if (path.size() < 4 || path.front() != '/')
+    return false;
+  auto slash = path.find('/', 1);
+  if (slash == std::string_view::npos || slash == 1 || slash + 1 == path.size()
+      || path.find('/', slash + 1) != std::string_view::npos)
+    return false;
+  return !offerings::is_reserved_path_segment(path.substr(1, slash - 1));
 }
 
 // One escaping rule for the whole process: offerings' HTML views use the

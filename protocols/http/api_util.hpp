@@ -90,6 +90,30 @@ inline constexpr int retry_after_seconds = 2;
 /// Served files (websharing.cpp) and the built-in pages (pages.cpp) alike.
 [[nodiscard]] const char* content_type_for_extension(std::string_view ext);
 
+/// `s` with ASCII letters in lower case.
+[[nodiscard]] std::string lower_ascii(std::string_view s);
+
+/// `s` without leading and trailing spaces and tabs.
+[[nodiscard]] std::string_view trim_blanks(std::string_view s);
+
+/// The q-value an Accept header gives `type/subtype` (both lower case):
+/// that of the most specific matching range (exact, then `type/*`, then
+/// `*/*`); 0 when none matches, and for an empty header.
+[[nodiscard]] double accept_q(std::string_view accept, std::string_view type,
+                              std::string_view subtype);
+
+/// True when the client ranks `text/html` strictly above
+/// `application/json` (a browser navigating); `*/*`, no Accept header or
+/// a tie is not. Used for answers that exist in both forms only as errors
+/// (the 404 of an unknown path, docs/web.md).
+[[nodiscard]] bool prefers_html(const request& req);
+
+/// Whether `path` (not decoded) has the form of an app store's share page,
+/// `/{offering}/{share_id}`: two non-empty segments, the first not one of
+/// `offerings::reserved_path_segments`. Said of paths on hosts that are not
+/// a user's host form (websharing.cpp, docs/http-api.md).
+[[nodiscard]] bool app_share_path(std::string_view path);
+
 /// Escapes text for HTML element content and attribute values.
 [[nodiscard]] std::string html_escape(std::string_view text);
 

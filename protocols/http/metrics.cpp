@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "protocols/http/api_util.hpp"
+
 namespace mantissa::http {
 
 const char* to_string(route_label r) noexcept {
@@ -28,7 +30,8 @@ route_label classify(std::string_view path) noexcept {
     return route_label::healthz;
   if (path == "/metrics")
     return route_label::metrics;
-  if (path.substr(0, 7) == "/users/" || path.substr(0, 8) == "/static/")
+  if (path.substr(0, 7) == "/users/" || path.substr(0, 8) == "/static/"
+      || app_share_path(path))
     return route_label::websharing;
   if (path != "/api" && path.substr(0, 5) != "/api/")
     return route_label::other;

@@ -3,7 +3,9 @@
 //   GET /admin, /admin/{file}    the site administration page
 //   GET /notes, /notes/{file}    the notes offering's page for users
 //   GET /signup, /signup/{file}  the signup page (docs/accounts.md)
-//   GET /assets/{file}           what the pages share
+//   GET /assets/{file}           what the pages share (and the landing
+//                                page's script and style)
+//   GET /                        the landing page (home.cpp)
 //
 // The files are static: served to anyone. Everything a page shows comes
 // from the JSON API, which checks who is asking (the admin routes in the
@@ -72,6 +74,23 @@ std::string asset_path(std::string_view path) {
 
 } // namespace
 
+response built_in_file(std::string_view path, int status) {
+  const auto* asset = find_web_asset(path);
+  if (asset == nullptr) // a file missing from mantissa_web_files
+    return error_response(500, "internal", "a built-in file is missing");
+  response r;
+  r.status = status;
+  r.content_type = content_type(asset->path);
+  r.body = std::string{asset->body};
+  r.headers = {{"Content-Security-Policy", pages_csp},
+               {"X-Content-Type-Options", "nosniff"},
+               {"X-Frame-Options", "DENY"},
+               {"Referrer-Policy", "no-referrer"},
+               // Revalidate on every load: a new build serves new files.
+               {"Cache-Control", "no-cache"}};
+  return r;
+}
+
 bool handle_pages(request& req, responder& reply) {
   auto file = asset_path(path_of(req.target));
   if (file.empty())
@@ -84,22 +103,11 @@ bool handle_pages(request& req, responder& reply) {
   }
   // Exact names only: nothing is decoded or joined to a directory, so no
   // request can reach anything but the table's files.
-  const auto* asset = find_web_asset(file);
-  if (asset == nullptr) {
-    reply(error_response(404, "not_found", "no such file"));
+  if (find_web_asset(file) == nullptr) {
+    reply(no_route(req));
     return true;
   }
-  response r;
-  r.status = 200;
-  r.content_type = content_type(asset->path);
-  r.body = std::string{asset->body};
-  r.headers = {{"Content-Security-Policy", pages_csp},
-               {"X-Content-Type-Options", "nosniff"},
-               {"X-Frame-Options", "DENY"},
-               {"Referrer-Policy", "no-referrer"},
-               // Revalidate on every load: a new build serves new files.
-               {"Cache-Control", "no-cache"}};
-  reply(std::move(r));
+  reply(built_in_file(file));
   return true;
 }
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "actors/node.hpp"
@@ -76,12 +77,35 @@ bool handle_json_api(const api_context& ctx, const http_metrics* http,
                      request& req, responder& reply);
 
 /// `/admin`, `/notes` and `/assets/…`: the web pages built into the
-/// program (pages.cpp, docs/web.md).
+/// program (pages.cpp, docs/web.md); a file they do not have is `no_route`.
 bool handle_pages(request& req, responder& reply);
 
-/// `/users/{localpart}/{share_id}`, the host form, and `/static/{offering}/…`
-/// (websharing.cpp).
+/// `/users/{localpart}/{share_id}`, the host form, `/{offering}/{share_id}`
+/// (an app store's share) and `/static/{offering}/…` (websharing.cpp).
 bool handle_websharing(const api_context& ctx, request& req,
                        responder& reply);
+
+/// A built-in file (pages.cpp) as an answer with `status`, with the
+/// pages' security headers.
+[[nodiscard]] response built_in_file(std::string_view path, int status = 200);
+
+/// `/`: the landing page (home.cpp, docs/web.md). Tried after websharing,
+/// whose host form answers `/` on a user's host.
+bool handle_home(request& req, responder& reply);
+
+/// `GET /api/site`: the site's name and installed offerings, public
+/// (home.cpp, docs/http-api.md).
+void serve_site(const api_context& ctx, const request& req,
+                const responder& reply);
+
+/// Runs `offerings::site_info_handler` in the site store as the system
+/// (home.cpp): what the public `GET /api/site` and app-store websharing
+/// know of the installed offerings.
+void ask_site_info(const api_context& ctx, const request& req,
+                   actors::reply_handler done);
+
+/// The answer for a path no route takes: a small HTML page linking to `/`
+/// when the client prefers HTML (`prefers_html`), else the JSON 404.
+[[nodiscard]] response no_route(const request& req);
 
 } // namespace mantissa::http

@@ -3,6 +3,8 @@
 //   GET /users/{localpart}/{share_id}   an item shared by {localpart}@{domain}
 //   GET /users/{localpart}[/]           that user's default share
 //   GET /{share_id} with Host: {localpart}.{domain}   the same, host form
+//   GET /{offering}/{share_id}          an item shared from an installed
+//                                       offering's app store (any other host)
 //   GET /static/{offering}/{path...}    a file of the offering's static_dir
 //
 // Who may see a share is decided by the store actor (`get_share` with the
@@ -17,7 +19,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <charconv>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -54,71 +55,6 @@ constexpr const char* page_style
     "auto;padding:0 1rem;color:#222}dt{font-weight:600}dd{margin:0 0 .5rem "
     "1rem;white-space:pre-wrap}footer{margin-top:2rem;color:#777;font-size:"
     ".85rem}";
-
-std::string lower(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-// -- content negotiation -----------------------------------------------------
-
-/// The q-value the Accept header gives `type/subtype`: that of the most
-/// specific matching range (exact, then `type/*`, then `*/*`); 0 when none
-/// matches.
-double accept_q(std::string_view accept, std::string_view type,
-                std::string_view subtype) {
-  int best = 0; // specificity of the best match so far
-  double q_best = 0;
-  while (!accept.empty()) {
-    auto comma = accept.find(',');
-    auto range = accept.substr(0, comma);
-    accept = comma == std::string_view::npos ? std::string_view{}
-                                             : accept.substr(comma + 1);
-    auto semi = range.find(';');
-    auto media = lower(trim(range.substr(0, semi)));
-    double q = 1;
-    while (semi != std::string_view::npos) {
-      range.remove_prefix(semi + 1);
-      semi = range.find(';');
-      auto param = trim(range.substr(0, semi));
-      if (param.size() > 2 && (param[0] == 'q' || param[0] == 'Q')
-          && param[1] == '=') {
-        auto v = param.substr(2);
-        double parsed = 0;
-        auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), parsed);
-        if (ec == std::errc{} && end == v.data() + v.size())
-          q = std::clamp(parsed, 0.0, 1.0);
-      }
-    }
-    auto slash = media.find('/');
-    if (slash == std::string::npos)
-      continue;
-    auto t = std::string_view{media}.substr(0, slash);
-    auto s = std::string_view{media}.substr(slash + 1);
-    int spec = 0;
-    if (t == type && s == subtype)
-      spec = 3;
-    else if (t == type && s == "*")
-      spec = 2;
-    else if (t == "*" && s == "*")
-      spec = 1;
-    if (spec > best) {
-      best = spec;
-      q_best = q;
-    }
-  }
-  return q_best;
-}
 
 /// True when the client prefers JSON to HTML: `application/json` ranks
 /// strictly higher than `text/html` in its Accept header (a browser's
@@ -297,6 +233,33 @@ struct share_lookup {
   }
 };
 
+/// Who visits a share page: a public page, so a token that is not valid
+/// (expired, revoked) reads as anonymous rather than as an error.
+actors::caller visitor(const api_context& ctx, const request& req) {
+  auto who = identify(req, ctx.node->auth());
+  if (who.bad_token)
+    who = identity{};
+  return caller_for(who, req);
+}
+
+/// Looks the share up in the first of `addresses` that has a store.
+void start_lookup(const api_context& ctx, actors::caller who, responder reply,
+                  std::vector<std::string> addresses, std::string share_id,
+                  bool as_json) {
+  if (addresses.empty()) {
+    reply(not_found(as_json));
+    return;
+  }
+  auto lookup = std::make_shared<share_lookup>();
+  lookup->ctx = &ctx;
+  lookup->who = std::move(who);
+  lookup->addresses = std::move(addresses);
+  lookup->share_id = std::move(share_id);
+  lookup->as_json = as_json;
+  lookup->reply = std::move(reply);
+  share_lookup::run(std::move(lookup));
+}
+
 /// Answers the share `share_id` ("" = default share) of `localpart` in the
 /// first of `domains` where that user has a store.
 void serve_share(const api_context& ctx, const request& req, responder reply,
@@ -306,41 +269,64 @@ void serve_share(const api_context& ctx, const request& req, responder reply,
     reply(not_found(as_json));
     return;
   }
-  auto lookup = std::make_shared<share_lookup>();
+  std::vector<std::string> addresses;
   for (auto& d : domains) {
     auto text = localpart;
     text += '@';
     text += d;
     if (auto addr = actors::parse_address(text))
-      lookup->addresses.push_back(actors::to_string(*addr));
+      addresses.push_back(actors::to_string(*addr));
   }
-  if (lookup->addresses.empty()) {
+  start_lookup(ctx, visitor(ctx, req), std::move(reply), std::move(addresses),
+               std::move(share_id), as_json);
+}
+
+/// Answers the share `share_id` of the app store of `offering`, when that
+/// offering is installed (the site store says so); an offering that is not
+/// installed is the same 404 as a share that does not exist.
+void serve_app_share(const api_context& ctx, const request& req,
+                     responder reply, const std::string& offering,
+                     std::string share_id, bool as_json) {
+  auto addr = actors::parse_address(offering);
+  if (!addr || !addr->is_offering() || !store::validate_share_id(share_id)) {
     reply(not_found(as_json));
     return;
   }
-  // A public page: a token that is not valid (expired, revoked) reads as
-  // anonymous rather than as an error.
-  auto who = identify(req, ctx.node->auth());
-  if (who.bad_token)
-    who = identity{};
-  lookup->ctx = &ctx;
-  lookup->who = caller_for(who, req);
-  lookup->share_id = std::move(share_id);
-  lookup->as_json = as_json;
-  lookup->reply = std::move(reply);
-  share_lookup::run(std::move(lookup));
+  ask_site_info(
+    ctx, req,
+    [&ctx, who = visitor(ctx, req), reply = std::move(reply),
+     name = actors::to_string(*addr), share_id = std::move(share_id),
+     as_json](actors::reply r) mutable {
+      auto info = r.ok ? json::parse(r.body, nullptr, false) : json{};
+      bool installed = false;
+      if (info.is_object() && info.contains("offerings")
+          && info["offerings"].is_array())
+        for (auto& o : info["offerings"])
+          installed = installed || o.value("name", std::string{}) == name;
+      if (!r.ok && status_for(r.code) != 404) {
+        reply(error_page(status_for(r.code), actors::to_string(r.code),
+                         "the share cannot be read now", as_json));
+        return;
+      }
+      if (!installed) {
+        reply(not_found(as_json));
+        return;
+      }
+      start_lookup(ctx, std::move(who), std::move(reply), {std::move(name)},
+                   std::move(share_id), as_json);
+    });
 }
 
 /// The host name of a request: the Host header in lower case, without its
 /// port or a trailing dot.
 std::string host_name(const request& req) {
-  auto h = trim(req.header_value("host"));
+  auto h = trim_blanks(req.header_value("host"));
   if (!h.empty() && h.front() == '[') // an IPv6 literal: never a host form
-    return lower(h.substr(0, h.find(']') + 1));
+    return lower_ascii(h.substr(0, h.find(']') + 1));
   h = h.substr(0, h.find(':'));
   if (!h.empty() && h.back() == '.')
     h.remove_suffix(1);
-  return lower(h);
+  return lower_ascii(h);
 }
 
 /// For a host `{localpart}.{domain}` with a served domain and a localpart
@@ -348,7 +334,7 @@ std::string host_name(const request& req) {
 std::pair<std::string, std::string> host_form(const api_context& ctx,
                                               const std::string& host) {
   for (auto& domain : ctx.domains) {
-    auto d = lower(domain);
+    auto d = lower_ascii(domain);
     if (d.empty() || host.size() <= d.size() + 1
         || host.compare(host.size() - d.size(), d.size(), d) != 0
         || host[host.size() - d.size() - 1] != '.')
@@ -450,10 +436,14 @@ bool handle_websharing(const api_context& ctx, request& req, responder& reply) {
   bool users = path == "/users" || path.starts_with("/users/");
   bool statics = path == "/static" || path.starts_with("/static/");
   std::pair<std::string, std::string> host;
+  bool app = false;
   if (!users && !statics) {
     host = host_form(ctx, host_name(req));
-    if (host.first.empty())
-      return false; // the bare domain, www, or another host: not ours
+    // On any other host (the bare domain, www, an address), a path of
+    // two segments is an app store's share; anything else is not ours.
+    app = host.first.empty() && app_share_path(path);
+    if (host.first.empty() && !app)
+      return false;
   }
   bool as_json = wants_json(req);
   if (req.method != "GET" && req.method != "HEAD") {
@@ -480,6 +470,11 @@ bool handle_websharing(const api_context& ctx, request& req, responder& reply) {
     auto share_id = segs->size() == 3 ? (*segs)[2] : std::string{};
     serve_share(ctx, req, std::move(reply), (*segs)[1], std::move(share_id),
                 ctx.domains, as_json);
+    return true;
+  }
+  if (app) { // {offering, share_id}
+    serve_app_share(ctx, req, std::move(reply), (*segs)[0], (*segs)[1],
+                    as_json);
     return true;
   }
   // Host form: "/" is the default share, "/{share_id}" a share.

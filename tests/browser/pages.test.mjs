@@ -5,7 +5,8 @@
 // the share URL and reads it. Screenshots of each page are kept.
 
 import assert from "node:assert/strict";
-import { run, startNode, mantissa, launchBrowser, newPage, screenshot } from "./support.mjs";
+import { run, mantissa, newPage, screenshot, submitLogin, checkWrongPasswordRefused,
+         withNodeAndBrowser } from "./support.mjs";
 
 const admin = "admin@example.com";
 const adminPassword = "the admin's long password";
@@ -13,14 +14,11 @@ const carol = "carol@example.com";
 const dave = "dave@example.com";
 
 await run("browser pages", async (step) => {
-  const node = await startNode((data) => {
+  await withNodeAndBrowser((data) => {
     mantissa(["offering", "install", "notes", "--data", data]);
     mantissa(["user", "add", admin, "--password-stdin", "--data", data], adminPassword + "\n");
     mantissa(["user", "admin", admin, "--data", data]);
-  });
-  const browser = await launchBrowser();
-  const problems = [];
-  try {
+  }, async (node, browser, problems) => {
     step(`node at ${node.base}`);
 
     // -- the admin page ---------------------------------------------------
@@ -28,15 +26,10 @@ await run("browser pages", async (step) => {
     await page.goto(node.base + "/admin");
     await page.locator("#login-form").waitFor();
     step("admin: wrong password is refused");
-    await page.fill("#login-form [name=username]", admin);
-    await page.fill("#login-form [name=password]", "not the password");
-    await page.click("#login-form button[type=submit]");
-    await page.locator("#login-status:not([hidden])").waitFor();
-    assert.match(await page.textContent("#login-status"), /wrong username or password/);
+    await checkWrongPasswordRefused(page, admin, assert);
 
     step("admin: log in");
-    await page.fill("#login-form [name=password]", adminPassword);
-    await page.click("#login-form button[type=submit]");
+    await submitLogin(page, admin, adminPassword);
     await page.locator("#admin:not([hidden])").waitFor();
     assert.equal(await page.textContent("#who"), admin);
     await page.locator("#ov-health", { hasText: "ok" }).waitFor();
@@ -154,14 +147,5 @@ await run("browser pages", async (step) => {
     await notes.click("#unshare");
     await notes.locator("#share-box[hidden]").waitFor({ state: "attached" });
     assert.equal((await anon.request.get(shareUrl)).status(), 404);
-
-    assert.deepEqual(problems, []);
-  } catch (e) {
-    console.error("--- node output\n" + node.log());
-    throw e;
-  } finally {
-    await browser.close();
-    await node.stop();
-  }
-  assert.equal(node.exit?.code, 0, "the node exits cleanly on SIGTERM");
+  }, assert);
 });

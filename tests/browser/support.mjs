@@ -159,3 +159,40 @@ export async function run(name, body) {
   console.log(`${name}: passed in ${secs} s`);
   process.exit(0);
 }
+
+/** Submits a page's login form (#login-form, as every built-in page has). */
+export async function submitLogin(page, username, password) {
+  await page.fill("#login-form [name=username]", username);
+  await page.fill("#login-form [name=password]", password);
+  await page.click("#login-form button[type=submit]");
+}
+
+/** A wrong password at the page's login form is refused with a message. */
+export async function checkWrongPasswordRefused(page, username, assert) {
+  await submitLogin(page, username, "not the password");
+  await page.locator("#login-status:not([hidden])").waitFor();
+  assert.match(await page.textContent("#login-status"), /wrong username or password/);
+}
+
+/**
+ * A node set up by `setup` (see startNode) and a browser for `body(node,
+ * browser, problems)`; `problems` (script errors noted by newPage) must
+ * stay empty. The node's output is printed when the body fails; the node
+ * must then exit cleanly on SIGTERM.
+ */
+export async function withNodeAndBrowser(setup, body, assert) {
+  const node = await startNode(setup);
+  const browser = await launchBrowser();
+  const problems = [];
+  try {
+    await body(node, browser, problems);
+    assert.deepEqual(problems, []);
+  } catch (e) {
+    console.error("--- node output\n" + node.log());
+    throw e;
+  } finally {
+    await browser.close();
+    await node.stop();
+  }
+  assert.equal(node.exit?.code, 0, "the node exits cleanly on SIGTERM");
+}

@@ -117,6 +117,31 @@ TEST_CASE("names are unique across offerings", "[offerings]") {
   CHECK(reg.find("testapp") == nullptr);
 }
 
+TEST_CASE("an offering may not be named after a path of the front end",
+          "[offerings][bad-input]") {
+  offerings::offering_registry reg;
+  REQUIRE(offerings::add_builtin_offerings(reg));
+  for (auto name : offerings::reserved_path_segments) {
+    INFO(name);
+    CHECK(offerings::is_reserved_path_segment(name));
+    auto o = test::test_app_offering();
+    o.name = std::string{name};
+    auto r = reg.add(o);
+    REQUIRE_FALSE(r);
+    // The built-ins hold "notes" and "mail"; the rest are refused by name.
+    if (name == "notes" || name == "mail") {
+      CHECK(r.code() == store::errc::already_exists);
+    } else {
+      CHECK(r.code() == store::errc::invalid_name);
+      CHECK_THAT(r.error_value().message, Contains("reserved"));
+      CHECK_FALSE(offerings::validate(o));
+    }
+  }
+  CHECK_FALSE(offerings::is_reserved_path_segment("apis"));
+  CHECK_FALSE(offerings::is_reserved_path_segment("API"));
+  CHECK(reg.all().size() == 2);
+}
+
 TEST_CASE("the built-in offerings", "[offerings]") {
   offerings::offering_registry reg;
   REQUIRE(offerings::add_builtin_offerings(reg));

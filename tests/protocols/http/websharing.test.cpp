@@ -23,6 +23,7 @@
 #include "protocols/http/api.hpp"
 #include "protocols/http/server.hpp"
 #include "store/store.hpp"
+#include "tests/support/front_end.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/node.hpp"
 
@@ -60,8 +61,7 @@ offerings::offering card_offering() {
 struct web_fixture : test::node_fixture {
   std::filesystem::path static_dir = dir / "static";
   offerings::offering_registry known;
-  http::api_context ctx;
-  std::unique_ptr<http::server> srv;
+  test::front_end web;
 
   web_fixture() {
     add_account("alice@example.com", "alice password");
@@ -82,18 +82,11 @@ struct web_fixture : test::node_fixture {
     for (auto* a : {"alice@example.com", "bob@example.com"})
       REQUIRE(create_store(a).ok);
 
-    ctx.node = n.get();
-    ctx.offerings = &known;
-    ctx.domains = {"example.com"};
-    http::server_options hopts;
-    hopts.port = 0;
-    std::string err;
-    srv = std::make_unique<http::server>(hopts, http::make_api_handler(ctx));
-    REQUIRE(srv->start(err));
+    web.start(*n, &known);
   }
 
   ~web_fixture() {
-    srv->stop();
+    web.stop();
     n->stop();
   }
 
@@ -146,13 +139,9 @@ struct web_fixture : test::node_fixture {
     return json::parse(r.body)["share_id"].get<std::string>();
   }
 
-  /// GET `target` with extra headers (Host is 127.0.0.1).
-  http_response
-  get(const std::string& target,
-      const std::vector<std::pair<std::string, std::string>>& headers = {}) {
-    auto r = test::http_request(srv->port(), "GET", target, {}, headers);
-    REQUIRE(r);
-    return *r;
+  http_response get(const std::string& target,
+                    const test::header_list& headers = {}) {
+    return web.get(target, headers);
   }
 
   /// GET `target` as JSON.
@@ -164,16 +153,9 @@ struct web_fixture : test::node_fixture {
     return get(target, h);
   }
 
-  /// GET `target` with the given Host header (the client's own is not
-  /// sent).
   http_response get_host(const std::string& target, const std::string& host,
                          const std::string& accept = "text/html") {
-    test::http_connection c{srv->port()};
-    c.send("GET " + target + " HTTP/1.1\r\nHost: " + host
-           + "\r\nAccept: " + accept + "\r\n\r\n");
-    auto r = c.read_response();
-    REQUIRE(r);
-    return *r;
+    return web.get_host(target, host, accept);
   }
 };
 
@@ -327,13 +309,18 @@ TEST_CASE_METHOD(web_fixture,
   // /users and /static work on any host.
   CHECK(get_host("/users/alice/" + sid, "alice.example.com").status == 200);
   // www, the bare domain and other domains are not the host form: the
-  // request falls through to the API's 404.
+  // request falls through to the 404 of a path no route takes (a page for
+  // this browser-like client, JSON for an API client).
   for (auto* host :
        {"www.example.com", "example.com", "alice.example.org", "127.0.0.1"}) {
     INFO(host);
     auto other = get_host("/" + sid, host);
     CHECK(other.status == 404);
-    CHECK(other.header("Content-Type") == "application/json");
+    CHECK(other.header("Content-Type") == "text/html; charset=utf-8");
+    CHECK_FALSE(has(other.body, "hosted"));
+    auto api = get_host("/" + sid, host, json_accept);
+    CHECK(api.status == 404);
+    CHECK(api.header("Content-Type") == "application/json");
   }
   CHECK(get_host("/" + sid, "bob.example.com").status == 404);
   CHECK(get_host("/nosuch", "alice.example.com").status == 404);
@@ -351,10 +338,7 @@ TEST_CASE_METHOD(web_fixture, "a note that is not shared is not found",
   CHECK(get_json("/users/alice/" + sid, bob).status == 404);
   CHECK(get("/users/alice/" + sid).status == 404);
   // Writes to a share page are not allowed.
-  auto post = test::http_request(srv->port(), "POST", "/users/alice/" + sid);
-  REQUIRE(post);
-  CHECK(post->status == 405);
-  CHECK(post->header("Allow") == "GET, HEAD");
+  web.check_get_only("/users/alice/" + sid);
 }
 
 TEST_CASE_METHOD(web_fixture,

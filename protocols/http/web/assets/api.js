@@ -57,6 +57,28 @@ export function login(username, password) {
   return api("POST", "/api/login", { username, password });
 }
 
+/**
+ * Wires the page's #login-form: logs in with its fields, clears the
+ * password and calls `loggedIn(account)` (the answer of whoAmI); a failure
+ * shows in #login-status.
+ */
+export function handleLoginForm(loggedIn) {
+  const form = document.getElementById("login-form");
+  const status = document.getElementById("login-status");
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await login(form.username.value.trim(), form.password.value);
+      form.password.value = "";
+      const me = await whoAmI();
+      say(status, "");
+      await loggedIn(me);
+    } catch (e) {
+      say(status, e.message);
+    }
+  });
+}
+
 export function logout() {
   return api("POST", "/api/logout");
 }

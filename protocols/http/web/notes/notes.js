@@ -2,7 +2,7 @@
 // the JSON API (docs/http-api.md, "Items" and "Sharing"). Sharing a note
 // with everyone gives it a public page at /users/{localpart}/{share_id}.
 
-import { api, ApiError, whoAmI, login, logout, storePath, el, say } from "/assets/api.js";
+import { api, ApiError, whoAmI, handleLoginForm, logout, storePath, el, say } from "/assets/api.js";
 
 const $ = (id) => document.getElementById(id);
 const type = "notes.note";
@@ -150,18 +150,9 @@ $("delete").addEventListener("click", async () => {
 
 $("new-note").addEventListener("click", () => edit(null));
 
-$("login-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  const f = ev.target;
-  try {
-    await login(f.username.value.trim(), f.password.value);
-    f.password.value = "";
-    me = await whoAmI();
-    say($("login-status"), "");
-    await start();
-  } catch (e) {
-    say($("login-status"), e.message);
-  }
+handleLoginForm(async (who) => {
+  me = who;
+  await start();
 });
 
 $("logout").addEventListener("click", async () => {
