@@ -6,7 +6,7 @@
 // are refused with a clear message.
 
 import assert from "node:assert/strict";
-import { run, startNode, mantissa, newPage, screenshot, withBrowser } from "./support.mjs";
+import { run, mantissa, newPage, screenshot, withNodeAndBrowser } from "./support.mjs";
 
 /** The signup id that `mantissa signup open` printed. */
 const openedId = (out) => {
@@ -20,7 +20,7 @@ const adminPassword = "the admin's long password";
 
 await run("browser signup", async (step) => {
   let expired = "";
-  const node = await startNode((data) => {
+  await withNodeAndBrowser((data) => {
     mantissa(["offering", "install", "notes", "--data", data]);
     mantissa(["user", "add", admin, "--password-stdin", "--data", data], adminPassword + "\n");
     mantissa(["user", "admin", admin, "--data", data]);
@@ -28,8 +28,7 @@ await run("browser signup", async (step) => {
     const id = openedId(mantissa(["signup", "open", "ticket", "--product", "notes", "--data", data]));
     expired = mantissa(["signup", "ticket", id, "--expires-in", "0", "--data", data]).trim();
     assert.match(mantissa(["signup", "list", "--data", data]), /\tfree\tnotes\texample\.com\topen/);
-  });
-  await withBrowser(node, async (browser, problems) => {
+  }, async (node, browser, problems) => {
     step(`node at ${node.base}`);
     assert.match(expired, /^\/signup\?ticket=[A-Za-z0-9_-]{43}$/);
 
@@ -105,5 +104,5 @@ await run("browser signup", async (step) => {
       data: { username: "erin@example.com", password: "erin's password" },
     });
     assert.equal(login.status(), 401);
-  });
+  }, assert);
 });

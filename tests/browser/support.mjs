@@ -120,28 +120,6 @@ export async function screenshot(page, name) {
   return file;
 }
 
-/**
- * Runs `body(browser, problems)` against `node` in a fresh Chromium: the
- * node's output is printed when it fails; the browser is closed and the
- * node stopped either way, and the node must have exited with status 0.
- * Problems the pages reported fail the test too.
- */
-export async function withBrowser(node, body) {
-  const browser = await launchBrowser();
-  const problems = [];
-  try {
-    await body(browser, problems);
-    if (problems.length) throw new Error("problems on the pages:\n" + problems.join("\n"));
-  } catch (e) {
-    console.error("--- node output\n" + node.log());
-    throw e;
-  } finally {
-    await browser.close();
-    await node.stop();
-  }
-  if (node.exit?.code !== 0) throw new Error(`the node did not exit cleanly on SIGTERM: ${JSON.stringify(node.exit)}`);
-}
-
 /** Runs `steps` as one test: prints each step, exits 1 on the first failure. */
 export async function run(name, body) {
   const started = Date.now();
