@@ -20,19 +20,6 @@ using nlohmann::json;
 using store::errc;
 using store::error;
 
-json to_json(const account& a) {
-  json methods = json::array();
-  for (auto& m : a.login_methods)
-    methods.push_back({{"address", to_string(m.addr)},
-                       {"protocol", m.protocol},
-                       {"internal", m.internal},
-                       {"verified", m.verified}});
-  return {
-    {"address", to_string(a.addr)},     {"disabled", a.disabled},
-    {"password_hash", a.password_hash}, {"created", a.created.micros},
-    {"revision", a.revision},           {"login_methods", std::move(methods)}};
-}
-
 /// The string member `key` of `j`, or nullopt.
 std::optional<std::string> string_member(const json& j, const char* key) {
   auto i = j.find(key);
@@ -160,7 +147,7 @@ store::result<json> add_account_handler(store::store& s, const json& args) {
   auto acct = add_account(s, *addr, std::move(password));
   if (!acct)
     return std::move(acct).error_value();
-  return to_json(*acct);
+  return account_json(*acct);
 }
 
 /// mantissa.check_admin: answers only who may administer the site (the
@@ -206,7 +193,7 @@ store::result<json> set_disabled_handler(store::store& s, const json& args) {
   auto acct = set_disabled(s, *addr, flag->get<bool>());
   if (!acct)
     return std::move(acct).error_value();
-  return to_json(*acct);
+  return account_json(*acct);
 }
 
 /// mantissa.set_password: {"address","password"}; an artificial account
@@ -234,7 +221,7 @@ store::result<json> set_password_handler(store::store& s, const json& args) {
   auto acct = set_password(s, *addr, std::move(*password));
   if (!acct)
     return std::move(acct).error_value();
-  return to_json(*acct);
+  return account_json(*acct);
 }
 
 } // namespace

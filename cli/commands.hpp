@@ -26,6 +26,9 @@ void add_cert_commands(CLI::App& app, int& exit_code);
 /// of offerings); call after `add_admin_commands`.
 void add_offering_commands(CLI::App& app, int& exit_code);
 
+/// Adds `signup open|close|list|ticket` (offline; docs/accounts.md).
+void add_signup_commands(CLI::App& app, int& exit_code);
+
 /// Adds `fanout` (docs/operations.md).
 void add_fanout_command(CLI::App& app, int& exit_code);
 /// Adds `store move` and `cluster rebalance` (docs/operations.md); call

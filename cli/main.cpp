@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   mantissa::cli::add_admin_commands(app, exit_code);
   mantissa::cli::add_cert_commands(app, exit_code);
   mantissa::cli::add_offering_commands(app, exit_code);
+  mantissa::cli::add_signup_commands(app, exit_code);
   mantissa::cli::add_cluster_commands(app, exit_code);
   mantissa::cli::add_move_commands(app, exit_code);
   mantissa::cli::add_fanout_command(app, exit_code);

@@ -8,6 +8,7 @@
 #include "offerings/mail.hpp"
 #include "offerings/notes.hpp"
 #include "offerings/online.hpp"
+#include "offerings/signup_handlers.hpp"
 #include "offerings/site.hpp"
 
 namespace mantissa::offerings {
@@ -145,6 +146,8 @@ store::result<void> register_offerings(const offering_registry& registry,
     run_admin(access_of(*node), who, op,
               j.is_discarded() ? nlohmann::json{} : j, std::move(done));
   });
+  MANTISSA_TRY(register_signup_handlers(n.handlers(), n.options().data_dir,
+                                        registry));
   MANTISSA_TRY(add_list_offerings(registry, n));
   return add_site_info(registry, n);
 }

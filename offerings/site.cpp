@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "offerings/internal/names.hpp"
+#include "offerings/signup.hpp"
 
 namespace mantissa::offerings {
 
@@ -121,7 +122,7 @@ store::result<void> register_site_types(store::type_registry& registry) {
   MANTISSA_TRY(registry.add(product_grant_item_type().decl()));
   MANTISSA_TRY(registry.add(product_item_type().decl()));
   MANTISSA_TRY(registry.add(product_installation_item_type().decl()));
-  return {};
+  return register_signup_types(registry);
 }
 
 // -- offerings

@@ -60,6 +60,10 @@ enum class route {
   admin_offering,  // admin/offerings/{name}/{install|uninstall}
   admin_products,  // admin/products
   admin_user_products, // admin/users/{address}/products[/{product}]
+  signup,          // signup
+  signup_tickets,  // signups/{id}/tickets
+  admin_signups,   // admin/signups
+  admin_signup,    // admin/signups/{id}/close
 };
 
 struct matched {
@@ -76,6 +80,15 @@ std::optional<matched> match(const std::vector<std::string>& s) {
     return matched{route::logout, "POST"};
   if (n == 1 && s[0] == "me")
     return matched{route::me, "GET, HEAD"};
+  if (n == 1 && s[0] == "signup")
+    return matched{route::signup, "GET, HEAD, POST"};
+  if (n == 3 && s[0] == "signups" && !s[1].empty() && s[2] == "tickets")
+    return matched{route::signup_tickets, "POST"};
+  if (n == 2 && s[0] == "admin" && s[1] == "signups")
+    return matched{route::admin_signups, "GET, HEAD, POST"};
+  if (n == 4 && s[0] == "admin" && s[1] == "signups" && !s[2].empty()
+      && s[3] == "close")
+    return matched{route::admin_signup, "POST"};
   if (n == 2 && s[0] == "admin" && s[1] == "users")
     return matched{route::admin_users, "GET, HEAD, POST"};
   if (n == 2 && s[0] == "admin" && s[1] == "fanout")
@@ -159,6 +172,8 @@ bool is_admin_route(route r) {
     case route::admin_offering:
     case route::admin_products:
     case route::admin_user_products:
+    case route::admin_signups:
+    case route::admin_signup:
       return true;
     default:
       return false;
@@ -232,8 +247,8 @@ std::optional<matched> find_route(const request& req, std::string_view path,
 /// a token that is no longer valid, 403 for a write that needs the CSRF
 /// header and lacks it.
 bool may_proceed(call& c, route id) {
-  return session_and_csrf_ok(c, id == route::login,
-                             id == route::login || id == route::logout);
+  bool login = id == route::login || id == route::signup;
+  return session_and_csrf_ok(c, login, login || id == route::logout);
 }
 
 } // namespace
@@ -332,6 +347,14 @@ void dispatch(call& c, route id) {
     case route::admin_products:
     case route::admin_user_products:
       return on_admin_online(c);
+    case route::signup:
+      return on_signup(c);
+    case route::signup_tickets:
+      return on_signup_tickets(c);
+    case route::admin_signups:
+      return on_admin_signups(c);
+    case route::admin_signup:
+      return on_admin_signup(c);
   }
 }
 

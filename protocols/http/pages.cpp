@@ -3,6 +3,7 @@
 //   GET /admin, /admin/{file}    the site administration page
 //   GET /notes, /notes/{file}    the notes offering's page for users
 //   GET /mail, /mail/{file}      the mail offering's page for users
+//   GET /signup, /signup/{file}  the signup page (docs/accounts.md)
 //   GET /assets/{file}           what the pages share (and the landing
 //                                page's script and style)
 //   GET /                        the landing page (home.cpp)
@@ -57,7 +58,8 @@ const char* content_type(std::string_view path) {
 /// "admin/index.html", "/admin/x.js" is "admin/x.js"; "" when the path is
 /// not one of the pages' prefixes.
 std::string asset_path(std::string_view path) {
-  for (std::string_view prefix : {"/admin", "/notes", "/mail", "/assets"}) {
+  for (std::string_view prefix :
+       {"/admin", "/notes", "/mail", "/assets", "/signup"}) {
     if (path.substr(0, prefix.size()) != prefix)
       continue;
     auto rest = path.substr(prefix.size());

@@ -1,11 +1,14 @@
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "actors/node.hpp"
+#include "actors/rate_limiter.hpp"
 #include "protocols/http/server.hpp"
 
 namespace mantissa::offerings {
@@ -30,6 +33,16 @@ enum class metrics_access {
   admins,
 };
 
+/// How free signups (`POST /api/signup` without a ticket) are limited per
+/// client address: 3 answered, then refused (429) until an hour after the
+/// client's last signup (docs/accounts.md, "Signup").
+inline actors::auth_options signup_rate_options() {
+  actors::auth_options o;
+  o.free_failures = 3;
+  o.forget_after = std::chrono::hours(1);
+  return o;
+}
+
 struct api_context {
   actors::node* node = nullptr;
   /// The offerings the node runs (views, static files, routes); may be null.
@@ -50,6 +63,9 @@ struct api_context {
   bool access_log = false;
   metrics_access metrics = metrics_access::loopback;
   std::string metrics_token;  ///< for metrics_access::token
+  /// Counts free signups per client address (thread-safe).
+  std::shared_ptr<actors::rate_limiter> signup_limiter
+    = std::make_shared<actors::rate_limiter>(signup_rate_options());
 };
 
 class http_metrics;

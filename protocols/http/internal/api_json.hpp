@@ -160,4 +160,10 @@ void on_admin_store(call& c);
 void on_admin_offerings(call& c);
 void on_admin_online(call& c);
 
+// api_json_signup.cpp: signup, tickets, opening and closing signups.
+void on_signup(call& c);
+void on_signup_tickets(call& c);
+void on_admin_signups(call& c);
+void on_admin_signup(call& c);
+
 } // namespace mantissa::http::json_api

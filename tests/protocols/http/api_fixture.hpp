@@ -170,6 +170,15 @@ struct api_fixture : test::node_fixture {
   actors::reply wait(const std::function<void(actors::reply_handler)>& f) {
     return n->wait(f);
   }
+
+  /// Makes `address` a member of `group` in the site store (as `mantissa
+  /// user admin` does for group:admin).
+  void add_to_group(const std::string& address, const std::string& group) {
+    REQUIRE(wait([&](auto done) {
+              n->member(sys, "site", "user:" + address, group, true,
+                        std::move(done));
+            }).ok);
+  }
 };
 
 /// `api_fixture` with alice a site admin: the admin routes' tests.
@@ -180,10 +189,7 @@ struct admin_api_fixture : api_fixture {
   /// does) and logs her in.
   void start_with_admin() {
     start();
-    REQUIRE(wait([&](auto done) {
-              n->member(sys, "site", "user:" + alice, "group:admin", true,
-                        std::move(done));
-            }).ok);
+    add_to_group(alice, "group:admin");
     admin_token = login(alice, "alice password");
   }
 
