@@ -204,12 +204,13 @@ class item_type {
 
   // -- store access ------------------------------------------------------------
 
-  /// Inserts `obj` and sets `obj.id`.
+  /// Inserts `obj`; `obj` then holds what was written: its new id, and
+  /// any values the type's hooks set.
   [[nodiscard]] result<item_id> insert(store& s, T& obj) const {
     auto it = to_item(obj);
     auto id = s.insert(it);
     if (id)
-      obj.id = *id;
+      written(it, obj);
     return id;
   }
 
@@ -218,6 +219,16 @@ class item_type {
     if (!it)
       return std::move(it).error_value();
     return from_item(*it);
+  }
+
+  /// Replaces the stored item with `obj`; `obj` then holds what was
+  /// written (the type's hooks may change values).
+  [[nodiscard]] result<void> update(store& s, T& obj) const {
+    auto it = to_item(obj);
+    auto r = s.update(it);
+    if (r)
+      written(it, obj);
+    return r;
   }
 
   [[nodiscard]] result<void> update(store& s, const T& obj) const {
@@ -244,6 +255,16 @@ class item_type {
   }
 
  private:
+  /// Copies what the store wrote back into `obj`'s id and attribute
+  /// members (other members stay as they are).
+  void written(const item& it, T& obj) const {
+    if (!from_item(it))
+      return;  // not reached: the store wrote checked values
+    obj.id = it.id;
+    for (std::size_t i = 0; i < set_.size(); ++i)
+      set_[i](it.values[i], obj);
+  }
+
   type_decl decl_;
   std::vector<std::function<value(const T&)>> get_;
   std::vector<std::function<void(const value&, T&)>> set_;
