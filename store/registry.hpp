@@ -37,9 +37,9 @@ struct upgrader {
 /// transaction as the write: when it returns an error the write fails with
 /// that error and nothing of it, the hook's own writes included, stays.
 /// Hooks may read and write other items of the store; those writes fire
-/// their own types' hooks, nested at most `max_hook_depth` deep. Upgrades
-/// of old items and the nulling of references by a delete's `nullify`
-/// policy fire no hooks.
+/// their own types' hooks, nested at most `max_hook_depth` deep. The
+/// items a delete's `nullify` policy changes are updated through their
+/// hooks; upgrades of old items fire none.
 struct item_hooks {
   /// Before an insert, with the checked values (`next.id` is still 0):
   /// may change `next`'s values, which are checked again afterwards.

@@ -197,9 +197,20 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
       if (a.on_delete == delete_policy::disallow)
         continue;
       if (a.on_delete == delete_policy::nullify) {
-        MANTISSA_TRY(db_->run("UPDATE " + table + " SET " + col
-                                + " = NULL WHERE " + col + " = ?",
-                              id));
+        if (registry_->hooks(referrer->name).empty()) {
+          MANTISSA_TRY(db_->run("UPDATE " + table + " SET " + col
+                                  + " = NULL WHERE " + col + " = ?",
+                                id));
+          continue;
+        }
+        // One update per item, so that the type's update hooks run.
+        MANTISSA_TRY_ASSIGN(auto refs, referrers_of(*db_, table, col, id));
+        for (auto ref : refs) {
+          MANTISSA_TRY_ASSIGN(auto it, get(referrer->name, ref));
+          it.values[static_cast<std::size_t>(referrer->index_of(a.name))]
+            = value{};
+          MANTISSA_TRY(update(it));
+        }
         continue;
       }
       MANTISSA_TRY_ASSIGN(auto refs, referrers_of(*db_, table, col, id));

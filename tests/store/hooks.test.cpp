@@ -294,3 +294,49 @@ TEST_CASE("hooks are declared for known types; upgrades do not fire them",
   CHECK(int_of(*old, modified) == 1);
   CHECK(logged(**s) == std::vector<std::string>{"updated old -> old"});
 }
+
+TEST_CASE("a nullify policy updates the referring items through their hooks",
+          "[store][hooks]") {
+  temp_dir dir;
+  type_registry reg;
+  declare(reg);
+  type_decl pin{"hk.pin", 1, {}};
+  attribute_decl to{"task", attribute_type::reference};
+  to.target_type = "hk.task";  // on delete: nullify
+  pin.attributes = {to, {"updates", attribute_type::integer}};
+  REQUIRE(reg.add(pin));
+  item_hooks h;
+  // Counts updates; a pin updated once already refuses the next one.
+  h.before_update = [](store&, const item& old, item& next) -> result<void> {
+    if (int_of(old, 1) >= 1)
+      return {errc::disallowed, "hk.pin: updated once already"};
+    next.values[1] = int_of(old, 1) + 1;
+    return {};
+  };
+  REQUIRE(reg.add_hooks("hk.pin", h));
+  auto s = store::open(dir / "s.sqlite", reg);
+  REQUIRE(s);
+  auto& st = **s;
+  auto a = task("a"), b = task("b");
+  REQUIRE(st.insert(a));
+  REQUIRE(st.insert(b));
+  item on_a{0, "hk.pin", {reference{a.id}, std::int64_t{0}}};
+  item loose{0, "hk.pin", {value{}, std::int64_t{0}}};
+  item on_b{0, "hk.pin", {reference{b.id}, std::int64_t{1}}};
+  for (auto* p : {&on_a, &loose, &on_b})
+    REQUIRE(st.insert(*p));
+
+  REQUIRE(st.remove("hk.task", a.id));
+  auto after = st.get("hk.pin", on_a.id);
+  REQUIRE(after);
+  CHECK(is_null(after->values[0]));
+  CHECK(int_of(*after, 1) == 1);
+  CHECK(*st.get("hk.pin", loose.id) == loose);
+
+  // The hook refuses to nullify the pin on b: b stays, and so does the pin.
+  auto r = st.remove("hk.task", b.id);
+  REQUIRE_FALSE(r);
+  CHECK(r.error_value().message == "hk.pin: updated once already");
+  CHECK(st.get("hk.task", b.id));
+  CHECK(*st.get("hk.pin", on_b.id) == on_b);
+}
