@@ -75,23 +75,16 @@ store::item_hooks entry_hooks() {
   return h;
 }
 
-offerings::offering hooked_offering() {
-  offerings::offering o;
-  o.name = "hooked";
-  o.description = "An offering with item hooks, for tests";
-  o.version = "1";
-  o.register_types = [](store::type_registry& types) -> result<void> {
-    MANTISSA_TRY(types.add({"hooked.entry",
-                            1,
-                            {{"title", store::attribute_type::text},
-                             {"revision", store::attribute_type::integer}}}));
-    MANTISSA_TRY(types.add({"hooked.audit",
-                            1,
-                            {{"entry", store::attribute_type::integer},
-                             {"what", store::attribute_type::text}}}));
-    return types.add_hooks("hooked.entry", entry_hooks());
-  };
-  return o;
+result<void> register_hooked(store::type_registry& types) {
+  MANTISSA_TRY(types.add({"hooked.entry",
+                          1,
+                          {{"title", store::attribute_type::text},
+                           {"revision", store::attribute_type::integer}}}));
+  MANTISSA_TRY(types.add({"hooked.audit",
+                          1,
+                          {{"entry", store::attribute_type::integer},
+                           {"what", store::attribute_type::text}}}));
+  return types.add_hooks("hooked.entry", entry_hooks());
 }
 
 struct hooks_fixture : api_fixture {
@@ -100,7 +93,10 @@ struct hooks_fixture : api_fixture {
 
   hooks_fixture() {
     REQUIRE(offerings::add_builtin_offerings(known));
-    REQUIRE(known.add(hooked_offering()));
+    REQUIRE(known.add({.name = "hooked",
+                       .description = "An offering with item hooks, for tests",
+                       .version = "1",
+                       .register_types = register_hooked}));
     start({}, &known);
     token = login(alice, "alice password");
   }
