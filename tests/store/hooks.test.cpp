@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "store/store.hpp"
+#include "store/typed.hpp"
 #include "tests/support/decls.hpp"
 #include "tests/support/temp_dir.hpp"
 
@@ -339,4 +340,46 @@ TEST_CASE("a nullify policy updates the referring items through their hooks",
   CHECK(r.error_value().message == "hk.pin: updated once already");
   CHECK(st.get("hk.task", b.id));
   CHECK(*st.get("hk.pin", on_b.id) == on_b);
+}
+
+namespace {
+
+/// hk.task as a struct, with a member that is not an attribute.
+struct stamped {
+  item_id id = 0;
+  std::string title;
+  std::int64_t created = 0;
+  std::int64_t modified = 0;
+  std::string scratch = "not stored";
+};
+
+} // namespace
+
+TEST_CASE("item_type<T> hands back what the hooks wrote", "[store][hooks]") {
+  temp_dir dir;
+  type_registry reg;
+  declare(reg);
+  std::int64_t tick = 0;
+  REQUIRE(reg.add_hooks("hk.task", stamping(tick)));
+  const auto type = item_type<stamped>{"hk.task", 1}
+                      .attribute("title", &stamped::title)
+                      .attribute("created", &stamped::created)
+                      .attribute("modified", &stamped::modified);
+  auto s = store::open(dir / "s.sqlite", reg);
+  REQUIRE(s);
+  stamped obj{.title = "typed", .scratch = "mine"};
+  REQUIRE(type.insert(**s, obj));
+  CHECK(obj.id != 0);
+  CHECK(obj.created == 1);
+  CHECK(obj.modified == 1);
+  CHECK(obj.scratch == "mine");
+  obj.created = 50;
+  REQUIRE(type.update(**s, obj));
+  CHECK(obj.created == 1);
+  CHECK(obj.modified == 2);
+  const stamped same = obj;
+  REQUIRE(type.update(**s, same));
+  auto stored = type.get(**s, obj.id);
+  REQUIRE(stored);
+  CHECK(stored->modified == 3);
 }
