@@ -67,8 +67,6 @@ struct notes_node {
     node.start();
   }
 
-  ~notes_node() { node.stop(); }
-
   /// An HTTP request as `token`'s user; the answer must have `status`.
   json call(const std::string& method, const std::string& target,
             const std::string& token, const json& body, int status = 200) {
