@@ -257,7 +257,7 @@ TEST_CASE("hooks that write items fire those items' hooks, to a depth limit",
   CHECK(count(st, "hk.log") == 3 + max_hook_depth);
 }
 
-TEST_CASE("hooks are declared for known types; upgrades do not fire them",
+TEST_CASE("hooks are declared for known types, and upgrades do not fire them",
           "[store][hooks]") {
   temp_dir dir;
   item_id id = 0;
