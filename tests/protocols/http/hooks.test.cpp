@@ -53,7 +53,8 @@ store::item_hooks entry_hooks() {
   h.after_create = [](store::store& s, const store::item& entry) -> result<void> {
     store::query q;
     q.type = "hooked.audit";
-    q.where = store::cmp("entry", store::compare_op::eq, std::int64_t{0});
+    q.where = store::cmp("entry", store::compare_op::eq,
+                         store::value{std::int64_t{0}});
     MANTISSA_TRY_LET(fresh, s.select(q));
     fresh->front().values[0] = entry.id;
     MANTISSA_TRY(s.update(fresh->front()));
