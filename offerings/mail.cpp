@@ -302,6 +302,26 @@ store::result<json> on_route(store::store& s, const json& args,
   return F(s, flat_route_args(args), who);
 }
 
+/// The hooks of `mail.message`: whichever path stores a message, it has a
+/// `received` time (the time it is created when the writer gives none),
+/// and no update changes it.
+store::item_hooks message_hooks() {
+  static const auto received = static_cast<std::size_t>(
+    message_item_type().decl().index_of("received"));
+  store::item_hooks h;
+  h.before_create = [](store::store&, store::item& next) -> store::result<void> {
+    if (next.values[received] == store::value{store::timestamp{}})
+      next.values[received] = internal::now();
+    return {};
+  };
+  h.before_update = [](store::store&, const store::item& old,
+                       store::item& next) -> store::result<void> {
+    next.values[received] = old.values[received];
+    return {};
+  };
+  return h;
+}
+
 } // namespace
 
 headers parse_headers(std::string_view raw) {
@@ -446,6 +466,7 @@ offering make_offering() {
   o.version = "1.0";
   o.register_types = [](store::type_registry& types) -> store::result<void> {
     MANTISSA_TRY(types.add(message_item_type().decl()));
+    MANTISSA_TRY(types.add_hooks(message_item_type().name(), message_hooks()));
     MANTISSA_TRY(types.add(inbox_item_type().decl()));
     MANTISSA_TRY(types.add(raw_chunk_item_type().decl()));
     return {};

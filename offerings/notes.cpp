@@ -40,7 +40,6 @@ store::result<json> create(store::store& s, const json& raw,
   note n;
   n.title = title->value_or("");
   n.body = body->value_or("");
-  n.created = n.modified = internal::now();
   MANTISSA_TRY(note_item_type().insert(s, n));
   return note_item_type().to_json(n);
 }
@@ -57,7 +56,6 @@ store::result<json> edit(store::store& s, const json& raw,
     n->title = **title;
   if (*body)
     n->body = **body;
-  n->modified = later_than(n->modified);
   MANTISSA_TRY(note_item_type().update(s, *n));
   return note_item_type().to_json(*n);
 }
@@ -118,9 +116,32 @@ store::result<json> receive_copy(store::store& s,
   note n;
   n.title = title->value_or("");
   n.body = body->value_or("");
-  n.created = n.modified = internal::now();
   MANTISSA_TRY(note_item_type().insert(s, n));
   return json{{"id", n.id}};
+}
+
+/// The hooks of `notes.note`: whichever path writes a note (a handler,
+/// the JSON API, the actor port, a fan-out, a message), `created` is the
+/// time it was created and `modified` the time of its last write, later
+/// than the one before.
+store::item_hooks note_hooks() {
+  static const auto at = [](const char* attr) {
+    return static_cast<std::size_t>(note_item_type().decl().index_of(attr));
+  };
+  static const auto created = at("created"), modified = at("modified");
+  store::item_hooks h;
+  h.before_create = [](store::store&, store::item& next) -> store::result<void> {
+    next.values[created] = next.values[modified] = internal::now();
+    return {};
+  };
+  h.before_update = [](store::store&, const store::item& old,
+                       store::item& next) -> store::result<void> {
+    next.values[created] = old.values[created];
+    next.values[modified]
+      = later_than(std::get<store::timestamp>(old.values[modified]));
+    return {};
+  };
+  return h;
 }
 
 /// A string attribute of an item's JSON, or "" when missing or not a string.
@@ -168,6 +189,7 @@ offering make_offering() {
   o.version = "1.0";
   o.register_types = [](store::type_registry& types) -> store::result<void> {
     MANTISSA_TRY(types.add(note_item_type().decl()));
+    MANTISSA_TRY(types.add_hooks(note_item_type().name(), note_hooks()));
     MANTISSA_TRY(types.add(notebook_item_type().decl()));
     return {};
   };

@@ -11,7 +11,9 @@
 namespace mantissa::offerings::notes {
 
 /// One note (`notes.note`). `created` and `modified` are set by the
-/// handlers; `modified` orders `notes.list` (newest first).
+/// type's hooks on every write, whichever way a note is written (what a
+/// writer gives is replaced); `modified` orders `notes.list` (newest
+/// first).
 struct note {
   store::item_id id = 0;
   std::string title;

@@ -65,8 +65,34 @@ result<void> store::check_references(const type_decl& decl, const item& it) {
   return {};
 }
 
+result<void>
+store::run_hooks(const std::vector<item_hooks>& hooks, std::string_view type,
+                 const std::function<result<void>(const item_hooks&)>& call) {
+  if (hook_depth_ >= max_hook_depth)
+    return {errc::internal,
+            "hooks of " + std::string{type} + " nested more than "
+              + std::to_string(max_hook_depth)
+              + " deep: a hook writes items whose hooks write again"};
+  ++hook_depth_;
+  struct leave {
+    int& depth;
+    ~leave() { --depth; }
+  } on_exit{hook_depth_};
+  for (auto& h : hooks)
+    MANTISSA_TRY(call(h));
+  return {};
+}
+
 result<item_id> store::insert_impl(const type_decl& decl, item& it) {
   MANTISSA_TRY_ASSIGN(auto ok, checked(decl, it));
+  auto& hooks = registry_->hooks(decl.name);
+  if (!hooks.empty()) {
+    MANTISSA_TRY(run_hooks(hooks, decl.name, [&](const item_hooks& h) {
+      return h.before_create ? h.before_create(*this, ok) : result<void>{};
+    }));
+    // What the hooks set is checked like the caller's values.
+    MANTISSA_TRY_ASSIGN(ok, checked(decl, ok));
+  }
   MANTISSA_TRY(check_references(decl, ok));
   MANTISSA_TRY(ensure_table(decl));
   MANTISSA_TRY_ASSIGN(auto st, db_->prepare(state_for(decl).insert_sql));
@@ -76,15 +102,24 @@ result<item_id> store::insert_impl(const type_decl& decl, item& it) {
     st->bind(static_cast<int>(i) + 1, ok.values[i]);
   MANTISSA_TRY(st->run());
   ++next_id_;
+  ++item_writes_;
+  ok.id = id;
+  if (!hooks.empty())
+    MANTISSA_TRY(run_hooks(hooks, decl.name, [&](const item_hooks& h) {
+      return h.after_create ? h.after_create(*this, ok) : result<void>{};
+    }));
   it.id = id;
+  it.type = decl.name;
   it.values = std::move(ok.values);
   return id;
 }
 
 result<item_id> store::insert(item& it) {
   MANTISSA_TRY_ASSIGN(auto decl, decl_for(it.type));
-  // One INSERT statement is atomic; table creation needs its own savepoint.
-  return write_op(false, [&] { return insert_impl(*decl, it); });
+  // One INSERT statement is atomic; table creation needs its own savepoint,
+  // and so do hooks, which write more.
+  return write_op(!registry_->hooks(decl->name).empty(),
+                  [&] { return insert_impl(*decl, it); });
 }
 
 result<item> store::read_row(const type_decl& decl,
@@ -145,30 +180,65 @@ result<item> store::get(std::string_view type, item_id id) {
                                      + std::to_string(id)};
 }
 
-result<void> store::update(const item& it) {
+result<void> store::update_row(const type_decl& decl, const item& ok) {
+  auto& ts = state_for(decl);
+  if (!ts.old_rows.empty()) {
+    // Make sure the item is at the current version before replacing it.
+    MANTISSA_TRY(get(decl.name, ok.id));
+  }
+  MANTISSA_TRY(check_references(decl, ok));
+  if (!ts.table_exists)
+    return {errc::no_such_item,
+            "no " + decl.name + " with id " + std::to_string(ok.id)};
+  MANTISSA_TRY_ASSIGN(auto st, db_->prepare(ts.update_sql));
+  int n = static_cast<int>(ok.values.size());
+  for (int i = 0; i < n; ++i)
+    st->bind(i, ok.values[static_cast<std::size_t>(i)]);
+  st->bind_int64(n, ok.id);
+  MANTISSA_TRY(st->run());
+  if (db_->changes() == 0)
+    return {errc::no_such_item,
+            "no " + decl.name + " with id " + std::to_string(ok.id)};
+  ++item_writes_;
+  return {};
+}
+
+result<void> store::update_impl(const item& it, item* written) {
   MANTISSA_TRY_ASSIGN(auto decl, decl_for(it.type));
   MANTISSA_TRY_ASSIGN(auto ok, checked(*decl, it));
-  return write_op(false, [&]() -> result<void> {
-    auto& ts = state_for(*decl);
-    if (!ts.old_rows.empty()) {
-      // Make sure the item is at the current version before replacing it.
-      MANTISSA_TRY(get(it.type, it.id));
-    }
-    MANTISSA_TRY(check_references(*decl, ok));
-    if (!ts.table_exists)
-      return {errc::no_such_item,
-              "no " + it.type + " with id " + std::to_string(it.id)};
-    MANTISSA_TRY_ASSIGN(auto st, db_->prepare(ts.update_sql));
-    int n = static_cast<int>(ok.values.size());
-    for (int i = 0; i < n; ++i)
-      st->bind(i, ok.values[static_cast<std::size_t>(i)]);
-    st->bind_int64(n, it.id);
-    MANTISSA_TRY(st->run());
-    if (db_->changes() == 0)
-      return {errc::no_such_item,
-              "no " + it.type + " with id " + std::to_string(it.id)};
+  auto& hooks = registry_->hooks(decl->name);
+  auto done = [&]() -> result<void> {
+    if (written != nullptr)
+      written->values = std::move(ok.values);
     return {};
-  });
+  };
+  if (hooks.empty()) {
+    MANTISSA_TRY(write_op(false, [&] { return update_row(*decl, ok); }));
+    return done();
+  }
+  MANTISSA_TRY(write_op(true, [&]() -> result<void> {
+    MANTISSA_TRY_ASSIGN(auto old, get(decl->name, ok.id));
+    auto id = ok.id;
+    MANTISSA_TRY(run_hooks(hooks, decl->name, [&](const item_hooks& h) {
+      return h.before_update ? h.before_update(*this, old, ok)
+                             : result<void>{};
+    }));
+    MANTISSA_TRY_ASSIGN(ok, checked(*decl, ok));
+    ok.id = id;
+    MANTISSA_TRY(update_row(*decl, ok));
+    return run_hooks(hooks, decl->name, [&](const item_hooks& h) {
+      return h.after_update ? h.after_update(*this, old, ok) : result<void>{};
+    });
+  }));
+  return done();
+}
+
+result<void> store::update(item& it) {
+  return update_impl(it, &it);
+}
+
+result<void> store::update(const item& it) {
+  return update_impl(it, nullptr);
 }
 
 } // namespace mantissa::store

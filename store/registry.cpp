@@ -62,6 +62,23 @@ result<void> type_registry::add_copy_upgrader(std::string_view type, int from,
   return {};
 }
 
+result<void> type_registry::add_hooks(std::string_view type,
+                                      item_hooks hooks) {
+  auto i = types_.find(type);
+  if (i == types_.end() || !i->second.current)
+    return {errc::no_such_type,
+            "cannot add hooks for undeclared type " + std::string{type}};
+  i->second.hooks.push_back(std::move(hooks));
+  return {};
+}
+
+const std::vector<item_hooks>&
+type_registry::hooks(std::string_view type) const noexcept {
+  static const std::vector<item_hooks> none;
+  auto i = types_.find(type);
+  return i == types_.end() ? none : i->second.hooks;
+}
+
 const type_decl* type_registry::current(std::string_view name) const noexcept {
   auto i = types_.find(name);
   return i == types_.end() ? nullptr : i->second.current.get();

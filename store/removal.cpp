@@ -173,6 +173,14 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
     return {errc::no_such_item,
             "no " + decl.name + " with id " + std::to_string(id)};
   removing.insert(id);
+  auto& hooks = registry_->hooks(decl.name);
+  item old;
+  if (!hooks.empty()) {
+    MANTISSA_TRY_ASSIGN(old, get(decl.name, id));
+    MANTISSA_TRY(run_hooks(hooks, decl.name, [&](const item_hooks& h) {
+      return h.before_delete ? h.before_delete(*this, old) : result<void>{};
+    }));
+  }
   MANTISSA_TRY(check_not_depended_on(*db_, decl, id));
   for (auto* referrer : registry_->referrers(decl.name)) {
     if (!state_for(*referrer).old_rows.empty())
@@ -189,9 +197,20 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
       if (a.on_delete == delete_policy::disallow)
         continue;
       if (a.on_delete == delete_policy::nullify) {
-        MANTISSA_TRY(db_->run("UPDATE " + table + " SET " + col
-                                + " = NULL WHERE " + col + " = ?",
-                              id));
+        if (registry_->hooks(referrer->name).empty()) {
+          MANTISSA_TRY(db_->run("UPDATE " + table + " SET " + col
+                                  + " = NULL WHERE " + col + " = ?",
+                                id));
+          continue;
+        }
+        // One update per item, so that the type's update hooks run.
+        MANTISSA_TRY_ASSIGN(auto refs, referrers_of(*db_, table, col, id));
+        for (auto ref : refs) {
+          MANTISSA_TRY_ASSIGN(auto it, get(referrer->name, ref));
+          it.values[static_cast<std::size_t>(referrer->index_of(a.name))]
+            = value{};
+          MANTISSA_TRY(update(it));
+        }
         continue;
       }
       MANTISSA_TRY_ASSIGN(auto refs, referrers_of(*db_, table, col, id));
@@ -213,6 +232,11 @@ result<void> store::remove_impl(const type_decl& decl, item_id id,
                           + quote_identifier(table_name(decl.name, decl.version))
                           + " WHERE \"id\" = ?",
                         id));
+  ++item_writes_;
+  if (!hooks.empty())
+    MANTISSA_TRY(run_hooks(hooks, decl.name, [&](const item_hooks& h) {
+      return h.after_delete ? h.after_delete(*this, old) : result<void>{};
+    }));
   for (auto& p : created_here) {
     MANTISSA_TRY_ASSIGN(auto pdecl, decl_for(p.type));
     MANTISSA_TRY_ASSIGN(bool still_there, exists(*pdecl, p.id));

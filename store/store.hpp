@@ -147,20 +147,26 @@ class store {
   // -- items -----------------------------------------------------------------
 
   /// Inserts `it` (of a type declared in the registry) and sets `it.id` to
-  /// its new id. Values are checked against the declaration; references
-  /// must point at existing items of their target type.
+  /// its new id; `it` then holds the values written (as checked, and as the
+  /// type's hooks set them). Values are checked against the declaration;
+  /// references must point at existing items of their target type. The
+  /// type's hooks (`item_hooks`, registry.hpp) run in the same transaction.
   [[nodiscard]] result<item_id> insert(item& it);
 
   /// Loads an item. Not found (or of another type) is `no_such_item`. An
   /// item stored at an older version is upgraded first.
   [[nodiscard]] result<item> get(std::string_view type, item_id id);
 
-  /// Replaces every attribute of an existing item.
+  /// Replaces every attribute of an existing item; `it` then holds the
+  /// values written (the type's update hooks may have changed them).
+  [[nodiscard]] result<void> update(item& it);
+  /// The same for a value the caller keeps as it is.
   [[nodiscard]] result<void> update(const item& it);
 
   /// Deletes an item, applying the delete policies of references to it
   /// (nullify, cascade, disallow) and removing its powerup installations.
-  /// On any error nothing changes.
+  /// The delete hooks of it and of every item cascaded run. On any error
+  /// nothing changes.
   [[nodiscard]] result<void> remove(std::string_view type, item_id id);
 
   /// Runs a query. Items are sorted by the query's keys, then by id.
@@ -284,6 +290,14 @@ class store {
     return schedule_tables_;
   }
 
+  /// How many items were inserted, updated or deleted through this object
+  /// (hooks' writes and cascaded deletes included). A caller that keeps
+  /// copies of items compares it around one write to learn whether other
+  /// items changed too.
+  [[nodiscard]] std::uint64_t item_writes() const noexcept {
+    return item_writes_;
+  }
+
  private:
   struct type_state {
     bool table_exists = false;  // current-version table is created
@@ -327,6 +341,15 @@ class store {
                             const std::vector<powerup_interface>& interfaces,
                             bool explicit_install, bool created, int depth);
   result<item_id> insert_impl(const type_decl& decl, item& it);
+  result<void> update_row(const type_decl& decl, const item& ok);
+  /// `update`; on success `written` (may be `&it`, or null) gets the
+  /// values written.
+  result<void> update_impl(const item& it, item* written);
+  /// Calls `call` with each set of `hooks` (of `type`), one nesting level
+  /// deeper; past `max_hook_depth` it fails without calling them.
+  result<void>
+  run_hooks(const std::vector<item_hooks>& hooks, std::string_view type,
+            const std::function<result<void>(const item_hooks&)>& call);
   template <class F>
   auto write_op(bool needs_savepoint, F&& f) -> decltype(f());
   result<void> uninstall_impl(const item_ref& powerup, item_id target,
@@ -347,6 +370,8 @@ class store {
   bool schedule_tables_ = false;
   std::int64_t catalogue_ = 0;  // mantissa_meta's 'catalogue' (0: not recorded)
   std::uint64_t sharing_version_ = 0;
+  std::uint64_t item_writes_ = 0;
+  int hook_depth_ = 0;  // hooks running now, nested
   std::map<std::string, type_state, std::less<>> types_;
 };
 

@@ -204,13 +204,10 @@ class item_type {
 
   // -- store access ------------------------------------------------------------
 
-  /// Inserts `obj` and sets `obj.id`.
+  /// Inserts `obj`; `obj` then holds what was written: its new id, and
+  /// any values the type's hooks set.
   [[nodiscard]] result<item_id> insert(store& s, T& obj) const {
-    auto it = to_item(obj);
-    auto id = s.insert(it);
-    if (id)
-      obj.id = *id;
-    return id;
+    return write_back(obj, [&](item& it) { return s.insert(it); });
   }
 
   [[nodiscard]] result<T> get(store& s, item_id id) const {
@@ -218,6 +215,12 @@ class item_type {
     if (!it)
       return std::move(it).error_value();
     return from_item(*it);
+  }
+
+  /// Replaces the stored item with `obj`; `obj` then holds what was
+  /// written (the type's hooks may change values).
+  [[nodiscard]] result<void> update(store& s, T& obj) const {
+    return write_back(obj, [&](item& it) { return s.update(it); });
   }
 
   [[nodiscard]] result<void> update(store& s, const T& obj) const {
@@ -244,6 +247,21 @@ class item_type {
   }
 
  private:
+  /// Runs `write` (an insert or update of `obj` as an item); when it
+  /// succeeds, copies what the store wrote back into `obj`'s id and
+  /// attribute members (other members stay as they are).
+  template <class Write>
+  auto write_back(T& obj, Write&& write) const {
+    auto it = to_item(obj);
+    auto r = write(it);
+    if (r && from_item(it)) {  // from_item: the store wrote checked values
+      obj.id = it.id;
+      for (std::size_t i = 0; i < set_.size(); ++i)
+        set_[i](it.values[i], obj);
+    }
+    return r;
+  }
+
   type_decl decl_;
   std::vector<std::function<value(const T&)>> get_;
   std::vector<std::function<void(const value&, T&)>> set_;

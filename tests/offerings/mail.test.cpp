@@ -265,3 +265,33 @@ TEST_CASE_METHOD(mail_fixture,
   REQUIRE(del.ok);
   CHECK(count("mail.raw_chunk") == 0);
 }
+
+TEST_CASE_METHOD(mail_fixture,
+                 "a message written as an item gets a received time that "
+                 "updates keep",
+                 "[offerings][mail][hooks]") {
+  auto write = [&](auto f) {
+    auto r = n->wait([&](actors::reply_handler done) { f(std::move(done)); });
+    INFO(r.message);
+    REQUIRE(r.ok);
+    return json::parse(r.body);
+  };
+  // No received time given: the hook sets one.
+  auto m = write([&](auto done) {
+    n->put(sys, alice, "mail.message", R"({"subject":"put"})", std::move(done));
+  });
+  auto received = m["received"].get<std::int64_t>();
+  CHECK(received > 0);
+  auto id = m["id"].get<std::int64_t>();
+  auto changed = write([&](auto done) {
+    n->update(sys, alice, "mail.message", id, R"({"read":true,"received":5})",
+              std::move(done));
+  });
+  CHECK(changed["read"] == true);
+  CHECK(changed["received"] == received);
+  // A writer that gives a received time keeps it.
+  auto given = write([&](auto done) {
+    n->put(sys, alice, "mail.message", R"({"received":1234})", std::move(done));
+  });
+  CHECK(given["received"] == 1234);
+}

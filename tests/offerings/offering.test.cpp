@@ -327,4 +327,14 @@ TEST_CASE_METHOD(test::offerings_fixture,
         == true);
   auto list = ok("bob@example.com", "todo.list", nlohmann::json::object());
   REQUIRE(list["tasks"].size() == 1);
+  // Its hook (todo.task's before_create) trims titles and refuses blank
+  // ones, so nothing is added.
+  CHECK(ok("bob@example.com", "todo.add", {{"title", "  tidy \n"}})["title"]
+        == "tidy");
+  auto blank = run("bob@example.com", "todo.add", {{"title", " \t "}});
+  CHECK_FALSE(blank.ok);
+  CHECK(blank.message.find("todo.task: the title is blank") != std::string::npos);
+  CHECK(ok("bob@example.com", "todo.list", nlohmann::json::object())["tasks"]
+          .size()
+        == 2);
 }

@@ -6,6 +6,20 @@
 
 namespace mantissa::actors::internal::store_parts {
 
+namespace {
+
+/// After the write of one item, begun when the store had made `before`
+/// item writes: when the type's hooks (store/registry.hpp) wrote other
+/// items too, the cached copies and access answers may be stale.
+void forget_if_hooks_wrote(store_state& s, std::uint64_t before) {
+  if (s.db->item_writes() > before + 1) {
+    s.cache.clear();
+    s.access.clear_interfaces();
+  }
+}
+
+} // namespace
+
 caf::response_promise store_behavior::on_get(const caller& who,
                                              const std::string& type,
                                              std::int64_t id) {
@@ -59,10 +73,12 @@ caf::response_promise store_behavior::on_put(const caller& who,
   if (!open_batch(rp))
     return rp;
   auto& s = self_->state;
+  auto writes = s.db->item_writes();
   if (auto id = s.db->insert(*it); !id) {
     fail(rp, make_error(id.error_value()));
     return rp;
   }
+  forget_if_hooks_wrote(s, writes);
   auto text = store::to_json_text(*d, *it);
   s.cache.put(it->id, type, text);
   finish(rp, caf::make_message(std::move(text)));
@@ -99,10 +115,12 @@ caf::response_promise store_behavior::on_update(const caller& who,
     return rp;
   }
   it->id = id;
+  auto writes = s.db->item_writes();
   if (auto r = s.db->update(*it); !r) {
     fail(rp, make_error(r.error_value()));
     return rp;
   }
+  forget_if_hooks_wrote(s, writes);
   auto text = store::to_json_text(*d, *it);
   s.cache.put(id, type, text);
   finish(rp, caf::make_message(std::move(text)));

@@ -1,7 +1,7 @@
 // `todo`: a to-do list offering, built out of tree and loaded by a node as
-// a plugin. One item type (`todo.task`), an installable powerup
-// (`todo-list`), a product (`todo`), three handlers, and routes under
-// /apps/todo/ with an HTML page.
+// a plugin. One item type (`todo.task`) with a hook, an installable
+// powerup (`todo-list`), a product (`todo`), three handlers, and routes
+// under /apps/todo/ with an HTML page.
 
 #include <offerings/offering.hpp>
 #include <store/typed.hpp>
@@ -117,6 +117,30 @@ store::result<json> page(store::store& s, const json& args,
   return json(html + "</ul></body></html>");
 }
 
+// Runs inside the store on every write of a task, whichever way it comes
+// (a handler, the JSON API, the actor port, a fan-out): the title is
+// trimmed, and a blank one refuses the write.
+store::result<void> tidy_title(store::item& next) {
+  auto& title = std::get<std::string>(next.values[0]);  // "title"
+  auto first = title.find_first_not_of(" \t\n");
+  if (first == std::string::npos)
+    return store::error{store::errc::invalid_value,
+                        "todo.task: the title is blank"};
+  title = title.substr(first, title.find_last_not_of(" \t\n") - first + 1);
+  return {};
+}
+
+store::item_hooks task_hooks() {
+  store::item_hooks h;
+  h.before_create = [](store::store&, store::item& next) {
+    return tidy_title(next);
+  };
+  h.before_update = [](store::store&, const store::item&, store::item& next) {
+    return tidy_title(next);
+  };
+  return h;
+}
+
 offerings::offering make_todo() {
   offerings::offering o;
   o.name = "todo";
@@ -124,6 +148,7 @@ offerings::offering make_todo() {
   o.version = "1.0";
   o.register_types = [](store::type_registry& types) -> store::result<void> {
     MANTISSA_TRY(types.add(task_type().decl()));
+    MANTISSA_TRY(types.add_hooks("todo.task", task_hooks()));
     MANTISSA_TRY(types.add(todo_list_type().decl()));
     return {};
   };

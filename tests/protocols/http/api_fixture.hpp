@@ -77,10 +77,13 @@ struct api_fixture : test::node_fixture {
       n->stop();
   }
 
-  void start(actors::auth_options auth = {}) {
+  /// Starts the node (with the built-in offerings, or every offering of
+  /// `with`) and the server.
+  void start(actors::auth_options auth = {},
+             const offerings::offering_registry* with = nullptr) {
     actors::node_options opts;
     opts.auth = auth;
-    start_with_offerings(nullptr, opts);
+    start_with_offerings(with, opts);
     ctx.node = n.get();
     http::server_options sopts;
     sopts.port = 0;
