@@ -146,8 +146,7 @@ store::result<void> register_offerings(const offering_registry& registry,
     run_admin(access_of(*node), who, op,
               j.is_discarded() ? nlohmann::json{} : j, std::move(done));
   });
-  MANTISSA_TRY(register_signup_handlers(n.handlers(), n.options().data_dir,
-                                        registry));
+  MANTISSA_TRY(register_signup_handlers(n.handlers(), n.options().data_dir));
   MANTISSA_TRY(add_list_offerings(registry, n));
   return add_site_info(registry, n);
 }

@@ -284,6 +284,9 @@ store::result<signup_outcome> sign_up(store::store& site,
   return site.transact([&]() -> store::result<signup_outcome> {
     MANTISSA_TRY_LET(product, find_product(site, s->product));
     MANTISSA_TRY_LET(acct, actors::add_account(site, *addr, req.password));
+    // The grant is recorded with the account, as a give records it, so an
+    // uninstall of the product's offering sees the new user.
+    MANTISSA_TRY(record_grant(site, *addr, product->name));
     if (ticket) {
       ticket->used = true;
       MANTISSA_TRY(ticket_item_type().update(site, *ticket));

@@ -179,8 +179,7 @@ using site_fn = store::result<json> (*)(store::store&, const json&,
 
 store::result<void>
 register_signup_handlers(actors::handler_registry& handlers,
-                         const std::filesystem::path& data_dir,
-                         const offering_registry& known) {
+                         const std::filesystem::path& data_dir) {
   auto site = actors::site_path(data_dir);
   // Run in the site store only. Running a handler is owner-only, and the
   // site store's owners are `system` and its administrators: the store
@@ -205,32 +204,7 @@ register_signup_handlers(actors::handler_registry& handlers,
         return fn(s, args, who);
       }));
   }
-  if (handlers.find("mantissa.install_product") != nullptr)
-    return {};
-  // A copy of the known offerings: the registry given may be a temporary
-  // one (the built-ins), and a product's powerups are looked up in it.
-  auto copy = std::make_shared<offering_registry>();
-  for (const auto* o : known.all())
-    MANTISSA_TRY(copy->add(*o));
-  return handlers.add(
-    "mantissa.install_product",
-    [site, copy](store::store& s, const json& args,
-                 const actors::caller& who) -> store::result<json> {
-      if (who.role != actors::system_role)
-        return error{errc::forbidden, "system role only"};
-      if (s.path() == site)
-        return error{errc::forbidden,
-                     "mantissa.install_product runs in a user store"};
-      auto name = args.is_object() ? args.find("name") : args.end();
-      if (name == args.end() || !name->is_string() || !args.contains("powerups"))
-        return error{errc::invalid_value,
-                     "mantissa.install_product takes {\"name\",\"powerups\"}"};
-      product_record p;
-      p.name = name->get<std::string>();
-      p.powerups = args["powerups"];
-      MANTISSA_TRY_LET(rec, install_product(s, *copy, p));
-      return json{{"product", rec->product}, {"powerups", rec->powerups}};
-    });
+  return {};
 }
 
 } // namespace mantissa::offerings

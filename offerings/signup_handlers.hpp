@@ -19,16 +19,16 @@
 ///   to invite; `forbidden` otherwise) -> `{"id","signup","ticket","url",
 ///   "expires"}`, and `mantissa.sign_up` `{"username","password",
 ///   "ticket"?}` -> `{"refused","message"}` or `{"account","product"}`.
-/// - a user store, `system` only: `mantissa.install_product`
-///   `{"name","powerups"}` installs a product (`install_product`) while
-///   the node runs; the node runs it for a new account made by signup.
+///
+/// The new account's product is installed by the online administration's
+/// `mantissa.install_product` (offerings/online.hpp), and `mantissa.sign_up`
+/// records the grant with the account, as a give does.
 namespace mantissa::offerings {
 
 /// Adds the handlers (once: handlers already there are kept).
-/// `known` is copied; `data_dir` is the node's data directory.
+/// `data_dir` is the node's data directory.
 [[nodiscard]] store::result<void>
 register_signup_handlers(actors::handler_registry& handlers,
-                         const std::filesystem::path& data_dir,
-                         const offering_registry& known);
+                         const std::filesystem::path& data_dir);
 
 } // namespace mantissa::offerings

@@ -102,7 +102,7 @@ void prepare_store(std::shared_ptr<signup_job> job, json made) {
             if (!copied.ok)
               return failed(copied);
             job->node.run(signup_node, address, "mantissa.install_product",
-                          dump(product),
+                          dump(json{{"product", product}}),
                           [job, address, failed](actors::reply installed) {
                             if (!installed.ok)
                               return failed(installed);

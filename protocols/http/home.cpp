@@ -29,7 +29,12 @@ using nlohmann::json;
 /// mail page is built in). An offering's own `GET /` route answering HTML
 /// (served at `/apps/{name}/`) is the other kind of page; it is added here
 /// when routes can say that they answer HTML.
-json offering_page(const std::string& name) {
+json offering_page(const offerings::offering_registry* known,
+                   const std::string& name) {
+  // An offering's own page: a `GET /` route answering HTML.
+  if (known != nullptr)
+    if (auto page = known->page_of(name); !page.empty())
+      return page;
   // Only a reserved name is a page prefix of pages.cpp (an offering named
   // "home" must not get the landing page's own file as its page).
   if (offerings::is_reserved_path_segment(name)
@@ -59,7 +64,7 @@ void serve_site(const api_context& ctx, const request& req,
                 const responder& reply) {
   if (req.method != "GET" && req.method != "HEAD")
     return reply(method_not_allowed("/api/site"));
-  ask_site_info(ctx, req, [reply](actors::reply r) {
+  ask_site_info(ctx, req, [reply, known = ctx.offerings](actors::reply r) {
     auto j = r.ok ? json::parse(r.body, nullptr, false) : json{};
     if (!r.ok || !j.is_object() || !j.contains("offerings")
         || !j["offerings"].is_array()) {
@@ -69,7 +74,7 @@ void serve_site(const api_context& ctx, const request& req,
       return reply(std::move(res));
     }
     for (auto& o : j["offerings"])
-      o["page"] = offering_page(o.value("name", std::string{}));
+      o["page"] = offering_page(known, o.value("name", std::string{}));
     auto res = json_response(200, j.dump());
     res.headers.emplace_back("Cache-Control", "no-store");
     reply(std::move(res));

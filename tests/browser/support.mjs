@@ -65,10 +65,13 @@ export async function startNode(setup, extraArgs = []) {
     });
   });
   const smtp = /serving smtp on [^\s:]+:(\d+)/.exec(out);
+  const actors = /listening for actors on ([^\s]+)/.exec(out);
   const node = {
     base,
     data,
     smtpPort: smtp ? Number(smtp[1]) : null,
+    /** HOST:PORT of the actor port (`--listen`), for `--connect`; or null. */
+    actorAddress: actors ? actors[1] : null,
     log: () => out + err,
     /** SIGTERM, wait for the exit (SIGKILL after 20 s), remove the files. */
     async stop() {

@@ -1,6 +1,7 @@
 // The tutorial's plugin (docs/examples/offering, built out of tree by the
 // examples fixture) in headless Chromium: loaded by a node, installed and
-// given to bob; bob, logged in with the session cookie, adds a task
+// given to bob while the node runs (`--connect`); the landing page links
+// to its page; bob, logged in with the session cookie, adds a task
 // through the route POST /apps/todo/tasks and reads his page at
 // /apps/todo/, where the title shows as text (escaped) under the pages'
 // Content-Security-Policy. The route refuses a cookie write without the
@@ -18,15 +19,22 @@ await run("browser todo plugin", async (step) => {
   assert.ok(plugin, "MANTISSA_TODO_PLUGIN is not set");
   const node = await startNode((data) => {
     mantissa(["config", "set", "offerings.plugins", plugin, "--data", data]);
-    mantissa(["offering", "install", "todo", "--data", data]);
-    mantissa(["user", "add", bob, "--product", "todo", "--password-stdin", "--data", data], password + "\n");
-  });
+    mantissa(["user", "add", bob, "--password-stdin", "--data", data], password + "\n");
+  }, ["--listen", "127.0.0.1:0"]);
   const browser = await launchBrowser();
   const problems = [];
   try {
-    step(`node at ${node.base}`);
+    step(`node at ${node.base}, actor port ${node.actorAddress}`);
+    assert.ok(node.actorAddress, "the node did not say where it listens for actors");
+    const online = ["--connect", node.actorAddress, "--data", node.data];
+    step("install the plugin's offering and give bob its product, online");
+    mantissa(["offering", "install", "todo", ...online]);
+    mantissa(["user", "product", "add", bob, "todo", ...online]);
+
     const { page } = await newPage(browser, problems);
-    await page.goto(node.base + "/notes");
+    step("the landing page links to the offering's page");
+    await page.goto(node.base + "/");
+    await page.locator('a[href="/apps/todo/"]').first().waitFor();
 
     step("anonymous: the page route answers 401");
     const anon = await page.evaluate(async () => (await fetch("/apps/todo/")).status);

@@ -123,10 +123,17 @@ TEST_CASE_METHOD(signup_fixture,
   auto by_owner = wait([&](auto done) {
     n->run(actors::caller{"user:carol@example.com", "test"},
            "carol@example.com", "mantissa.install_product",
-           json{{"name", "notes"}, {"powerups", {"notebook"}}}.dump(),
+           json{{"product", {{"name", "notes"}, {"powerups", {"notebook"}}}}}
+             .dump(),
            std::move(done));
   });
   CHECK(by_owner.code == actors::error_code::forbidden);
+  // The grant is recorded like an administrator's give: the offering
+  // cannot be uninstalled while the new user has its product.
+  auto uninstall = call("POST", "/api/admin/offerings/notes/uninstall", "",
+                        bearer(admin_token));
+  CHECK(uninstall.status == 409);
+  CHECK(uninstall.body.find("carol@example.com") != std::string::npos);
   // Indistinguishable afterwards: it logs in like any account.
   login("carol@example.com", "carol secret");
   // The name is taken now, in any form; another domain is refused.
