@@ -227,7 +227,17 @@ store::result<json> set_password_handler(store::store& s, const json& args) {
 } // namespace
 
 nlohmann::json account_json(const account& a) {
-  return to_json(a);
+  using nlohmann::json;
+  json methods = json::array();
+  for (auto& m : a.login_methods)
+    methods.push_back({{"address", to_string(m.addr)},
+                       {"protocol", m.protocol},
+                       {"internal", m.internal},
+                       {"verified", m.verified}});
+  return {
+    {"address", to_string(a.addr)},     {"disabled", a.disabled},
+    {"password_hash", a.password_hash}, {"created", a.created.micros},
+    {"revision", a.revision},           {"login_methods", std::move(methods)}};
 }
 
 store::result<void>

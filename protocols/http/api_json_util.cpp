@@ -210,8 +210,8 @@ actors::reply_handler relay(responder done, int status) {
 
 /// Where the accounts are: this node's site store, or the seed's in a
 /// cluster (docs/cluster.md).
-const char* accounts_site(const call& c) {
-  return c.node.in_cluster() ? "site:seed" : "site";
+std::string accounts_site(const call& c) {
+  return site_address(c.node);
 }
 
 /// Runs `next` once the site store has said that the caller administers

@@ -156,6 +156,14 @@ actors::caller caller_for(const identity& who, const request& req) {
   return actors::caller{who.role(), std::string{id.substr(0, 64)}};
 }
 
+std::string site_address(const actors::node& n) {
+  return n.in_cluster() ? "site:seed" : "site";
+}
+
+std::string app_store_address(const actors::node& n, std::string_view name) {
+  return n.in_cluster() ? std::string{name} + ":seed" : std::string{name};
+}
+
 int status_for(actors::error_code code) {
   using actors::error_code;
   switch (code) {

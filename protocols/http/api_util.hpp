@@ -68,6 +68,16 @@ struct identity {
 /// busy or unavailable 503, timeout 504, anything else 500.
 [[nodiscard]] int status_for(actors::error_code code);
 
+/// The site store as this node reaches it: "site", or the seed's
+/// ("site:seed") in a cluster (docs/cluster.md).
+[[nodiscard]] std::string site_address(const actors::node& n);
+
+/// The app store of offering `name` as this node reaches it: `name`, or
+/// `name:seed` in a cluster, where an offering installed online keeps its
+/// app store on the seed (docs/cluster.md, "Online administration").
+[[nodiscard]] std::string app_store_address(const actors::node& n,
+                                            std::string_view name);
+
 /// A JSON error response built from a failed reply (status from
 /// `status_for`).
 [[nodiscard]] response error_from(const actors::reply& r);

@@ -98,7 +98,7 @@ void run_route(json_api::call& c, const offerings::offering& o,
       address = params.at(r.store);
       break;
     case offerings::route_store::app:
-      address = o.name;
+      address = app_store_address(c.node, o.name);
       break;
   }
   std::string share = r.share;

@@ -56,7 +56,8 @@ void ask_site_info(const api_context& ctx, const request& req,
                    actors::reply_handler done) {
   actors::caller system{actors::system_role,
                         std::string{req.header_value("x-request-id").substr(0, 64)}};
-  ctx.node->run(system, "site", std::string{offerings::site_info_handler}, "{}",
+  ctx.node->run(system, site_address(*ctx.node),
+                std::string{offerings::site_info_handler}, "{}",
                 std::move(done));
 }
 

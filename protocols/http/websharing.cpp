@@ -229,7 +229,9 @@ struct share_lookup {
       reply(std::move(res));
       return;
     }
-    reply(share_page(*self->ctx, address, r.body));
+    // An app store on the seed is shown by its offering's name.
+    reply(share_page(*self->ctx, address.substr(0, address.find(':')),
+                     r.body));
   }
 };
 
@@ -312,8 +314,9 @@ void serve_app_share(const api_context& ctx, const request& req,
         reply(not_found(as_json));
         return;
       }
-      start_lookup(ctx, std::move(who), std::move(reply), {std::move(name)},
-                   std::move(share_id), as_json);
+      start_lookup(ctx, std::move(who), std::move(reply),
+                   {app_store_address(*ctx.node, name)}, std::move(share_id),
+                   as_json);
     });
 }
 

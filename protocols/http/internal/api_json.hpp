@@ -103,7 +103,7 @@ struct call {
 
 /// Where the accounts are: this node's site store, or the seed's in a
 /// cluster (docs/cluster.md).
-[[nodiscard]] const char* accounts_site(const call& c);
+[[nodiscard]] std::string accounts_site(const call& c);
 
 /// Runs `next` once the site store has said that the caller administers
 /// the site (`mantissa.check_admin`); everyone else gets its refusal, a
