@@ -34,7 +34,7 @@ await run("browser todo plugin", async (step) => {
     const { page } = await newPage(browser, problems);
     step("the landing page links to the offering's page");
     await page.goto(node.base + "/");
-    await page.locator('a[href="/apps/todo/"]').first().waitFor();
+    await page.locator('#offerings a[href="/apps/todo/"]').waitFor();
 
     step("anonymous: the page route answers 401");
     const anon = await page.evaluate(async () => (await fetch("/apps/todo/")).status);
