@@ -90,8 +90,11 @@ TEST_CASE("online install and product grant in a three-node cluster, through "
   for (auto* n : {&n2, &n3})
     n->start();
   INFO("n1: " << n1.err() << "\nn2: " << n2.err() << "\nn3: " << n3.err());
-  REQUIRE(eventually(
-    [&] { return all_up(n1.endpoint(), key, {"n1", "n2", "n3"}); }, 30s));
+  // Every member must know the others (a store's node is reached by its
+  // address as that member last heard it), not only the seed.
+  for (auto* n : {&n1, &n2, &n3})
+    REQUIRE(eventually(
+      [&] { return all_up(n->endpoint(), key, {"n1", "n2", "n3"}); }, 30s));
 
   // Installed through n2: the records in the seed's site store, the app
   // store on the seed.
