@@ -90,19 +90,15 @@ error wrong_store(const char* handler, const char* where) {
 /// A handler of the site store: `(store, args)` to its answer.
 using site_handler = store::result<json> (*)(store::store& s, const json& args);
 
-/// Registers `fn` as `name`, run in the site store `site` only (the owner
-/// check of run_atom already happened: in the site store only `system` and
-/// members of group:admin get here).
+/// Registers `fn` as `name`, run in the site store `site` only.
 store::result<void> add_site_handler(handler_registry& handlers,
                                      const std::filesystem::path& site,
                                      const char* name, site_handler fn) {
-  return handlers.add(name, [site, name, fn](store::store& s, const json& args,
-                                             const caller&)
-                              -> store::result<json> {
-    if (s.path() != site)
-      return wrong_store(name, "the site store");
-    return fn(s, args);
-  });
+  return handlers.add(
+    name, site_only(site, name,
+                    [fn](store::store& s, const json& args, const caller&) {
+                      return fn(s, args);
+                    }));
 }
 
 /// The user account an address argument names (not an offering's).
@@ -225,6 +221,17 @@ store::result<json> set_password_handler(store::store& s, const json& args) {
 }
 
 } // namespace
+
+store_handler site_only(std::filesystem::path site, std::string name,
+                        store_handler h) {
+  return [site = std::move(site), name = std::move(name), h = std::move(h)](
+           store::store& s, const json& args,
+           const caller& who) -> store::result<json> {
+    if (s.path() != site)
+      return wrong_store(name.c_str(), "the site store");
+    return h(s, args, who);
+  };
+}
 
 nlohmann::json account_json(const account& a) {
   using nlohmann::json;

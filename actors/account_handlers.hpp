@@ -47,6 +47,14 @@ struct account;
 /// `mantissa.write_account_copy` takes.
 [[nodiscard]] nlohmann::json account_json(const account& acct);
 
+/// `h` as a handler that runs only in the site store at `site`: in any
+/// other store it is `forbidden` ("NAME runs in the site store only"), since
+/// the owner of any user store may run handlers there. Running a handler is
+/// owner-only, so in the site store only `system` and the site's admins
+/// reach `h`.
+[[nodiscard]] store_handler site_only(std::filesystem::path site,
+                                      std::string name, store_handler h);
+
 /// Adds the handlers; `data_dir` is the node's data directory (the
 /// handlers recognize the site store and user stores by their paths).
 [[nodiscard]] store::result<void>

@@ -46,19 +46,6 @@ json product_json(const product_record& p) {
 using site_fn
   = std::function<store::result<json>(store::store& site, const json& args)>;
 
-/// A handler that runs in the site store only (owner-only like every
-/// handler: `system` and the site's admins).
-actors::store_handler in_site(std::filesystem::path site, std::string name,
-                              site_fn fn) {
-  return [site = std::move(site), name = std::move(name),
-          fn = std::move(fn)](store::store& s, const json& args,
-                              const actors::caller&) -> store::result<json> {
-    if (s.path() != site)
-      return error{errc::forbidden, name + " runs in the site store only"};
-    return fn(s, args);
-  };
-}
-
 using system_fn = std::function<store::result<json>(
   const offering_registry& known, store::store& s, const json& args,
   const std::filesystem::path& data_dir)>;
@@ -89,7 +76,13 @@ store::result<void> add_site_handlers(const offering_registry& offerings,
                                       const std::filesystem::path& site) {
   auto* known = &offerings;
   auto add = [&](const char* name, site_fn fn) {
-    return handlers.add(name, in_site(site, name, std::move(fn)));
+    return handlers.add(
+      name, actors::site_only(site, name,
+                              [fn = std::move(fn)](store::store& s,
+                                                   const json& args,
+                                                   const actors::caller&) {
+                                return fn(s, args);
+                              }));
   };
   MANTISSA_TRY(add("mantissa.install_offering",
                    [known](store::store& s, const json& args)

@@ -194,15 +194,8 @@ register_signup_handlers(actors::handler_registry& handlers,
   for (const auto& [handler_name, handler_fn] : site_handlers) {
     if (handlers.find(handler_name) != nullptr)
       continue;
-    MANTISSA_TRY(handlers.add(
-      handler_name,
-      [site, name = std::string{handler_name}, fn = handler_fn](
-        store::store& s, const json& args,
-        const actors::caller& who) -> store::result<json> {
-        if (s.path() != site)
-          return error{errc::forbidden, name + " runs in the site store only"};
-        return fn(s, args, who);
-      }));
+    MANTISSA_TRY(handlers.add(handler_name,
+                              actors::site_only(site, handler_name, handler_fn)));
   }
   return {};
 }
