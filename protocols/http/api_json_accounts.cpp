@@ -11,38 +11,32 @@
 
 namespace mantissa::http::json_api {
 
-namespace {
-
-/// After the site store created an account: creates the user's store and
-/// writes its copy of the account there (as the node; the site store
-/// already decided that the caller may add accounts).
-void prepare_user_store(actors::node& n, responder done, json acct) {
-  auto address = acct.value("address", std::string{});
-  auto created = acct.value("created", std::int64_t{0});
-  auto failed = [done, address](const actors::reply& r) {
-    done(error_response(500, actors::to_string(r.code),
+response store_not_prepared(const std::string& address,
+                            const actors::reply& r) {
+  return error_response(500, actors::to_string(r.code),
                         "account " + address
                           + " was created, but its store could not be "
                             "prepared: "
-                          + r.message));
-  };
-  n.create_store(address, [&n, done, acct = std::move(acct), address, created,
-                           failed](actors::reply r) mutable {
+                          + r.message);
+}
+
+void prepare_user_store(actors::node& n, const actors::caller& node_caller,
+                        const json& acct, responder failed,
+                        std::function<void()> ready) {
+  auto address = acct.value("address", std::string{});
+  n.create_store(address, [&n, node_caller, acct, address,
+                           failed = std::move(failed),
+                           ready = std::move(ready)](actors::reply r) {
     if (!r.ok)
-      return failed(r);
-    actors::caller node_caller{actors::system_role, "http-admin"};
+      return failed(store_not_prepared(address, r));
     n.run(node_caller, address, "mantissa.write_account_copy", dump(acct),
-          [done, address, created, failed](actors::reply copied) {
+          [address, failed, ready](actors::reply copied) {
             if (!copied.ok)
-              return failed(copied);
-            done(json_reply(201, {{"address", address},
-                                  {"created", created},
-                                  {"disabled", false}}));
+              return failed(store_not_prepared(address, copied));
+            ready();
           });
   });
 }
-
-} // namespace
 
 // -- session routes -----------------------------------------------------------
 
@@ -132,7 +126,15 @@ void on_admin_users(call& c) {
                if (!acct.is_object() || !acct.contains("address"))
                  return done(error_response(500, "internal",
                                             "malformed reply to add_account"));
-               prepare_user_store(n, done, std::move(acct));
+               auto address = acct.value("address", std::string{});
+               auto created = acct.value("created", std::int64_t{0});
+               prepare_user_store(
+                 n, {actors::system_role, "http-admin"}, acct, done,
+                 [done, address, created] {
+                   done(json_reply(201, {{"address", address},
+                                         {"created", created},
+                                         {"disabled", false}}));
+                 });
              });
 }
 

@@ -85,31 +85,19 @@ void prepare_store(std::shared_ptr<signup_job> job, json made) {
   auto acct = made["account"];
   auto product = made["product"];
   auto address = acct.value("address", std::string{});
-  auto failed = [job, address](const actors::reply& r) {
-    refuse(job->done, job->client, job->kind,
-           error_response(500, actors::to_string(r.code),
-                          "account " + address
-                            + " was made, but its store could not be "
-                              "prepared: "
-                            + r.message));
+  responder failed = [job](response r) {
+    refuse(job->done, job->client, job->kind, std::move(r));
   };
-  job->node.create_store(address, [job, acct, product, address,
-                                    failed](actors::reply r) {
-    if (!r.ok)
-      return failed(r);
-    job->node.run(signup_node, address, "mantissa.write_account_copy", dump(acct),
-          [job, product, address, failed](actors::reply copied) {
-            if (!copied.ok)
-              return failed(copied);
-            job->node.run(signup_node, address, "mantissa.install_product",
-                          dump(json{{"product", product}}),
-                          [job, address, failed](actors::reply installed) {
-                            if (!installed.ok)
-                              return failed(installed);
-                            log_in(job, address);
-                          });
-          });
-  });
+  prepare_user_store(
+    job->node, signup_node, acct, failed, [job, product, address, failed] {
+      job->node.run(signup_node, address, "mantissa.install_product",
+                    dump(json{{"product", product}}),
+                    [job, address, failed](actors::reply installed) {
+                      if (!installed.ok)
+                        return failed(store_not_prepared(address, installed));
+                      log_in(job, address);
+                    });
+    });
 }
 
 /// POST /api/signup `{"username","password","ticket"?}`.

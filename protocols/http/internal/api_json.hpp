@@ -105,6 +105,21 @@ struct call {
 /// cluster (docs/cluster.md).
 [[nodiscard]] std::string accounts_site(const call& c);
 
+/// After the site store made an account (`acct`, the JSON of
+/// `mantissa.add_account`): creates the user's store in this node and
+/// writes its copy of the account there, as `node_caller` (the site store
+/// already decided). Then `ready` runs; a failure of either step is handed
+/// to `failed` as a 500 "account … was created, but its store could not be
+/// prepared: …" instead (`store_not_prepared`).
+void prepare_user_store(actors::node& n, const actors::caller& node_caller,
+                        const nlohmann::json& acct, responder failed,
+                        std::function<void()> ready);
+
+/// The answer when account `address` exists but a step that prepares its
+/// store failed with `r`.
+[[nodiscard]] response store_not_prepared(const std::string& address,
+                                          const actors::reply& r);
+
 /// Runs `next` once the site store has said that the caller administers
 /// the site (`mantissa.check_admin`); everyone else gets its refusal, a
 /// 404. `next` then acts as the node.
